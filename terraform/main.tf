@@ -1,0 +1,104 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  # Bucket names are global: account and region make them unique per deployment.
+  bucket_prefix = "${var.name_prefix}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
+  glue_database = "${replace(var.name_prefix, "-", "_")}_lake"
+
+  dist_dir       = abspath("${path.root}/../dist/lambda")
+  transform_zip  = coalesce(var.transform_lambda_zip, "${local.dist_dir}/transform.zip")
+  etl_zip        = coalesce(var.etl_lambda_zip, "${local.dist_dir}/etl.zip")
+  train_zip      = coalesce(var.train_lambda_zip, "${local.dist_dir}/train.zip")
+  model_prefix   = "models/"
+  retention_days = var.log_retention_days
+}
+
+module "kms" {
+  source = "./modules/kms"
+
+  name                    = var.name_prefix
+  deletion_window_in_days = var.kms_deletion_window_days
+}
+
+module "network" {
+  source = "./modules/network"
+
+  name                        = var.name_prefix
+  vpc_cidr                    = var.vpc_cidr
+  egress_mode                 = var.vpc_egress_mode
+  mysql_cidr_blocks           = var.mysql_cidr_blocks
+  postgres_client_cidr_blocks = var.postgres_client_cidr_blocks
+  enable_flow_logs            = var.enable_flow_logs
+  log_retention_days          = local.retention_days
+  kms_key_arn                 = module.kms.key_arn
+}
+
+module "etl" {
+  source = "./modules/etl"
+
+  name                        = var.name_prefix
+  data_lake_bucket_name       = "${local.bucket_prefix}-data-lake"
+  artifacts_bucket_name       = "${local.bucket_prefix}-artifacts"
+  glue_database_name          = local.glue_database
+  model_prefix                = local.model_prefix
+  kms_key_arn                 = module.kms.key_arn
+  subnet_ids                  = module.network.private_subnet_ids
+  security_group_ids          = [module.network.jobs_security_group_id]
+  mysql_secret_arn            = var.mysql_secret_arn
+  secret_recovery_window_days = var.secret_recovery_window_days
+  etl_zip_path                = local.etl_zip
+  train_zip_path              = local.train_zip
+  enable_schedules            = var.enable_schedules
+  log_retention_days          = local.retention_days
+  force_destroy               = var.force_destroy_buckets
+  alarm_actions               = var.alarm_actions
+}
+
+module "vector_db" {
+  source = "./modules/vector-db"
+
+  name                     = "${var.name_prefix}-vector-db"
+  engine_version           = var.pg_engine_version
+  instance_class           = var.pg_instance_class
+  multi_az                 = var.pg_multi_az
+  deletion_protection      = var.pg_deletion_protection
+  skip_final_snapshot      = var.pg_skip_final_snapshot
+  apply_immediately        = var.pg_apply_immediately
+  associate_s3_import_role = var.pg_associate_s3_import_role
+  subnet_ids               = module.network.private_subnet_ids
+  security_group_ids       = [module.network.postgres_security_group_id]
+  kms_key_arn              = module.kms.key_arn
+  artifacts_bucket_arn     = module.etl.artifacts_bucket_arn
+  model_prefix             = local.model_prefix
+  alarm_actions            = var.alarm_actions
+}
+
+module "streaming_inference" {
+  source = "./modules/streaming-inference"
+
+  name                           = var.name_prefix
+  kms_key_arn                    = module.kms.key_arn
+  stream_mode                    = var.stream_mode
+  shard_count                    = var.stream_shard_count
+  transform_zip_path             = local.transform_zip
+  transform_reserved_concurrency = var.transform_reserved_concurrency
+  subnet_ids                     = module.network.private_subnet_ids
+  security_group_ids             = [module.network.transform_security_group_id]
+  pg_host                        = module.vector_db.endpoint
+  pg_port                        = module.vector_db.port
+  pg_database                    = module.vector_db.database_name
+  pg_secret_arn                  = module.vector_db.master_secret_arn
+  artifacts_bucket_name          = module.etl.artifacts_bucket
+  artifacts_bucket_arn           = module.etl.artifacts_bucket_arn
+  model_prefix                   = local.model_prefix
+  knn_k                          = var.knn_k
+  ef_search                      = var.ef_search
+  recommendations_bucket_name    = "${local.bucket_prefix}-recommendations"
+  buffering_size_mb              = var.firehose_buffering_size_mb
+  buffering_interval_seconds     = var.firehose_buffering_interval_seconds
+  compression_format             = var.firehose_compression_format
+  log_retention_days             = local.retention_days
+  force_destroy                  = var.force_destroy_buckets
+  alarm_actions                  = var.alarm_actions
+}

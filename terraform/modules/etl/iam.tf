@@ -1,0 +1,84 @@
+data "aws_iam_policy_document" "etl" {
+  statement {
+    sid       = "ReadSourceDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [local.mysql_secret_arn]
+  }
+
+  statement {
+    sid       = "ListTrainingSnapshots"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_lake.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.training_prefix}/*"]
+    }
+  }
+
+  # Delete is needed to replace a re-run snapshot instead of appending to it.
+  statement {
+    sid       = "WriteTrainingSnapshots"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${module.data_lake.arn}/${local.training_prefix}/*"]
+  }
+
+  statement {
+    sid = "RegisterSnapshotPartitions"
+    actions = [
+      "glue:GetDatabase",
+      "glue:GetTable",
+      "glue:UpdateTable",
+      "glue:GetPartition",
+      "glue:GetPartitions",
+      "glue:CreatePartition",
+      "glue:BatchCreatePartition",
+      "glue:UpdatePartition",
+      "glue:DeletePartition",
+      "glue:BatchDeletePartition",
+    ]
+    resources = [local.catalog_arn, local.database_arn, local.table_arn]
+  }
+}
+
+data "aws_iam_policy_document" "train" {
+  statement {
+    sid       = "ListTrainingSnapshots"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_lake.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.training_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadTrainingSnapshots"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.data_lake.arn}/${local.training_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ListModelVersions"
+    actions   = ["s3:ListBucket"]
+    resources = [module.artifacts.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.model_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteModelVersions"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${module.artifacts.arn}/${local.model_prefix}/*"]
+  }
+
+  statement {
+    sid       = "FindNewestSnapshot"
+    actions   = ["glue:GetTable", "glue:GetPartitions"]
+    resources = [local.catalog_arn, local.database_arn, local.table_arn]
+  }
+}

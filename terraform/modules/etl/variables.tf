@@ -1,0 +1,269 @@
+variable "name" {
+  description = "Name prefix of the jobs, schedules and secret (e.g. \"reco\" gives reco-etl, reco-train)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
+    error_message = "name must be 2-31 lowercase letters, digits or '-', starting with a letter."
+  }
+}
+
+variable "data_lake_bucket_name" {
+  description = "Name of the data lake bucket (training Parquet)."
+  type        = string
+}
+
+variable "artifacts_bucket_name" {
+  description = "Name of the model artifacts bucket (models, embeddings CSV)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for buckets, secret, logs, queues and Lambda environments."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets the jobs run in (they reach MySQL inside the network)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 1
+    error_message = "subnet_ids must name at least one subnet."
+  }
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the jobs (MySQL 3306 out, HTTPS to AWS APIs)."
+  type        = list(string)
+}
+
+variable "glue_database_name" {
+  description = "Glue Data Catalog database of the data lake."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9_]{1,255}$", var.glue_database_name))
+    error_message = "glue_database_name must be lowercase letters, digits and '_' (Athena-compatible)."
+  }
+}
+
+variable "glue_table_name" {
+  description = "Glue table of the training rows."
+  type        = string
+  default     = "training_rows"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_]{1,255}$", var.glue_table_name))
+    error_message = "glue_table_name must be lowercase letters, digits and '_' (Athena-compatible)."
+  }
+}
+
+variable "training_prefix" {
+  description = "Key prefix of the training Parquet in the data lake bucket."
+  type        = string
+  default     = "training/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_=-]+(/[a-z0-9_=-]+)*/?$", var.training_prefix))
+    error_message = "training_prefix must be a relative key prefix such as \"training/\"."
+  }
+}
+
+variable "training_columns" {
+  description = "Columns of the training rows table, in the order reco-etl writes them (Hive types)."
+  type = list(object({
+    name    = string
+    type    = string
+    comment = optional(string)
+  }))
+  default = [
+    { name = "customer_number", type = "int", comment = "customers.customerNumber" },
+    { name = "city", type = "string", comment = "customers.city" },
+    { name = "state", type = "string", comment = "customers.state, null when the source has none" },
+    { name = "postal_code", type = "string", comment = "customers.postalCode, null when the source has none" },
+    { name = "country", type = "string", comment = "customers.country" },
+    { name = "credit_limit", type = "decimal(10,2)", comment = "customers.creditLimit" },
+    { name = "product_code", type = "string", comment = "products.productCode" },
+    { name = "product_line", type = "string", comment = "products.productLine" },
+    { name = "product_scale", type = "string", comment = "products.productScale" },
+    { name = "quantity_in_stock", type = "int", comment = "products.quantityInStock" },
+    { name = "buy_price", type = "decimal(10,2)", comment = "products.buyPrice" },
+    { name = "msrp", type = "decimal(10,2)", comment = "products.MSRP" },
+    { name = "rating", type = "tinyint", comment = "ratings.productRating, 1..5" },
+  ]
+
+  validation {
+    condition     = length(var.training_columns) > 0 && length(distinct([for c in var.training_columns : c.name])) == length(var.training_columns)
+    error_message = "training_columns must be non-empty with unique names."
+  }
+}
+
+variable "partition_keys" {
+  description = "Partition columns of the training rows table: one partition per snapshot, never per customer."
+  type = list(object({
+    name    = string
+    type    = string
+    comment = optional(string)
+  }))
+  default = [
+    { name = "snapshot", type = "string", comment = "Snapshot date, YYYY-MM-DD" },
+  ]
+}
+
+variable "model_prefix" {
+  description = "Key prefix of model versions in the artifacts bucket (RECO_MODEL_PREFIX)."
+  type        = string
+  default     = "models/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_=-]+(/[a-z0-9_=-]+)*/?$", var.model_prefix))
+    error_message = "model_prefix must be a relative key prefix such as \"models/\"."
+  }
+}
+
+variable "mysql_secret_arn" {
+  description = "Existing Secrets Manager secret with the source MySQL connection JSON (host, port, username, password, dbname); null creates an empty secret for the operator to fill."
+  type        = string
+  default     = null
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret can be restored (0 deletes at once; 7-30 otherwise)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or between 7 and 30."
+  }
+}
+
+variable "etl_zip_path" {
+  description = "Path to the reco-etl deployment zip (dist/lambda/etl.zip)."
+  type        = string
+}
+
+variable "train_zip_path" {
+  description = "Path to the reco-train deployment zip (dist/lambda/train.zip)."
+  type        = string
+}
+
+variable "etl_memory_size" {
+  description = "Memory of the ETL job in MB."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.etl_memory_size >= 128 && var.etl_memory_size <= 10240
+    error_message = "etl_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "train_memory_size" {
+  description = "Memory of the training job in MB (more memory also means more vCPUs)."
+  type        = number
+  default     = 3008
+
+  validation {
+    condition     = var.train_memory_size >= 128 && var.train_memory_size <= 10240
+    error_message = "train_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "etl_timeout" {
+  description = "Timeout of the ETL job in seconds."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.etl_timeout >= 1 && var.etl_timeout <= 900
+    error_message = "etl_timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "train_timeout" {
+  description = "Timeout of the training job in seconds."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.train_timeout >= 1 && var.train_timeout <= 900
+    error_message = "train_timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "etl_schedule_expression" {
+  description = "EventBridge schedule of the ETL job (UTC)."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.etl_schedule_expression))
+    error_message = "etl_schedule_expression must be a cron(...) or rate(...) expression."
+  }
+}
+
+variable "train_schedule_expression" {
+  description = "EventBridge schedule of the training job (UTC); after the ETL's."
+  type        = string
+  default     = "cron(0 4 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.train_schedule_expression))
+    error_message = "train_schedule_expression must be a cron(...) or rate(...) expression."
+  }
+}
+
+variable "enable_schedules" {
+  description = "Whether the schedules fire; false keeps them defined but disabled."
+  type        = bool
+  default     = true
+}
+
+variable "snapshot_retention_days" {
+  description = "Days a training snapshot is kept in the data lake."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.snapshot_retention_days >= 1 && var.snapshot_retention_days <= 3650
+    error_message = "snapshot_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "snapshot_transition_to_ia_days" {
+  description = "Days after which a training snapshot moves to STANDARD_IA (at least 30), or null to stay in STANDARD."
+  type        = number
+  default     = 30
+}
+
+variable "model_transition_to_ia_days" {
+  description = "Days after which a model version moves to STANDARD_IA (at least 30), or null to stay in STANDARD."
+  type        = number
+  default     = 90
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the jobs' logs."
+  type        = number
+  default     = 365
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to delete non-empty buckets. Keep false for real data."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when an alarm changes state (e.g. an SNS topic)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,63 @@
+variable "bucket_name" {
+  description = "Globally unique name of the bucket."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name)) && !strcontains(var.bucket_name, "..")
+    error_message = "bucket_name must be 3-63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the KMS key used for default server-side encryption."
+  type        = string
+}
+
+variable "lifecycle_rules" {
+  description = "Prefix-scoped lifecycle rules: id, prefix, and optionally days until transition to STANDARD_IA and days until expiration."
+  type = list(object({
+    id                    = string
+    prefix                = string
+    transition_to_ia_days = optional(number)
+    expiration_days       = optional(number)
+  }))
+  default = []
+
+  validation {
+    condition = alltrue([
+      for r in var.lifecycle_rules :
+      (r.expiration_days == null ? true : r.expiration_days >= 1) &&
+      (r.transition_to_ia_days == null ? true : r.transition_to_ia_days >= 30)
+    ])
+    error_message = "expiration_days must be at least 1 and transition_to_ia_days at least 30 (the S3 minimum for STANDARD_IA)."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days a replaced or deleted object version is kept before it expires."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && var.noncurrent_version_expiration_days <= 3650
+    error_message = "noncurrent_version_expiration_days must be between 1 and 3650."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to delete the bucket with its objects. Keep false for real data."
+  type        = bool
+  default     = false
+}
+
+variable "access_log_bucket" {
+  description = "Name of an existing bucket that receives server access logs, or null for none."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,54 @@
+# Firehose could not call the transform Lambda successfully (Average < 1 means some
+# invocations failed and their records went to the error prefix).
+resource "aws_cloudwatch_metric_alarm" "processing_failures" {
+  alarm_name          = "${var.name}-firehose-processing-failures"
+  alarm_description   = "Firehose's calls to the transform Lambda failed; records are going to the error prefix."
+  namespace           = "AWS/Firehose"
+  metric_name         = "ExecuteProcessing.Success"
+  dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "delivery_failures" {
+  alarm_name          = "${var.name}-firehose-delivery-failures"
+  alarm_description   = "Firehose could not write recommendations to S3."
+  namespace           = "AWS/Firehose"
+  metric_name         = "DeliveryToS3.Success"
+  dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+# Records waiting in the stream longer than the threshold: Firehose (or the
+# transform behind it) is not keeping up.
+resource "aws_cloudwatch_metric_alarm" "iterator_age" {
+  alarm_name          = "${var.name}-clicks-iterator-age"
+  alarm_description   = "Click events wait in Kinesis longer than ${var.iterator_age_alarm_ms} ms before Firehose reads them."
+  namespace           = "AWS/Kinesis"
+  metric_name         = "GetRecords.IteratorAgeMilliseconds"
+  dimensions          = { StreamName = aws_kinesis_stream.clicks.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.iterator_age_alarm_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

@@ -1,0 +1,55 @@
+# The Firehose transformation: embeds each click event and answers with k-NN
+# recommendations from the vector database.
+module "transform" {
+  source = "../lambda-function"
+
+  function_name                  = "${var.name}-transform"
+  description                    = "reco transform: Firehose records -> recommendations (embed, batched k-NN)"
+  zip_path                       = var.transform_zip_path
+  memory_size                    = var.transform_memory_size
+  timeout                        = var.transform_timeout
+  reserved_concurrent_executions = var.transform_reserved_concurrency
+  subnet_ids                     = var.subnet_ids
+  security_group_ids             = var.security_group_ids
+  kms_key_arn                    = var.kms_key_arn
+  log_retention_days             = var.log_retention_days
+  alarm_actions                  = var.alarm_actions
+  policy_json                    = data.aws_iam_policy_document.transform.json
+  tags                           = var.tags
+
+  environment = {
+    RECO_PG_SECRET_ARN    = var.pg_secret_arn
+    RECO_PG_HOST          = var.pg_host
+    RECO_PG_PORT          = tostring(var.pg_port)
+    RECO_PG_DATABASE      = var.pg_database
+    RECO_KNN_K            = tostring(var.knn_k)
+    RECO_EF_SEARCH        = tostring(var.ef_search)
+    RECO_ARTIFACTS_BUCKET = var.artifacts_bucket_name
+    RECO_MODEL_PREFIX     = "${trimsuffix(var.model_prefix, "/")}/"
+  }
+}
+
+data "aws_iam_policy_document" "transform" {
+  statement {
+    sid       = "ReadDatabaseCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.pg_secret_arn]
+  }
+
+  statement {
+    sid       = "ListModelVersions"
+    actions   = ["s3:ListBucket"]
+    resources = [var.artifacts_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${trimsuffix(var.model_prefix, "/")}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadModel"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.artifacts_bucket_arn}/${trimsuffix(var.model_prefix, "/")}/*"]
+  }
+}

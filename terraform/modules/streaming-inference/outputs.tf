@@ -1,0 +1,49 @@
+output "click_stream_name" {
+  description = "Kinesis stream the front end (or `reco produce`) writes click events to."
+  value       = aws_kinesis_stream.clicks.name
+}
+
+output "click_stream_arn" {
+  description = "ARN of the click stream."
+  value       = aws_kinesis_stream.clicks.arn
+}
+
+output "delivery_stream_name" {
+  description = "Firehose delivery stream (its configuration drives the local Firehose runner)."
+  value       = aws_kinesis_firehose_delivery_stream.this.name
+}
+
+output "delivery_stream_arn" {
+  description = "ARN of the delivery stream."
+  value       = aws_kinesis_firehose_delivery_stream.this.arn
+}
+
+output "transform_function_name" {
+  description = "Name of the transform Lambda."
+  value       = module.transform.function_name
+}
+
+output "transform_function_arn" {
+  description = "Unqualified ARN of the transform Lambda."
+  value       = module.transform.function_arn
+}
+
+output "recommendations_bucket" {
+  description = "Bucket of delivered recommendations."
+  value       = module.recommendations.bucket
+}
+
+output "recommendations_bucket_arn" {
+  description = "ARN of the recommendations bucket."
+  value       = module.recommendations.arn
+}
+
+output "recommendations_prefix" {
+  description = "S3 key prefix template of delivered recommendations."
+  value       = local.s3_prefix
+}
+
+output "error_output_prefix" {
+  description = "S3 key prefix template of failed records."
+  value       = local.error_prefix
+}

@@ -1,0 +1,328 @@
+variable "name" {
+  description = "Name prefix of the stream, function, delivery stream and alarms."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
+    error_message = "name must be 2-31 lowercase letters, digits or '-', starting with a letter."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the stream, the bucket, logs and the Lambda environment."
+  type        = string
+}
+
+# --- Kinesis ---
+variable "stream_mode" {
+  description = "Capacity mode of the click stream: ON_DEMAND or PROVISIONED (then shard_count applies)."
+  type        = string
+  default     = "ON_DEMAND"
+
+  validation {
+    condition     = contains(["ON_DEMAND", "PROVISIONED"], var.stream_mode)
+    error_message = "stream_mode must be ON_DEMAND or PROVISIONED."
+  }
+}
+
+variable "shard_count" {
+  description = "Shards of the click stream when stream_mode is PROVISIONED (1 MB/s or 1000 records/s in per shard)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.shard_count >= 1 && var.shard_count <= 500 && floor(var.shard_count) == var.shard_count
+    error_message = "shard_count must be a whole number between 1 and 500."
+  }
+}
+
+variable "stream_retention_hours" {
+  description = "Hours click events stay readable in the stream (24-8760)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760
+    error_message = "stream_retention_hours must be between 24 and 8760."
+  }
+}
+
+# --- transform Lambda ---
+variable "transform_zip_path" {
+  description = "Path to the transform Lambda's deployment zip (dist/lambda/transform.zip)."
+  type        = string
+}
+
+variable "transform_memory_size" {
+  description = "Memory of the transform Lambda in MB."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.transform_memory_size >= 128 && var.transform_memory_size <= 10240
+    error_message = "transform_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "transform_timeout" {
+  description = "Timeout of the transform Lambda in seconds (Firehose waits at most 300)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.transform_timeout >= 1 && var.transform_timeout <= 300
+    error_message = "transform_timeout must be between 1 and 300 seconds (Firehose's limit for a transformation)."
+  }
+}
+
+variable "transform_reserved_concurrency" {
+  description = "Reserved concurrency of the transform Lambda; also caps connections to PostgreSQL."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.transform_reserved_concurrency >= 1 && var.transform_reserved_concurrency <= 1000
+    error_message = "transform_reserved_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Private subnets of the transform Lambda (it reaches PostgreSQL there)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 1
+    error_message = "subnet_ids must name at least one subnet."
+  }
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the transform Lambda (5432 to PostgreSQL, HTTPS to AWS APIs)."
+  type        = list(string)
+}
+
+variable "pg_host" {
+  description = "Host of the vector database (RECO_PG_HOST)."
+  type        = string
+}
+
+variable "pg_port" {
+  description = "Port of the vector database (RECO_PG_PORT)."
+  type        = number
+  default     = 5432
+}
+
+variable "pg_database" {
+  description = "Database holding the embeddings (RECO_PG_DATABASE)."
+  type        = string
+}
+
+variable "pg_secret_arn" {
+  description = "RDS-managed master secret (username, password) of the vector database (RECO_PG_SECRET_ARN)."
+  type        = string
+}
+
+variable "artifacts_bucket_name" {
+  description = "Model artifacts bucket (RECO_ARTIFACTS_BUCKET)."
+  type        = string
+}
+
+variable "artifacts_bucket_arn" {
+  description = "ARN of the model artifacts bucket."
+  type        = string
+}
+
+variable "model_prefix" {
+  description = "Key prefix of model versions in the artifacts bucket (RECO_MODEL_PREFIX)."
+  type        = string
+  default     = "models/"
+}
+
+variable "knn_k" {
+  description = "Recommendations per event (RECO_KNN_K)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.knn_k >= 1 && var.knn_k <= 1000
+    error_message = "knn_k must be between 1 and 1000."
+  }
+}
+
+variable "ef_search" {
+  description = "HNSW search breadth, hnsw.ef_search (RECO_EF_SEARCH); at least knn_k for full result lists."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.ef_search >= 1 && var.ef_search <= 1000
+    error_message = "ef_search must be between 1 and 1000 (pgvector's limit)."
+  }
+}
+
+# --- Firehose ---
+variable "recommendations_bucket_name" {
+  description = "Name of the recommendations bucket."
+  type        = string
+}
+
+variable "recommendations_prefix" {
+  description = "Key prefix of delivered recommendations; customer=N/yyyy/MM/dd/HH/ follows it."
+  type        = string
+  default     = "recommendations/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_=-]+/?$", var.recommendations_prefix))
+    error_message = "recommendations_prefix must be one path segment such as \"recommendations/\"."
+  }
+}
+
+variable "error_prefix" {
+  description = "Key prefix of records Firehose could not process or deliver; <error-type>/yyyy/MM/dd/ follows it."
+  type        = string
+  default     = "errors/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_=-]+/?$", var.error_prefix))
+    error_message = "error_prefix must be one path segment such as \"errors/\"."
+  }
+}
+
+variable "buffering_size_mb" {
+  description = "MB Firehose buffers per customer partition before writing an object (64-128: dynamic partitioning's range)."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.buffering_size_mb >= 64 && var.buffering_size_mb <= 128
+    error_message = "buffering_size_mb must be between 64 and 128 (Firehose's range with dynamic partitioning)."
+  }
+}
+
+variable "buffering_interval_seconds" {
+  description = "Seconds Firehose buffers before writing an object (60-900)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.buffering_interval_seconds >= 60 && var.buffering_interval_seconds <= 900
+    error_message = "buffering_interval_seconds must be between 60 and 900."
+  }
+}
+
+variable "processor_buffer_size_mb" {
+  description = "MB of records per transform invocation (1-3): responses are larger than requests and must stay under Lambda's 6 MB limit."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.processor_buffer_size_mb >= 1 && var.processor_buffer_size_mb <= 3
+    error_message = "processor_buffer_size_mb must be between 1 and 3."
+  }
+}
+
+variable "processor_buffer_interval_seconds" {
+  description = "Seconds Firehose waits to fill a transform batch (60-900)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.processor_buffer_interval_seconds >= 60 && var.processor_buffer_interval_seconds <= 900
+    error_message = "processor_buffer_interval_seconds must be between 60 and 900."
+  }
+}
+
+variable "processor_retries" {
+  description = "Times Firehose retries a failed transform invocation before sending its records to the error prefix (0-300)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.processor_retries >= 0 && var.processor_retries <= 300
+    error_message = "processor_retries must be between 0 and 300."
+  }
+}
+
+variable "partitioning_retry_seconds" {
+  description = "Seconds Firehose retries delivery to a partition's prefix (0-7200)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.partitioning_retry_seconds >= 0 && var.partitioning_retry_seconds <= 7200
+    error_message = "partitioning_retry_seconds must be between 0 and 7200."
+  }
+}
+
+variable "compression_format" {
+  description = "Compression of delivered objects: GZIP (objects end in .ndjson.gz) or UNCOMPRESSED (.ndjson)."
+  type        = string
+  default     = "GZIP"
+
+  validation {
+    condition     = contains(["GZIP", "UNCOMPRESSED"], var.compression_format)
+    error_message = "compression_format must be GZIP or UNCOMPRESSED (the formats readers of NDJSON handle)."
+  }
+}
+
+variable "recommendations_retention_days" {
+  description = "Days delivered recommendations are kept."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.recommendations_retention_days >= 1 && var.recommendations_retention_days <= 3650
+    error_message = "recommendations_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "error_retention_days" {
+  description = "Days failed records are kept for inspection and replay."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.error_retention_days >= 1 && var.error_retention_days <= 3650
+    error_message = "error_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "iterator_age_alarm_ms" {
+  description = "Age in milliseconds of the oldest unread click event that raises the iterator-age alarm."
+  type        = number
+  default     = 300000
+
+  validation {
+    condition     = var.iterator_age_alarm_ms >= 1000
+    error_message = "iterator_age_alarm_ms must be at least 1000."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the Lambda's and Firehose's logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to delete a non-empty recommendations bucket."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when an alarm changes state (e.g. an SNS topic)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

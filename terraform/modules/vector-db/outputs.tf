@@ -1,0 +1,29 @@
+output "endpoint" {
+  description = "Host name of the instance (RECO_PG_HOST)."
+  value       = aws_db_instance.this.address
+}
+
+output "port" {
+  description = "Port of the instance (RECO_PG_PORT)."
+  value       = aws_db_instance.this.port
+}
+
+output "database_name" {
+  description = "Database holding the embeddings (RECO_PG_DATABASE)."
+  value       = aws_db_instance.this.db_name
+}
+
+output "master_secret_arn" {
+  description = "RDS-managed secret with the master username and password (RECO_PG_SECRET_ARN)."
+  value       = try(aws_db_instance.this.master_user_secret[0].secret_arn, null)
+}
+
+output "instance_identifier" {
+  description = "Identifier of the DB instance."
+  value       = aws_db_instance.this.identifier
+}
+
+output "s3_import_role_arn" {
+  description = "Role that aws_s3.table_import_from_s3 uses to read embeddings."
+  value       = aws_iam_role.s3_import.arn
+}

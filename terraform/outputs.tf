@@ -1,0 +1,96 @@
+# Read by scripts/deploy.sh into .local/outputs-<ENV>.env for the reco CLI.
+
+output "data_lake_bucket" {
+  description = "Data lake bucket (training Parquet)."
+  value       = module.etl.data_lake_bucket
+}
+
+output "artifacts_bucket" {
+  description = "Model artifacts bucket (models, embeddings CSVs)."
+  value       = module.etl.artifacts_bucket
+}
+
+output "recommendations_bucket" {
+  description = "Bucket where Firehose delivers recommendations."
+  value       = module.streaming_inference.recommendations_bucket
+}
+
+output "recommendations_prefix" {
+  description = "Key prefix template of delivered recommendations."
+  value       = module.streaming_inference.recommendations_prefix
+}
+
+output "glue_database" {
+  description = "Glue Data Catalog database."
+  value       = module.etl.glue_database
+}
+
+output "glue_table" {
+  description = "Glue table of the training rows."
+  value       = module.etl.glue_table
+}
+
+output "click_stream_name" {
+  description = "Kinesis stream for click events."
+  value       = module.streaming_inference.click_stream_name
+}
+
+output "delivery_stream_name" {
+  description = "Firehose delivery stream."
+  value       = module.streaming_inference.delivery_stream_name
+}
+
+output "transform_function_name" {
+  description = "Transform Lambda."
+  value       = module.streaming_inference.transform_function_name
+}
+
+output "etl_function_name" {
+  description = "Scheduled ETL job."
+  value       = module.etl.etl_function_name
+}
+
+output "train_function_name" {
+  description = "Scheduled training job."
+  value       = module.etl.train_function_name
+}
+
+output "pg_endpoint" {
+  description = "Host of the PostgreSQL vector database (private)."
+  value       = module.vector_db.endpoint
+}
+
+output "pg_port" {
+  description = "Port of the PostgreSQL vector database."
+  value       = module.vector_db.port
+}
+
+output "pg_database" {
+  description = "Database holding the embeddings."
+  value       = module.vector_db.database_name
+}
+
+output "pg_secret_arn" {
+  description = "RDS-managed secret with the database master username and password."
+  value       = module.vector_db.master_secret_arn
+}
+
+output "pg_s3_import_role_arn" {
+  description = "Role used by aws_s3.table_import_from_s3 (sql/embeddings.sql)."
+  value       = module.vector_db.s3_import_role_arn
+}
+
+output "mysql_secret_arn" {
+  description = "Secret with the source MySQL connection JSON (fill it when this stack created it)."
+  value       = module.etl.mysql_secret_arn
+}
+
+output "kms_key_arn" {
+  description = "Customer managed key of the stack."
+  value       = module.kms.key_arn
+}
+
+output "vpc_id" {
+  description = "VPC of the stack."
+  value       = module.network.vpc_id
+}

@@ -1,0 +1,213 @@
+variable "aws_region" {
+  description = "AWS region of the whole stack."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "aws_endpoint_url" {
+  description = "Send every AWS API call to this endpoint (the local emulator, e.g. http://127.0.0.1:5000); null for real AWS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.aws_endpoint_url == null ? true : can(regex("^https?://", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be an http:// or https:// URL, or null."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions become <prefix>-etl, <prefix>-transform, ...)."
+  type        = string
+  default     = "reco"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,14}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-16 lowercase letters, digits or '-', starting with a letter (bucket names must stay under 63 characters)."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "transform_lambda_zip" {
+  description = "Path to the transform Lambda zip; null means dist/lambda/transform.zip (built by `make build-lambda`)."
+  type        = string
+  default     = null
+}
+
+variable "etl_lambda_zip" {
+  description = "Path to the ETL job zip; null means dist/lambda/etl.zip."
+  type        = string
+  default     = null
+}
+
+variable "train_lambda_zip" {
+  description = "Path to the training job zip; null means dist/lambda/train.zip."
+  type        = string
+  default     = null
+}
+
+variable "kms_deletion_window_days" {
+  description = "Days a scheduled deletion of the stack's KMS key waits (7-30)."
+  type        = number
+  default     = 30
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 range of the VPC."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "vpc_egress_mode" {
+  description = "How private functions reach AWS APIs: \"endpoints\" (interface endpoints) or \"nat\"."
+  type        = string
+  default     = "endpoints"
+}
+
+variable "mysql_cidr_blocks" {
+  description = "Where the source MySQL lives (the jobs may open 3306 only there); empty means inside the VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "postgres_client_cidr_blocks" {
+  description = "Ranges (bastion, VPN) allowed to reach PostgreSQL, e.g. to run sql/embeddings.sql."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_flow_logs" {
+  description = "Send VPC flow logs to CloudWatch."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps function, delivery and flow logs."
+  type        = number
+  default     = 365
+}
+
+variable "mysql_secret_arn" {
+  description = "Existing secret with the source MySQL connection JSON (host, port, username, password, dbname); null creates an empty one to fill."
+  type        = string
+  default     = null
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret can be restored (0 deletes at once)."
+  type        = number
+  default     = 30
+}
+
+variable "enable_schedules" {
+  description = "Whether the daily ETL and training schedules fire."
+  type        = bool
+  default     = true
+}
+
+variable "force_destroy_buckets" {
+  description = "Let `terraform destroy` delete non-empty buckets (throwaway environments only)."
+  type        = bool
+  default     = false
+}
+
+variable "pg_engine_version" {
+  description = "PostgreSQL major version of the vector database."
+  type        = string
+  default     = "17"
+}
+
+variable "pg_instance_class" {
+  description = "Instance class of the vector database."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "pg_multi_az" {
+  description = "Run the vector database with a standby in the second AZ."
+  type        = bool
+  default     = true
+}
+
+variable "pg_deletion_protection" {
+  description = "Protect the vector database from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "pg_skip_final_snapshot" {
+  description = "Destroy the vector database without a final snapshot."
+  type        = bool
+  default     = false
+}
+
+variable "pg_apply_immediately" {
+  description = "Apply database modifications at once instead of in the maintenance window."
+  type        = bool
+  default     = false
+}
+
+variable "pg_associate_s3_import_role" {
+  description = "Attach the s3Import role to the vector database (sql/embeddings.sql needs it)."
+  type        = bool
+  default     = true
+}
+
+variable "stream_mode" {
+  description = "Capacity mode of the click stream: ON_DEMAND or PROVISIONED."
+  type        = string
+  default     = "ON_DEMAND"
+}
+
+variable "stream_shard_count" {
+  description = "Shards of the click stream when PROVISIONED."
+  type        = number
+  default     = 1
+}
+
+variable "transform_reserved_concurrency" {
+  description = "Reserved concurrency of the transform Lambda."
+  type        = number
+  default     = 10
+}
+
+variable "knn_k" {
+  description = "Recommendations per event."
+  type        = number
+  default     = 10
+}
+
+variable "ef_search" {
+  description = "HNSW ef_search of the k-NN queries."
+  type        = number
+  default     = 100
+}
+
+variable "firehose_buffering_size_mb" {
+  description = "Firehose buffer size per partition in MB (64-128)."
+  type        = number
+  default     = 64
+}
+
+variable "firehose_buffering_interval_seconds" {
+  description = "Firehose buffer interval in seconds (60-900)."
+  type        = number
+  default     = 60
+}
+
+variable "firehose_compression_format" {
+  description = "Compression of delivered recommendations: GZIP or UNCOMPRESSED."
+  type        = string
+  default     = "GZIP"
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified by every alarm."
+  type        = list(string)
+  default     = []
+}
