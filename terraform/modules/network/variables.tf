@@ -14,7 +14,7 @@ variable "vpc_cidr" {
   default     = "10.42.0.0/16"
 
   validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 22
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 22, false)
     error_message = "vpc_cidr must be an IPv4 CIDR block with a prefix length between /16 and /22."
   }
 }

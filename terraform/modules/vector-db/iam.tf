@@ -73,9 +73,31 @@ resource "aws_iam_role" "monitoring" {
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "monitoring" {
+# The statements of AWS's AmazonRDSEnhancedMonitoringRole, scoped to this account
+# and region: the OS metrics go to the RDSOSMetrics log group.
+data "aws_iam_policy_document" "monitoring" {
+  statement {
+    sid       = "CreateMetricsLogGroup"
+    actions   = ["logs:CreateLogGroup", "logs:PutRetentionPolicy"]
+    resources = ["arn:${local.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:RDS*"]
+  }
+
+  statement {
+    sid = "WriteMetrics"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "logs:DescribeLogStreams",
+      "logs:GetLogEvents",
+    ]
+    resources = ["arn:${local.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:RDS*:log-stream:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "monitoring" {
   count = var.monitoring_interval > 0 ? 1 : 0
 
-  role       = aws_iam_role.monitoring[0].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+  name   = "enhanced-monitoring"
+  role   = aws_iam_role.monitoring[0].id
+  policy = data.aws_iam_policy_document.monitoring.json
 }

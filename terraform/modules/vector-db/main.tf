@@ -1,4 +1,6 @@
+data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
   partition     = data.aws_partition.current.partition
@@ -91,6 +93,9 @@ resource "aws_db_instance" "this" {
   monitoring_role_arn                   = var.monitoring_interval > 0 ? aws_iam_role.monitoring[0].arn : null
 
   tags = var.tags
+
+  # RDS checks the monitoring role's permissions when the instance is created.
+  depends_on = [aws_iam_role_policy.monitoring]
 }
 
 resource "aws_cloudwatch_metric_alarm" "free_storage" {

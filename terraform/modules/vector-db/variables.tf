@@ -14,7 +14,7 @@ variable "engine_version" {
   default     = "17"
 
   validation {
-    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.engine_version)) && tonumber(split(".", var.engine_version)[0]) >= 13
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.engine_version)) && try(tonumber(split(".", var.engine_version)[0]) >= 13, false)
     error_message = "engine_version must be a PostgreSQL version such as \"17\" or \"16.4\", 13 or later."
   }
 }

@@ -1,0 +1,154 @@
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:us-east-1:123456789012:mock" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:123456789012:function:mock" }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:123456789012:stream/mock" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:us-east-1:123456789012:rule/mock" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mock" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/mock" }
+  }
+}
+
+variables {
+  name                  = "reco"
+  data_lake_bucket_name = "reco-123456789012-us-east-1-data-lake"
+  artifacts_bucket_name = "reco-123456789012-us-east-1-artifacts"
+  glue_database_name    = "reco_lake"
+  kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/test"
+  subnet_ids            = ["subnet-a", "subnet-b"]
+  security_group_ids    = ["sg-jobs"]
+  etl_zip_path          = "../../tests/fixtures/bootstrap.zip"
+  train_zip_path        = "../../tests/fixtures/bootstrap.zip"
+}
+
+run "jobs_buckets_catalog_and_schedules" {
+  command = apply
+
+  assert {
+    condition     = module.etl_job.function_name == "reco-etl" && module.train_job.function_name == "reco-train"
+    error_message = "The jobs must be named <name>-etl and <name>-train."
+  }
+
+  assert {
+    condition     = output.data_lake_bucket == "reco-123456789012-us-east-1-data-lake" && output.artifacts_bucket == "reco-123456789012-us-east-1-artifacts"
+    error_message = "Bucket names must be passed through."
+  }
+
+  assert {
+    condition     = [for k in aws_glue_catalog_table.training.partition_keys : k.name] == ["snapshot"]
+    error_message = "Training rows must be partitioned by snapshot only (never per customer)."
+  }
+
+  assert {
+    condition     = aws_glue_catalog_table.training.storage_descriptor[0].location == "s3://reco-123456789012-us-east-1-data-lake/training/"
+    error_message = "The table must point at the training prefix of the data lake."
+  }
+
+  assert {
+    condition     = length(aws_secretsmanager_secret.mysql) == 1 && output.mysql_secret_arn == aws_secretsmanager_secret.mysql[0].arn
+    error_message = "Without mysql_secret_arn an empty secret must be created and used."
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_cloudwatch_event_rule.schedule : r.state == "ENABLED"]) && length(aws_lambda_permission.schedule) == 2
+    error_message = "Both jobs must be scheduled and invocable by EventBridge."
+  }
+
+  assert {
+    condition     = output.etl_dead_letter_queue_arn != null && output.train_dead_letter_queue_arn != null
+    error_message = "Scheduled (asynchronous) jobs must have dead-letter queues."
+  }
+}
+
+run "existing_secret_and_disabled_schedules" {
+  command = plan
+
+  variables {
+    mysql_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
+    enable_schedules = false
+  }
+
+  assert {
+    condition     = length(aws_secretsmanager_secret.mysql) == 0 && output.mysql_secret_arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
+    error_message = "An existing secret must be used as is."
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_cloudwatch_event_rule.schedule : r.state == "DISABLED"])
+    error_message = "enable_schedules = false must disable both schedules."
+  }
+}
+
+run "rejects_bad_schedule" {
+  command = plan
+
+  variables {
+    etl_schedule_expression = "every day"
+  }
+
+  expect_failures = [var.etl_schedule_expression]
+}
+
+run "rejects_athena_incompatible_database_name" {
+  command = plan
+
+  variables {
+    glue_database_name = "Reco-Lake"
+  }
+
+  expect_failures = [var.glue_database_name]
+}
+
+run "rejects_too_little_memory" {
+  command = plan
+
+  variables {
+    train_memory_size = 64
+  }
+
+  expect_failures = [var.train_memory_size]
+}
+
+run "rejects_bad_secret_recovery_window" {
+  command = plan
+
+  variables {
+    secret_recovery_window_days = 3
+  }
+
+  expect_failures = [var.secret_recovery_window_days]
+}

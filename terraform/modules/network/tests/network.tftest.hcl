@@ -1,0 +1,158 @@
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:us-east-1:123456789012:mock" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:123456789012:function:mock" }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:123456789012:stream/mock" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:us-east-1:123456789012:rule/mock" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mock" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/mock" }
+  }
+}
+
+variables {
+  name        = "reco"
+  kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/test"
+}
+
+run "private_subnets_in_two_zones_with_endpoints" {
+  command = plan
+
+  assert {
+    condition     = length(aws_subnet.private) == 2 && aws_subnet.private[0].availability_zone != aws_subnet.private[1].availability_zone
+    error_message = "Two private subnets in two different zones expected."
+  }
+
+  assert {
+    condition     = !anytrue([for s in aws_subnet.private : s.map_public_ip_on_launch])
+    error_message = "Private subnets must not assign public IPs."
+  }
+
+  assert {
+    condition     = aws_vpc_endpoint.s3.vpc_endpoint_type == "Gateway"
+    error_message = "S3 must use a gateway endpoint."
+  }
+
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["secretsmanager", "glue"])
+    error_message = "Interface endpoints for Secrets Manager and Glue expected."
+  }
+
+  assert {
+    condition     = length(aws_nat_gateway.this) == 0 && length(aws_internet_gateway.this) == 0
+    error_message = "No internet path in endpoints mode."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.postgres_from_transform.from_port == 5432 && aws_vpc_security_group_ingress_rule.postgres_from_transform.to_port == 5432
+    error_message = "PostgreSQL must accept exactly 5432 from the transform Lambda."
+  }
+
+  assert {
+    condition     = [for r in aws_vpc_security_group_egress_rule.jobs_to_mysql : r.cidr_ipv4] == ["10.42.0.0/16"] && alltrue([for r in aws_vpc_security_group_egress_rule.jobs_to_mysql : r.from_port == 3306 && r.to_port == 3306])
+    error_message = "Jobs must reach MySQL on 3306 only, inside the VPC by default."
+  }
+
+  assert {
+    condition     = length(aws_flow_log.this) == 1
+    error_message = "Flow logs expected by default."
+  }
+}
+
+run "nat_mode_replaces_interface_endpoints" {
+  command = plan
+
+  variables {
+    egress_mode       = "nat"
+    enable_flow_logs  = false
+    mysql_cidr_blocks = ["172.31.0.0/16"]
+  }
+
+  assert {
+    condition     = length(aws_nat_gateway.this) == 1 && length(aws_subnet.public) == 2 && length(aws_vpc_endpoint.interface) == 0
+    error_message = "NAT mode needs a NAT gateway, public subnets and no interface endpoints."
+  }
+
+  assert {
+    condition     = length(aws_flow_log.this) == 0 && length(aws_cloudwatch_log_group.flow_logs) == 0
+    error_message = "Flow logs must be switchable off."
+  }
+
+  assert {
+    condition     = [for r in aws_vpc_security_group_egress_rule.jobs_to_mysql : r.cidr_ipv4] == ["172.31.0.0/16"]
+    error_message = "mysql_cidr_blocks must replace the VPC range for 3306."
+  }
+}
+
+run "rejects_small_vpc" {
+  command = plan
+
+  variables {
+    vpc_cidr = "10.0.0.0/24"
+  }
+
+  expect_failures = [var.vpc_cidr]
+}
+
+run "rejects_unknown_egress_mode" {
+  command = plan
+
+  variables {
+    egress_mode = "vpn"
+  }
+
+  expect_failures = [var.egress_mode]
+}
+
+run "rejects_three_zones" {
+  command = plan
+
+  variables {
+    availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+  }
+
+  expect_failures = [var.availability_zones]
+}
+
+run "rejects_mysql_open_to_the_world" {
+  command = plan
+
+  variables {
+    mysql_cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.mysql_cidr_blocks]
+}

@@ -1,0 +1,128 @@
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:us-east-1:123456789012:mock" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:123456789012:function:mock" }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:123456789012:stream/mock" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:us-east-1:123456789012:rule/mock" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mock" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/mock" }
+  }
+}
+
+variables {
+  bucket_name = "reco-123456789012-us-east-1-test"
+  kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/test"
+}
+
+run "private_encrypted_versioned_by_default" {
+  command = apply
+
+  variables {
+    lifecycle_rules = [
+      { id = "recs", prefix = "recommendations/", expiration_days = 30 },
+      { id = "errors", prefix = "errors/", expiration_days = 90, transition_to_ia_days = 30 },
+    ]
+  }
+
+  assert {
+    condition = alltrue([
+      aws_s3_bucket_public_access_block.this.block_public_acls,
+      aws_s3_bucket_public_access_block.this.block_public_policy,
+      aws_s3_bucket_public_access_block.this.ignore_public_acls,
+      aws_s3_bucket_public_access_block.this.restrict_public_buckets,
+    ])
+    error_message = "All four public access blocks must be on."
+  }
+
+  assert {
+    condition     = one([for r in aws_s3_bucket_server_side_encryption_configuration.this.rule : one(r.apply_server_side_encryption_by_default).sse_algorithm]) == "aws:kms"
+    error_message = "Default encryption must be SSE-KMS."
+  }
+
+  assert {
+    condition     = one(aws_s3_bucket_versioning.this.versioning_configuration).status == "Enabled"
+    error_message = "Versioning must be enabled."
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_lifecycle_configuration.this.rule) == 3
+    error_message = "The bucket-wide rule plus one rule per caller rule expected."
+  }
+
+  assert {
+    condition     = strcontains(aws_s3_bucket_policy.this.policy, "aws:SecureTransport")
+    error_message = "The bucket policy must deny non-TLS requests."
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_logging.this) == 0 && !aws_s3_bucket.this.force_destroy
+    error_message = "No access logging and no force_destroy unless asked."
+  }
+}
+
+run "access_logging_when_target_given" {
+  command = plan
+
+  variables {
+    access_log_bucket = "central-logs"
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_logging.this) == 1
+    error_message = "Access logging must be configured when access_log_bucket is set."
+  }
+}
+
+run "rejects_invalid_bucket_name" {
+  command = plan
+
+  variables {
+    bucket_name = "Reco_Bucket"
+  }
+
+  expect_failures = [var.bucket_name]
+}
+
+run "rejects_transition_before_30_days" {
+  command = plan
+
+  variables {
+    lifecycle_rules = [{ id = "x", prefix = "x/", transition_to_ia_days = 10 }]
+  }
+
+  expect_failures = [var.lifecycle_rules]
+}

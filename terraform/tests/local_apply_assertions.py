@@ -1,0 +1,292 @@
+"""Assertions on a stack applied to the local AWS emulator.
+
+Run by scripts/terraform-apply-local-test.sh after `terraform apply`: reads the
+root outputs and the state (terraform show -json) and asks the emulator, through
+boto3, whether what was created is what the modules promise: the delivery stream
+reads the click stream and calls the deployed transform Lambda, buckets are
+encrypted and private, functions carry their RECO_* configuration, the database is
+encrypted, private and TLS-only. Prints one line per check and a closing
+'N passed, N failed' line; exits non-zero on any failure.
+"""
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+import boto3
+
+EXPECTED_OUTPUTS = [
+    "data_lake_bucket", "artifacts_bucket", "recommendations_bucket", "glue_database",
+    "glue_table", "click_stream_name", "delivery_stream_name", "transform_function_name",
+    "pg_endpoint", "pg_port", "pg_secret_arn", "mysql_secret_arn",
+]
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def run(self, name, fn):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
+            self.failed += 1
+            detail = str(exc) or type(exc).__name__
+            print(f"FAIL {name}: {detail}")
+            if os.environ.get("RECO_ASSERT_TRACE"):
+                traceback.print_exc()
+        else:
+            self.passed += 1
+            print(f"ok   {name}")
+
+
+def expect(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--outputs", required=True)
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--name-prefix", required=True)
+    args = ap.parse_args()
+
+    outputs = {k: v["value"] for k, v in json.load(open(args.outputs)).items()}
+    prefix = args.name_prefix
+    session = boto3.session.Session()
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+
+    def client(service):
+        return session.client(service, endpoint_url=endpoint)
+
+    s3, firehose, kinesis = client("s3"), client("firehose"), client("kinesis")
+    lam, rds, glue = client("lambda"), client("rds"), client("glue")
+    events, cw, iam = client("events"), client("cloudwatch"), client("iam")
+    secrets, ec2, logs = client("secretsmanager"), client("ec2"), client("logs")
+
+    key_arn = outputs.get("kms_key_arn")
+    checks = Checks()
+
+    def outputs_present():
+        missing = [k for k in EXPECTED_OUTPUTS if outputs.get(k) in (None, "")]
+        expect(not missing, f"missing outputs: {missing}")
+
+    checks.run("root outputs are all set", outputs_present)
+
+    # --- buckets ---
+    for out in ("data_lake_bucket", "artifacts_bucket", "recommendations_bucket"):
+        bucket = outputs[out]
+
+        def encrypted(bucket=bucket):
+            rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+            default = rule["ApplyServerSideEncryptionByDefault"]
+            expect(default["SSEAlgorithm"] == "aws:kms", f"SSE is {default['SSEAlgorithm']}")
+            expect(default.get("KMSMasterKeyID") == key_arn, f"SSE key is {default.get('KMSMasterKeyID')}")
+
+        def private(bucket=bucket):
+            pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+            expect(all(pab[k] for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")), f"public access block {pab}")
+
+        def versioned(bucket=bucket):
+            expect(s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", "versioning not enabled")
+
+        def tls_only(bucket=bucket):
+            policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+            expect(any(
+                st["Effect"] == "Deny" and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                for st in policy["Statement"]
+            ), "no deny on aws:SecureTransport=false")
+
+        def lifecycle(bucket=bucket):
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+            expect(any("AbortIncompleteMultipartUpload" in r for r in rules), "no incomplete-upload rule")
+            expect(len(rules) >= 2, f"only {len(rules)} lifecycle rule(s)")
+
+        for label, fn in (("KMS-encrypted", encrypted), ("private", private), ("versioned", versioned),
+                          ("TLS-only", tls_only), ("has lifecycle rules", lifecycle)):
+            checks.run(f"bucket {out} is {label}" if label != "has lifecycle rules" else f"bucket {out} has lifecycle rules", fn)
+
+    # --- streaming ---
+    stream_name = outputs["click_stream_name"]
+    summary = {}
+
+    def stream_encrypted():
+        summary.update(kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"])
+        expect(summary.get("EncryptionType") == "KMS", f"encryption {summary.get('EncryptionType')}")
+        expect(summary.get("KeyId") == key_arn, f"stream key {summary.get('KeyId')}")
+
+    checks.run("click stream is KMS-encrypted", stream_encrypted)
+
+    transform = lam.get_function(FunctionName=outputs["transform_function_name"])
+    transform_arn = transform["Configuration"]["FunctionArn"]
+    delivery = firehose.describe_delivery_stream(DeliveryStreamName=outputs["delivery_stream_name"])["DeliveryStreamDescription"]
+    dest = delivery["Destinations"][0]["ExtendedS3DestinationDescription"]
+
+    def source_is_click_stream():
+        source = delivery["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"]
+        expect(source == summary.get("StreamARN"), f"source {source} is not {summary.get('StreamARN')}")
+
+    def processor_is_transform():
+        proc = dest["ProcessingConfiguration"]
+        expect(proc["Enabled"] is True, "processing disabled")
+        params = {p["ParameterName"]: p["ParameterValue"] for p in proc["Processors"][0]["Parameters"]}
+        expect(proc["Processors"][0]["Type"] == "Lambda", "processor is not Lambda")
+        lambda_arn = params["LambdaArn"]
+        expect(lambda_arn in (transform_arn, f"{transform_arn}:$LATEST"), f"processor {lambda_arn} is not {transform_arn}")
+        expect(float(params["BufferSizeInMBs"]) <= 3, f"processor buffer {params['BufferSizeInMBs']} MB")
+
+    def delivers_per_customer():
+        expect(dest["BucketARN"] == f"arn:aws:s3:::{outputs['recommendations_bucket']}", f"bucket {dest['BucketARN']}")
+        expect(dest["Prefix"].startswith("recommendations/customer=!{partitionKeyFromLambda:customer_number}/"), f"prefix {dest['Prefix']}")
+        expect("!{timestamp:" in dest["Prefix"], f"prefix {dest['Prefix']} has no time part")
+        expect(dest["ErrorOutputPrefix"].startswith("errors/!{firehose:error-output-type}/"), f"error prefix {dest['ErrorOutputPrefix']}")
+        expect(dest["DynamicPartitioningConfiguration"]["Enabled"] is True, "dynamic partitioning disabled")
+        expect(dest["CompressionFormat"] == "GZIP", f"compression {dest['CompressionFormat']}")
+
+    def delivery_logs():
+        opts = dest["CloudWatchLoggingOptions"]
+        expect(opts["Enabled"] is True, "logging disabled")
+        groups = logs.describe_log_groups(logGroupNamePrefix=opts["LogGroupName"])["logGroups"]
+        expect(any(g["logGroupName"] == opts["LogGroupName"] for g in groups), f"log group {opts['LogGroupName']} missing")
+
+    checks.run("delivery stream reads the click stream", source_is_click_stream)
+    checks.run("delivery stream's processor is the deployed transform Lambda", processor_is_transform)
+    checks.run("delivery stream writes per-customer prefixes, errors apart", delivers_per_customer)
+    checks.run("delivery stream logs to an existing log group", delivery_logs)
+
+    # --- functions ---
+    def function_config(name, required_env, concurrency):
+        def check():
+            fn = lam.get_function(FunctionName=name)
+            cfg = fn["Configuration"]
+            expect(cfg["Runtime"] == "provided.al2023" and cfg["Handler"] == "bootstrap", f"runtime {cfg['Runtime']}/{cfg['Handler']}")
+            expect(len(cfg.get("VpcConfig", {}).get("SubnetIds", [])) == 2, "not attached to the two private subnets")
+            env = cfg.get("Environment", {}).get("Variables", {})
+            wrong = {k: (env.get(k), v) for k, v in required_env.items() if env.get(k) != v}
+            expect(not wrong, f"environment (got, want): {wrong}")
+            got = fn.get("Concurrency", {}).get("ReservedConcurrentExecutions")
+            expect(got == concurrency, f"reserved concurrency {got}, want {concurrency}")
+        return check
+
+    checks.run("transform Lambda is configured", function_config(outputs["transform_function_name"], {
+        "RECO_PG_SECRET_ARN": outputs["pg_secret_arn"],
+        "RECO_PG_HOST": outputs["pg_endpoint"],
+        "RECO_PG_PORT": str(outputs["pg_port"]),
+        "RECO_PG_DATABASE": outputs["pg_database"],
+        "RECO_KNN_K": "10",
+        "RECO_EF_SEARCH": "100",
+        "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],
+        "RECO_MODEL_PREFIX": "models/",
+    }, 10))
+    checks.run("ETL job is configured", function_config(outputs["etl_function_name"], {
+        "RECO_MYSQL_SECRET_ARN": outputs["mysql_secret_arn"],
+        "RECO_DATA_LAKE_BUCKET": outputs["data_lake_bucket"],
+        "RECO_GLUE_DATABASE": outputs["glue_database"],
+        "RECO_GLUE_TABLE": outputs["glue_table"],
+        "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],
+    }, 1))
+    checks.run("training job is configured", function_config(outputs["train_function_name"], {
+        "RECO_DATA_LAKE_BUCKET": outputs["data_lake_bucket"],
+        "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],
+        "RECO_MODEL_PREFIX": "models/",
+    }, 1))
+
+    def jobs_have_dead_letter_queues():
+        for name in (outputs["etl_function_name"], outputs["train_function_name"]):
+            cfg = lam.get_function_configuration(FunctionName=name)
+            expect(cfg.get("DeadLetterConfig", {}).get("TargetArn", "").endswith(f"{name}-dlq"), f"{name} has no DLQ")
+
+    def jobs_are_scheduled():
+        for job in ("etl", "train"):
+            rule = events.describe_rule(Name=f"{prefix}-{job}-schedule")
+            expect(rule["ScheduleExpression"].startswith("cron("), f"{job} schedule {rule['ScheduleExpression']}")
+            targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+            fn_arn = lam.get_function_configuration(FunctionName=f"{prefix}-{job}")["FunctionArn"]
+            expect([t["Arn"] for t in targets] == [fn_arn], f"{job} targets {[t['Arn'] for t in targets]}")
+
+    checks.run("jobs have dead-letter queues", jobs_have_dead_letter_queues)
+    checks.run("jobs are scheduled by EventBridge", jobs_are_scheduled)
+
+    # --- catalog, secrets ---
+    def glue_table():
+        table = glue.get_table(DatabaseName=outputs["glue_database"], Name=outputs["glue_table"])["Table"]
+        location = table["StorageDescriptor"]["Location"]
+        expect(location.startswith(f"s3://{outputs['data_lake_bucket']}/"), f"location {location}")
+        expect([k["Name"] for k in table["PartitionKeys"]] == ["snapshot"], f"partition keys {table['PartitionKeys']}")
+        names = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+        expect("customer_number" in names and "rating" in names, f"columns {names}")
+
+    def mysql_secret():
+        desc = secrets.describe_secret(SecretId=outputs["mysql_secret_arn"])
+        expect(desc.get("KmsKeyId") in (key_arn, key_arn.split("/")[-1]), f"secret key {desc.get('KmsKeyId')}")
+
+    checks.run("Glue table points at the data lake, partitioned by snapshot", glue_table)
+    checks.run("source MySQL secret is KMS-encrypted", mysql_secret)
+
+    # --- database ---
+    db = rds.describe_db_instances(DBInstanceIdentifier=f"{prefix}-vector-db")["DBInstances"][0]
+
+    def database_private_encrypted():
+        expect(db["StorageEncrypted"] is True, "storage not encrypted")
+        expect(db["PubliclyAccessible"] is False, "publicly accessible")
+        expect(db["BackupRetentionPeriod"] >= 1, "backups off")
+        expect(db["Engine"] == "postgres", f"engine {db['Engine']}")
+        expect(db.get("MasterUserSecret", {}).get("SecretArn") == outputs["pg_secret_arn"], "master secret is not the RDS-managed one")
+
+    def database_tls_only():
+        group = db["DBParameterGroups"][0]["DBParameterGroupName"]
+        params = rds.describe_db_parameters(DBParameterGroupName=group, Source="user")["Parameters"]
+        values = {p["ParameterName"]: p.get("ParameterValue") for p in params}
+        expect(values.get("rds.force_ssl") == "1", f"rds.force_ssl={values.get('rds.force_ssl')}")
+
+    def database_only_from_transform():
+        sg_id = db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]
+        sg = ec2.describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
+        perms = sg["IpPermissions"]
+        expect(len(perms) == 1 and perms[0]["FromPort"] == 5432 and perms[0]["ToPort"] == 5432, f"ingress {perms}")
+        sources = [p["GroupId"] for p in perms[0].get("UserIdGroupPairs", [])]
+        expect(sources and not perms[0].get("IpRanges"), f"ingress sources {perms[0]}")
+        transform_sgs = transform["Configuration"]["VpcConfig"]["SecurityGroupIds"]
+        expect(sources == transform_sgs, f"5432 open to {sources}, transform Lambda is in {transform_sgs}")
+
+    checks.run("vector database is encrypted, private, backed up, RDS-managed password", database_private_encrypted)
+    checks.run("vector database forces TLS", database_tls_only)
+    checks.run("vector database accepts 5432 only from the transform Lambda", database_only_from_transform)
+
+    # --- IAM, alarms ---
+    def no_wildcard_admin():
+        bad = []
+        for page in iam.get_paginator("list_roles").paginate():
+            for role in page["Roles"]:
+                if not role["RoleName"].startswith(prefix):
+                    continue
+                for pname in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+                    doc = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=pname)["PolicyDocument"]
+                    if isinstance(doc, str):
+                        doc = json.loads(doc)
+                    for st in doc["Statement"]:
+                        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                        if any(a == "*" or a.endswith(":*") for a in actions) and "*" in resources:
+                            bad.append(f"{role['RoleName']}/{pname}")
+        expect(not bad, f"wildcard actions on all resources: {bad}")
+
+    def alarms_exist():
+        names = {a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
+        want = {f"{prefix}-{f}-{kind}" for f in ("transform", "etl", "train") for kind in ("errors", "throttles")}
+        want |= {f"{prefix}-firehose-processing-failures", f"{prefix}-clicks-iterator-age"}
+        expect(want <= names, f"missing alarms {sorted(want - names)}")
+
+    checks.run("no role allows wildcard actions on all resources", no_wildcard_admin)
+    checks.run("alarms on Lambda errors/throttles, Firehose failures, iterator age", alarms_exist)
+
+    print(f"apply-test: {checks.passed} passed, {checks.failed} failed")
+    return 1 if checks.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
