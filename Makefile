@@ -1,0 +1,34 @@
+# reco: every operator command. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Reuse a build folder outside the clone when the caller sets one (CI does).
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+CARGO ?= cargo
+
+.PHONY: help build test lint local-up local-down local-status demo
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build every crate (debug)
+	$(CARGO) build --workspace --all-targets
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint ## Run every check: fmt, clippy, unit + integration tests (starts the local stack)
+	$(CARGO) test --workspace
+
+local-up: ## Install (if missing) and start MariaDB, PostgreSQL + pgvector and moto on 127.0.0.1; write .local/env
+	@bash scripts/local-up.sh
+
+local-down: ## Stop the local services this project started
+	@bash scripts/local-down.sh
+
+local-status: ## Show each local service up or down
+	@bash scripts/local-status.sh
+
+demo: ## Run the whole pipeline locally, end to end
+	@bash scripts/demo.sh

@@ -1,0 +1,8 @@
+//! reco's domain: the types and pure logic every other crate shares.
+//!
+//! Nothing in this crate talks to AWS, a database or the network; I/O lives in the
+//! crates at the edges so that this logic is tested with plain unit tests.
+
+pub mod settings;
+
+pub use settings::{Settings, SettingsError};

@@ -1,0 +1,1 @@
+//! reco's trainer (two-tower model, embeddings, offline evaluation): not built yet.

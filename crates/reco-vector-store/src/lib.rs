@@ -1,0 +1,1 @@
+//! reco's vector store on PostgreSQL + pgvector (loader, HNSW index, batched k-NN): not built yet.
