@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-.PHONY: help build test lint local-up local-down local-status demo
+.PHONY: help build test lint local-up local-down local-status demo bench
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,3 +32,6 @@ local-status: ## Show each local service up or down
 
 demo: ## Run the whole pipeline locally, end to end
 	@bash scripts/demo.sh
+
+bench: ## Run the benchmarks (every bench/<area>/run.sh, or one: make bench BENCH=<area>)
+	@bash scripts/bench.sh $(BENCH)

@@ -1,9 +1,16 @@
 //! `reco`: the operator's command for the whole pipeline, locally and against AWS.
+//!
+//! `main` only parses arguments and loads settings; each subcommand lives in its own
+//! module under `commands/`.
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use reco_domain::Settings;
+
+mod commands;
+
+use commands::{etl, eval, firehose_local, load_embeddings, produce, recs, source, train};
 
 /// reco: a two-speed recommendation pipeline (batch ETL + training, streaming inference).
 ///
@@ -20,111 +27,48 @@ struct Cli {
 enum Command {
     /// Seed the source MySQL database (classicmodels dump or generated data).
     #[command(subcommand)]
-    Source(SourceCommand),
+    Source(source::SourceCommand),
     /// MySQL -> training Parquet on S3 + Glue Data Catalog.
-    Etl(SnapshotArgs),
+    Etl(etl::EtlArgs),
     /// Training Parquet -> model artifact + embeddings on S3.
-    Train(SnapshotArgs),
+    Train(train::TrainArgs),
     /// Embeddings on S3 -> pgvector, atomic swap.
-    LoadEmbeddings(ModelArgs),
+    LoadEmbeddings(load_embeddings::LoadEmbeddingsArgs),
     /// Click events -> Kinesis.
-    Produce(ProduceArgs),
+    Produce(produce::ProduceArgs),
     /// The local Firehose: Kinesis -> transform -> S3, per the deployed delivery stream.
-    FirehoseLocal(FirehoseLocalArgs),
+    FirehoseLocal(firehose_local::FirehoseLocalArgs),
     /// Newest recommendations for a customer, read from S3 as a front end would.
-    Recs(RecsArgs),
+    Recs(recs::RecsArgs),
     /// Offline metrics of a model on a held-out split.
-    Eval,
+    Eval(eval::EvalArgs),
 }
 
-#[derive(Debug, Subcommand)]
-enum SourceCommand {
-    /// Load the classicmodels dump into MySQL and derive `ratings`.
-    LoadClassicmodels {
-        /// The dump file (MySQL syntax, latin1).
-        file: std::path::PathBuf,
-    },
-    /// Write synthetic classicmodels-shaped data of any size.
-    Generate {
-        /// Number of customers.
-        #[arg(long)]
-        customers: u64,
-        /// Number of products.
-        #[arg(long)]
-        products: u64,
-        /// Number of ratings.
-        #[arg(long)]
-        ratings: u64,
-        /// Random seed: the same seed gives the same data.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-    },
-}
-
-#[derive(Debug, Args)]
-struct SnapshotArgs {
-    /// Snapshot date (YYYY-MM-DD); default: today (UTC).
-    #[arg(long)]
-    snapshot: Option<String>,
-}
-
-#[derive(Debug, Args)]
-struct ModelArgs {
-    /// Model version; default: the latest good version.
-    #[arg(long)]
-    model: Option<String>,
-}
-
-#[derive(Debug, Args)]
-struct ProduceArgs {
-    /// Number of events to put.
-    #[arg(long)]
-    events: u64,
-    /// Events per second; default: as fast as Kinesis accepts.
-    #[arg(long)]
-    rate: Option<f64>,
-}
-
-#[derive(Debug, Args)]
-struct FirehoseLocalArgs {
-    /// Exit once every shard of the source stream is drained.
-    #[arg(long)]
-    until_idle: bool,
-}
-
-#[derive(Debug, Args)]
-struct RecsArgs {
-    /// Customer number.
-    #[arg(long)]
-    customer: i64,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-impl Command {
-    /// The issue that delivers this command, for commands not built yet.
-    fn pending_work(&self) -> &'static str {
-        match self {
-            Command::Source(_) | Command::Etl(_) => "the batch pipeline (source data + ETL)",
-            Command::Train(_) | Command::Eval => "the model (training + offline evaluation)",
-            Command::LoadEmbeddings(_) => "the vector store",
-            Command::Produce(_) | Command::FirehoseLocal(_) | Command::Recs(_) => {
-                "streaming inference"
-            }
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("reco: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Source(cmd) => source::run(cmd, &settings).await,
+        Command::Etl(args) => etl::run(args, &settings).await,
+        Command::Train(args) => train::run(args, &settings).await,
+        Command::LoadEmbeddings(args) => load_embeddings::run(args, &settings).await,
+        Command::Produce(args) => produce::run(args, &settings).await,
+        Command::FirehoseLocal(args) => firehose_local::run(args, &settings).await,
+        Command::Recs(args) => recs::run(args, &settings).await,
+        Command::Eval(args) => eval::run(args, &settings).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("reco: error: {err:#}");
+            ExitCode::FAILURE
         }
     }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(err) = Settings::load() {
-        eprintln!("reco: {err}");
-        return ExitCode::FAILURE;
-    }
-    eprintln!(
-        "reco: this command is not built yet; it arrives with {}",
-        cli.command.pending_work()
-    );
-    ExitCode::from(2)
 }
