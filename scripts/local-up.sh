@@ -9,6 +9,17 @@ set -euo pipefail
 exec 9>"$LOCAL_DIR/stack.lock"
 flock 9
 
+# Refuses to start service $1 when port $2 is taken by a process this project did not start.
+claim_port() {
+  if port_open "$2"; then
+    die "port $2 (for $1) is already in use by another process; stop it or choose another port with ${3}=<port> make local-up"
+  fi
+}
+# Check every port before installing anything, so a conflict is reported at once.
+service_pid mariadb >/dev/null || claim_port MariaDB "$RECO_MYSQL_PORT" RECO_MYSQL_PORT
+service_pid postgres >/dev/null || claim_port PostgreSQL "$RECO_PG_PORT" RECO_PG_PORT
+service_pid moto >/dev/null || claim_port moto "$RECO_MOTO_PORT" RECO_MOTO_PORT
+
 bash "$RECO_ROOT/scripts/local-install.sh" ${RECO_WITH_CARGO_LAMBDA:+--with-cargo-lambda}
 
 cat >"$LOCAL_DIR/ports.env" <<PORTS
@@ -16,13 +27,6 @@ RECO_MYSQL_PORT=$RECO_MYSQL_PORT
 RECO_PG_PORT=$RECO_PG_PORT
 RECO_MOTO_PORT=$RECO_MOTO_PORT
 PORTS
-
-# Refuses to start service $1 when port $2 is taken by a process this project did not start.
-claim_port() {
-  if port_open "$2"; then
-    die "port $2 (for $1) is already in use by another process; stop it or choose another port with ${3}=<port> make local-up"
-  fi
-}
 
 started=()
 
