@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-.PHONY: help build test lint local-up local-down local-status demo bench
+.PHONY: help build test lint local-up local-down local-status demo bench images
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,3 +35,7 @@ demo: ## Run the whole pipeline locally, end to end
 
 bench: ## Run the benchmarks (every bench/<area>/run.sh, or one: make bench BENCH=<area>)
 	@bash scripts/bench.sh $(BENCH)
+
+images: ## Render images/architecture.png from images/architecture.dot (Graphviz)
+	@command -v dot >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq graphviz || sudo apt-get install -y -qq graphviz; }
+	dot -Tpng -Gdpi=110 images/architecture.dot -o images/architecture.png
