@@ -4,6 +4,10 @@
 //! crates at the edges so that this logic is tested with plain unit tests.
 
 pub mod model;
+pub mod event;
+pub mod firehose;
+pub mod recommendation;
 pub mod settings;
+pub mod transform;
 
 pub use settings::{Settings, SettingsError};
