@@ -5,8 +5,8 @@
 # runs whatever happens (trap).
 #
 # Env:
-#   AWS_ENDPOINT_URL   emulator to use; when unset, .local/env is sourced (and the
-#                      local stack started with scripts/local-up.sh if missing)
+#   AWS_ENDPOINT_URL   emulator to use; default from .local/env (the local stack is
+#                      started with scripts/local-up.sh when that file is missing)
 #   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP
 #                      Lambda zips; default dist/lambda/*.zip (built by make build-lambda)
 #   RECO_PYTHON        python with boto3 for the assertions; default .local/venv/bin/python
@@ -19,13 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/terraform.sh"
 cd "${RECO_ROOT}"
 
 tf_setup_cli
-if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
-  tf_load_local_env
-fi
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_DEFAULT_REGION="${AWS_REGION}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+tf_load_local_env
 
 python_bin="${RECO_PYTHON:-${RECO_LOCAL}/venv/bin/python}"
 "${python_bin}" -c 'import boto3' 2>/dev/null \

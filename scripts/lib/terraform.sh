@@ -83,18 +83,29 @@ terraform {
 HCL
 }
 
-# Source .local/env (the local stack's connection settings), bringing the stack up
-# first when the file is missing.
+# Load .local/env (the local stack's connection settings) without overriding
+# variables already set in the environment (the environment wins, as for the reco
+# CLI). Brings the stack up with scripts/local-up.sh when the file is missing,
+# unless AWS_ENDPOINT_URL is already set.
 tf_load_local_env() {
-  if [[ ! -f "${RECO_LOCAL}/env" ]]; then
+  local file="${RECO_LOCAL}/env" line key
+  if [[ ! -f "${file}" && -z "${AWS_ENDPOINT_URL:-}" ]]; then
     tf_log "no .local/env: starting the local stack (scripts/local-up.sh)"
     (cd "${RECO_ROOT}" && bash scripts/local-up.sh) || tf_die "scripts/local-up.sh failed"
   fi
-  set -a
-  # shellcheck disable=SC1091
-  source "${RECO_LOCAL}/env"
-  set +a
-  [[ -n "${AWS_ENDPOINT_URL:-}" ]] || tf_die ".local/env does not set AWS_ENDPOINT_URL"
+  if [[ -f "${file}" ]]; then
+    while IFS= read -r line || [[ -n "${line}" ]]; do
+      [[ "${line}" =~ ^([A-Za-z_][A-Za-z0-9_]*)= ]] || continue
+      key="${BASH_REMATCH[1]}"
+      [[ -n "${!key+x}" ]] && continue
+      eval "export ${line}"
+    done <"${file}"
+  fi
+  [[ -n "${AWS_ENDPOINT_URL:-}" ]] || tf_die "AWS_ENDPOINT_URL is not set (neither in the environment nor in .local/env)"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION}}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 }
 
 # Resolve the three Lambda zips: env overrides first, then dist/lambda/, building
@@ -149,8 +160,6 @@ keys = {
     "RECO_CLICK_STREAM": "click_stream_name",
     "RECO_DELIVERY_STREAM": "delivery_stream_name",
     "RECO_TRANSFORM_FUNCTION": "transform_function_name",
-    "RECO_PG_HOST": "pg_endpoint",
-    "RECO_PG_PORT": "pg_port",
     "RECO_PG_SECRET_ARN": "pg_secret_arn",
     "RECO_MYSQL_SECRET_ARN": "mysql_secret_arn",
 }

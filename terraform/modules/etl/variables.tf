@@ -51,7 +51,7 @@ variable "glue_database_name" {
 variable "glue_table_name" {
   description = "Glue table of the training rows."
   type        = string
-  default     = "training_rows"
+  default     = "training_ratings"
 
   validation {
     condition     = can(regex("^[a-z0-9_]{1,255}$", var.glue_table_name))
