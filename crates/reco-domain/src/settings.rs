@@ -58,6 +58,8 @@ pub mod var {
     pub const RECO_KNN_K: &str = "RECO_KNN_K";
     /// HNSW `ef_search` used by k-NN queries.
     pub const RECO_EF_SEARCH: &str = "RECO_EF_SEARCH";
+    /// Model version the transform Lambda must use; unset: the version of the loaded embeddings.
+    pub const RECO_MODEL_VERSION: &str = "RECO_MODEL_VERSION";
 }
 
 /// Default key prefix of model versions in the artifacts bucket.

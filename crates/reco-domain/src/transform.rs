@@ -310,6 +310,26 @@ fn recommendation_id(payload_digest: &[u8; 32], provenance: &Provenance) -> Stri
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl CustomerEmbedder for crate::model::ModelArtifact {
+    fn model_version(&self) -> &str {
+        crate::model::ModelArtifact::model_version(self)
+    }
+    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+        crate::model::ModelArtifact::embed_customer(self, &customer_features(event))
+    }
+}
+
+/// The user tower's input taken from an event (the number too: unknown numbers fall back to
+/// the features alone inside the model).
+pub fn customer_features(event: &ClickEvent) -> crate::model::CustomerFeatures {
+    crate::model::CustomerFeatures {
+        customer_number: Some(event.customer_number),
+        city: event.city.clone(),
+        country: event.country.clone(),
+        credit_limit: event.credit_limit,
+    }
+}
+
 impl<T: CustomerEmbedder + ?Sized> CustomerEmbedder for &T {
     fn model_version(&self) -> &str {
         (**self).model_version()

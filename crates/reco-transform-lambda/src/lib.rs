@@ -1,0 +1,15 @@
+//! reco's Firehose transformation Lambda: embeds each click event with the trained user
+//! tower and asks the vector database for recommendations, one batched k-NN per invocation.
+//!
+//! The per-record work is the pure transform in `reco_domain::transform`; this crate holds
+//! the handler ([`handler`]), the capabilities it needs ([`ports`]), their adapters
+//! ([`s3_models`], [`memory`]) and the configuration ([`config`]).
+
+pub mod config;
+pub mod handler;
+pub mod memory;
+pub mod ports;
+pub mod s3_models;
+
+pub use config::TransformConfig;
+pub use handler::{HandlerError, InvocationCounts, Transformer, function_handler};

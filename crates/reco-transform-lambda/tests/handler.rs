@@ -1,0 +1,351 @@
+//! The handler called as the Lambda runtime calls it (`LambdaEvent` with
+//! `Context::default()`), over fixture events and the in-memory adapters.
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lambda_runtime::{Context, LambdaEvent};
+use reco_domain::event::{ClickEvent, MAX_EVENT_BYTES};
+use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
+use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::transform::CustomerEmbedder;
+use reco_transform_lambda::memory::{InMemoryIndex, InMemoryModels};
+use reco_transform_lambda::ports::IndexVersion;
+use reco_transform_lambda::{HandlerError, TransformConfig, Transformer, function_handler};
+
+const DIM: usize = 3;
+
+/// A small user tower: direction by country, tilted by credit limit (deterministic).
+struct CountryEmbedder;
+
+impl CustomerEmbedder for CountryEmbedder {
+    fn model_version(&self) -> &str {
+        "model-v1"
+    }
+    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+        let france = f32::from(u8::from(event.country.as_deref() == Some("France")));
+        let credit = event.credit_limit.unwrap_or(0.0) as f32 / 100_000.0;
+        let v = [france, 1.0 - france, credit];
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / norm).collect()
+    }
+}
+
+fn items() -> Vec<(String, Vec<f32>)> {
+    [
+        ("S10_1678", [1.0, 0.0, 0.1]),
+        ("S12_1099", [0.9, 0.1, 0.2]),
+        ("S18_2238", [0.8, 0.2, 0.0]),
+        ("S24_1444", [0.7, 0.3, 0.1]),
+        ("S32_1374", [0.1, 0.9, 0.6]),
+        ("S700_2824", [0.0, 1.0, 0.9]),
+        ("S50_1392", [0.2, 0.8, 0.2]),
+    ]
+    .into_iter()
+    .map(|(id, v)| (id.to_owned(), v.to_vec()))
+    .collect()
+}
+
+type TestTransformer = Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>>;
+
+fn transformer(k: usize) -> TestTransformer {
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-7".into(),
+            dim: DIM,
+        },
+        items(),
+    );
+    let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
+    let config = TransformConfig {
+        knn_k: k,
+        model_version_pin: None,
+        artifacts_bucket: "unused".into(),
+        model_prefix: "models/".into(),
+    };
+    Transformer::new(index, models, &config)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/events")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn record(id: &str, payload: &[u8]) -> FirehoseRecord {
+    FirehoseRecord {
+        record_id: id.to_owned(),
+        approximate_arrival_timestamp: Some(1_763_780_000_000),
+        data: BASE64.encode(payload),
+        kinesis_record_metadata: None,
+    }
+}
+
+fn firehose_event(records: Vec<FirehoseRecord>) -> LambdaEvent<FirehoseEvent> {
+    LambdaEvent::new(
+        FirehoseEvent {
+            invocation_id: Some("inv-1".into()),
+            delivery_stream_arn: Some(
+                "arn:aws:firehose:us-east-1:123456789012:deliverystream/t".into(),
+            ),
+            source_kinesis_stream_arn: None,
+            region: Some("us-east-1".into()),
+            records,
+        },
+        Context::default(),
+    )
+}
+
+fn decode(response: &FirehoseResponse, index: usize) -> RecommendationRecord {
+    let data = BASE64.decode(&response.records[index].data).unwrap();
+    assert_eq!(data.last(), Some(&b'\n'), "one NDJSON line per record");
+    serde_json::from_slice(&data).unwrap()
+}
+
+#[tokio::test]
+async fn mixed_batch_answers_every_record_and_never_recommends_browsed_items() {
+    let transformer = transformer(3);
+    let mut records = vec![
+        record("good", &fixture("good.json")),
+        record("unknown-customer", &fixture("unknown-customer.json")),
+        record("unknown-products", &fixture("unknown-products.json")),
+        record("empty-history", &fixture("empty-browse-history.json")),
+        record("missing-fields", &fixture("missing-fields.json")),
+        record("invalid-code", &fixture("invalid-product-code.json")),
+        record("non-json", &fixture("non-json.txt")),
+    ];
+    let mut malformed = record("malformed-base64", b"");
+    malformed.data = String::from_utf8(fixture("malformed-base64.txt")).unwrap();
+    records.push(malformed.clone());
+    let originals: Vec<String> = records.iter().map(|r| r.data.clone()).collect();
+
+    let response = function_handler(firehose_event(records), &transformer)
+        .await
+        .unwrap();
+
+    // Same record ids, same order, exact result strings on the wire.
+    let wire = serde_json::to_value(&response).unwrap();
+    let results: Vec<(&str, &str)> = wire["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["recordId"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("good", "Ok"),
+            ("unknown-customer", "Ok"),
+            ("unknown-products", "Ok"),
+            ("empty-history", "Ok"),
+            ("missing-fields", "ProcessingFailed"),
+            ("invalid-code", "ProcessingFailed"),
+            ("non-json", "ProcessingFailed"),
+            ("malformed-base64", "ProcessingFailed"),
+        ]
+    );
+    // Failed records carry their original data back for the error prefix.
+    for (answer, original) in response.records.iter().zip(&originals).skip(4) {
+        assert_eq!(&answer.data, original);
+        assert!(answer.metadata.is_none());
+    }
+    assert_eq!(
+        transformer.index().knn_calls(),
+        1,
+        "one k-NN round trip per invocation"
+    );
+
+    let good = decode(&response, 0);
+    assert_eq!(good.event.customer_number, 103);
+    assert_eq!(
+        good.event.extra["device"], "mobile",
+        "unknown fields pass through"
+    );
+    assert_eq!(good.model_version, "model-v1");
+    assert_eq!(good.embedding_version, "emb-7");
+    assert_eq!(good.recommended_items.len(), 3);
+    assert_eq!(good.similar_items.len(), 3);
+    let browsed = ["S10_1678", "S12_1099"];
+    for item in good.recommended_items.iter().chain(&good.similar_items) {
+        assert!(
+            !browsed.contains(&item.id.as_str()),
+            "{} was browsed",
+            item.id
+        );
+    }
+    // A French customer is closest to the French-leaning items that were not browsed.
+    assert_eq!(good.recommended_items[0].id, "S18_2238");
+    let keys = &response.records[0]
+        .metadata
+        .as_ref()
+        .unwrap()
+        .partition_keys;
+    assert_eq!(keys["customer_number"], "103");
+
+    let unknown = decode(&response, 1);
+    assert_eq!(unknown.event.customer_number, 990_001);
+    assert_eq!(
+        unknown.recommended_items.len(),
+        3,
+        "unknown customers get recommendations"
+    );
+
+    let unknown_products = decode(&response, 2);
+    assert_eq!(unknown_products.recommended_items.len(), 3);
+    assert!(
+        unknown_products.similar_items.is_empty(),
+        "nothing is similar to unknown items"
+    );
+
+    let empty = decode(&response, 3);
+    assert_eq!(empty.recommended_items.len(), 3);
+    assert!(empty.similar_items.is_empty());
+}
+
+#[tokio::test]
+async fn one_megabyte_record_is_transformed_and_a_larger_one_fails_alone() {
+    let transformer = transformer(2);
+    let mut event: serde_json::Value = serde_json::from_slice(&fixture("good.json")).unwrap();
+    let pad = |event: &mut serde_json::Value, total: usize| {
+        event["padding"] = serde_json::Value::String(String::new());
+        let base = serde_json::to_vec(event).unwrap().len();
+        event["padding"] = serde_json::Value::String("x".repeat(total - base));
+        serde_json::to_vec(event).unwrap()
+    };
+    let at_limit = pad(&mut event, MAX_EVENT_BYTES);
+    assert_eq!(at_limit.len(), MAX_EVENT_BYTES);
+    let padding_len = event["padding"].as_str().unwrap().len();
+    let over_limit = pad(&mut event, MAX_EVENT_BYTES + 1);
+    let response = function_handler(
+        firehose_event(vec![
+            record("big", &at_limit),
+            record("too-big", &over_limit),
+        ]),
+        &transformer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.records[0].result, FirehoseResult::Ok);
+    let big = decode(&response, 0);
+    assert_eq!(
+        big.event.extra["padding"].as_str().unwrap().len(),
+        padding_len
+    );
+    assert_eq!(big.recommended_items.len(), 2);
+    assert_eq!(response.records[1].result, FirehoseResult::ProcessingFailed);
+}
+
+#[tokio::test]
+async fn duplicate_event_ids_are_both_answered_with_the_same_recommendation_id() {
+    let transformer = transformer(3);
+    let good = fixture("good.json");
+    let response = function_handler(
+        firehose_event(vec![record("first", &good), record("second", &good)]),
+        &transformer,
+    )
+    .await
+    .unwrap();
+    let (a, b) = (decode(&response, 0), decode(&response, 1));
+    assert_eq!(response.records[1].result, FirehoseResult::Ok);
+    assert_eq!(a.recommendation_id, b.recommendation_id);
+    assert_eq!(
+        a.recommended_items, b.recommended_items,
+        "deterministic output"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_database_fails_the_invocation_as_retryable_and_recovers() {
+    let transformer = transformer(3);
+    transformer.index().set_unavailable(true);
+    let err = transformer
+        .transform(firehose_event(vec![record("good", &fixture("good.json"))]).payload)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HandlerError::Index(_)), "{err}");
+    assert!(err.is_retryable());
+    let runtime_err = function_handler(
+        firehose_event(vec![record("good", &fixture("good.json"))]),
+        &transformer,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        runtime_err.to_string().contains("unreachable"),
+        "{runtime_err}"
+    );
+
+    transformer.index().set_unavailable(false);
+    let response = function_handler(
+        firehose_event(vec![record("good", &fixture("good.json"))]),
+        &transformer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.records[0].result, FirehoseResult::Ok);
+}
+
+#[tokio::test]
+async fn model_is_loaded_once_and_reused_across_invocations() {
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-7".into(),
+            dim: DIM,
+        },
+        items(),
+    );
+    let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
+    let config = TransformConfig {
+        knn_k: 2,
+        model_version_pin: None,
+        artifacts_bucket: "unused".into(),
+        model_prefix: "models/".into(),
+    };
+    let transformer = Transformer::new(index, &models, &config);
+    for _ in 0..3 {
+        function_handler(
+            firehose_event(vec![record("g", &fixture("good.json"))]),
+            &transformer,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(models.loads(), 1);
+}
+
+#[tokio::test]
+async fn pinned_model_that_is_not_the_loaded_one_fails_with_a_clear_error() {
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-7".into(),
+            dim: DIM,
+        },
+        items(),
+    );
+    let config = TransformConfig {
+        knn_k: 2,
+        model_version_pin: Some("model-v0".into()),
+        artifacts_bucket: "unused".into(),
+        model_prefix: "models/".into(),
+    };
+    let transformer = Transformer::new(
+        index,
+        InMemoryModels::new([(CountryEmbedder, DIM)]),
+        &config,
+    );
+    let err = transformer.warm_up().await.unwrap_err().to_string();
+    assert!(
+        err.contains("RECO_MODEL_VERSION=model-v0") && err.contains("model-v1"),
+        "{err}"
+    );
+}
