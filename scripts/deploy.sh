@@ -15,10 +15,11 @@
 #   RECO_NAME_PREFIX   name prefix for ENV=local (default reco)
 #
 # One part is applied with -target on the part and the modules it needs, so it is
-# complete on its own: etl = kms + network + etl; vector-db = kms + network +
-# the artifacts bucket + vector-db; streaming = all of those + streaming-inference.
-# Destroying one part targets only that part (Terraform also destroys what depends
-# on it). After apply and destroy, the outputs are written to
+# complete on its own: etl = kms + network + source-db (when created) + etl;
+# vector-db = kms + network + the artifacts bucket + vector-db; streaming = those +
+# streaming-inference. Destroying one part targets only that part's own module
+# (Terraform also destroys what depends on it); the source database, like the key
+# and the network, goes only with `destroy all`. After apply and destroy, the outputs are written to
 # .local/outputs-<ENV>.env for the reco CLI.
 set -euo pipefail
 
@@ -36,7 +37,7 @@ case "${env_name}" in local | aws) ;; *) tf_die "ENV must be local or aws, not '
 # Modules a part needs to be complete (apply/plan) and the part's own modules (destroy).
 case "${part}" in
   etl)
-    needs=(module.kms module.network module.etl)
+    needs=(module.kms module.network module.source_db module.etl)
     own=(module.etl)
     zips=(etl train)
     ;;
@@ -84,11 +85,15 @@ if [[ "${env_name}" == local ]]; then
   dir="${work}/stack"
   export TF_DATA_DIR="${work}/data"
   tf_stage_local_root "${dir}" "${work}/terraform.tfstate"
-  # A throwaway stack on the emulator: nothing to protect, nothing to keep.
+  # A throwaway stack on the emulator: nothing to protect, nothing to keep. The
+  # source database locally is the stack's MariaDB, not an RDS instance (moto also
+  # gives every RDS instance the same DbiResourceId, so the aws provider can manage
+  # only one per emulator: the vector database).
   cat >"${work}/local.tfvars" <<VARS
 aws_endpoint_url            = "${AWS_ENDPOINT_URL}"
 aws_region                  = "${AWS_REGION:-us-east-1}"
 name_prefix                 = "${RECO_NAME_PREFIX:-reco}"
+create_source_db            = false
 force_destroy_buckets       = true
 secret_recovery_window_days = 0
 kms_deletion_window_days    = 7
@@ -100,6 +105,18 @@ pg_apply_immediately        = true
 pg_associate_s3_import_role = false
 VARS
   var_args+=("-var-file=${work}/local.tfvars")
+  # VPC-attached functions use AWS's managed policy AWSLambdaVPCAccessExecutionRole,
+  # which moto has only when started with MOTO_IAM_LOAD_MANAGED_POLICIES=true.
+  if [[ "${action}" != destroy && -x "${RECO_LOCAL}/venv/bin/python" ]]; then
+    "${RECO_LOCAL}/venv/bin/python" -c '
+import os, sys, boto3
+iam = boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+try:
+    iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
+except iam.exceptions.NoSuchEntityException:
+    sys.exit(1)
+' || tf_die "the emulator at ${AWS_ENDPOINT_URL} has no AWS managed IAM policies: moto must run with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
+  fi
   tf_log "init (local emulator ${AWS_ENDPOINT_URL})"
   terraform -chdir="${dir}" init -input=false >"${work}/init.log" 2>&1 \
     || { cat "${work}/init.log" >&2; tf_die "terraform init failed"; }

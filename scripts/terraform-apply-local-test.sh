@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-# Apply the whole Terraform root to the local AWS emulator (moto), assert on what
-# was created, then destroy it. Every run uses its own name prefix, staging copy
-# and state under .local/terraform/apply-test/, so runs never collide; the destroy
-# runs whatever happens (trap).
+# Apply the Terraform root to the local AWS emulator (moto), assert on what was
+# created, then destroy it. Two stacks run side by side, each on a private moto
+# server started here (from the local stack's venv) and stopped at the end:
+#
+#   main       the whole root with create_source_db = false (the source database
+#              locally is the stack's MariaDB; the jobs get an empty secret)
+#   source-db  kms + network + source-db with create_source_db = true: the RDS MySQL
+#              with its write-only generated password and connection secret
+#
+# Why private servers: moto gives every RDS instance the same DbiResourceId, which
+# the aws provider reads instances by, so one moto server can hold only one
+# Terraform-managed DB instance; and a test's ~150 resources stay out of the
+# emulator developers use. Every run has its own name prefix, staging copy and state
+# under .local/terraform/apply-test/; the destroy runs whatever happens (trap).
 #
 # Env:
-#   AWS_ENDPOINT_URL   emulator to use; default from .local/env (the local stack is
-#                      started with scripts/local-up.sh when that file is missing)
+#   RECO_MOTO_SERVER   moto_server to run; default .local/venv/bin/moto_server
+#                      (installed by scripts/local-up.sh, which is run when missing)
+#   RECO_PYTHON        python with boto3 for the assertions; default: the python next
+#                      to moto_server
 #   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP
-#                      Lambda zips; default dist/lambda/*.zip (built by make build-lambda)
-#   RECO_PYTHON        python with boto3 for the assertions; default .local/venv/bin/python
+#                      Lambda zips; default dist/lambda/*.zip (make build-lambda)
+#   RECO_TF_TEST_SOURCE_DB=0  skip the source-db stack
 #   TF_PROVIDER_MIRROR folder above registry.terraform.io (found automatically)
-#   KEEP_STACK=1       skip the destroy (for debugging; the state stays under .local/)
+#   KEEP_STACK=1       skip the destroy and leave the emulators running (debugging)
 set -euo pipefail
 
 # shellcheck source=scripts/lib/terraform.sh
@@ -19,37 +31,84 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/terraform.sh"
 cd "${RECO_ROOT}"
 
 tf_setup_cli
-tf_load_local_env
 
-python_bin="${RECO_PYTHON:-${RECO_LOCAL}/venv/bin/python}"
-"${python_bin}" -c 'import boto3' 2>/dev/null \
-  || tf_die "no python with boto3 at ${python_bin} (run scripts/local-up.sh, or set RECO_PYTHON)"
+moto_server="${RECO_MOTO_SERVER:-${RECO_LOCAL}/venv/bin/moto_server}"
+if [[ ! -x "${moto_server}" && -z "${RECO_MOTO_SERVER:-}" ]]; then
+  tf_log "no moto in .local/venv: setting up the local stack (scripts/local-up.sh)"
+  bash scripts/local-up.sh || tf_die "scripts/local-up.sh failed"
+fi
+[[ -x "${moto_server}" ]] || tf_die "moto_server not found at ${moto_server} (set RECO_MOTO_SERVER)"
+python_bin="${RECO_PYTHON:-$(dirname "${moto_server}")/python}"
+"${python_bin}" -c 'import boto3' 2>/dev/null || tf_die "no python with boto3 at ${python_bin} (set RECO_PYTHON)"
 
-# VPC-attached functions use AWS's managed policy AWSLambdaVPCAccessExecutionRole;
-# moto knows AWS managed policies only when started with
-# MOTO_IAM_LOAD_MANAGED_POLICIES=true.
-"${python_bin}" -c '
-import os, sys, boto3
-iam = boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-try:
-    iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
-except iam.exceptions.NoSuchEntityException:
-    sys.exit(1)
-' || tf_die "the emulator at ${AWS_ENDPOINT_URL} has no AWS managed IAM policies: start moto with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
+export AWS_REGION="us-east-1" AWS_DEFAULT_REGION="us-east-1"
+export AWS_ACCESS_KEY_ID="test" AWS_SECRET_ACCESS_KEY="test"
+unset AWS_PROFILE AWS_SESSION_TOKEN
 
 tf_resolve_zips transform etl train
 
 run_id="reco-t$(od -An -N3 -tu4 /dev/urandom | tr -d ' ' | cut -c1-6)"
-work="${RECO_LOCAL}/terraform/apply-test/${run_id}"
-stage="${work}/stack"
-state="${work}/terraform.tfstate"
-export TF_DATA_DIR="${work}/data"
-tf_stage_local_root "${stage}" "${state}"
+base="${RECO_LOCAL}/terraform/apply-test/${run_id}"
+mkdir -p "${base}"
 
-# Settings for a throwaway stack on the emulator; everything else is the default a
-# real deployment gets.
-cat >"${work}/local.tfvars" <<VARS
-aws_endpoint_url            = "${AWS_ENDPOINT_URL}"
+free_port() {
+  "${python_bin}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Start a private moto server; prints its endpoint. Its pid goes to $1/moto.pid.
+start_emulator() {
+  local work="$1" port
+  port="$(free_port)"
+  # AWS managed policies (AWSLambdaVPCAccessExecutionRole) exist only with this flag.
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "${moto_server}" -H 127.0.0.1 -p "${port}" \
+    >"${work}/moto.log" 2>&1 </dev/null &
+  echo $! >"${work}/moto.pid"
+  local i
+  for i in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+      echo "http://127.0.0.1:${port}"
+      return 0
+    fi
+    sleep 0.2
+  done
+  tf_die "moto did not start on port ${port} (see ${work}/moto.log)"
+}
+
+stop_emulator() {
+  local work="$1" pid
+  [[ -f "${work}/moto.pid" ]] || return 0
+  pid="$(cat "${work}/moto.pid")"
+  kill "${pid}" 2>/dev/null || true
+  local i
+  for i in $(seq 1 50); do
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "${pid}" 2>/dev/null || true
+  rm -f "${work}/moto.pid"
+}
+
+# One stack: emulator, staging copy, apply, assertions, destroy. Runs in a subshell
+# with its own trap. Args: label, assertion scope, extra tfvars, targets...
+# Not `local`: the EXIT trap runs after the function has returned.
+stack_test() {
+  label="$1" scope="$2" extra_vars="$3"
+  shift 3
+  targets=("$@") target_args=()
+  for t in "${targets[@]}"; do target_args+=("-target=${t}"); done
+
+  work="${base}/${label}"
+  stage="${work}/stack" state="${work}/terraform.tfstate"
+  mkdir -p "${work}"
+  export TF_DATA_DIR="${work}/data"
+  tf_stage_local_root "${stage}" "${state}"
+
+  endpoint="$(start_emulator "${work}")"
+  export AWS_ENDPOINT_URL="${endpoint}"
+
+  # Settings for a throwaway stack; everything else is what a real deployment gets.
+  cat >"${work}/test.tfvars" <<VARS
+aws_endpoint_url            = "${endpoint}"
 aws_region                  = "${AWS_REGION}"
 name_prefix                 = "${run_id}"
 transform_lambda_zip        = "${RECO_TRANSFORM_ZIP}"
@@ -63,54 +122,93 @@ pg_deletion_protection      = false
 pg_skip_final_snapshot      = true
 pg_apply_immediately        = true
 # moto implements AddRoleToDBInstance but not RemoveRoleFromDBInstance, so the
-# association could never be destroyed; it is asserted by the module's plan test.
-pg_associate_s3_import_role = false
+# association could never be destroyed; the module's plan test asserts it.
+pg_associate_s3_import_role   = false
+source_db_multi_az            = false
+source_db_deletion_protection = false
+source_db_skip_final_snapshot = true
+source_db_apply_immediately   = true
+${extra_vars}
 VARS
 
-tf() { terraform -chdir="${stage}" "$@"; }
+  tf() { terraform -chdir="${stage}" "$@"; }
+  log() { tf_log "[${label}] $*"; }
+
+  applied=0 stack_start=${SECONDS}
+  cleanup_stack() {
+    local rc=$?
+    if [[ "${applied}" == 1 && "${KEEP_STACK:-0}" != 1 ]]; then
+      log "destroying"
+      local t0=${SECONDS}
+      if tf destroy -auto-approve -input=false -no-color -var-file="${work}/test.tfvars" "${target_args[@]}" >"${work}/destroy.log" 2>&1; then
+        log "destroy: $((SECONDS - t0)) s"
+      else
+        tail -n 40 "${work}/destroy.log" >&2
+        log "destroy FAILED (log: ${work}/destroy.log)"
+        rc=1
+      fi
+    fi
+    if [[ "${KEEP_STACK:-0}" == 1 ]]; then
+      log "KEEP_STACK=1: emulator ${AWS_ENDPOINT_URL} (pid $(cat "${work}/moto.pid" 2>/dev/null)) and state left in ${work}"
+    else
+      stop_emulator "${work}"
+    fi
+    log "total: $((SECONDS - stack_start)) s"
+    exit "${rc}"
+  }
+  trap cleanup_stack EXIT
+
+  log "init (emulator ${endpoint})"
+  tf init -input=false -no-color >"${work}/init.log" 2>&1 || { cat "${work}/init.log" >&2; tf_die "[${label}] terraform init failed"; }
+
+  log "apply"
+  local t0=${SECONDS}
+  applied=1 # from here on, a partial apply must be destroyed too
+  if ! tf apply -auto-approve -input=false -no-color -var-file="${work}/test.tfvars" "${target_args[@]}" >"${work}/apply.log" 2>&1; then
+    tail -n 60 "${work}/apply.log" >&2
+    tf_die "[${label}] terraform apply failed (log: ${work}/apply.log)"
+  fi
+  local apply_seconds=$((SECONDS - t0)) resources
+  resources="$(tf state list | wc -l)"
+  log "apply: ${apply_seconds} s, ${resources} resources"
+  printf '%s %s\n' "${apply_seconds}" "${resources}" >"${work}/apply.stats"
+
+  tf output -json >"${work}/outputs.json"
+  tf show -json >"${work}/state.json"
+  local assert_rc=0
+  "${python_bin}" "${RECO_TF_SRC}/tests/local_apply_assertions.py" --scope "${scope}" \
+    --outputs "${work}/outputs.json" --state "${work}/state.json" --raw-state "${state}" \
+    --name-prefix "${run_id}" >"${work}/assertions.log" 2>&1 || assert_rc=$?
+  sed "s/^/[${label}] /" "${work}/assertions.log"
+  return "${assert_rc}"
+}
 
 t_start=${SECONDS}
-applied=0
-cleanup() {
-  local rc=$?
-  if [[ "${applied}" == 1 && "${KEEP_STACK:-0}" != 1 ]]; then
-    tf_log "destroying ${run_id}"
-    local t0=${SECONDS}
-    if tf destroy -auto-approve -input=false -var-file="${work}/local.tfvars" >"${work}/destroy.log" 2>&1; then
-      tf_log "destroy: $((SECONDS - t0)) s"
-      rm -rf "${work}"
-    else
-      tail -n 40 "${work}/destroy.log" >&2
-      tf_log "destroy FAILED; state kept in ${work}"
-      rc=1
-    fi
-  elif [[ "${applied}" == 1 ]]; then
-    tf_log "KEEP_STACK=1: ${run_id} left in place, state in ${work}"
-  fi
-  tf_log "total: $((SECONDS - t_start)) s"
-  exit "${rc}"
-}
-trap cleanup EXIT
-
-tf_log "init (${run_id}, emulator ${AWS_ENDPOINT_URL})"
-tf init -input=false >"${work}/init.log" 2>&1 || { cat "${work}/init.log" >&2; tf_die "terraform init failed"; }
-
-tf_log "apply"
-t0=${SECONDS}
-applied=1 # from here on, a partial apply must be destroyed too
-if ! tf apply -auto-approve -input=false -var-file="${work}/local.tfvars" >"${work}/apply.log" 2>&1; then
-  tail -n 60 "${work}/apply.log" >&2
-  tf_die "terraform apply failed (full log: ${work}/apply.log)"
+pids=()
+labels=()
+if [[ "${RECO_TF_TEST_SOURCE_DB:-1}" != 0 ]]; then
+  (stack_test source-db source-db "create_source_db = true" module.kms module.network module.source_db) &
+  pids+=($!)
+  labels+=(source-db)
 fi
-apply_seconds=$((SECONDS - t0))
-resources="$(tf state list | wc -l)"
-tf_log "apply: ${apply_seconds} s, ${resources} resources"
+(stack_test main main "create_source_db = false") &
+pids+=($!)
+labels+=(main)
 
-tf output -json >"${work}/outputs.json"
-tf show -json >"${work}/state.json"
+failed=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed+=("${labels[$i]}")
+done
 
-tf_log "assertions"
-"${python_bin}" "${RECO_TF_SRC}/tests/local_apply_assertions.py" \
-  --outputs "${work}/outputs.json" --state "${work}/state.json" --name-prefix "${run_id}"
-
-printf 'terraform apply to emulator: %s resources in %s s\n' "${resources}" "${apply_seconds}"
+for label in "${labels[@]}"; do
+  if [[ -f "${base}/${label}/apply.stats" ]]; then
+    read -r secs count <"${base}/${label}/apply.stats"
+    printf 'terraform apply to emulator (%s): %s resources in %s s\n' "${label}" "${count}" "${secs}"
+  fi
+done
+tf_log "total: $((SECONDS - t_start)) s"
+if ((${#failed[@]})); then
+  tf_log "FAILED: ${failed[*]} (logs in ${base})"
+  exit 1
+fi
+[[ "${KEEP_STACK:-0}" == 1 ]] || rm -rf "${base}"

@@ -29,8 +29,39 @@ module "network" {
   egress_mode                 = var.vpc_egress_mode
   mysql_cidr_blocks           = var.mysql_cidr_blocks
   postgres_client_cidr_blocks = var.postgres_client_cidr_blocks
+  mysql_client_cidr_blocks    = var.mysql_client_cidr_blocks
   enable_flow_logs            = var.enable_flow_logs
   log_retention_days          = local.retention_days
+  kms_key_arn                 = module.kms.key_arn
+}
+
+# The source MySQL, for accounts without one (create_source_db); otherwise the jobs
+# read an existing database through var.mysql_secret_arn.
+# Its master password is generated anew in every plan/apply and never stored; the
+# module sends it (write-only) only when source_db_password_version changes.
+ephemeral "aws_secretsmanager_random_password" "source_db" {
+  count = var.create_source_db ? 1 : 0
+
+  password_length     = 32
+  exclude_punctuation = true # it also goes into connection URLs
+}
+
+module "source_db" {
+  source = "./modules/source-db"
+  count  = var.create_source_db ? 1 : 0
+
+  name                        = "${var.name_prefix}-source-db"
+  engine_version              = var.source_db_engine_version
+  instance_class              = var.source_db_instance_class
+  multi_az                    = var.source_db_multi_az
+  deletion_protection         = var.source_db_deletion_protection
+  skip_final_snapshot         = var.source_db_skip_final_snapshot
+  apply_immediately           = var.source_db_apply_immediately
+  secret_recovery_window_days = var.secret_recovery_window_days
+  master_password             = ephemeral.aws_secretsmanager_random_password.source_db[0].random_password
+  password_version            = var.source_db_password_version
+  subnet_ids                  = module.network.private_subnet_ids
+  security_group_ids          = [module.network.mysql_security_group_id]
   kms_key_arn                 = module.kms.key_arn
 }
 
@@ -45,7 +76,8 @@ module "etl" {
   kms_key_arn                 = module.kms.key_arn
   subnet_ids                  = module.network.private_subnet_ids
   security_group_ids          = [module.network.jobs_security_group_id]
-  mysql_secret_arn            = var.mysql_secret_arn
+  mysql_secret_arn            = var.create_source_db ? module.source_db[0].connection_secret_arn : var.mysql_secret_arn
+  create_mysql_secret         = !var.create_source_db && var.mysql_secret_arn == null
   secret_recovery_window_days = var.secret_recovery_window_days
   etl_zip_path                = local.etl_zip
   train_zip_path              = local.train_zip

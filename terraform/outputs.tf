@@ -85,6 +85,16 @@ output "mysql_secret_arn" {
   value       = module.etl.mysql_secret_arn
 }
 
+output "source_db_endpoint" {
+  description = "Host of the created source MySQL (private), or null when an existing one is used."
+  value       = try(module.source_db[0].endpoint, null)
+}
+
+output "source_db_secret_arn" {
+  description = "Connection secret of the created source MySQL, or null when an existing one is used."
+  value       = try(module.source_db[0].connection_secret_arn, null)
+}
+
 output "kms_key_arn" {
   description = "Customer managed key of the stack."
   value       = module.kms.key_arn

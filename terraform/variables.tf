@@ -69,7 +69,7 @@ variable "vpc_egress_mode" {
 }
 
 variable "mysql_cidr_blocks" {
-  description = "Where the source MySQL lives (the jobs may open 3306 only there); empty means inside the VPC."
+  description = "Where the source MySQL lives (the jobs may open 3306 only there); empty means inside the VPC (as with create_source_db)."
   type        = list(string)
   default     = []
 }
@@ -92,10 +92,69 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "create_source_db" {
+  description = "Create the source MySQL (RDS) in the VPC, with its connection secret; false to use an existing database through mysql_secret_arn."
+  type        = bool
+  default     = true
+}
+
 variable "mysql_secret_arn" {
-  description = "Existing secret with the source MySQL connection JSON (host, port, username, password, dbname); null creates an empty one to fill."
+  description = "With create_source_db = false: existing secret with the source MySQL connection JSON (host, port, username, password, dbname); null creates an empty one to fill."
   type        = string
   default     = null
+
+  validation {
+    condition     = !(var.create_source_db && var.mysql_secret_arn != null)
+    error_message = "mysql_secret_arn names an existing database: set create_source_db = false with it."
+  }
+}
+
+variable "mysql_client_cidr_blocks" {
+  description = "Ranges (bastion, VPN) allowed to reach the created source MySQL, e.g. to load classicmodels."
+  type        = list(string)
+  default     = []
+}
+
+variable "source_db_engine_version" {
+  description = "MySQL major version of the created source database (\"8.0\" or \"8.4\")."
+  type        = string
+  default     = "8.0"
+}
+
+variable "source_db_instance_class" {
+  description = "Instance class of the created source database."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "source_db_password_version" {
+  description = "Bump to give the created source database a new generated password (written to it and its secret together)."
+  type        = number
+  default     = 1
+}
+
+variable "source_db_multi_az" {
+  description = "Run the created source database with a standby in the second AZ."
+  type        = bool
+  default     = true
+}
+
+variable "source_db_deletion_protection" {
+  description = "Protect the created source database from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "source_db_skip_final_snapshot" {
+  description = "Destroy the created source database without a final snapshot."
+  type        = bool
+  default     = false
+}
+
+variable "source_db_apply_immediately" {
+  description = "Apply source database modifications at once instead of in the maintenance window."
+  type        = bool
+  default     = false
 }
 
 variable "secret_recovery_window_days" {

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.7.0"
+  required_version = ">= 1.11.0" # write-only arguments in modules/source-db
 
   required_providers {
     aws = {

@@ -1,12 +1,14 @@
 """Assertions on a stack applied to the local AWS emulator.
 
 Run by scripts/terraform-apply-local-test.sh after `terraform apply`: reads the
-root outputs and the state (terraform show -json) and asks the emulator, through
-boto3, whether what was created is what the modules promise: the delivery stream
-reads the click stream and calls the deployed transform Lambda, buckets are
-encrypted and private, functions carry their RECO_* configuration, the database is
-encrypted, private and TLS-only. Prints one line per check and a closing
-'N passed, N failed' line; exits non-zero on any failure.
+root outputs and the state and asks the emulator, through boto3, whether what was
+created is what the modules promise. Scope "main" (the whole root): the delivery
+stream reads the click stream and calls the deployed transform Lambda, buckets are
+encrypted and private, functions carry their RECO_* configuration, the vector
+database is encrypted, private and TLS-only. Scope "source-db": the created source
+MySQL and its connection secret, and that the generated password is nowhere in the
+state. Prints one line per check and a closing 'N passed, N failed' line; exits
+non-zero on any failure.
 """
 
 import argparse
@@ -50,8 +52,10 @@ def expect(cond, message):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--scope", choices=["main", "source-db"], default="main")
     ap.add_argument("--outputs", required=True)
     ap.add_argument("--state", required=True)
+    ap.add_argument("--raw-state", required=True)
     ap.add_argument("--name-prefix", required=True)
     args = ap.parse_args()
 
@@ -70,6 +74,16 @@ def main():
 
     key_arn = outputs.get("kms_key_arn")
     checks = Checks()
+    if args.scope == "main":
+        main_checks(**locals())
+    else:
+        source_db_checks(**locals())
+    print(f"apply-test: {checks.passed} passed, {checks.failed} failed")
+    return 1 if checks.failed else 0
+
+
+def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, kinesis, lam, rds, glue, events, cw, iam, secrets, ec2, logs, **_):
+    """The whole root: buckets, streaming, functions, catalog, vector database, IAM, alarms."""
 
     def outputs_present():
         missing = [k for k in EXPECTED_OUTPUTS if outputs.get(k) in (None, "")]
@@ -195,30 +209,15 @@ def main():
         "RECO_MODEL_PREFIX": "models/",
     }, 1))
 
-    state = json.load(open(args.state))
-
-    def state_resources(module):
-        """Resources of a module (recursively) in `terraform show -json`."""
-        found = []
-        stack = [state["values"]["root_module"]]
-        while stack:
-            mod = stack.pop()
-            if mod.get("address", "").startswith(module) or module == "":
-                found += mod.get("resources", [])
-            stack += mod.get("child_modules", [])
-        return found
-
     def jobs_have_dead_letter_queues():
-        # moto does not echo DeadLetterConfig back, so the wiring is read from the
-        # state and the queue's existence from the emulator.
+        # moto neither stores nor returns a function's DeadLetterConfig, so only
+        # the queues are checked here; the wiring is asserted by the
+        # lambda-function module's test.
         sqs = client("sqs")
-        for job in ("etl_job", "train_job"):
-            fns = [r for r in state_resources(f"module.etl.module.{job}") if r["type"] == "aws_lambda_function"]
-            expect(len(fns) == 1, f"{job}: {len(fns)} functions in state")
-            dlq = fns[0]["values"]["dead_letter_config"]
-            expect(dlq and dlq[0]["target_arn"].endswith("-dlq"), f"{job} has no dead-letter config")
-            queue = dlq[0]["target_arn"].split(":")[-1]
-            sqs.get_queue_url(QueueName=queue)
+        for job in ("etl", "train"):
+            url = sqs.get_queue_url(QueueName=f"{prefix}-{job}-dlq")["QueueUrl"]
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            expect(attrs.get("KmsMasterKeyId") == key_arn, f"{job} queue key {attrs.get('KmsMasterKeyId')}")
 
     def jobs_are_scheduled():
         for job in ("etl", "train"):
@@ -228,7 +227,7 @@ def main():
             fn_arn = lam.get_function_configuration(FunctionName=f"{prefix}-{job}")["FunctionArn"]
             expect([t["Arn"] for t in targets] == [fn_arn], f"{job} targets {[t['Arn'] for t in targets]}")
 
-    checks.run("jobs have dead-letter queues", jobs_have_dead_letter_queues)
+    checks.run("dead-letter queues of the jobs exist, KMS-encrypted", jobs_have_dead_letter_queues)
     checks.run("jobs are scheduled by EventBridge", jobs_are_scheduled)
 
     # --- catalog, secrets ---
@@ -245,7 +244,7 @@ def main():
         expect(desc.get("KmsKeyId") in (key_arn, key_arn.split("/")[-1]), f"secret key {desc.get('KmsKeyId')}")
 
     checks.run("Glue table points at the data lake, partitioned by snapshot", glue_table)
-    checks.run("source MySQL secret is KMS-encrypted", mysql_secret)
+    checks.run("source MySQL secret (created empty for the operator) is KMS-encrypted", mysql_secret)
 
     # --- database ---
     db = rds.describe_db_instances(DBInstanceIdentifier=f"{prefix}-vector-db")["DBInstances"][0]
@@ -304,8 +303,44 @@ def main():
     checks.run("no role allows wildcard actions on all resources", no_wildcard_admin)
     checks.run("alarms on Lambda errors/throttles, Firehose failures, iterator age", alarms_exist)
 
-    print(f"apply-test: {checks.passed} passed, {checks.failed} failed")
-    return 1 if checks.failed else 0
+
+
+def source_db_checks(checks, outputs, prefix, key_arn, args, rds, secrets, ec2, **_):
+    """The created source MySQL and its connection secret."""
+    source_db = rds.describe_db_instances(DBInstanceIdentifier=f"{prefix}-source-db")["DBInstances"][0]
+    connection = {}
+
+    def mysql_secret():
+        desc = secrets.describe_secret(SecretId=outputs["source_db_secret_arn"])
+        expect(desc.get("KmsKeyId") in (key_arn, key_arn.split("/")[-1]), f"secret key {desc.get('KmsKeyId')}")
+        connection.update(json.loads(secrets.get_secret_value(SecretId=outputs["source_db_secret_arn"])["SecretString"]))
+        expect(sorted(connection) == ["dbname", "host", "password", "port", "username"], f"secret keys {sorted(connection)}")
+        expect(connection["host"] == source_db["Endpoint"]["Address"] == outputs["source_db_endpoint"], f"host {connection['host']}")
+        expect(connection["dbname"] == "classicmodels" and int(connection["port"]) == 3306, f"dbname/port {connection['dbname']}/{connection['port']}")
+        expect(len(connection["password"]) == 32, "password is not the generated 32-character one")
+
+    def no_password_in_state():
+        expect(connection.get("password"), "no password read from the secret")
+        for path in (args.state, args.raw_state):
+            expect(connection["password"] not in open(path).read(), f"the source database password is in {path}")
+
+    def source_db_private_encrypted_tls():
+        expect(source_db["Engine"] == "mysql", f"engine {source_db['Engine']}")
+        expect(source_db["StorageEncrypted"] is True and source_db["PubliclyAccessible"] is False, "not encrypted or public")
+        expect(source_db["BackupRetentionPeriod"] >= 1, "backups off")
+        group = source_db["DBParameterGroups"][0]["DBParameterGroupName"]
+        params = rds.describe_db_parameters(DBParameterGroupName=group, Source="user")["Parameters"]
+        values = {p["ParameterName"]: p.get("ParameterValue") for p in params}
+        expect(values.get("require_secure_transport") == "1", f"require_secure_transport={values.get('require_secure_transport')}")
+        sg_id = source_db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]
+        perms = ec2.describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]["IpPermissions"]
+        jobs_sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{prefix}-jobs"]}])["SecurityGroups"][0]["GroupId"]
+        expect(len(perms) == 1 and perms[0]["FromPort"] == 3306 and [p["GroupId"] for p in perms[0]["UserIdGroupPairs"]] == [jobs_sg],
+               f"3306 ingress {perms}, jobs are in {jobs_sg}")
+
+    checks.run("source MySQL secret is KMS-encrypted and holds the connection JSON", mysql_secret)
+    checks.run("generated source database password is not in the Terraform state", no_password_in_state)
+    checks.run("source MySQL is encrypted, private, TLS-only, reachable only by the jobs", source_db_private_encrypted_tls)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ locals {
   database_arn = "arn:${local.partition}:glue:${local.region}:${local.account}:database/${aws_glue_catalog_database.this.name}"
   table_arn    = "arn:${local.partition}:glue:${local.region}:${local.account}:table/${aws_glue_catalog_database.this.name}/${aws_glue_catalog_table.training.name}"
 
-  create_mysql_secret = var.mysql_secret_arn == null
-  mysql_secret_arn    = local.create_mysql_secret ? aws_secretsmanager_secret.mysql[0].arn : var.mysql_secret_arn
+  mysql_secret_arn = var.create_mysql_secret ? aws_secretsmanager_secret.mysql[0].arn : var.mysql_secret_arn
 }
 
 module "data_lake" {
@@ -52,12 +51,12 @@ module "artifacts" {
 }
 
 # Connection settings of the source MySQL as JSON: host, port, username, password,
-# dbname. Created empty unless an existing secret is given, so no password ever
-# passes through Terraform state: the operator writes the value once with
+# dbname. With create_mysql_secret it is created empty, so no password ever passes
+# through Terraform state: the operator writes the value once with
 #   aws secretsmanager put-secret-value --secret-id <arn> --secret-string file://mysql.json
 resource "aws_secretsmanager_secret" "mysql" {
   #checkov:skip=CKV2_AWS_57:The source database belongs to the operator; its credentials rotate with that database, not with this stack.
-  count = local.create_mysql_secret ? 1 : 0
+  count = var.create_mysql_secret ? 1 : 0
 
   name                    = "${var.name}/source-mysql"
   description             = "Source MySQL for reco-etl: JSON with host, port, username, password, dbname"

@@ -123,9 +123,20 @@ variable "model_prefix" {
 }
 
 variable "mysql_secret_arn" {
-  description = "Existing Secrets Manager secret with the source MySQL connection JSON (host, port, username, password, dbname); null creates an empty secret for the operator to fill."
+  description = "Secrets Manager secret with the source MySQL connection JSON (host, port, username, password, dbname); null with create_mysql_secret."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.create_mysql_secret != (var.mysql_secret_arn != null)
+    error_message = "Give exactly one of mysql_secret_arn and create_mysql_secret = true."
+  }
+}
+
+variable "create_mysql_secret" {
+  description = "Create an empty, KMS-encrypted secret for the source MySQL connection JSON, for the operator to fill (instead of mysql_secret_arn)."
+  type        = bool
+  default     = false
 }
 
 variable "secret_recovery_window_days" {

@@ -28,6 +28,11 @@ output "postgres_security_group_id" {
   value       = aws_security_group.postgres.id
 }
 
+output "mysql_security_group_id" {
+  description = "Security group for a source MySQL database in this VPC."
+  value       = aws_security_group.mysql.id
+}
+
 output "s3_endpoint_id" {
   description = "ID of the S3 gateway endpoint."
   value       = aws_vpc_endpoint.s3.id

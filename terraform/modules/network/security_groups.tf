@@ -1,5 +1,6 @@
 # One group per role in the traffic graph; rules name exactly the flows that exist:
-#   transform Lambda -> PostgreSQL 5432, jobs (ETL, training) -> MySQL 3306,
+#   transform Lambda -> PostgreSQL 5432, jobs (ETL, training) -> MySQL 3306
+#   (the source database, in this VPC when the stack creates it),
 #   functions -> AWS APIs 443 (interface endpoints or NAT), functions -> S3 443.
 
 resource "aws_security_group" "transform" {
@@ -24,6 +25,14 @@ resource "aws_security_group" "postgres" {
   description = "Vector database: PostgreSQL from the transform Lambda only"
   vpc_id      = aws_vpc.this.id
   tags        = merge(var.tags, { Name = "${var.name}-postgres" })
+}
+
+resource "aws_security_group" "mysql" {
+  #checkov:skip=CKV2_AWS_5:Attached outside this module (see outputs.tf: mysql_security_group_id) when the stack creates the source database; checkov does not follow module outputs.
+  name        = "${var.name}-mysql"
+  description = "Source MySQL database: from the scheduled jobs only"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-mysql" })
 }
 
 resource "aws_security_group" "endpoints" {
@@ -69,6 +78,26 @@ resource "aws_vpc_security_group_egress_rule" "jobs_to_mysql" {
 
   security_group_id = aws_security_group.jobs.id
   description       = "Extracts from the source MySQL database"
+  ip_protocol       = "tcp"
+  from_port         = 3306
+  to_port           = 3306
+  cidr_ipv4         = each.key
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mysql_from_jobs" {
+  security_group_id            = aws_security_group.mysql.id
+  description                  = "Extracts by the scheduled jobs"
+  ip_protocol                  = "tcp"
+  from_port                    = 3306
+  to_port                      = 3306
+  referenced_security_group_id = aws_security_group.jobs.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mysql_from_operators" {
+  for_each = toset(var.mysql_client_cidr_blocks)
+
+  security_group_id = aws_security_group.mysql.id
+  description       = "Operators loading source data (bastion or VPN range)"
   ip_protocol       = "tcp"
   from_port         = 3306
   to_port           = 3306

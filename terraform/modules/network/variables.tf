@@ -74,6 +74,17 @@ variable "postgres_client_cidr_blocks" {
   }
 }
 
+variable "mysql_client_cidr_blocks" {
+  description = "Extra ranges (bastion, VPN) allowed to reach a source MySQL created in this VPC, e.g. to load classicmodels."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.mysql_client_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "mysql_client_cidr_blocks must be IPv4 CIDR blocks, and not 0.0.0.0/0."
+  }
+}
+
 variable "enable_flow_logs" {
   description = "Send VPC flow logs to an encrypted CloudWatch log group."
   type        = bool

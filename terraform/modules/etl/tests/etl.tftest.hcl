@@ -53,10 +53,16 @@ variables {
   security_group_ids    = ["sg-jobs"]
   etl_zip_path          = "../../tests/fixtures/bootstrap.zip"
   train_zip_path        = "../../tests/fixtures/bootstrap.zip"
+  mysql_secret_arn      = "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
 }
 
 run "jobs_buckets_catalog_and_schedules" {
   command = apply
+
+  variables {
+    create_mysql_secret = true
+    mysql_secret_arn    = null
+  }
 
   assert {
     condition     = module.etl_job.function_name == "reco-etl" && module.train_job.function_name == "reco-train"
@@ -80,7 +86,7 @@ run "jobs_buckets_catalog_and_schedules" {
 
   assert {
     condition     = length(aws_secretsmanager_secret.mysql) == 1 && output.mysql_secret_arn == aws_secretsmanager_secret.mysql[0].arn
-    error_message = "Without mysql_secret_arn an empty secret must be created and used."
+    error_message = "With create_mysql_secret an empty secret must be created and used."
   }
 
   assert {
@@ -98,7 +104,6 @@ run "existing_secret_and_disabled_schedules" {
   command = plan
 
   variables {
-    mysql_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
     enable_schedules = false
   }
 
@@ -111,6 +116,27 @@ run "existing_secret_and_disabled_schedules" {
     condition     = alltrue([for r in aws_cloudwatch_event_rule.schedule : r.state == "DISABLED"])
     error_message = "enable_schedules = false must disable both schedules."
   }
+}
+
+run "rejects_both_secret_and_created_secret" {
+  command = plan
+
+  variables {
+    mysql_secret_arn    = "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
+    create_mysql_secret = true
+  }
+
+  expect_failures = [var.mysql_secret_arn]
+}
+
+run "rejects_no_secret_at_all" {
+  command = plan
+
+  variables {
+    mysql_secret_arn = null
+  }
+
+  expect_failures = [var.mysql_secret_arn]
 }
 
 run "rejects_bad_schedule" {

@@ -87,6 +87,11 @@ run "private_subnets_in_two_zones_with_endpoints" {
   }
 
   assert {
+    condition     = aws_vpc_security_group_ingress_rule.mysql_from_jobs.from_port == 3306 && aws_vpc_security_group_ingress_rule.mysql_from_jobs.to_port == 3306 && length(aws_vpc_security_group_ingress_rule.mysql_from_operators) == 0
+    error_message = "The source MySQL must accept exactly 3306 from the jobs, and nothing else by default."
+  }
+
+  assert {
     condition     = length(aws_flow_log.this) == 1
     error_message = "Flow logs expected by default."
   }
