@@ -1,0 +1,3 @@
+//! Scheduled training job (AWS Lambda); wired to the pipeline in the next commit.
+
+fn main() {}

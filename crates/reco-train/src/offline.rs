@@ -1,0 +1,142 @@
+//! Offline evaluation runs: train on a split's training events, rank, score against the test
+//! events, next to the most-popular baseline.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::evaluation::{self, Event, RankingMetrics, TOP_K};
+use crate::interactions::{Interaction, Interactions};
+use crate::towers::{self, TrainConfig, TrainingData};
+
+/// Metrics of the model and of the baseline on one split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Trained model.
+    pub model: RankingMetrics,
+    /// Most-popular baseline.
+    pub most_popular: RankingMetrics,
+    /// Training events of the split.
+    pub train_events: usize,
+    /// Test events of the split.
+    pub test_events: usize,
+    /// Seconds spent training.
+    pub train_seconds: f64,
+}
+
+/// A run's report plus the model's top lists (user id, item ids by rank).
+#[derive(Debug, Clone)]
+pub struct EvalRun {
+    /// Metrics.
+    pub report: EvalReport,
+    /// Top-[`TOP_K`] of every training user.
+    pub recommendations: Vec<(String, Vec<String>)>,
+}
+
+/// Builds training data from split events (weight 1 each, no features).
+pub fn data_from_events(events: &[Event], source: &str) -> Result<TrainingData, TrainError> {
+    if events.is_empty() {
+        return Err(TrainError::Empty {
+            source_name: source.to_owned(),
+            reason: "the training split has no events".to_owned(),
+        });
+    }
+    let rows: Vec<Interaction> = events
+        .iter()
+        .map(|e| Interaction {
+            user: e.user.clone(),
+            item: e.item.clone(),
+            weight: 1.0,
+        })
+        .collect();
+    Ok(TrainingData {
+        interactions: Interactions::new(&rows),
+        user_features: None,
+        item_features: None,
+        source: source.to_owned(),
+        rows: events.len() as u64,
+    })
+}
+
+/// Trains on `data`, ranks every training user's unseen catalogue items and scores `test`.
+pub fn evaluate(
+    data: &TrainingData,
+    test: &[Event],
+    config: &TrainConfig,
+    progress: impl FnMut(usize, f64),
+) -> EvalRun {
+    let started = std::time::Instant::now();
+    let artifact = towers::fit(data, config, "offline-eval", "", progress);
+    let train_seconds = started.elapsed().as_secs_f64();
+    let m = &data.interactions;
+    let dim = artifact.dim;
+    let item_matrix: Vec<f32> = (0..m.items.len())
+        .flat_map(|i| towers::item_embedding(&artifact, data, i))
+        .collect();
+    let model_recs = evaluation::recommend_all(m, |u, seen| {
+        let user = towers::user_embedding(&artifact, data, u);
+        let scores: Vec<f32> = item_matrix
+            .chunks_exact(dim)
+            .map(|item| item.iter().zip(&user).map(|(a, b)| a * b).sum())
+            .collect();
+        evaluation::top_k(&scores, seen, TOP_K)
+    });
+    let popularity = evaluation::popularity_scores(m);
+    let popular_recs =
+        evaluation::recommend_all(m, |_, seen| evaluation::top_k(&popularity, seen, TOP_K));
+    let report = EvalReport {
+        model: evaluation::score(m, &model_recs, test),
+        most_popular: evaluation::score(m, &popular_recs, test),
+        train_events: data.rows as usize,
+        test_events: test.len(),
+        train_seconds,
+    };
+    let recommendations = model_recs
+        .iter()
+        .enumerate()
+        .map(|(u, list)| {
+            (
+                m.users[u].clone(),
+                list.iter().map(|&i| m.items[i as usize].clone()).collect(),
+            )
+        })
+        .collect();
+    EvalRun {
+        report,
+        recommendations,
+    }
+}
+
+/// Scores top lists produced elsewhere (user id, item ids by rank) with the same metrics;
+/// items outside the training catalogue count as misses and not toward coverage.
+pub fn score_external(
+    train: &Interactions,
+    recs: &[(String, Vec<String>)],
+    test: &[Event],
+) -> RankingMetrics {
+    let item_index: HashMap<&str, u32> = train
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect();
+    let user_index: HashMap<&str, usize> = train
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut lists = vec![Vec::new(); train.users.len()];
+    for (user, items) in recs {
+        if let Some(&u) = user_index.get(user.as_str()) {
+            // Items outside the training catalogue cannot be hits under the protocol (the
+            // catalogue is what is ranked), so they are left out of the list.
+            lists[u] = items
+                .iter()
+                .filter_map(|i| item_index.get(i.as_str()).copied())
+                .collect();
+        }
+    }
+    evaluation::score(train, &lists, test)
+}
