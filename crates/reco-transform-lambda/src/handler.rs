@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use lambda_runtime::LambdaEvent;
 use reco_domain::firehose::{FirehoseEvent, FirehoseResponse};
 use reco_domain::recommendation::{Provenance, UtcDateTime};
-use reco_domain::transform::{AnswerCountMismatch, CustomerEmbedder, finish_batch, prepare_batch};
+use reco_domain::transform::{
+    AnswerCountMismatch, CustomerEmbedder, RecordFailure, finish_batch, prepare_batch,
+};
 use tokio::sync::Mutex;
 
 use crate::config::TransformConfig;
@@ -84,6 +86,17 @@ pub struct Transformer<I: NeighbourIndex, M: ModelStore> {
     knn_k: usize,
     pin: Option<String>,
     serving: Mutex<Option<Serving<M::Model>>>,
+}
+
+/// The result of one batch: the response and why records failed.
+#[derive(Debug, Clone)]
+pub struct Transformed {
+    /// What the Lambda returns to Firehose.
+    pub response: FirehoseResponse,
+    /// Counts.
+    pub counts: InvocationCounts,
+    /// The `ProcessingFailed` records and their reasons.
+    pub failures: Vec<RecordFailure>,
 }
 
 /// Counts of one invocation.
@@ -171,10 +184,7 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
     }
 
     /// Transforms one Firehose batch.
-    pub async fn transform(
-        &self,
-        event: FirehoseEvent,
-    ) -> Result<(FirehoseResponse, InvocationCounts), HandlerError> {
+    pub async fn transform(&self, event: FirehoseEvent) -> Result<Transformed, HandlerError> {
         let records = event.records.len();
         let (model, version) = self.current().await?;
         let batch = prepare_batch(event.records, model.as_ref());
@@ -203,7 +213,11 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             failed = counts.failed,
             "batch transformed"
         );
-        Ok((outcome.response, counts))
+        Ok(Transformed {
+            response: outcome.response,
+            counts,
+            failures: outcome.failures,
+        })
     }
 }
 
@@ -213,7 +227,7 @@ pub async fn function_handler<I: NeighbourIndex, M: ModelStore>(
     transformer: &Transformer<I, M>,
 ) -> Result<FirehoseResponse, lambda_runtime::Error> {
     match transformer.transform(event.payload).await {
-        Ok((response, _)) => Ok(response),
+        Ok(transformed) => Ok(transformed.response),
         Err(error) => {
             tracing::error!(
                 request_id = %event.context.request_id,

@@ -12,4 +12,4 @@ pub mod ports;
 pub mod s3_models;
 
 pub use config::TransformConfig;
-pub use handler::{HandlerError, InvocationCounts, Transformer, function_handler};
+pub use handler::{HandlerError, InvocationCounts, Transformed, Transformer, function_handler};

@@ -1,0 +1,12 @@
+//! reco's local Firehose: the delivery stream's configuration read from the Firehose API
+//! ([`delivery`]), its S3 key namespaces ([`prefix`]), the runner that consumes Kinesis and
+//! calls the transform handler in-process ([`runner`]), and the reader of recommendation
+//! objects ([`reader`]).
+
+pub mod delivery;
+pub mod prefix;
+pub mod reader;
+pub mod runner;
+
+pub use delivery::DeliveryConfig;
+pub use runner::{LocalFirehose, RunCounts, RunOptions, StartPosition};

@@ -1,0 +1,527 @@
+//! The runner: Kinesis shards -> processor batches -> the transform handler (in-process)
+//! -> per-partition buffers -> S3 objects, and failed records -> the error prefix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use reco_domain::firehose::{
+    FirehoseEvent, FirehoseRecord, FirehoseResult, decode_data, encode_data,
+};
+use reco_domain::recommendation::UtcDateTime;
+use reco_transform_lambda::Transformer;
+use reco_transform_lambda::ports::{ModelStore, NeighbourIndex};
+
+use crate::delivery::DeliveryConfig;
+use crate::prefix::{PrefixError, PrefixValues, expand, format_time};
+
+/// Most records one GetRecords call returns (Kinesis API limit: 10,000).
+pub const GET_RECORDS_LIMIT: i32 = 10_000;
+/// Pause after a poll that returned nothing (Kinesis allows 5 GetRecords per shard per second).
+pub const EMPTY_POLL_PAUSE: Duration = Duration::from_millis(250);
+/// Consecutive empty polls over every shard after which `--until-idle` stops.
+pub const IDLE_POLLS: u32 = 3;
+/// Firehose's `!{firehose:error-output-type}` for records the processor failed.
+pub const PROCESSING_FAILED: &str = "processing-failed";
+
+/// Where to start reading the source stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The oldest record still in the stream.
+    TrimHorizon,
+    /// Only records put after the runner started.
+    Latest,
+}
+
+/// How the runner runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Stop (after flushing) once every shard is drained.
+    pub until_idle: bool,
+    /// Where to start.
+    pub start: StartPosition,
+    /// Base pause between retries of a failed invocation (doubled each time).
+    pub retry_backoff: Duration,
+}
+
+/// What the runner did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Records read from Kinesis.
+    pub read: u64,
+    /// Records the handler returned `Ok` (delivered to the destination prefix).
+    pub ok: u64,
+    /// Records delivered under the error prefix.
+    pub failed: u64,
+    /// Records the handler returned `Dropped`.
+    pub dropped: u64,
+    /// Handler invocations.
+    pub invocations: u64,
+    /// Destination objects written.
+    pub objects: u64,
+    /// Error objects written.
+    pub error_objects: u64,
+}
+
+/// Why the runner stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A Kinesis call failed.
+    #[error("Kinesis stream {stream}: {reason}")]
+    Kinesis {
+        /// The stream.
+        stream: String,
+        /// The client's message.
+        reason: String,
+    },
+    /// An S3 write failed.
+    #[error("writing s3://{bucket}/{key}: {reason}")]
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The client's message.
+        reason: String,
+    },
+    /// A prefix of the configuration cannot be expanded.
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+}
+
+#[derive(Default)]
+struct ObjectBuffer {
+    body: Vec<u8>,
+    records: u64,
+    oldest_arrival_ms: i64,
+    opened: Option<Instant>,
+}
+
+impl ObjectBuffer {
+    fn push(&mut self, line: &[u8], arrival_ms: i64) {
+        if self.records == 0 {
+            self.oldest_arrival_ms = arrival_ms;
+            self.opened = Some(Instant::now());
+        }
+        self.oldest_arrival_ms = self.oldest_arrival_ms.min(arrival_ms);
+        self.body.extend_from_slice(line);
+        self.records += 1;
+    }
+
+    fn due(&self, bytes: usize, interval: Duration) -> bool {
+        self.records > 0
+            && (self.body.len() >= bytes || self.opened.is_some_and(|o| o.elapsed() >= interval))
+    }
+}
+
+/// The local Firehose for one delivery stream.
+pub struct LocalFirehose<'a, I: NeighbourIndex, M: ModelStore> {
+    config: DeliveryConfig,
+    kinesis: aws_sdk_kinesis::Client,
+    s3: aws_sdk_s3::Client,
+    transformer: &'a Transformer<I, M>,
+    counts: RunCounts,
+    partitions: BTreeMap<BTreeMap<String, String>, ObjectBuffer>,
+    errors: ObjectBuffer,
+    last_progress: Instant,
+}
+
+impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
+    /// A runner for `config`, calling `transformer` in-process.
+    pub fn new(
+        config: DeliveryConfig,
+        kinesis: aws_sdk_kinesis::Client,
+        s3: aws_sdk_s3::Client,
+        transformer: &'a Transformer<I, M>,
+    ) -> Self {
+        Self {
+            config,
+            kinesis,
+            s3,
+            transformer,
+            counts: RunCounts::default(),
+            partitions: BTreeMap::new(),
+            errors: ObjectBuffer::default(),
+            last_progress: Instant::now(),
+        }
+    }
+
+    fn kinesis_error(&self, e: impl std::fmt::Display) -> RunError {
+        RunError::Kinesis {
+            stream: self.config.source_stream.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Runs until the stream is drained (`until_idle`) or forever.
+    pub async fn run(mut self, options: RunOptions) -> Result<RunCounts, RunError> {
+        let stream = self.config.source_stream.clone();
+        let shards = self
+            .kinesis
+            .list_shards()
+            .stream_name(&stream)
+            .send()
+            .await
+            .map_err(|e| self.kinesis_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
+        let mut iterators: Vec<(String, Option<String>)> = Vec::new();
+        for shard in shards.shards() {
+            let iterator = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(&stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(match options.start {
+                    StartPosition::TrimHorizon => ShardIteratorType::TrimHorizon,
+                    StartPosition::Latest => ShardIteratorType::Latest,
+                })
+                .send()
+                .await
+                .map_err(|e| self.kinesis_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
+            iterators.push((
+                shard.shard_id().to_owned(),
+                iterator.shard_iterator().map(str::to_owned),
+            ));
+        }
+        eprintln!(
+            "firehose-local: {} -> s3://{}/{} ({} shard(s), processor batches of {} bytes / {:?})",
+            stream,
+            self.config.bucket,
+            self.config.prefix,
+            iterators.len(),
+            self.config.processor_buffer_bytes,
+            self.config.processor_interval
+        );
+        let mut pending: Vec<FirehoseRecord> = Vec::new();
+        let mut pending_bytes = 0usize;
+        let mut pending_since = Instant::now();
+        let mut idle_polls = 0u32;
+        loop {
+            let mut read_this_round = 0usize;
+            for (shard_id, iterator) in iterators.iter_mut() {
+                let Some(current) = iterator.clone() else {
+                    continue;
+                };
+                let output = self
+                    .kinesis
+                    .get_records()
+                    .shard_iterator(current)
+                    .limit(GET_RECORDS_LIMIT)
+                    .send()
+                    .await
+                    .map_err(|e| RunError::Kinesis {
+                        stream: stream.clone(),
+                        reason: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
+                    })?;
+                *iterator = output.next_shard_iterator().map(str::to_owned);
+                for record in output.records() {
+                    let data: &Blob = record.data();
+                    let arrival_ms = record
+                        .approximate_arrival_timestamp()
+                        .map_or(0, |t| t.to_millis().unwrap_or(0));
+                    if pending.is_empty() {
+                        pending_since = Instant::now();
+                    }
+                    pending_bytes += data.as_ref().len();
+                    pending.push(FirehoseRecord {
+                        record_id: format!("{shard_id}-{}", record.sequence_number()),
+                        approximate_arrival_timestamp: Some(arrival_ms),
+                        data: encode_data(data.as_ref()),
+                        kinesis_record_metadata: Some(serde_json::json!({
+                            "shardId": shard_id,
+                            "partitionKey": record.partition_key(),
+                            "sequenceNumber": record.sequence_number(),
+                            "approximateArrivalTimestamp": arrival_ms,
+                        })),
+                    });
+                    read_this_round += 1;
+                    self.counts.read += 1;
+                    if pending_bytes >= self.config.processor_buffer_bytes {
+                        self.invoke(std::mem::take(&mut pending), options).await?;
+                        pending_bytes = 0;
+                    }
+                }
+            }
+            idle_polls = if read_this_round == 0 {
+                idle_polls + 1
+            } else {
+                0
+            };
+            let draining = options.until_idle && idle_polls > 0;
+            if !pending.is_empty()
+                && (draining || pending_since.elapsed() >= self.config.processor_interval)
+            {
+                self.invoke(std::mem::take(&mut pending), options).await?;
+                pending_bytes = 0;
+            }
+            self.flush(draining).await?;
+            self.progress(false);
+            if options.until_idle && idle_polls >= IDLE_POLLS && pending.is_empty() {
+                self.flush(true).await?;
+                self.progress(true);
+                return Ok(self.counts);
+            }
+            if iterators.iter().all(|(_, it)| it.is_none()) && !options.until_idle {
+                self.flush(true).await?;
+                return Ok(self.counts);
+            }
+            if read_this_round == 0 {
+                tokio::time::sleep(EMPTY_POLL_PAUSE).await;
+            }
+        }
+    }
+
+    fn progress(&mut self, last: bool) {
+        if last || self.last_progress.elapsed() >= Duration::from_secs(5) {
+            let c = &self.counts;
+            eprintln!(
+                "firehose-local: read {} | ok {} | failed {} | dropped {} | invocations {} | objects {} | error objects {}",
+                c.read, c.ok, c.failed, c.dropped, c.invocations, c.objects, c.error_objects
+            );
+            self.last_progress = Instant::now();
+        }
+    }
+
+    /// Calls the handler for one batch, retrying a failed invocation as Firehose does.
+    async fn invoke(
+        &mut self,
+        records: Vec<FirehoseRecord>,
+        options: RunOptions,
+    ) -> Result<(), RunError> {
+        let originals: HashMap<String, (String, i64)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.record_id.clone(),
+                    (r.data.clone(), r.approximate_arrival_timestamp.unwrap_or(0)),
+                )
+            })
+            .collect();
+        let event = FirehoseEvent {
+            invocation_id: Some(uuid::Uuid::new_v4().to_string()),
+            delivery_stream_arn: Some(self.config.name.clone()),
+            source_kinesis_stream_arn: Some(self.config.source_stream.clone()),
+            region: None,
+            records,
+        };
+        let mut attempt = 0u32;
+        let transformed = loop {
+            attempt += 1;
+            self.counts.invocations += 1;
+            match self.transformer.transform(event.clone()).await {
+                Ok(t) => break Ok(t),
+                Err(error) if attempt <= self.config.processor_retries => {
+                    eprintln!(
+                        "firehose-local: invocation failed (attempt {attempt}, retrying): {error}"
+                    );
+                    tokio::time::sleep(options.retry_backoff * 2u32.pow(attempt - 1)).await;
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        let transformed = match transformed {
+            Ok(t) => t,
+            Err(error) => {
+                eprintln!(
+                    "firehose-local: invocation failed after {attempt} attempts, {} record(s) go under the error prefix: {error}",
+                    event.records.len()
+                );
+                for record in &event.records {
+                    self.push_error(record, "Lambda.FunctionError", &error.to_string(), attempt);
+                }
+                return Ok(());
+            }
+        };
+        let reasons: HashMap<&str, String> = transformed
+            .failures
+            .iter()
+            .map(|f| (f.record_id.as_str(), f.error.to_string()))
+            .collect();
+        let mut answered = 0usize;
+        for out in &transformed.response.records {
+            let Some((data, arrival)) = originals.get(&out.record_id) else {
+                eprintln!(
+                    "firehose-local: handler answered unknown record id {}",
+                    out.record_id
+                );
+                continue;
+            };
+            answered += 1;
+            let request = FirehoseRecord {
+                record_id: out.record_id.clone(),
+                approximate_arrival_timestamp: Some(*arrival),
+                data: data.clone(),
+                kinesis_record_metadata: None,
+            };
+            match out.result {
+                FirehoseResult::Ok => {
+                    let keys = out.metadata.as_ref().map(|m| m.partition_keys.clone());
+                    match (keys, decode_data(&out.data)) {
+                        (Some(keys), Ok(line)) => {
+                            self.partitions
+                                .entry(keys)
+                                .or_default()
+                                .push(&line, *arrival);
+                            self.counts.ok += 1;
+                        }
+                        (None, _) => self.push_error(
+                            &request,
+                            "DynamicPartitioning.MetadataExtractionFailed",
+                            "Ok record without metadata.partitionKeys",
+                            attempt,
+                        ),
+                        (_, Err(e)) => self.push_error(
+                            &request,
+                            "Lambda.InvalidData",
+                            &format!("Ok record data is not base64: {e}"),
+                            attempt,
+                        ),
+                    }
+                }
+                FirehoseResult::Dropped => self.counts.dropped += 1,
+                FirehoseResult::ProcessingFailed => {
+                    let reason = reasons
+                        .get(out.record_id.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| "marked ProcessingFailed by the Lambda".to_owned());
+                    self.push_error(&request, "Lambda.ProcessingFailed", &reason, attempt);
+                }
+            }
+        }
+        if answered != originals.len() {
+            // Firehose fails records the response does not mention; so do we.
+            let answered_ids: Vec<&str> = transformed
+                .response
+                .records
+                .iter()
+                .map(|r| r.record_id.as_str())
+                .collect();
+            for record in &event.records {
+                if !answered_ids.contains(&record.record_id.as_str()) {
+                    self.push_error(
+                        record,
+                        "Lambda.MissingRecordId",
+                        "record missing from the response",
+                        attempt,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_error(&mut self, record: &FirehoseRecord, code: &str, message: &str, attempts: u32) {
+        let now = now_millis();
+        let line = serde_json::json!({
+            "attemptsMade": attempts,
+            "arrivalTimestamp": record.approximate_arrival_timestamp.unwrap_or(0),
+            "errorCode": code,
+            "errorMessage": message,
+            "attemptEndingTimestamp": now,
+            "rawData": record.data,
+            "lambdaArn": self.config.lambda_arn,
+        });
+        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+        bytes.push(b'\n');
+        self.errors
+            .push(&bytes, record.approximate_arrival_timestamp.unwrap_or(now));
+        self.counts.failed += 1;
+    }
+
+    /// Writes the buffers that are due (all of them with `all`).
+    async fn flush(&mut self, all: bool) -> Result<(), RunError> {
+        let (bytes, interval) = (self.config.buffer_bytes, self.config.buffer_interval);
+        let due: Vec<BTreeMap<String, String>> = self
+            .partitions
+            .iter()
+            .filter(|(_, b)| b.records > 0 && (all || b.due(bytes, interval)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for keys in due {
+            let buffer = self.partitions.remove(&keys).unwrap_or_default();
+            let key =
+                self.object_key(&self.config.prefix, &keys, None, buffer.oldest_arrival_ms)?;
+            self.put(&key, buffer.body).await?;
+            self.counts.objects += 1;
+        }
+        if self.errors.records > 0 && (all || self.errors.due(bytes, interval)) {
+            let buffer = std::mem::take(&mut self.errors);
+            let key = self.object_key(
+                &self.config.error_prefix,
+                &BTreeMap::new(),
+                Some(PROCESSING_FAILED),
+                buffer.oldest_arrival_ms,
+            )?;
+            self.put(&key, buffer.body).await?;
+            self.counts.error_objects += 1;
+        }
+        Ok(())
+    }
+
+    /// `<expanded prefix><stream>-<version>-yyyy-MM-dd-HH-mm-ss-<uuid><extension>`, as Firehose names objects.
+    fn object_key(
+        &self,
+        prefix: &str,
+        keys: &BTreeMap<String, String>,
+        error_output_type: Option<&str>,
+        arrival_ms: i64,
+    ) -> Result<String, RunError> {
+        let time = UtcDateTime::from_unix_millis(arrival_ms);
+        let random = uuid::Uuid::new_v4().to_string();
+        let expanded = expand(
+            prefix,
+            &PrefixValues {
+                time,
+                partition_keys: keys,
+                error_output_type,
+                random: &random[..8],
+            },
+        )?;
+        Ok(format!(
+            "{expanded}{}-{}-{}-{random}{}",
+            self.config.name,
+            self.config.version_id,
+            format_time(&time, "yyyy-MM-dd-HH-mm-ss"),
+            self.config.file_extension
+        ))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), RunError> {
+        let body = if self.config.gzip {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::default(),
+            );
+            encoder
+                .write_all(&body)
+                .and_then(|()| encoder.finish())
+                .map_err(|e| RunError::S3 {
+                    bucket: self.config.bucket.clone(),
+                    key: key.to_owned(),
+                    reason: format!("gzip: {e}"),
+                })?
+        } else {
+            body
+        };
+        self.s3
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| RunError::S3 {
+                bucket: self.config.bucket.clone(),
+                key: key.to_owned(),
+                reason: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(())
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
