@@ -1,9 +1,14 @@
-//! `reco recs`: newest recommendations for a customer, read from S3.
+//! `reco recs`: the newest recommendations for a customer, read from the recommendations
+//! bucket as a front end would (a prefix listing under `customer=<n>/`).
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 use reco_domain::Settings;
+use reco_domain::recommendation::ScoredItem;
+use reco_domain::settings::var;
+use reco_firehose_local::reader::{DEFAULT_RECOMMENDATIONS_PREFIX, latest_recommendation};
 
 /// Arguments of `reco recs`.
 #[derive(Debug, Args)]
@@ -14,9 +19,60 @@ pub struct RecsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Key prefix of recommendation objects in the bucket (the delivery stream's prefix up to `customer=`).
+    #[arg(long, default_value = DEFAULT_RECOMMENDATIONS_PREFIX)]
+    pub prefix: String,
 }
 
-/// Runs `reco recs`.
-pub async fn run(_args: RecsArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
-    super::not_built("recs", "streaming inference")
+/// Runs `reco recs`: exit 0 with the recommendations, 1 when the customer has none yet.
+pub async fn run(args: RecsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let bucket = settings.require(var::RECO_RECS_BUCKET)?;
+    let sdk = reco_aws::sdk_config(settings).await;
+    let s3 = reco_aws::s3_client(&sdk);
+    let latest = latest_recommendation(&s3, bucket, &args.prefix, args.customer)
+        .await
+        .with_context(|| format!("reading recommendations of customer {}", args.customer))?;
+    let Some(latest) = latest else {
+        eprintln!(
+            "reco recs: no recommendations for customer {} under s3://{bucket}/{}customer={}/",
+            args.customer, args.prefix, args.customer
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&latest.record)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = &latest.record;
+    println!(
+        "customer {}  session {}",
+        r.event.customer_number, r.event.session_id
+    );
+    println!(
+        "generated {}  model {}  embeddings {}  id {}",
+        r.generated_at, r.model_version, r.embedding_version, r.recommendation_id
+    );
+    println!("from s3://{bucket}/{}", latest.key);
+    let browsed: Vec<&str> = r
+        .event
+        .browse_history
+        .iter()
+        .map(|b| b.product_code.as_str())
+        .collect();
+    println!("browsed: {}", browsed.join(", "));
+    print_table("recommended for the customer", &r.recommended_items);
+    print_table("similar to the session", &r.similar_items);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(title: &str, items: &[ScoredItem]) {
+    println!("\n{title}:");
+    if items.is_empty() {
+        println!("  (none)");
+        return;
+    }
+    println!("  {:>4}  {:<16}  {:>7}", "rank", "product", "score");
+    for (rank, item) in items.iter().enumerate() {
+        println!("  {:>4}  {:<16}  {:>7.4}", rank + 1, item.id, item.score);
+    }
 }
