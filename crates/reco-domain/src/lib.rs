@@ -9,5 +9,7 @@ pub mod firehose;
 pub mod recommendation;
 pub mod settings;
 pub mod transform;
+pub mod source;
+pub mod training;
 
 pub use settings::{Settings, SettingsError};

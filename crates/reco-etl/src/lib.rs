@@ -1,1 +1,19 @@
-//! reco's batch ETL (MySQL to Parquet on S3 + Glue Data Catalog): not built yet.
+//! reco's batch ETL: MySQL (classicmodels + ratings) -> denormalized training rows ->
+//! Parquet in the S3 data lake, registered in the Glue Data Catalog.
+//!
+//! - [`pipeline::run_etl`] is the job (`reco etl` and the `reco-etl-job` Lambda);
+//! - [`classicmodels`] and [`generate`] seed a source database (`reco source ...`);
+//! - I/O sits behind [`store::DataLakeStore`] and [`catalog::TrainingCatalog`].
+
+pub mod catalog;
+pub mod classicmodels;
+pub mod encode;
+pub mod extract;
+pub mod generate;
+pub mod pipeline;
+pub mod source_check;
+pub mod source_db;
+pub mod sql_script;
+pub mod store;
+
+pub use pipeline::{EtlConfig, EtlError, EtlReport, run_etl};

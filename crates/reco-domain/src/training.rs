@@ -1,0 +1,352 @@
+//! The training-row contract: one denormalized row per rating, as written to Parquet by
+//! `reco-etl` and read by `reco-train`.
+//!
+//! Column names are snake_case and **stable**: readers select columns by these constants.
+//! Money columns are `Decimal128(10, 2)`, exactly the source's `decimal(10,2)` (no
+//! float-from-decimal surprise; a reader that wants floats casts explicitly). Small source
+//! integers keep small Arrow integers (`smallint` -> `Int16`, rating -> `Int8`).
+//!
+//! Data-lake layout (see [`snapshot_prefix`]):
+//! `s3://<bucket>/training_ratings/snapshot=YYYY-MM-DD/run=<run id>/part-NNNNN.parquet`, plus
+//! `snapshot=YYYY-MM-DD/_manifest.json` naming the published run and its files. A snapshot is
+//! published by switching the manifest and the Glue partition location to a complete run;
+//! readers resolve a snapshot through either of them, never by listing `run=` folders.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+
+/// Version of the training schema and layout; bumped on any incompatible change.
+pub const TRAINING_SCHEMA_VERSION: u32 = 1;
+
+/// Customer number (`customers.customerNumber`), `Int32`, not null.
+pub const COL_CUSTOMER_NUMBER: &str = "customer_number";
+/// Customer city, `Utf8`, not null.
+pub const COL_CITY: &str = "city";
+/// Customer state, `Utf8`, nullable (null outside countries with states, as in the source).
+pub const COL_STATE: &str = "state";
+/// Customer postal code, `Utf8`, nullable.
+pub const COL_POSTAL_CODE: &str = "postal_code";
+/// Customer country, `Utf8`, not null.
+pub const COL_COUNTRY: &str = "country";
+/// Customer credit limit, `Decimal128(10, 2)`, nullable.
+pub const COL_CREDIT_LIMIT: &str = "credit_limit";
+/// Product code (`products.productCode`), `Utf8`, not null.
+pub const COL_PRODUCT_CODE: &str = "product_code";
+/// Product line, `Utf8`, not null.
+pub const COL_PRODUCT_LINE: &str = "product_line";
+/// Product scale (e.g. `1:18`), `Utf8`, not null.
+pub const COL_PRODUCT_SCALE: &str = "product_scale";
+/// Quantity in stock, `Int16` (source `smallint`), not null.
+pub const COL_QUANTITY_IN_STOCK: &str = "quantity_in_stock";
+/// Buy price, `Decimal128(10, 2)`, not null.
+pub const COL_BUY_PRICE: &str = "buy_price";
+/// Manufacturer's suggested retail price, `Decimal128(10, 2)`, not null.
+pub const COL_MSRP: &str = "msrp";
+/// Rating 1..=5, `Int8`, not null.
+pub const COL_RATING: &str = "rating";
+
+/// Hive partition key of the training table (not stored in the Parquet files).
+pub const PARTITION_KEY_SNAPSHOT: &str = "snapshot";
+/// Key prefix of the training table inside the data-lake bucket.
+pub const TRAINING_PREFIX: &str = "training_ratings";
+/// Name of the manifest object inside a snapshot's prefix.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+
+/// Precision of money columns: the source's `decimal(10,2)`.
+pub const MONEY_PRECISION: u8 = 10;
+/// Scale of money columns: cents.
+pub const MONEY_SCALE: i8 = 2;
+/// Smallest valid rating.
+pub const MIN_RATING: i8 = 1;
+/// Largest valid rating.
+pub const MAX_RATING: i8 = 5;
+
+/// One column of the training table: name, Arrow type, nullability and Glue/Hive type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingColumn {
+    /// Column name (one of the `COL_*` constants).
+    pub name: &'static str,
+    /// Arrow type in the Parquet files.
+    pub data_type: DataType,
+    /// Whether the column may be null.
+    pub nullable: bool,
+    /// Hive type used in the Glue Data Catalog.
+    pub hive_type: &'static str,
+}
+
+const MONEY: DataType = DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE);
+const MONEY_HIVE: &str = "decimal(10,2)";
+
+/// The training columns, in file order.
+pub fn training_columns() -> Vec<TrainingColumn> {
+    let col = |name, data_type, nullable, hive_type| TrainingColumn {
+        name,
+        data_type,
+        nullable,
+        hive_type,
+    };
+    vec![
+        col(COL_CUSTOMER_NUMBER, DataType::Int32, false, "int"),
+        col(COL_CITY, DataType::Utf8, false, "string"),
+        col(COL_STATE, DataType::Utf8, true, "string"),
+        col(COL_POSTAL_CODE, DataType::Utf8, true, "string"),
+        col(COL_COUNTRY, DataType::Utf8, false, "string"),
+        col(COL_CREDIT_LIMIT, MONEY, true, MONEY_HIVE),
+        col(COL_PRODUCT_CODE, DataType::Utf8, false, "string"),
+        col(COL_PRODUCT_LINE, DataType::Utf8, false, "string"),
+        col(COL_PRODUCT_SCALE, DataType::Utf8, false, "string"),
+        col(COL_QUANTITY_IN_STOCK, DataType::Int16, false, "smallint"),
+        col(COL_BUY_PRICE, MONEY, false, MONEY_HIVE),
+        col(COL_MSRP, MONEY, false, MONEY_HIVE),
+        col(COL_RATING, DataType::Int8, false, "tinyint"),
+    ]
+}
+
+/// The Arrow schema of the training Parquet files.
+pub fn training_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(
+        training_columns()
+            .into_iter()
+            .map(|c| Field::new(c.name, c.data_type, c.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// An amount of money in cents (the source's `decimal(10,2)` unscaled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cents(pub i64);
+
+impl fmt::Display for Cents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+/// One training row: a rating joined with its customer and product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingRow {
+    /// Customer number.
+    pub customer_number: i32,
+    /// Customer city.
+    pub city: String,
+    /// Customer state, if any.
+    pub state: Option<String>,
+    /// Customer postal code, if any.
+    pub postal_code: Option<String>,
+    /// Customer country.
+    pub country: String,
+    /// Customer credit limit, if any.
+    pub credit_limit: Option<Cents>,
+    /// Product code.
+    pub product_code: String,
+    /// Product line.
+    pub product_line: String,
+    /// Product scale.
+    pub product_scale: String,
+    /// Quantity in stock.
+    pub quantity_in_stock: i16,
+    /// Buy price.
+    pub buy_price: Cents,
+    /// MSRP.
+    pub msrp: Cents,
+    /// Rating 1..=5.
+    pub rating: i8,
+}
+
+/// A snapshot date that is not a valid `YYYY-MM-DD` calendar date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid snapshot date {value:?}: expected YYYY-MM-DD (a real calendar date)")]
+pub struct SnapshotDateError {
+    /// The offending text.
+    pub value: String,
+}
+
+/// A snapshot's calendar date (UTC), the value of the `snapshot=` partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SnapshotDate {
+    year: i32,
+    month: u32,
+    day: u32,
+}
+
+impl SnapshotDate {
+    /// The date, if it exists on the calendar (years 1970..=9999).
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Self> {
+        let valid = (1970..=9999).contains(&year)
+            && (1..=12).contains(&month)
+            && day >= 1
+            && day <= days_in_month(year, month);
+        valid.then_some(Self { year, month, day })
+    }
+
+    /// The UTC date of `seconds` since the Unix epoch.
+    pub fn from_unix_seconds(seconds: u64) -> Self {
+        let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+        Self { year, month, day }
+    }
+
+    /// Today's date (UTC).
+    pub fn today() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Self::from_unix_seconds(now)
+    }
+}
+
+impl fmt::Display for SnapshotDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl FromStr for SnapshotDate {
+    type Err = SnapshotDateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || SnapshotDateError {
+            value: s.to_owned(),
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return Err(err());
+        }
+        let digits = |r: std::ops::Range<usize>| -> Result<u32, SnapshotDateError> {
+            let part = &s[r];
+            if part.bytes().all(|b| b.is_ascii_digit()) {
+                part.parse().map_err(|_| err())
+            } else {
+                Err(err())
+            }
+        };
+        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        Self::new(year as i32, month, day).ok_or_else(err)
+    }
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+/// Key prefix of a snapshot: `training_ratings/snapshot=YYYY-MM-DD/`.
+pub fn snapshot_prefix(snapshot: SnapshotDate) -> String {
+    format!("{TRAINING_PREFIX}/{PARTITION_KEY_SNAPSHOT}={snapshot}/")
+}
+
+/// Key of a snapshot's manifest: `training_ratings/snapshot=YYYY-MM-DD/_manifest.json`.
+pub fn manifest_key(snapshot: SnapshotDate) -> String {
+    format!("{}{MANIFEST_FILE}", snapshot_prefix(snapshot))
+}
+
+/// Key prefix of one run of a snapshot: `training_ratings/snapshot=YYYY-MM-DD/run=<id>/`.
+pub fn run_prefix(snapshot: SnapshotDate, run_id: &str) -> String {
+    format!("{}run={run_id}/", snapshot_prefix(snapshot))
+}
+
+/// Key of part `index` of a run: `.../run=<id>/part-00000.parquet`.
+pub fn part_key(snapshot: SnapshotDate, run_id: &str, index: usize) -> String {
+    format!("{}part-{index:05}.parquet", run_prefix(snapshot, run_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_has_stable_names_types_and_nullability() {
+        let schema = training_schema();
+        let described: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}:{}:{}", f.name(), f.data_type(), f.is_nullable()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "customer_number:Int32:false",
+                "city:Utf8:false",
+                "state:Utf8:true",
+                "postal_code:Utf8:true",
+                "country:Utf8:false",
+                "credit_limit:Decimal128(10, 2):true",
+                "product_code:Utf8:false",
+                "product_line:Utf8:false",
+                "product_scale:Utf8:false",
+                "quantity_in_stock:Int16:false",
+                "buy_price:Decimal128(10, 2):false",
+                "msrp:Decimal128(10, 2):false",
+                "rating:Int8:false",
+            ]
+        );
+    }
+
+    #[test]
+    fn snapshot_dates_parse_print_and_reject_nonsense() {
+        let d: SnapshotDate = "2024-02-29".parse().unwrap();
+        assert_eq!(d.to_string(), "2024-02-29");
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "20240101",
+            "2024-01-0x",
+            "",
+        ] {
+            assert!(bad.parse::<SnapshotDate>().is_err(), "{bad} accepted");
+        }
+        assert_eq!(SnapshotDate::from_unix_seconds(0).to_string(), "1970-01-01");
+        assert_eq!(
+            SnapshotDate::from_unix_seconds(1_709_251_199).to_string(),
+            "2024-02-29"
+        );
+    }
+
+    #[test]
+    fn layout_keys() {
+        let d: SnapshotDate = "2025-01-31".parse().unwrap();
+        assert_eq!(
+            part_key(d, "r1", 3),
+            "training_ratings/snapshot=2025-01-31/run=r1/part-00003.parquet"
+        );
+        assert_eq!(
+            manifest_key(d),
+            "training_ratings/snapshot=2025-01-31/_manifest.json"
+        );
+    }
+
+    #[test]
+    fn cents_display() {
+        assert_eq!(Cents(2_100_000).to_string(), "21000.00");
+        assert_eq!(Cents(5).to_string(), "0.05");
+        assert_eq!(Cents(-150).to_string(), "-1.50");
+    }
+}

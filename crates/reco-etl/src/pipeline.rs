@@ -1,0 +1,493 @@
+//! The ETL run: check the source, stream ratings joined with customers and products into
+//! Parquet parts of a new run, upload them, then publish the run (Glue partition location
+//! and the snapshot's manifest) and delete the snapshot's older runs.
+//!
+//! Work is split over three tasks joined by bounded channels, so memory stays flat however
+//! many ratings there are: the async reader joins rows into Arrow batches, a blocking
+//! thread encodes batches into Parquet parts, and the uploader writes parts to the store.
+//!
+//! Publishing is what makes a snapshot replace atomic for readers: parts go under
+//! `snapshot=D/run=<id>/`, which no reader looks at until the Glue partition and
+//! `snapshot=D/_manifest.json` are switched to it. Any failure before that deletes the new
+//! run's objects and leaves the previous snapshot untouched.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reco_domain::source::{Customer, Product, is_valid_rating};
+use reco_domain::training::{
+    SnapshotDate, TRAINING_SCHEMA_VERSION, manifest_key, part_key, run_prefix, snapshot_prefix,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::MySqlPool;
+use tokio::sync::mpsc;
+
+use crate::catalog::{CatalogError, TrainingCatalog};
+use crate::encode::{EncodeError, PART_ROWS, ParquetPart, ROW_GROUP_ROWS, TrainingBatchBuilder};
+use crate::extract::{self, ExtractError};
+use crate::source_check::{SchemaProblem, check_source_schema};
+use crate::store::{DataLakeStore, StoreError};
+
+/// Rejected ratings kept as examples in the report (the count is always complete).
+pub const MAX_REJECTED_EXAMPLES: usize = 10;
+/// Interval of progress lines on long runs.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+/// Arrow batches queued between the reader and the encoder (each is one row group).
+const BATCH_QUEUE: usize = 2;
+/// Finished Parquet parts queued between the encoder and the uploader.
+const PART_QUEUE: usize = 1;
+
+/// What one ETL run does.
+#[derive(Debug, Clone)]
+pub struct EtlConfig {
+    /// The snapshot to (re)write.
+    pub snapshot: SnapshotDate,
+    /// Rows per Parquet part file.
+    pub part_rows: usize,
+    /// Rows per Arrow batch and Parquet row group.
+    pub row_group_rows: usize,
+}
+
+impl EtlConfig {
+    /// Defaults ([`PART_ROWS`], [`ROW_GROUP_ROWS`]) for `snapshot`.
+    pub fn new(snapshot: SnapshotDate) -> Self {
+        Self {
+            snapshot,
+            part_rows: PART_ROWS,
+            row_group_rows: ROW_GROUP_ROWS,
+        }
+    }
+}
+
+/// Why a rating did not become a training row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// Its customer is not in `customers` (orphan).
+    UnknownCustomer,
+    /// Its product is not in `products` (orphan).
+    UnknownProduct,
+    /// Neither its customer nor its product exists (orphan).
+    UnknownCustomerAndProduct,
+    /// `productRating` is outside 1..=5.
+    RatingOutOfRange,
+}
+
+/// A rating that was not written, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedRating {
+    /// `customerNumber`.
+    pub customer_number: i64,
+    /// `productCode`.
+    pub product_code: String,
+    /// `productRating`.
+    pub rating: i64,
+    /// Why it was rejected.
+    pub reason: RejectReason,
+}
+
+/// One Parquet part of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartFile {
+    /// Object key.
+    pub key: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// File size.
+    pub bytes: u64,
+}
+
+/// The published description of a snapshot: `snapshot=D/_manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    /// [`TRAINING_SCHEMA_VERSION`] of the files.
+    pub schema_version: u32,
+    /// Snapshot date.
+    pub snapshot: String,
+    /// The run that wrote the files.
+    pub run_id: String,
+    /// `s3://bucket/.../run=<id>/`.
+    pub location: String,
+    /// Total rows.
+    pub rows: u64,
+    /// The part files.
+    pub files: Vec<PartFile>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct EtlReport {
+    /// The manifest published.
+    pub manifest: SnapshotManifest,
+    /// Customers loaded.
+    pub customers: usize,
+    /// Products loaded.
+    pub products: usize,
+    /// Ratings read.
+    pub rows_read: u64,
+    /// Ratings joined with their customer and product.
+    pub rows_joined: u64,
+    /// Training rows written.
+    pub rows_written: u64,
+    /// Rejected ratings per reason.
+    pub rejected: HashMap<RejectReason, u64>,
+    /// The first [`MAX_REJECTED_EXAMPLES`] rejected ratings.
+    pub rejected_examples: Vec<RejectedRating>,
+    /// Objects of older runs deleted after publishing.
+    pub old_objects_deleted: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl EtlReport {
+    /// Total rejected ratings.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// An ETL run failed; the previous snapshot is intact unless stated otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum EtlError {
+    /// The source schema does not match what the ETL reads.
+    #[error("the source database does not match the expected schema (sql/source_schema.sql): {}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    SourceSchema {
+        /// Every problem found.
+        problems: Vec<SchemaProblem>,
+    },
+    /// The schema check query failed.
+    #[error("cannot read the source schema: {0}")]
+    SchemaQuery(#[source] sqlx::Error),
+    /// Extraction failed.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// Encoding failed.
+    #[error("encoding Parquet failed: {0}")]
+    Encode(#[from] EncodeError),
+    /// Writing to the data lake failed.
+    #[error("writing the data lake failed (previous snapshot left intact): {0}")]
+    Store(#[from] StoreError),
+    /// The Glue Data Catalog failed.
+    #[error("{0}")]
+    Catalog(#[from] CatalogError),
+    /// A pipeline task ended abnormally.
+    #[error("internal task failure: {0}")]
+    Task(String),
+}
+
+fn new_run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{now}-{}", &random[..8])
+}
+
+struct ReadStats {
+    rows_read: u64,
+    rows_joined: u64,
+    rejected: HashMap<RejectReason, u64>,
+    rejected_examples: Vec<RejectedRating>,
+}
+
+/// Runs the ETL for `config.snapshot`: source -> Parquet under a new run -> Glue + manifest.
+pub async fn run_etl<S: DataLakeStore>(
+    pool: &MySqlPool,
+    store: Arc<S>,
+    catalog: &TrainingCatalog,
+    config: &EtlConfig,
+) -> Result<EtlReport, EtlError> {
+    let started = Instant::now();
+    let problems = check_source_schema(pool)
+        .await
+        .map_err(EtlError::SchemaQuery)?;
+    if !problems.is_empty() {
+        return Err(EtlError::SourceSchema { problems });
+    }
+    let customers = extract::load_customers(pool).await?;
+    let products = extract::load_products(pool).await?;
+    tracing::info!(
+        customers = customers.len(),
+        products = products.len(),
+        snapshot = %config.snapshot,
+        "dimensions loaded"
+    );
+    catalog.ensure_table(store.bucket()).await?;
+
+    let run_id = new_run_id();
+    let written = write_run(
+        pool, &store, &customers, &products, config, &run_id, started,
+    )
+    .await;
+    let (stats, files) = match written {
+        Ok(ok) => ok,
+        Err(e) => {
+            discard_run(&*store, config.snapshot, &run_id).await;
+            return Err(e);
+        }
+    };
+    let rows_written: u64 = files.iter().map(|f| f.rows).sum();
+    let location = format!(
+        "s3://{}/{}",
+        store.bucket(),
+        run_prefix(config.snapshot, &run_id)
+    );
+    let manifest = SnapshotManifest {
+        schema_version: TRAINING_SCHEMA_VERSION,
+        snapshot: config.snapshot.to_string(),
+        run_id: run_id.clone(),
+        location: location.clone(),
+        rows: rows_written,
+        files,
+    };
+    publish(&*store, catalog, config.snapshot, &manifest).await?;
+    let old_objects_deleted = delete_old_runs(&*store, config.snapshot, &run_id).await;
+    Ok(EtlReport {
+        manifest,
+        customers: customers.len(),
+        products: products.len(),
+        rows_read: stats.rows_read,
+        rows_joined: stats.rows_joined,
+        rows_written,
+        rejected: stats.rejected,
+        rejected_examples: stats.rejected_examples,
+        old_objects_deleted,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn write_run<S: DataLakeStore>(
+    pool: &MySqlPool,
+    store: &Arc<S>,
+    customers: &HashMap<i32, Customer>,
+    products: &HashMap<String, Product>,
+    config: &EtlConfig,
+    run_id: &str,
+    started: Instant,
+) -> Result<(ReadStats, Vec<PartFile>), EtlError> {
+    let (batch_tx, mut batch_rx) = mpsc::channel::<arrow::record_batch::RecordBatch>(BATCH_QUEUE);
+    let (part_tx, mut part_rx) = mpsc::channel::<(usize, u64, Bytes)>(PART_QUEUE);
+    let part_rows = config.part_rows.max(1);
+    let encoder = tokio::task::spawn_blocking(move || -> Result<(), EtlError> {
+        let mut part = ParquetPart::new()?;
+        let mut index = 0;
+        while let Some(batch) = batch_rx.blocking_recv() {
+            part.write(&batch)?;
+            if part.rows() >= part_rows {
+                let rows = part.rows() as u64;
+                let finished = std::mem::replace(&mut part, ParquetPart::new()?);
+                if part_tx
+                    .blocking_send((index, rows, finished.finish()?))
+                    .is_err()
+                {
+                    return Ok(()); // the uploader failed; it reports why
+                }
+                index += 1;
+            }
+        }
+        // The last part; an empty snapshot still gets one file carrying the schema.
+        if part.rows() > 0 || index == 0 {
+            let rows = part.rows() as u64;
+            let _ = part_tx.blocking_send((index, rows, part.finish()?));
+        }
+        Ok(())
+    });
+    let uploader = {
+        let store = Arc::clone(store);
+        let snapshot = config.snapshot;
+        let run_id = run_id.to_owned();
+        tokio::spawn(async move {
+            let mut files = Vec::new();
+            while let Some((index, rows, body)) = part_rx.recv().await {
+                let key = part_key(snapshot, &run_id, index);
+                let bytes = body.len() as u64;
+                store.put(&key, body).await?;
+                tracing::info!(key = %key, rows, bytes, "part uploaded");
+                files.push(PartFile { key, rows, bytes });
+            }
+            Ok::<_, StoreError>(files)
+        })
+    };
+
+    let read = read_and_join(pool, customers, products, config, batch_tx, started).await;
+    let encoded = encoder.await.map_err(|e| EtlError::Task(e.to_string()));
+    let uploaded = uploader.await.map_err(|e| EtlError::Task(e.to_string()));
+    // Report the root cause: an upload failure stops the encoder, which stops the reader.
+    let files = uploaded??;
+    encoded??;
+    let stats = read?;
+    Ok((stats, files))
+}
+
+async fn read_and_join(
+    pool: &MySqlPool,
+    customers: &HashMap<i32, Customer>,
+    products: &HashMap<String, Product>,
+    config: &EtlConfig,
+    batch_tx: mpsc::Sender<arrow::record_batch::RecordBatch>,
+    started: Instant,
+) -> Result<ReadStats, EtlError> {
+    let batch_rows = config.row_group_rows.max(1);
+    let mut stats = ReadStats {
+        rows_read: 0,
+        rows_joined: 0,
+        rejected: HashMap::new(),
+        rejected_examples: Vec::new(),
+    };
+    let mut builder = TrainingBatchBuilder::with_capacity(batch_rows);
+    let mut ratings = extract::stream_ratings(pool);
+    let mut next_progress = Instant::now() + PROGRESS_INTERVAL;
+    while let Some(row) = ratings.next().await {
+        let (customer_number, product_code, rating) = row?;
+        stats.rows_read += 1;
+        let customer = i32::try_from(customer_number)
+            .ok()
+            .and_then(|n| customers.get(&n));
+        let product = products.get(&product_code);
+        let reason = match (customer, product) {
+            (Some(_), Some(_)) if !is_valid_rating(rating) => Some(RejectReason::RatingOutOfRange),
+            (Some(_), Some(_)) => None,
+            (None, Some(_)) => Some(RejectReason::UnknownCustomer),
+            (Some(_), None) => Some(RejectReason::UnknownProduct),
+            (None, None) => Some(RejectReason::UnknownCustomerAndProduct),
+        };
+        match (reason, customer, product) {
+            (None, Some(customer), Some(product)) => {
+                stats.rows_joined += 1;
+                builder.append_joined(customer, product, rating as i8);
+                if builder.len() >= batch_rows {
+                    let batch = builder.finish()?;
+                    if batch_tx.send(batch).await.is_err() {
+                        // The encoder stopped; its error (or the uploader's) is reported.
+                        return Ok(stats);
+                    }
+                }
+            }
+            (reason, _, _) => {
+                let reason = reason.unwrap_or(RejectReason::UnknownCustomerAndProduct);
+                *stats.rejected.entry(reason).or_default() += 1;
+                if stats.rejected_examples.len() < MAX_REJECTED_EXAMPLES {
+                    stats.rejected_examples.push(RejectedRating {
+                        customer_number,
+                        product_code,
+                        rating,
+                        reason,
+                    });
+                }
+            }
+        }
+        if stats.rows_read.is_multiple_of(65_536) && Instant::now() >= next_progress {
+            next_progress = Instant::now() + PROGRESS_INTERVAL;
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                rows_read = stats.rows_read,
+                rows_joined = stats.rows_joined,
+                rows_per_sec = (stats.rows_read as f64 / secs) as u64,
+                "etl progress"
+            );
+        }
+    }
+    if !builder.is_empty() {
+        let batch = builder.finish()?;
+        let _ = batch_tx.send(batch).await;
+    }
+    Ok(stats)
+}
+
+/// Switches readers to the new run: Glue partition first, then the manifest. If the
+/// manifest cannot be written, the partition is pointed back and the new run discarded.
+async fn publish<S: DataLakeStore>(
+    store: &S,
+    catalog: &TrainingCatalog,
+    snapshot: SnapshotDate,
+    manifest: &SnapshotManifest,
+) -> Result<(), EtlError> {
+    let previous = match catalog.partition_location(snapshot).await {
+        Ok(previous) => previous,
+        Err(e) => {
+            discard_run(store, snapshot, &manifest.run_id).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = catalog
+        .register_snapshot(snapshot, &manifest.location)
+        .await
+    {
+        discard_run(store, snapshot, &manifest.run_id).await;
+        return Err(e.into());
+    }
+    let body = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    if let Err(e) = store.put(&manifest_key(snapshot), Bytes::from(body)).await {
+        if let Some(previous) = previous
+            && let Err(revert) = catalog.register_snapshot(snapshot, &previous).await
+        {
+            tracing::error!(error = %revert, "could not point the Glue partition back at the previous run");
+        }
+        discard_run(store, snapshot, &manifest.run_id).await;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Best-effort removal of a failed run's objects (nothing references them).
+async fn discard_run<S: DataLakeStore>(store: &S, snapshot: SnapshotDate, run_id: &str) {
+    let prefix = run_prefix(snapshot, run_id);
+    let result = async {
+        let keys = store.list(&prefix).await?;
+        store.delete(&keys).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(prefix = %prefix, error = %e, "could not delete the failed run's objects; they are unreferenced");
+    }
+}
+
+/// Deletes every object of the snapshot's runs other than `run_id`; returns how many.
+async fn delete_old_runs<S: DataLakeStore>(
+    store: &S,
+    snapshot: SnapshotDate,
+    run_id: &str,
+) -> usize {
+    let prefix = snapshot_prefix(snapshot);
+    let keep = run_prefix(snapshot, run_id);
+    let result = async {
+        let old: Vec<String> = store
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .filter(|k| k[prefix.len()..].starts_with("run=") && !k.starts_with(&keep))
+            .collect();
+        store.delete(&old).await?;
+        Ok::<_, StoreError>(old.len())
+    }
+    .await;
+    match result {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "published, but older runs could not be deleted; the next run retries");
+            0
+        }
+    }
+}
+
+/// Reads the published manifest of `snapshot`, if any.
+pub async fn read_manifest<S: DataLakeStore>(
+    store: &S,
+    snapshot: SnapshotDate,
+) -> Result<Option<SnapshotManifest>, StoreError> {
+    let key = manifest_key(snapshot);
+    match store.get(&key).await? {
+        None => Ok(None),
+        Some(body) => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| StoreError {
+                operation: "get",
+                bucket: store.bucket().to_owned(),
+                key,
+                reason: format!("manifest is not valid JSON: {e}"),
+            }),
+    }
+}
