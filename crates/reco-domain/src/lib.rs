@@ -3,13 +3,13 @@
 //! Nothing in this crate talks to AWS, a database or the network; I/O lives in the
 //! crates at the edges so that this logic is tested with plain unit tests.
 
-pub mod model;
 pub mod event;
 pub mod firehose;
+pub mod model;
 pub mod recommendation;
 pub mod settings;
-pub mod transform;
 pub mod source;
 pub mod training;
+pub mod transform;
 
 pub use settings::{Settings, SettingsError};

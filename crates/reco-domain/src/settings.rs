@@ -42,6 +42,20 @@ pub mod var {
     pub const RECO_ARTIFACTS_BUCKET: &str = "RECO_ARTIFACTS_BUCKET";
     /// Key prefix of model versions inside the artifacts bucket.
     pub const RECO_MODEL_PREFIX: &str = "RECO_MODEL_PREFIX";
+    /// Training: latent factors (embedding dimension D = factors + 1; default 31).
+    pub const RECO_TRAIN_FACTORS: &str = "RECO_TRAIN_FACTORS";
+    /// Training: ALS iterations (default 15).
+    pub const RECO_TRAIN_ITERATIONS: &str = "RECO_TRAIN_ITERATIONS";
+    /// Training: L2 regularisation of the factors (default 10).
+    pub const RECO_TRAIN_REGULARIZATION: &str = "RECO_TRAIN_REGULARIZATION";
+    /// Training: confidence scale alpha, a pair weighs 1 + alpha * rating / 5 (default 1).
+    pub const RECO_TRAIN_ALPHA: &str = "RECO_TRAIN_ALPHA";
+    /// Training: seed of the initial factors (default 42).
+    pub const RECO_TRAIN_SEED: &str = "RECO_TRAIN_SEED";
+    /// Training gate: lowest held-out nDCG@10 for a version to become LATEST (default 0).
+    pub const RECO_TRAIN_MIN_NDCG: &str = "RECO_TRAIN_MIN_NDCG";
+    /// Training gate: largest relative nDCG@10 drop against the previous LATEST (default 0.10).
+    pub const RECO_TRAIN_MAX_NDCG_DROP: &str = "RECO_TRAIN_MAX_NDCG_DROP";
     /// S3 bucket the delivery stream writes recommendations to.
     pub const RECO_RECS_BUCKET: &str = "RECO_RECS_BUCKET";
     /// Glue Data Catalog database of the training table.

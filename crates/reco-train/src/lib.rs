@@ -8,8 +8,10 @@ pub mod als;
 pub mod evaluation;
 pub mod files;
 pub mod interactions;
+pub mod job;
 pub mod offline;
 pub mod snapshot;
+pub mod store;
 pub mod towers;
 
 /// What can go wrong while reading, training or publishing.
@@ -52,6 +54,9 @@ pub enum TrainError {
         /// The allowed range.
         reason: &'static str,
     },
+    /// Object storage failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     /// The model artifact failed its own checks.
     #[error(transparent)]
     Model(#[from] reco_domain::model::ModelError),

@@ -46,8 +46,18 @@ pub mod column {
 
 /// Lowest valid rating (the source's `productRating` range).
 pub const MIN_RATING: f64 = 1.0;
-/// Highest valid rating; a pair's ALS weight is `rating / MAX_RATING`.
+/// Highest valid rating.
 pub const MAX_RATING: f64 = 5.0;
+/// Ratings at or below this say "not for me": such pairs are left out of the interactions,
+/// so ALS treats them like unobserved pairs (preference 0) instead of as weak positives.
+pub const NEUTRAL_RATING: f64 = 2.0;
+
+/// ALS weight of a rating: `(rating - NEUTRAL_RATING) / (MAX_RATING - NEUTRAL_RATING)`, in (0, 1]
+/// for ratings above neutral, `None` otherwise.
+pub fn rating_weight(rating: f64) -> Option<f64> {
+    let w = (rating - NEUTRAL_RATING) / (MAX_RATING - NEUTRAL_RATING);
+    (w > 0.0).then_some(w)
+}
 
 /// One training row, as the trainer uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,8 +231,8 @@ pub fn read_parquet(
     Ok(())
 }
 
-/// Builds interactions (weight `rating / MAX_RATING`) and per-customer / per-product features
-/// (from each one's first row) from snapshot rows.
+/// Builds interactions (weight [`rating_weight`]; ratings at or below neutral are left out)
+/// and per-customer / per-product features (from each one's first row) from snapshot rows.
 pub fn training_data(rows: &[SnapshotRow], source: &str) -> Result<TrainingData, TrainError> {
     if rows.is_empty() {
         return Err(TrainError::Empty {
@@ -232,12 +242,20 @@ pub fn training_data(rows: &[SnapshotRow], source: &str) -> Result<TrainingData,
     }
     let interactions: Vec<Interaction> = rows
         .iter()
-        .map(|r| Interaction {
-            user: r.customer_number.to_string(),
-            item: r.product_code.clone(),
-            weight: r.rating / MAX_RATING,
+        .filter_map(|r| {
+            Some(Interaction {
+                user: r.customer_number.to_string(),
+                item: r.product_code.clone(),
+                weight: rating_weight(r.rating)?,
+            })
         })
         .collect();
+    if interactions.is_empty() {
+        return Err(TrainError::Empty {
+            source_name: source.to_owned(),
+            reason: format!("no rating above {NEUTRAL_RATING} among {} rows", rows.len()),
+        });
+    }
     let interactions = Interactions::new(&interactions);
     let mut customers: HashMap<String, &SnapshotRow> = HashMap::new();
     let mut products: HashMap<&str, &SnapshotRow> = HashMap::new();
