@@ -1,0 +1,334 @@
+//! Batched k-NN: many query vectors (and "similar to these items" requests) answered by ONE
+//! SQL statement, each sub-query an HNSW index scan.
+//!
+//! The batch is sent as parallel arrays: the query vectors (`NULL` for item-to-item
+//! requests), `(request, item id)` pairs of seed items and of excluded items. The statement
+//! unnests them with ordinality and runs, per request, a `LATERAL` subquery
+//! `ORDER BY embedding <=> q LIMIT k` that PostgreSQL serves with the HNSW index. Exclusions are
+//! a filter on that index scan; pgvector's iterative scan (`hnsw.iterative_scan =
+//! relaxed_order`) keeps scanning until k rows pass it, so a selective exclusion still yields k.
+
+use pgvector::Vector;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::options::MAX_K;
+use crate::{StoreError, VectorStore};
+
+/// One k-NN request of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KnnRequest {
+    /// Items nearest to `vector` (e.g. a customer's embedding), minus `exclude`.
+    ByVector {
+        /// Query vector; its dimension must be the loaded embeddings' dimension.
+        vector: Vec<f32>,
+        /// Item ids never returned (e.g. items already in the session).
+        exclude: Vec<String>,
+    },
+    /// Items nearest to the centroid of the given items' (L2-normalised) embeddings, minus the
+    /// given items and `exclude`. Unknown ids are ignored; none known gives an empty result.
+    SimilarTo {
+        /// Product codes of the seed items.
+        item_ids: Vec<String>,
+        /// Further item ids never returned.
+        exclude: Vec<String>,
+    },
+}
+
+/// One neighbour: an item id and its cosine similarity to the query (1 - cosine distance).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredItem {
+    /// Item id (product code).
+    pub id: String,
+    /// Cosine similarity in [-1, 1]; higher is nearer.
+    pub score: f32,
+}
+
+/// The one statement of a batch. `$1` query vectors (NULL: item-to-item), `$2`/`$3` seed
+/// (request, id) pairs, `$4`/`$5` excluded (request, id) pairs, `$6` k. Requests are 1-based.
+const KNN_BATCH_SQL: &str = "
+WITH request AS (
+    SELECT r.req::int4 AS req, r.vec
+    FROM unnest($1::vector[]) WITH ORDINALITY AS r(vec, req)
+),
+seed AS (
+    SELECT s.req, s.id FROM unnest($2::int4[], $3::text[]) AS s(req, id)
+),
+excluded AS (
+    SELECT e.req, e.id FROM unnest($4::int4[], $5::text[]) AS e(req, id)
+),
+query AS MATERIALIZED (
+    SELECT request.req,
+           COALESCE(request.vec, (
+               SELECT avg(l2_normalize(i.embedding))
+               FROM seed JOIN item_emb i ON i.id = seed.id
+               WHERE seed.req = request.req)) AS q,
+           ARRAY(SELECT excluded.id FROM excluded WHERE excluded.req = request.req
+                 UNION ALL
+                 SELECT seed.id FROM seed WHERE seed.req = request.req) AS skip
+    FROM request
+)
+SELECT query.req, hit.id, hit.score
+FROM query
+CROSS JOIN LATERAL (
+    SELECT i.id::text AS id, (1 - (i.embedding <=> query.q))::float4 AS score
+    FROM item_emb i
+    WHERE i.id <> ALL (query.skip)
+    ORDER BY i.embedding <=> query.q
+    LIMIT $6
+) hit
+WHERE query.q IS NOT NULL
+ORDER BY query.req, hit.score DESC, hit.id
+";
+
+/// How a batch is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// HNSW index scans (production).
+    Index,
+    /// Index scans disabled: exact sequential scans, for evaluation and tests.
+    Exact,
+}
+
+/// The batch as bind arrays.
+struct BatchArgs {
+    vectors: Vec<Option<Vector>>,
+    seed_req: Vec<i32>,
+    seed_id: Vec<String>,
+    excluded_req: Vec<i32>,
+    excluded_id: Vec<String>,
+    k: i64,
+}
+
+impl BatchArgs {
+    fn new(requests: &[KnnRequest], k: usize) -> Result<Self, StoreError> {
+        if k == 0 || k > MAX_K {
+            return Err(StoreError::BadRequest {
+                reason: format!("k = {k} must be within 1..={MAX_K}"),
+            });
+        }
+        let mut args = BatchArgs {
+            vectors: Vec::with_capacity(requests.len()),
+            seed_req: Vec::new(),
+            seed_id: Vec::new(),
+            excluded_req: Vec::new(),
+            excluded_id: Vec::new(),
+            k: k as i64,
+        };
+        let mut dim: Option<(usize, usize)> = None;
+        for (index, request) in requests.iter().enumerate() {
+            let req = i32::try_from(index + 1).map_err(|_| StoreError::BadRequest {
+                reason: format!("batch of {} requests is too large", requests.len()),
+            })?;
+            let exclude = match request {
+                KnnRequest::ByVector { vector, exclude } => {
+                    if vector.is_empty() {
+                        return Err(StoreError::BadRequest {
+                            reason: format!("request {index}: empty query vector"),
+                        });
+                    }
+                    if let Some(bad) = vector.iter().position(|v| !v.is_finite()) {
+                        return Err(StoreError::BadRequest {
+                            reason: format!("request {index}: element {bad} is not finite"),
+                        });
+                    }
+                    match dim {
+                        Some((first, at)) if first != vector.len() => {
+                            return Err(StoreError::BadRequest {
+                                reason: format!(
+                                    "request {index}: query vector has dimension {}, request {at} has {first}",
+                                    vector.len()
+                                ),
+                            });
+                        }
+                        None => dim = Some((vector.len(), index)),
+                        _ => {}
+                    }
+                    args.vectors.push(Some(Vector::from(vector.clone())));
+                    exclude
+                }
+                KnnRequest::SimilarTo { item_ids, exclude } => {
+                    args.vectors.push(None);
+                    for id in item_ids {
+                        args.seed_req.push(req);
+                        args.seed_id.push(id.clone());
+                    }
+                    exclude
+                }
+            };
+            for id in exclude {
+                args.excluded_req.push(req);
+                args.excluded_id.push(id.clone());
+            }
+        }
+        Ok(args)
+    }
+}
+
+impl VectorStore {
+    /// The `k` nearest items of every request, in request order, nearest first.
+    ///
+    /// One round trip for the whole batch (one statement when the store was built with
+    /// [`VectorStore::connect`]), every sub-query served by the HNSW index.
+    pub async fn knn_batch(
+        &self,
+        requests: &[KnnRequest],
+        k: usize,
+    ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
+        self.run_batch(requests, k, Mode::Index).await
+    }
+
+    /// The same batch answered exactly, by sequential scans (index scans disabled). Slow on
+    /// large tables: for measuring recall and for tests.
+    pub async fn knn_batch_exact(
+        &self,
+        requests: &[KnnRequest],
+        k: usize,
+    ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
+        self.run_batch(requests, k, Mode::Exact).await
+    }
+
+    /// PostgreSQL's plan (`EXPLAIN`) of the batch statement, one line per element.
+    pub async fn explain_knn_batch(
+        &self,
+        requests: &[KnnRequest],
+        k: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let args = BatchArgs::new(requests, k)?;
+        let explain = format!("EXPLAIN {KNN_BATCH_SQL}");
+        let query = bind(sqlx::query(sqlx::AssertSqlSafe(explain)), args);
+        let rows = if self.session_configured {
+            query.fetch_all(&self.pool).await?
+        } else {
+            let mut tx = self.pool.begin().await?;
+            self.set_local_settings(&mut tx, Mode::Index).await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        };
+        Ok(rows.iter().map(|row| row.get::<String, _>(0)).collect())
+    }
+
+    async fn run_batch(
+        &self,
+        requests: &[KnnRequest],
+        k: usize,
+        mode: Mode,
+    ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
+        let args = BatchArgs::new(requests, k)?;
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = bind(sqlx::query(KNN_BATCH_SQL), args);
+        let rows = if self.session_configured && mode == Mode::Index {
+            query.fetch_all(&self.pool).await?
+        } else {
+            let mut tx = self.pool.begin().await?;
+            self.set_local_settings(&mut tx, mode).await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        };
+        group(rows, requests.len())
+    }
+
+    /// Applies the query settings to the current transaction only (`set_config(.., true)` is
+    /// `SET LOCAL`), so pooled connections are left as they were.
+    async fn set_local_settings(
+        &self,
+        tx: &mut sqlx::PgTransaction<'_>,
+        mode: Mode,
+    ) -> Result<(), StoreError> {
+        let index_scans = if mode == Mode::Index { "on" } else { "off" };
+        sqlx::query(
+            "SELECT set_config('hnsw.ef_search', $1, true),
+                    set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                    set_config('enable_indexscan', $2, true)",
+        )
+        .bind(self.options.ef_search.to_string())
+        .bind(index_scans)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+fn bind(
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    args: BatchArgs,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(args.vectors)
+        .bind(args.seed_req)
+        .bind(args.seed_id)
+        .bind(args.excluded_req)
+        .bind(args.excluded_id)
+        .bind(args.k)
+}
+
+fn group(rows: Vec<PgRow>, requests: usize) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
+    let mut results = vec![Vec::new(); requests];
+    for row in rows {
+        let req: i32 = row.try_get("req").map_err(StoreError::from)?;
+        let slot = usize::try_from(req)
+            .ok()
+            .and_then(|r| r.checked_sub(1))
+            .and_then(|r| results.get_mut(r))
+            .ok_or_else(|| StoreError::BadRequest {
+                reason: format!("database returned unknown request number {req}"),
+            })?;
+        slot.push(ScoredItem {
+            id: row.try_get("id").map_err(StoreError::from)?,
+            score: row.try_get("score").map_err(StoreError::from)?,
+        });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_arrays_keep_request_numbers_and_check_dimensions() {
+        let requests = vec![
+            KnnRequest::ByVector {
+                vector: vec![1.0, 0.0],
+                exclude: vec!["a".into()],
+            },
+            KnnRequest::SimilarTo {
+                item_ids: vec!["b".into(), "c".into()],
+                exclude: vec!["d".into()],
+            },
+        ];
+        let args = BatchArgs::new(&requests, 5).unwrap();
+        assert_eq!(args.vectors.len(), 2);
+        assert!(args.vectors[1].is_none());
+        assert_eq!(args.seed_req, vec![2, 2]);
+        assert_eq!(args.seed_id, vec!["b", "c"]);
+        assert_eq!(args.excluded_req, vec![1, 2]);
+        assert_eq!(args.excluded_id, vec!["a", "d"]);
+
+        let mixed = vec![
+            KnnRequest::ByVector {
+                vector: vec![1.0, 0.0],
+                exclude: vec![],
+            },
+            KnnRequest::ByVector {
+                vector: vec![1.0, 0.0, 2.0],
+                exclude: vec![],
+            },
+        ];
+        let err = BatchArgs::new(&mixed, 5).err().unwrap().to_string();
+        assert!(
+            err.contains("request 1") && err.contains("dimension 3"),
+            "{err}"
+        );
+        assert!(BatchArgs::new(&requests, 0).is_err());
+        let nan = vec![KnnRequest::ByVector {
+            vector: vec![f32::NAN],
+            exclude: vec![],
+        }];
+        assert!(!BatchArgs::new(&nan, 1).err().unwrap().is_retryable());
+    }
+}

@@ -1,0 +1,194 @@
+//! Tuning of the store: pool size, HNSW search breadth, timeouts. Every default is named here.
+
+use std::time::Duration;
+
+use reco_domain::Settings;
+use reco_domain::settings::var;
+
+use crate::StoreError;
+
+/// Default number of neighbours per request (`RECO_KNN_K`): ten items fit a recommendation row.
+pub const DEFAULT_KNN_K: usize = 10;
+
+/// Default HNSW `ef_search` (`RECO_EF_SEARCH`): the smallest of 40/100/200 that reached
+/// recall@10 >= 0.95 in `bench/vector-store` (figures in that folder's README).
+pub const DEFAULT_EF_SEARCH: u32 = 100;
+
+/// pgvector's valid range of `hnsw.ef_search` (pgvector 0.8 `hnsw.c`: 1..1000).
+pub const EF_SEARCH_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+
+/// Largest `k` accepted per request: pgvector's iterative scans stop at
+/// `hnsw.max_scan_tuples` (20,000 by default), far above any recommendation list.
+pub const MAX_K: usize = 1000;
+
+/// Lambda pool: one invocation handles one Firehose batch at a time, so two connections
+/// (metadata + k-NN) suffice and keep RDS connection counts low under Lambda concurrency.
+const LAMBDA_MAX_CONNECTIONS: u32 = 2;
+/// Lambda statement timeout: well inside Firehose's 5-minute transform invocation limit.
+const LAMBDA_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lambda acquire timeout: fail fast and let Firehose retry rather than hang.
+const LAMBDA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// CLI pool: loads use one connection, queries and the benchmark a few more.
+const CLI_MAX_CONNECTIONS: u32 = 4;
+/// CLI acquire timeout: an operator's command may wait for a busy database.
+const CLI_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Memory for HNSW builds: the graph of 1M x 32-dim items (m = 16) needs about 400 MB;
+/// a build that outgrows it still finishes, more slowly.
+pub const DEFAULT_MAINTENANCE_WORK_MEM: &str = "1GB";
+
+/// Options of a [`crate::VectorStore`]: connection pool and query tuning.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Maximum connections in the pool.
+    pub max_connections: u32,
+    /// How long to wait for a free connection (or a new one) before failing as unavailable.
+    pub acquire_timeout: Duration,
+    /// HNSW `ef_search`: candidates kept per search; higher is slower and more exact.
+    pub ef_search: u32,
+    /// Server-side statement timeout of queries (`None`: no limit). Loads lift it.
+    pub statement_timeout: Option<Duration>,
+    /// `maintenance_work_mem` of the HNSW index build during a load.
+    pub maintenance_work_mem: String,
+}
+
+impl StoreOptions {
+    /// A small pool for the transform Lambda.
+    pub fn for_lambda() -> Self {
+        Self {
+            max_connections: LAMBDA_MAX_CONNECTIONS,
+            acquire_timeout: LAMBDA_ACQUIRE_TIMEOUT,
+            ef_search: DEFAULT_EF_SEARCH,
+            statement_timeout: Some(LAMBDA_STATEMENT_TIMEOUT),
+            maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
+        }
+    }
+
+    /// A pool for the `reco` CLI (loads, queries, benchmarks).
+    pub fn for_cli() -> Self {
+        Self {
+            max_connections: CLI_MAX_CONNECTIONS,
+            acquire_timeout: CLI_ACQUIRE_TIMEOUT,
+            ef_search: DEFAULT_EF_SEARCH,
+            statement_timeout: None,
+            maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
+        }
+    }
+
+    /// These options with `ef_search` from `RECO_EF_SEARCH` when set.
+    pub fn with_settings(mut self, settings: &Settings) -> Result<Self, StoreError> {
+        let ef = settings
+            .parse_or(var::RECO_EF_SEARCH, self.ef_search)
+            .map_err(|e| StoreError::Config {
+                reason: e.to_string(),
+            })?;
+        self.ef_search = ef;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks the values against pgvector's limits.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if !EF_SEARCH_RANGE.contains(&self.ef_search) {
+            return Err(StoreError::Config {
+                reason: format!(
+                    "ef_search {} is outside pgvector's range {}..={}",
+                    self.ef_search,
+                    EF_SEARCH_RANGE.start(),
+                    EF_SEARCH_RANGE.end()
+                ),
+            });
+        }
+        if self.max_connections == 0 {
+            return Err(StoreError::Config {
+                reason: "max_connections must be at least 1".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Session settings every query connection carries: the HNSW search breadth, iterative
+    /// index scans (so filtered searches still return k rows), and the statement timeout.
+    pub(crate) fn session_settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("hnsw.ef_search", self.ef_search.to_string()),
+            ("hnsw.iterative_scan", "relaxed_order".to_owned()),
+        ];
+        if let Some(timeout) = self.statement_timeout {
+            settings.push(("statement_timeout", format!("{}", timeout.as_millis())));
+        }
+        settings
+    }
+}
+
+/// `k` from `RECO_KNN_K` (default [`DEFAULT_KNN_K`]), checked against [`MAX_K`].
+pub fn knn_k(settings: &Settings) -> Result<usize, StoreError> {
+    let k = settings
+        .parse_or(var::RECO_KNN_K, DEFAULT_KNN_K)
+        .map_err(|e| StoreError::Config {
+            reason: e.to_string(),
+        })?;
+    if k == 0 || k > MAX_K {
+        return Err(StoreError::Config {
+            reason: format!("{}={k} must be within 1..={MAX_K}", var::RECO_KNN_K),
+        });
+    }
+    Ok(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_override_ef_search_and_k_with_named_errors() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            StoreOptions::for_lambda()
+                .with_settings(&settings)
+                .unwrap()
+                .ef_search,
+            DEFAULT_EF_SEARCH
+        );
+        assert_eq!(knn_k(&settings).unwrap(), DEFAULT_KNN_K);
+        settings.set(var::RECO_EF_SEARCH, "40");
+        settings.set(var::RECO_KNN_K, "25");
+        assert_eq!(
+            StoreOptions::for_cli()
+                .with_settings(&settings)
+                .unwrap()
+                .ef_search,
+            40
+        );
+        assert_eq!(knn_k(&settings).unwrap(), 25);
+        settings.set(var::RECO_EF_SEARCH, "5000");
+        let err = StoreOptions::for_cli()
+            .with_settings(&settings)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ef_search 5000"), "{err}");
+        settings.set(var::RECO_KNN_K, "0");
+        assert!(
+            knn_k(&settings)
+                .unwrap_err()
+                .to_string()
+                .contains("RECO_KNN_K")
+        );
+    }
+
+    #[test]
+    fn lambda_pool_is_smaller_than_cli_pool_and_has_a_timeout() {
+        let lambda = StoreOptions::for_lambda();
+        let cli = StoreOptions::for_cli();
+        assert!(lambda.max_connections < cli.max_connections);
+        assert!(
+            lambda
+                .session_settings()
+                .iter()
+                .any(|(k, _)| *k == "statement_timeout")
+        );
+        assert!(
+            cli.session_settings()
+                .contains(&("hnsw.iterative_scan", "relaxed_order".to_owned()))
+        );
+    }
+}
