@@ -3,11 +3,12 @@
 //!
 //! The per-record work is the pure transform in `reco_domain::transform`; this crate holds
 //! the handler ([`handler`]), the capabilities it needs ([`ports`]), their adapters
-//! ([`s3_models`], [`memory`]) and the configuration ([`config`]).
+//! ([`pg_index`], [`s3_models`], [`memory`]) and the configuration ([`config`]).
 
 pub mod config;
 pub mod handler;
 pub mod memory;
+pub mod pg_index;
 pub mod ports;
 pub mod s3_models;
 

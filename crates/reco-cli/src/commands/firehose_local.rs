@@ -1,9 +1,23 @@
-//! `reco firehose-local`: the local Firehose: Kinesis -> transform -> S3.
+//! `reco firehose-local`: the local Firehose. Reads the delivery stream's configuration
+//! from the Firehose API (as Terraform deployed it), consumes every shard of its Kinesis
+//! source, calls the transform handler in-process and writes S3 objects with the configured
+//! keys; failed records go under the error prefix with their reason.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Args;
 use reco_domain::Settings;
+use reco_domain::settings::var;
+use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPosition};
+use reco_transform_lambda::pg_index::PgVectorIndex;
+use reco_transform_lambda::s3_models::S3ModelStore;
+use reco_transform_lambda::{TransformConfig, Transformer};
+use reco_vector_store::{StoreOptions, VectorStore};
+
+/// Base pause between retries of a failed invocation (doubled per retry).
+const RETRY_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Arguments of `reco firehose-local`.
 #[derive(Debug, Args)]
@@ -11,9 +25,52 @@ pub struct FirehoseLocalArgs {
     /// Exit once every shard of the source stream is drained.
     #[arg(long)]
     pub until_idle: bool,
+    /// Read only records put after start (default: from the oldest record in the stream).
+    #[arg(long)]
+    pub from_latest: bool,
 }
 
 /// Runs `reco firehose-local`.
-pub async fn run(_args: FirehoseLocalArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
-    super::not_built("firehose-local", "streaming inference")
+pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let delivery_stream = settings.require(var::RECO_DELIVERY_STREAM)?;
+    let sdk = reco_aws::sdk_config(settings).await;
+    let config =
+        DeliveryConfig::describe(&aws_sdk_firehose::Client::new(&sdk), delivery_stream).await?;
+    let transform = TransformConfig::from_settings(settings)?;
+    let connect = reco_vector_store::connect_options(settings, &sdk).await?;
+    let store =
+        VectorStore::connect_with(connect, StoreOptions::for_cli().with_settings(settings)?)
+            .await
+            .context("connecting to the vector database")?;
+    let models = S3ModelStore::new(reco_aws::s3_client(&sdk), transform.clone());
+    let transformer = Transformer::new(PgVectorIndex::new(store), models, &transform);
+    let version = transformer
+        .warm_up()
+        .await
+        .context("loading the model of the active embeddings")?;
+    eprintln!(
+        "firehose-local: delivery stream {delivery_stream}, model {} / embeddings {}",
+        version.model_version, version.embedding_version
+    );
+    let counts = LocalFirehose::new(
+        config,
+        aws_sdk_kinesis::Client::new(&sdk),
+        reco_aws::s3_client(&sdk),
+        &transformer,
+    )
+    .run(RunOptions {
+        until_idle: args.until_idle,
+        start: if args.from_latest {
+            StartPosition::Latest
+        } else {
+            StartPosition::TrimHorizon
+        },
+        retry_backoff: RETRY_BACKOFF,
+    })
+    .await?;
+    eprintln!(
+        "firehose-local: done: {} read = {} ok + {} failed + {} dropped",
+        counts.read, counts.ok, counts.failed, counts.dropped
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds reco's Lambda zips for provided.al2023 (x86_64), each holding one `bootstrap`:
+#   dist/lambda/transform.zip  bin `bootstrap`       of crate reco-transform-lambda
+#   dist/lambda/etl.zip        bin `reco-etl-job`    of crate reco-etl
+#   dist/lambda/train.zip      bin `reco-train-job`  of crate reco-train
+# A binary that does not exist yet is skipped with a message. cargo-lambda (PyPI, with its
+# ziglang dependency) links against glibc 2.34, the version of Amazon Linux 2023, and the
+# script fails if any symbol of a built binary needs a newer glibc.
+#
+# usage: scripts/build-lambda.sh [transform|etl|train ...]   (default: all three)
+# Honours CARGO_TARGET_DIR (default: target/ in the repository).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+
+# glibc of the provided.al2023 runtime (Amazon Linux 2023 ships glibc 2.34).
+MAX_GLIBC=2.34
+TARGET="x86_64-unknown-linux-gnu"
+OUT="$root/dist/lambda"
+VENV="$root/.local/venv"
+
+say() { echo "[build-lambda] $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+if [ ! -x "$VENV/bin/cargo-lambda" ]; then
+  say "cargo-lambda not found in $VENV: installing it (scripts/local-install.sh --with-cargo-lambda)"
+  bash "$root/scripts/local-install.sh" --with-cargo-lambda
+fi
+# cargo-lambda finds zig through the venv's ziglang (python-zig / python -m ziglang).
+export PATH="$VENV/bin:$PATH"
+command -v objdump >/dev/null || die "objdump not found (Debian package binutils)"
+command -v zip >/dev/null || die "zip not found (Debian package zip)"
+
+# Whether crate $1 declares binary $2 (read from cargo metadata, no build).
+has_bin() {
+  cargo metadata --no-deps --format-version 1 2>/dev/null | "$VENV/bin/python" -c '
+import json, sys
+package, binary = sys.argv[1], sys.argv[2]
+meta = json.load(sys.stdin)
+sys.exit(0 if any(p["name"] == package and any(t["name"] == binary and "bin" in t["kind"] for t in p["targets"]) for p in meta["packages"]) else 1)
+' "$1" "$2"
+}
+
+# Fails when binary $1 needs a glibc symbol version newer than MAX_GLIBC.
+check_glibc() {
+  local newest
+  newest="$(objdump -T "$1" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)"
+  if [ -z "$newest" ]; then
+    say "$1 needs no versioned glibc symbol"
+    return
+  fi
+  if [ "$(printf '%s\n%s\n' "$newest" "$MAX_GLIBC" | sort -V | tail -n 1)" != "$MAX_GLIBC" ]; then
+    objdump -T "$1" | grep -E "GLIBC_${newest//./\\.}\b" >&2 || true
+    die "$1 needs GLIBC_$newest > $MAX_GLIBC (provided.al2023): not deployable"
+  fi
+  say "$1: newest glibc symbol version $newest (<= $MAX_GLIBC)"
+}
+
+build() {
+  local name="$1" package="$2" bin="$3"
+  if ! has_bin "$package" "$bin"; then
+    say "skipping $name.zip: crate $package has no binary $bin yet"
+    return
+  fi
+  say "building $package/$bin for $TARGET (glibc $MAX_GLIBC), release"
+  local started=$SECONDS
+  cargo lambda build --release --target "$TARGET.$MAX_GLIBC" --package "$package" --bin "$bin"
+  local binary="$CARGO_TARGET_DIR/lambda/$bin/bootstrap"
+  [ -f "$binary" ] || die "cargo lambda build did not produce $binary"
+  check_glibc "$binary"
+  mkdir -p "$OUT"
+  local stage
+  stage="$(mktemp -d)"
+  cp "$binary" "$stage/bootstrap"
+  chmod 755 "$stage/bootstrap"
+  rm -f "$OUT/$name.zip"
+  (cd "$stage" && zip -q -X "$OUT/$name.zip" bootstrap)
+  rm -rf "$stage"
+  say "wrote $OUT/$name.zip ($(stat -c %s "$OUT/$name.zip") bytes) in $((SECONDS - started))s"
+}
+
+targets=("$@")
+[ "${#targets[@]}" -eq 0 ] && targets=(transform etl train)
+for target in "${targets[@]}"; do
+  case "$target" in
+    transform) build transform reco-transform-lambda bootstrap ;;
+    etl) build etl reco-etl reco-etl-job ;;
+    train) build train reco-train reco-train-job ;;
+    *) die "unknown Lambda $target (transform, etl or train)" ;;
+  esac
+done
