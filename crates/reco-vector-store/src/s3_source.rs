@@ -117,7 +117,17 @@ impl ModelArtifacts {
             .key(key)
             .send()
             .await
-            .map_err(|e| self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))
+            .map_err(|e| {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                // The service's code and message name the problem (NoSuchKey, AccessDenied);
+                // the full context (raw response) only when there is none (network errors).
+                let reason = match (e.code(), e.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_owned(),
+                    _ => aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                };
+                self.s3_error(key, reason)
+            })
     }
 
     fn s3_error(&self, key: &str, reason: String) -> LoadError {

@@ -2,18 +2,58 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 use reco_domain::Settings;
+use reco_vector_store::{ModelArtifacts, StoreOptions, VectorStore};
 
 /// Arguments of `reco load-embeddings`.
 #[derive(Debug, Args)]
 pub struct LoadEmbeddingsArgs {
-    /// Model version; default: the latest good version.
+    /// Model version (folder under RECO_MODEL_PREFIX); default: the one named by LATEST.
     #[arg(long)]
     pub model: Option<String>,
 }
 
-/// Runs `reco load-embeddings`.
-pub async fn run(_args: LoadEmbeddingsArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
-    super::not_built("load-embeddings", "the vector store")
+/// Runs `reco load-embeddings`: reads `item_embeddings.csv` and `user_embeddings.csv` of the
+/// model version from the artifacts bucket, loads them with binary COPY into new versioned
+/// tables, builds the HNSW index and swaps them in atomically; the previous version stays
+/// active if anything fails.
+pub async fn run(args: LoadEmbeddingsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let sdk_config = reco_aws::sdk_config(settings).await;
+    let artifacts = ModelArtifacts::from_settings(reco_aws::s3_client(&sdk_config), settings)?;
+    let connect_options = reco_vector_store::connect_options(settings, &sdk_config).await?;
+    let options = StoreOptions::for_cli().with_settings(settings)?;
+    let store = VectorStore::connect_with(connect_options, options)
+        .await
+        .context("connecting to the vector database")?;
+    let progress = |message: &str| eprintln!("reco load-embeddings: {message}");
+    let report = store
+        .load_from_s3(&artifacts, args.model.as_deref(), &progress)
+        .await?;
+    let rate = |rows: u64, seconds: f64| rows as f64 / seconds.max(1e-9);
+    eprintln!(
+        "reco load-embeddings: copy items {:.1}s ({:.0} rows/s), users {:.1}s, keys {:.1}s, \
+         HNSW {:.1}s, swap {:.3}s",
+        report.copy_items.as_secs_f64(),
+        rate(report.item_rows, report.copy_items.as_secs_f64()),
+        report.copy_users.as_secs_f64(),
+        report.primary_keys.as_secs_f64(),
+        report.hnsw_index.as_secs_f64(),
+        report.swap.as_secs_f64(),
+    );
+    if let Some(error) = &report.cleanup_error {
+        eprintln!(
+            "reco load-embeddings: warning: old versions not dropped ({error}); the next load retries"
+        );
+    }
+    println!(
+        "model_version={} embedding_version={} dim={} items={} users={}",
+        report.model_version,
+        report.embedding_version,
+        report.dim,
+        report.item_rows,
+        report.user_rows
+    );
+    Ok(ExitCode::SUCCESS)
 }
