@@ -8,11 +8,3 @@ pub mod produce;
 pub mod recs;
 pub mod source;
 pub mod train;
-
-use std::process::ExitCode;
-
-/// Reports a subcommand that is not built yet and returns exit code 2 (no fake output).
-pub fn not_built(command: &str, arriving_with: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("reco {command}: not built yet; it arrives with {arriving_with}");
-    Ok(ExitCode::from(2))
-}
