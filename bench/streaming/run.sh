@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Streaming-inference benchmark: the Rust transform handler vs a Python handler doing the
+# original design's per-record work, on the same 1 MB and 3 MB Firehose batches against the
+# same pgvector database (a fresh one, dropped afterwards). Needs the local stack (make local-up).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+set -a
+# shellcheck disable=SC1091
+. .local/env
+set +a
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+venv="$root/.local/venv"
+if ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
+  echo "[bench/streaming] installing psycopg into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'psycopg[binary]==3.*'
+fi
+
+db="reco_bench_streaming_$$"
+server="${RECO_PG_URL%/*}"
+admin="$RECO_PG_URL"
+out="$(mktemp -d)"
+cleanup() {
+  "$venv/bin/python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(f"DROP DATABASE IF EXISTS {sys.argv[2]} WITH (FORCE)")' "$admin" "$db" || true
+  rm -rf "$out"
+}
+trap cleanup EXIT
+"$venv/bin/python" - "$admin" "$server/$db" "$db" <<'PY'
+import sys, psycopg
+psycopg.connect(sys.argv[1], autocommit=True).execute(f"CREATE DATABASE {sys.argv[3]}")
+psycopg.connect(sys.argv[2], autocommit=True).execute("CREATE EXTENSION IF NOT EXISTS vector")
+PY
+
+echo "[bench/streaming] building the Rust benchmark (release)" >&2
+cargo build --release -q -p reco-transform-lambda --example bench_handler
+echo "== streaming: transform handler, 2 cores, local PostgreSQL + pgvector =="
+"$CARGO_TARGET_DIR/release/examples/bench_handler" "$server/$db" "$out"
+for size in 1MB 3MB; do
+  "$venv/bin/python" bench/streaming/python_handler.py "$server/$db" "$out/batch-$size.json" 3
+done
