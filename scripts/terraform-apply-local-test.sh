@@ -169,7 +169,7 @@ VARS
     tf_die "[${label}] terraform apply failed (log: ${work}/apply.log)"
   fi
   local apply_seconds=$((SECONDS - t0)) resources
-  resources="$(tf state list | wc -l)"
+  resources="$(tf state list | grep -cv -e '^data\.' -e '\.data\.' || true)"
   log "apply: ${apply_seconds} s, ${resources} resources"
   printf '%s %s\n' "${apply_seconds}" "${resources}" >"${work}/apply.stats"
 
@@ -200,15 +200,26 @@ for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || failed+=("${labels[$i]}")
 done
 
+passed_total=0
+failed_total=0
 for label in "${labels[@]}"; do
   if [[ -f "${base}/${label}/apply.stats" ]]; then
     read -r secs count <"${base}/${label}/apply.stats"
     printf 'terraform apply to emulator (%s): %s resources in %s s\n' "${label}" "${count}" "${secs}"
   fi
+  summary="$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "${base}/${label}/assertions.log" 2>/dev/null | tail -n 1 || true)"
+  if [[ "${summary}" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed_total=$((passed_total + BASH_REMATCH[1]))
+    failed_total=$((failed_total + BASH_REMATCH[2]))
+  else
+    failed_total=$((failed_total + 1)) # the stack failed before its assertions ran
+  fi
 done
 tf_log "total: $((SECONDS - t_start)) s"
 if ((${#failed[@]})); then
   tf_log "FAILED: ${failed[*]} (logs in ${base})"
-  exit 1
+  ((failed_total > 0)) || failed_total=1
 fi
+echo "terraform-apply-test: ${passed_total} passed, ${failed_total} failed"
+((${#failed[@]} == 0)) || exit 1
 [[ "${KEEP_STACK:-0}" == 1 ]] || rm -rf "${base}"

@@ -7,7 +7,7 @@
 
 # Repository root, whatever the caller's working directory.
 RECO_ROOT="${RECO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-RECO_LOCAL="${RECO_ROOT}/.local"
+RECO_LOCAL="${RECO_LOCAL_DIR:-${RECO_ROOT}/.local}"
 RECO_TF_SRC="${RECO_ROOT}/terraform"
 
 tf_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
