@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-.PHONY: help build test lint local-up local-down local-status demo bench images
+.PHONY: help build test lint build-lambda deploy-etl deploy-vector-db deploy-streaming plan destroy local-up local-down local-status demo bench images
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,8 +18,11 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint ## Run every check: fmt, clippy, unit + integration tests (starts the local stack)
+test: lint ## Run every check: fmt, clippy, unit + integration tests (local stack), Lambda zips, Terraform checks + apply to the emulator
 	$(CARGO) test --workspace
+	bash scripts/terraform-check.sh
+	bash scripts/build-lambda.sh
+	bash scripts/terraform-apply-local-test.sh
 
 local-up: ## Install (if missing) and start MariaDB, PostgreSQL + pgvector and moto on 127.0.0.1; write .local/env
 	@bash scripts/local-up.sh
@@ -29,6 +32,27 @@ local-down: ## Stop the local services this project started
 
 local-status: ## Show each local service up or down
 	@bash scripts/local-status.sh
+
+ENV ?= aws
+export ENV
+
+build-lambda: ## Build the Lambda zips (provided.al2023, x86_64) into dist/lambda/
+	@bash scripts/build-lambda.sh
+
+deploy-etl: build-lambda ## Apply the etl part (network, source DB, data lake, Glue, ETL + train jobs); ENV=local for the emulator
+	@bash scripts/deploy.sh apply etl
+
+deploy-vector-db: ## Apply the vector-db part (RDS PostgreSQL + s3Import role); ENV=local for the emulator
+	@bash scripts/deploy.sh apply vector-db
+
+deploy-streaming: build-lambda ## Apply the streaming-inference part (Kinesis, transform Lambda, Firehose, recommendations bucket)
+	@bash scripts/deploy.sh apply streaming
+
+plan: ## terraform plan of the whole stack (ENV=local|aws)
+	@bash scripts/deploy.sh plan all
+
+destroy: ## Destroy the whole stack (ENV=local|aws)
+	@bash scripts/deploy.sh destroy all
 
 demo: ## Run the whole pipeline locally, end to end
 	@bash scripts/demo.sh

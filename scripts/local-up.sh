@@ -118,7 +118,8 @@ if service_pid moto >/dev/null && port_open "$RECO_MOTO_PORT"; then
   :
 else
   claim_port moto "$RECO_MOTO_PORT" RECO_MOTO_PORT
-  nohup "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$RECO_MOTO_PORT" >"$LOG_DIR/moto.log" 2>&1 9>&- &
+  # The VPC-attached Lambdas use AWS managed policies (AWSLambdaVPCAccessExecutionRole); moto only knows them when asked.
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$RECO_MOTO_PORT" >"$LOG_DIR/moto.log" 2>&1 9>&- &
   echo $! >"$RUN_DIR/moto.pid"
   wait_for_port "$RECO_MOTO_PORT" 60 moto
   started+=("moto on 127.0.0.1:$RECO_MOTO_PORT")
