@@ -1,0 +1,206 @@
+//! The whole pipeline on the local stack through the `reco` binary: classicmodels -> ETL ->
+//! train -> load embeddings -> produce 1,000 clicks -> `firehose-local --until-idle` ->
+//! `reco recs`, with every resource of its own (databases, buckets, Glue database, Kinesis
+//! stream and a delivery stream shaped like the deployed one).
+
+use std::io::Read as _;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use aws_sdk_firehose::types::{
+    BufferingHints, CompressionFormat, DeliveryStreamType, DynamicPartitioningConfiguration,
+    ExtendedS3DestinationConfiguration, KinesisStreamSourceConfiguration, ProcessingConfiguration,
+    Processor, ProcessorParameter, ProcessorParameterName, ProcessorType,
+};
+use aws_sdk_kinesis::types::StreamStatus;
+use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::settings::var;
+use reco_testkit::{LocalStack, unique_name};
+
+const EVENTS: usize = 1_000;
+
+fn reco(env: &[(&str, String)], args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_reco"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("cannot run reco");
+    assert!(
+        output.status.success() || args[0] == "recs",
+        "reco {args:?} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[tokio::test]
+async fn clicks_become_recommendations_for_known_and_unknown_customers() {
+    let stack = LocalStack::get();
+    let sdk = stack.sdk_config().await;
+    let mysql = stack.mysql_database().await;
+    let pg = stack.pg_database().await;
+    let (lake, artifacts, recs) = (
+        stack.s3_bucket().await,
+        stack.s3_bucket().await,
+        stack.s3_bucket().await,
+    );
+    let glue_db = unique_name("reco_t_e2e_", '_');
+    let stream = unique_name("reco-t-e2e-clicks-", '-');
+    let delivery = unique_name("reco-t-e2e-recs-", '-');
+    let glue = aws_sdk_glue::Client::new(&sdk);
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+    let firehose = aws_sdk_firehose::Client::new(&sdk);
+    glue.create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&glue_db)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    kinesis
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(2)
+        .send()
+        .await
+        .unwrap();
+
+    let result = async {
+        let mut stream_arn = None;
+        for _ in 0..100 {
+            let s = kinesis.describe_stream_summary().stream_name(&stream).send().await?;
+            let s = s.stream_description_summary.unwrap();
+            if s.stream_status == StreamStatus::Active {
+                stream_arn = Some(s.stream_arn);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let role = "arn:aws:iam::123456789012:role/reco-t-firehose";
+        let parameter = |n: ProcessorParameterName, v: &str| {
+            ProcessorParameter::builder().parameter_name(n).parameter_value(v).build().unwrap()
+        };
+        firehose
+            .create_delivery_stream()
+            .delivery_stream_name(&delivery)
+            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+            .kinesis_stream_source_configuration(
+                KinesisStreamSourceConfiguration::builder()
+                    .kinesis_stream_arn(stream_arn.expect("stream not active"))
+                    .role_arn(role)
+                    .build()?,
+            )
+            .extended_s3_destination_configuration(
+                ExtendedS3DestinationConfiguration::builder()
+                    .role_arn(role)
+                    .bucket_arn(format!("arn:aws:s3:::{}", recs.name))
+                    .prefix("recommendations/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/")
+                    .error_output_prefix("errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/")
+                    .compression_format(CompressionFormat::Gzip)
+                    .file_extension(".ndjson.gz")
+                    .buffering_hints(BufferingHints::builder().size_in_mbs(64).interval_in_seconds(60).build())
+                    .dynamic_partitioning_configuration(DynamicPartitioningConfiguration::builder().enabled(true).build())
+                    .processing_configuration(
+                        ProcessingConfiguration::builder()
+                            .enabled(true)
+                            .processors(
+                                Processor::builder()
+                                    .r#type(ProcessorType::Lambda)
+                                    .parameters(parameter(
+                                        ProcessorParameterName::LambdaArn,
+                                        "arn:aws:lambda:us-east-1:123456789012:function:reco-t:$LATEST",
+                                    ))
+                                    .parameters(parameter(ProcessorParameterName::BufferSizeInMb, "1"))
+                                    .build()?,
+                            )
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await?;
+
+        let env = vec![
+            (var::RECO_MYSQL_URL, mysql.url.clone()),
+            (var::RECO_PG_URL, pg.url.clone()),
+            (var::RECO_DATA_LAKE_BUCKET, lake.name.clone()),
+            (var::RECO_ARTIFACTS_BUCKET, artifacts.name.clone()),
+            (var::RECO_RECS_BUCKET, recs.name.clone()),
+            (var::RECO_GLUE_DATABASE, glue_db.clone()),
+            (var::RECO_CLICK_STREAM, stream.clone()),
+            (var::RECO_DELIVERY_STREAM, delivery.clone()),
+            (var::RECO_LOCAL_DIR, stack.root().join(".local").display().to_string()),
+        ];
+        // The real classicmodels dump, beside the repository (as reco-etl's tests read it).
+        let dump = stack.root().join("../shared/data/classicmodels.sql");
+        reco(&env, &["source", "load-classicmodels", &dump.display().to_string()]);
+        reco(&env, &["etl"]);
+        reco(&env, &["train"]);
+        reco(&env, &["load-embeddings"]);
+        let events = EVENTS.to_string();
+        reco(&env, &["produce", "--events", &events, "--unknown-share", "0.2"]);
+        reco(&env, &["firehose-local", "--until-idle"]);
+
+        // Every event is accounted for; no browsed item is ever recommended.
+        let s3 = recs.client();
+        let mut ok = Vec::new();
+        let mut failed = 0;
+        let mut pages = s3.list_objects_v2().bucket(&recs.name).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for object in page?.contents() {
+                let key = object.key().unwrap();
+                let body = s3.get_object().bucket(&recs.name).key(key).send().await?;
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(body.body.collect().await?.into_bytes().as_ref())
+                    .read_to_string(&mut text)?;
+                if key.starts_with("errors/") {
+                    failed += text.lines().count();
+                } else {
+                    for line in text.lines() {
+                        ok.push(serde_json::from_str::<RecommendationRecord>(line)?);
+                    }
+                }
+            }
+        }
+        assert_eq!(ok.len() + failed, EVENTS);
+        assert_eq!(failed, 0, "the producer writes valid events only");
+        for record in &ok {
+            assert!(!record.recommended_items.is_empty());
+            for item in record.recommended_items.iter().chain(&record.similar_items) {
+                assert!(
+                    record.event.browse_history.iter().all(|b| b.product_code != item.id),
+                    "{} was browsed in {}",
+                    item.id,
+                    record.event.session_id
+                );
+            }
+        }
+
+        // `reco recs` returns them for a known and an unknown customer.
+        let known = ok.iter().find(|r| r.event.customer_number < 9_000_000).unwrap();
+        let unknown = ok.iter().find(|r| r.event.customer_number >= 9_000_000).unwrap();
+        for customer in [known.event.customer_number, unknown.event.customer_number] {
+            let out = reco(&env, &["recs", "--customer", &customer.to_string(), "--json"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let record: RecommendationRecord = serde_json::from_slice(&out.stdout)?;
+            assert_eq!(record.event.customer_number, customer);
+            assert!(!record.recommended_items.is_empty());
+        }
+        let none = reco(&env, &["recs", "--customer", "1"]);
+        assert_eq!(none.status.code(), Some(1));
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    let _ = firehose
+        .delete_delivery_stream()
+        .delivery_stream_name(&delivery)
+        .send()
+        .await;
+    let _ = kinesis.delete_stream().stream_name(&stream).send().await;
+    let _ = glue.delete_database().name(&glue_db).send().await;
+    result.unwrap();
+}
