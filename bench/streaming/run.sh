@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Streaming-inference benchmark: the Rust transform handler vs a Python handler doing the
 # original design's per-record work, on the same 1 MB and 3 MB Firehose batches against the
-# same pgvector database (a fresh one, dropped afterwards). Needs the local stack (make local-up).
+# same pgvector database (a fresh one, dropped afterwards); then the cold start of the
+# release Lambda binary (scripts/build-lambda.sh) against a stand-in Runtime API.
+# Needs the local stack (make local-up).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -18,11 +20,13 @@ if ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
 fi
 
 db="reco_bench_streaming_$$"
+bucket="reco-bench-streaming-$$"
 server="${RECO_PG_URL%/*}"
 admin="$RECO_PG_URL"
 out="$(mktemp -d)"
 cleanup() {
   "$venv/bin/python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(f"DROP DATABASE IF EXISTS {sys.argv[2]} WITH (FORCE)")' "$admin" "$db" || true
+  "$venv/bin/python" -c 'import sys, boto3; b = boto3.resource("s3", endpoint_url=sys.argv[1]).Bucket(sys.argv[2]); b.objects.all().delete(); b.delete()' "$AWS_ENDPOINT_URL" "$bucket" 2>/dev/null || true
   rm -rf "$out"
 }
 trap cleanup EXIT
@@ -39,3 +43,20 @@ echo "== streaming: transform handler, 2 cores, local PostgreSQL + pgvector =="
 for size in 1MB 3MB; do
   "$venv/bin/python" bench/streaming/python_handler.py "$server/$db" "$out/batch-$size.json" 3
 done
+
+echo "[bench/streaming] building the Lambda binary (scripts/build-lambda.sh transform)" >&2
+bash scripts/build-lambda.sh transform >&2
+"$venv/bin/python" - "$AWS_ENDPOINT_URL" "$bucket" "$out" <<'PY'
+import json, sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+s3.create_bucket(Bucket=sys.argv[2])
+s3.upload_file(f"{sys.argv[3]}/model.json", sys.argv[2], "models/bench-model/model.json")
+with open(f"{sys.argv[3]}/batch-1MB.json") as f:
+    event = json.load(f)
+event["records"] = event["records"][:50]
+with open(f"{sys.argv[3]}/small.json", "w") as f:
+    json.dump(event, f)
+PY
+mkdir -p "$out/empty-local"
+RECO_LOCAL_DIR="$out/empty-local" RECO_PG_URL="$server/$db" RECO_ARTIFACTS_BUCKET="$bucket" \
+  "$venv/bin/python" bench/streaming/cold_start.py "$CARGO_TARGET_DIR/lambda/bootstrap/bootstrap" "$out/small.json" 5

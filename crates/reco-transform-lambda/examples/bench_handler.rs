@@ -6,7 +6,8 @@
 //! products), loads its embeddings, writes a 1 MB and a 3 MB Firehose batch of click events
 //! to `<out-dir>` (the Python handler reads the same files) and times the handler on each:
 //! one warm-up, then the median of 5 runs. Also times the model's parse (`model.json`), the
-//! part of cold start that is not the runtime or the connection.
+//! part of cold start that is not the runtime or the connection, and leaves `model.json` in
+//! `<out-dir>` for the cold-start run.
 
 use std::time::{Duration, Instant};
 
@@ -142,6 +143,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         artifact.dim()
     );
     let model_json = artifact.to_json_vec()?;
+    std::fs::write(format!("{out_dir}/model.json"), &model_json)?;
     let parse = (0..RUNS)
         .map(|_| {
             let t = Instant::now();

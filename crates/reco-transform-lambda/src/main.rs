@@ -21,12 +21,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = TransformConfig::from_settings(&settings)?;
     let sdk_config = reco_aws::sdk_config(&settings).await;
     let models = S3ModelStore::new(reco_aws::s3_client(&sdk_config), config.clone());
+    let connecting = std::time::Instant::now();
     let connect = reco_vector_store::connect_options(&settings, &sdk_config).await?;
     let store = VectorStore::connect_with(
         connect,
         StoreOptions::for_lambda().with_settings(&settings)?,
     )
     .await?;
+    // Logged so that cold-start measurements can tell connection time from the rest.
+    tracing::info!(
+        elapsed_ms = connecting.elapsed().as_secs_f64() * 1e3,
+        "vector database connected"
+    );
     let transformer = Transformer::new(PgVectorIndex::new(store), models, &config);
     // Load the model during init, not on the first batch.
     if let Err(error) = transformer.warm_up().await {
