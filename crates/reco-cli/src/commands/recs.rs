@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use reco_domain::Settings;
-use reco_domain::recommendation::ScoredItem;
+use reco_domain::recommendation::{RecommendationRecord, ScoredItem};
 use reco_domain::settings::var;
 use reco_firehose_local::reader::{DEFAULT_RECOMMENDATIONS_PREFIX, latest_recommendation};
 
@@ -39,40 +39,63 @@ pub async fn run(args: RecsArgs, settings: &Settings) -> anyhow::Result<ExitCode
         );
         return Ok(ExitCode::FAILURE);
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&latest.record)?);
-        return Ok(ExitCode::SUCCESS);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string(&latest.record)?)
+    } else {
+        render_table(bucket, &latest.key, &latest.record)
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
-    let r = &latest.record;
-    println!(
+}
+
+fn render_table(bucket: &str, key: &str, r: &RecommendationRecord) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "customer {}  session {}",
         r.event.customer_number, r.event.session_id
     );
-    println!(
+    let _ = writeln!(
+        out,
         "generated {}  model {}  embeddings {}  id {}",
         r.generated_at, r.model_version, r.embedding_version, r.recommendation_id
     );
-    println!("from s3://{bucket}/{}", latest.key);
+    let _ = writeln!(out, "from s3://{bucket}/{key}");
     let browsed: Vec<&str> = r
         .event
         .browse_history
         .iter()
         .map(|b| b.product_code.as_str())
         .collect();
-    println!("browsed: {}", browsed.join(", "));
-    print_table("recommended for the customer", &r.recommended_items);
-    print_table("similar to the session", &r.similar_items);
-    Ok(ExitCode::SUCCESS)
+    let _ = writeln!(out, "browsed: {}", browsed.join(", "));
+    print_table(
+        &mut out,
+        "recommended for the customer",
+        &r.recommended_items,
+    );
+    print_table(&mut out, "similar to the session", &r.similar_items);
+    out
 }
 
-fn print_table(title: &str, items: &[ScoredItem]) {
-    println!("\n{title}:");
+fn print_table(out: &mut String, title: &str, items: &[ScoredItem]) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "\n{title}:");
     if items.is_empty() {
-        println!("  (none)");
+        let _ = writeln!(out, "  (none)");
         return;
     }
-    println!("  {:>4}  {:<16}  {:>7}", "rank", "product", "score");
+    let _ = writeln!(out, "  {:>4}  {:<16}  {:>7}", "rank", "product", "score");
     for (rank, item) in items.iter().enumerate() {
-        println!("  {:>4}  {:<16}  {:>7.4}", rank + 1, item.id, item.score);
+        let _ = writeln!(
+            out,
+            "  {:>4}  {:<16}  {:>7.4}",
+            rank + 1,
+            item.id,
+            item.score
+        );
     }
 }
