@@ -18,6 +18,8 @@ use parquet::arrow::ArrowWriter;
 use reco_domain::model::{self, CustomerFeatures, ModelArtifact, ProductFeatures};
 use serde::{Deserialize, Serialize};
 
+use reco_domain::training::{MANIFEST_FILE, TRAINING_PREFIX};
+
 use crate::TrainError;
 use crate::evaluation::{Event, RankingMetrics};
 use crate::offline::{self, EvalReport};
@@ -25,10 +27,6 @@ use crate::snapshot::{self, SnapshotRow};
 use crate::store::ObjectStore;
 use crate::towers::{self, TrainConfig};
 
-/// Key prefix of the training snapshots in the data lake (`reco_domain::training`).
-pub const TRAINING_PREFIX: &str = "training_ratings/";
-/// Manifest naming a snapshot's published files (written by `reco-etl`).
-pub const MANIFEST_FILE: &str = "_manifest.json";
 /// Name of the pointer to the newest good version, under the model prefix.
 pub const LATEST_FILE: &str = "LATEST";
 /// Default largest relative nDCG@10 drop against the previous good version before a model is
@@ -148,18 +146,18 @@ struct ManifestFile {
 
 /// The newest snapshot date in the data lake (`training_ratings/snapshot=YYYY-MM-DD/`).
 pub async fn newest_snapshot(lake: &dyn ObjectStore) -> Result<String, TrainError> {
-    let keys = lake.list(&format!("{TRAINING_PREFIX}snapshot=")).await?;
+    let keys = lake.list(&format!("{TRAINING_PREFIX}/snapshot=")).await?;
     keys.iter()
         .filter_map(|k| {
             k.strip_prefix(TRAINING_PREFIX)?
-                .strip_prefix("snapshot=")?
+                .strip_prefix("/snapshot=")?
                 .split('/')
                 .next()
         })
         .max()
         .map(str::to_owned)
         .ok_or_else(|| TrainError::Empty {
-            source_name: lake.location(TRAINING_PREFIX),
+            source_name: lake.location(&format!("{TRAINING_PREFIX}/")),
             reason: "no snapshot=YYYY-MM-DD partitions".to_owned(),
         })
 }
@@ -170,7 +168,7 @@ pub async fn read_snapshot(
     lake: &dyn ObjectStore,
     date: &str,
 ) -> Result<(Vec<SnapshotRow>, String), TrainError> {
-    let prefix = format!("{TRAINING_PREFIX}snapshot={date}/");
+    let prefix = format!("{TRAINING_PREFIX}/snapshot={date}/");
     let source = lake.location(&prefix);
     let manifest_key = format!("{prefix}{MANIFEST_FILE}");
     let files: Vec<String> = match lake.get(&manifest_key).await? {

@@ -18,36 +18,21 @@ use crate::evaluation::{MIN_POSITIVES, POSITIVE_RATING, TEST_SHARE_DENOMINATOR};
 use crate::interactions::{Interaction, Interactions};
 use crate::towers::{EntityFeatures, TrainingData};
 
-/// Column names of the training-row contract (DESIGN.md; `reco_domain::training`).
+/// Column names of the training-row contract, from `reco_domain::training`.
 pub mod column {
-    /// Customer number (integer, required).
-    pub const CUSTOMER_NUMBER: &str = "customer_number";
-    /// City (text).
-    pub const CITY: &str = "city";
-    /// Country (text).
-    pub const COUNTRY: &str = "country";
-    /// Credit limit (decimal).
-    pub const CREDIT_LIMIT: &str = "credit_limit";
-    /// Product code (text, required).
-    pub const PRODUCT_CODE: &str = "product_code";
-    /// Product line (text).
-    pub const PRODUCT_LINE: &str = "product_line";
-    /// Product scale (text).
-    pub const PRODUCT_SCALE: &str = "product_scale";
-    /// Quantity in stock (integer).
-    pub const QUANTITY_IN_STOCK: &str = "quantity_in_stock";
-    /// Buy price (decimal).
-    pub const BUY_PRICE: &str = "buy_price";
-    /// MSRP (decimal).
-    pub const MSRP: &str = "msrp";
-    /// Rating 1..=5 (integer, required).
-    pub const RATING: &str = "rating";
+    pub use reco_domain::training::{
+        COL_BUY_PRICE as BUY_PRICE, COL_CITY as CITY, COL_COUNTRY as COUNTRY,
+        COL_CREDIT_LIMIT as CREDIT_LIMIT, COL_CUSTOMER_NUMBER as CUSTOMER_NUMBER, COL_MSRP as MSRP,
+        COL_PRODUCT_CODE as PRODUCT_CODE, COL_PRODUCT_LINE as PRODUCT_LINE,
+        COL_PRODUCT_SCALE as PRODUCT_SCALE, COL_QUANTITY_IN_STOCK as QUANTITY_IN_STOCK,
+        COL_RATING as RATING,
+    };
 }
 
-/// Lowest valid rating (the source's `productRating` range).
-pub const MIN_RATING: f64 = 1.0;
-/// Highest valid rating.
-pub const MAX_RATING: f64 = 5.0;
+/// Lowest valid rating (`reco_domain::training::MIN_RATING`).
+pub const MIN_RATING: f64 = reco_domain::training::MIN_RATING as f64;
+/// Highest valid rating (`reco_domain::training::MAX_RATING`).
+pub const MAX_RATING: f64 = reco_domain::training::MAX_RATING as f64;
 /// Ratings at or below this say "not for me": such pairs are left out of the interactions,
 /// so ALS treats them like unobserved pairs (preference 0) instead of as weak positives.
 pub const NEUTRAL_RATING: f64 = 2.0;

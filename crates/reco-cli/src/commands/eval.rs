@@ -59,8 +59,12 @@ impl ModelArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Ratings file to split by the protocol (RecBole `.inter`, e.g. MovieLens 100k).
-    #[arg(long, conflicts_with_all = ["train", "test"])]
+    #[arg(long, conflicts_with_all = ["train", "test", "input"])]
     pub ratings: Option<PathBuf>,
+    /// Local training Parquet (file or folder, the ETL's schema): held-out split as `reco
+    /// train` does it (per customer, last fifth of ratings >= 4 in a seeded order).
+    #[arg(long, conflicts_with_all = ["train", "test"])]
+    pub input: Option<PathBuf>,
     /// Pre-split training events (CSV `user_id,item_id,timestamp`).
     #[arg(long, requires = "test")]
     pub train: Option<PathBuf>,
@@ -113,6 +117,27 @@ pub fn print_table(rows: &[(&str, &RankingMetrics)]) {
 /// Runs `reco eval`.
 pub async fn run(args: EvalArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
     let config = args.model.config()?;
+    if let Some(path) = &args.input {
+        let rows = reco_train::job::read_local(path)?;
+        let source = path.display().to_string();
+        let (train_rows, test_rows) = reco_train::snapshot::holdout(&rows, config.als.seed);
+        let test: Vec<evaluation::Event> = test_rows
+            .iter()
+            .map(|r| evaluation::Event {
+                user: r.customer_number.to_string(),
+                item: r.product_code.clone(),
+                timestamp: 0.0,
+            })
+            .collect();
+        let data = reco_train::snapshot::training_data(&train_rows, &source)?;
+        eprintln!(
+            "eval: {} rows -> {} training rows, {} held-out pairs",
+            rows.len(),
+            train_rows.len(),
+            test.len()
+        );
+        return finish(&args, &config, &data, &test);
+    }
     let (train, test, source) = match (&args.ratings, &args.train, &args.test) {
         (Some(path), _, _) => {
             let events = files::read_inter(path)?;
@@ -137,16 +162,25 @@ pub async fn run(args: EvalArgs, _settings: &Settings) -> anyhow::Result<ExitCod
             files::read_split(test)?,
             train.display().to_string(),
         ),
-        _ => anyhow::bail!("give --ratings FILE, or --train FILE --test FILE"),
+        _ => anyhow::bail!("give --ratings FILE, --input PARQUET, or --train FILE --test FILE"),
     };
     let data = offline::data_from_events(&train, &source)?;
+    finish(&args, &config, &data, &test)
+}
+
+fn finish(
+    args: &EvalArgs,
+    config: &TrainConfig,
+    data: &reco_train::towers::TrainingData,
+    test: &[evaluation::Event],
+) -> anyhow::Result<ExitCode> {
     eprintln!(
         "eval: training on {} users x {} items ({} pairs)",
         data.interactions.users.len(),
         data.interactions.items.len(),
         data.interactions.nnz()
     );
-    let run = offline::evaluate(&data, &test, &config, |iteration, loss| {
+    let run = offline::evaluate(data, test, config, |iteration, loss| {
         eprintln!(
             "train: iteration {iteration}/{} loss {loss:.4}",
             config.als.iterations
@@ -157,7 +191,7 @@ pub async fn run(args: EvalArgs, _settings: &Settings) -> anyhow::Result<ExitCod
         Some(path) => Some(offline::score_external(
             &data.interactions,
             &files::read_recs(path)?,
-            &test,
+            test,
         )),
         None => None,
     };
@@ -174,7 +208,7 @@ pub async fn run(args: EvalArgs, _settings: &Settings) -> anyhow::Result<ExitCod
         eprintln!("eval: wrote top-10 lists to {}", path.display());
     }
     if let Some(path) = &args.metrics_out {
-        let json = metrics_json(&run.report, external.as_ref(), &config);
+        let json = metrics_json(&run.report, external.as_ref(), config);
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
