@@ -3,7 +3,9 @@
 # vs Polars + ConnectorX, on generated sources of 1M and 10M ratings. One table of wall
 # time, rows/s and peak RSS (GNU time -v) per engine and size.
 #
-# Knobs: BENCH_ETL_SIZES="1000000 10000000", BENCH_ETL_ENGINES="reco pyspark polars".
+# Knobs: BENCH_ETL_SIZES="1000000 10000000", BENCH_ETL_ENGINES="reco pyspark polars",
+# BENCH_ETL_CUSTOMERS=100000, BENCH_ETL_PRODUCTS=10000 (the same at every size),
+# BENCH_ETL_RECO_BIN (a prebuilt release `reco`; default: cargo build --release).
 # The generated databases (reco_bench_etl_<N>) are kept between runs and regenerated only
 # when their ratings count differs. Results: .local/bench/etl/results.md.
 set -euo pipefail
@@ -22,9 +24,12 @@ MYSQL_HOSTPORT="${MYSQL_SERVER##*@}"          # host:port
 BUCKET="reco-bench-etl"
 export RECO_DATA_LAKE_BUCKET="$BUCKET" RECO_GLUE_DATABASE="reco_bench_etl" RECO_GLUE_TABLE="training_ratings"
 
-echo "== building reco (release)" >&2
-cargo build --release -q -p reco-cli
-RECO="$CARGO_TARGET_DIR/release/reco"
+RECO="${BENCH_ETL_RECO_BIN:-}"   # a prebuilt reco binary; default: build the release one
+if [ -z "$RECO" ]; then
+  echo "== building reco (release)" >&2
+  cargo build --release -q -p reco-cli
+  RECO="$CARGO_TARGET_DIR/release/reco"
+fi
 
 "$ROOT/.local/venv/bin/python" - <<PY
 import boto3
@@ -87,7 +92,9 @@ for n in $SIZES; do
   mysql_q "CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8mb4"
   have="$(mysql_q "SELECT COUNT(*) FROM $db.ratings" || echo 0)"
   if [ "$have" != "$n" ]; then
-    customers=$(( n / 50 )); products=$(( n / 1000 < 1000 ? 1000 : n / 1000 ))
+    # Same customers and products at every size: only the ratings grow, so peak memory
+    # shows whether the ETL holds ratings (it must not).
+    customers="${BENCH_ETL_CUSTOMERS:-100000}"; products="${BENCH_ETL_PRODUCTS:-10000}"
     echo "== generating $db: $customers customers, $products products, $n ratings" >&2
     /usr/bin/time -f "generate $n: %e s, peak RSS %M KB" env RECO_MYSQL_URL="$MYSQL_SERVER/$db" \
       "$RECO" source generate --customers "$customers" --products "$products" --ratings "$n" --seed 42

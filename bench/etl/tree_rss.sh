@@ -5,9 +5,8 @@
 pid="$1" out="$2" peak=0
 descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
 while kill -0 "$pid" 2>/dev/null; do
-  pids="$pid $(descendants "$pid" | tr '\n' ' ')"
-  # shellcheck disable=SC2086
-  rss="$(ps -o rss= -p ${pids// /,} 2>/dev/null | awk '{s+=$1} END {print s+0}')"
+  pids="$( (echo "$pid"; descendants "$pid") | paste -sd, -)"
+  rss="$(ps -o rss= -p "$pids" 2>/dev/null | awk '{s+=$1} END {print s+0}')"
   [ "$rss" -gt "$peak" ] && peak="$rss"
   sleep 0.2
 done
