@@ -19,6 +19,7 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: lint ## Run every check: fmt, clippy, unit + integration tests (local stack), Lambda zips, Terraform checks + apply to the emulator
+	bash scripts/local-install.sh --with-cargo-lambda
 	$(CARGO) test --workspace
 	bash scripts/terraform-check.sh
 	bash scripts/build-lambda.sh

@@ -58,15 +58,9 @@ check_glibc() {
   say "$1: newest glibc symbol version $newest (<= $MAX_GLIBC)"
 }
 
-build() {
-  local name="$1" package="$2" bin="$3"
-  if ! has_bin "$package" "$bin"; then
-    say "skipping $name.zip: crate $package has no binary $bin yet"
-    return
-  fi
-  say "building $package/$bin for $TARGET (glibc $MAX_GLIBC), release"
-  local started=$SECONDS
-  cargo lambda build --release --target "$TARGET.$MAX_GLIBC" --package "$package" --bin "$bin"
+# Packages the built binary $2 into dist/lambda/$1.zip as `bootstrap`, after the glibc check.
+package_zip() {
+  local name="$1" bin="$2"
   local binary="$CARGO_TARGET_DIR/lambda/$bin/bootstrap"
   [ -f "$binary" ] || die "cargo lambda build did not produce $binary"
   check_glibc "$binary"
@@ -78,16 +72,32 @@ build() {
   rm -f "$OUT/$name.zip"
   (cd "$stage" && zip -q -X "$OUT/$name.zip" bootstrap)
   rm -rf "$stage"
-  say "wrote $OUT/$name.zip ($(stat -c %s "$OUT/$name.zip") bytes) in $((SECONDS - started))s"
+  say "wrote $OUT/$name.zip ($(stat -c %s "$OUT/$name.zip") bytes)"
 }
 
 targets=("$@")
 [ "${#targets[@]}" -eq 0 ] && targets=(transform etl train)
+names=() bins=() args=()
 for target in "${targets[@]}"; do
   case "$target" in
-    transform) build transform reco-transform-lambda bootstrap ;;
-    etl) build etl reco-etl reco-etl-job ;;
-    train) build train reco-train reco-train-job ;;
+    transform) package=reco-transform-lambda bin=bootstrap ;;
+    etl) package=reco-etl bin=reco-etl-job ;;
+    train) package=reco-train bin=reco-train-job ;;
     *) die "unknown Lambda $target (transform, etl or train)" ;;
   esac
+  if ! has_bin "$package" "$bin"; then
+    say "skipping $target.zip: crate $package has no binary $bin yet"
+    continue
+  fi
+  names+=("$target") bins+=("$bin") args+=(--package "$package" --bin "$bin")
+done
+[ "${#names[@]}" -gt 0 ] || die "nothing to build"
+
+# One cargo invocation for every binary: shared dependencies compile once.
+say "building ${bins[*]} for $TARGET (glibc $MAX_GLIBC), release"
+started=$SECONDS
+cargo lambda build --release --target "$TARGET.$MAX_GLIBC" "${args[@]}"
+say "cargo lambda build took $((SECONDS - started))s"
+for i in "${!names[@]}"; do
+  package_zip "${names[$i]}" "${bins[$i]}"
 done

@@ -15,6 +15,11 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || apt_missing+
 command -v mariadb >/dev/null 2>&1 || apt_missing+=(mariadb-client)
 [ -x "$PG_BIN/initdb" ] || apt_missing+=(postgresql-$PG_MAJOR)
 command -v psql >/dev/null 2>&1 || apt_missing+=(postgresql-client-$PG_MAJOR)
+if [ "$with_cargo_lambda" -eq 1 ]; then
+  # The Lambda zips: `zip` packs them, `objdump` checks their glibc needs.
+  command -v zip >/dev/null 2>&1 || apt_missing+=(zip)
+  command -v objdump >/dev/null 2>&1 || apt_missing+=(binutils)
+fi
 vector_control="/usr/share/postgresql/$PG_MAJOR/extension/vector.control"
 installed_vector=""
 [ -f "$vector_control" ] && installed_vector="$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$vector_control")"
