@@ -69,6 +69,11 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
         .await
         .unwrap();
 
+    // Where `reco firehose-local` keeps its position for this delivery stream.
+    let checkpoint = stack
+        .root()
+        .join(".local/firehose-local")
+        .join(format!("{delivery}.checkpoint.json"));
     let result = async {
         let mut stream_arn = None;
         for _ in 0..100 {
@@ -192,6 +197,13 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
         }
         let none = reco(&env, &["recs", "--customer", "1"]);
         assert_eq!(none.status.code(), Some(1));
+
+        // A second run resumes after the checkpoint the first one wrote: nothing is delivered twice.
+        assert!(checkpoint.exists(), "{} missing", checkpoint.display());
+        let again = reco(&env, &["firehose-local", "--until-idle"]);
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(stderr.contains("resuming after sequence number"), "{stderr}");
+        assert!(stderr.contains("done: 0 read"), "{stderr}");
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
@@ -202,5 +214,6 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
         .await;
     let _ = kinesis.delete_stream().stream_name(&stream).send().await;
     let _ = glue.delete_database().name(&glue_db).send().await;
+    let _ = std::fs::remove_file(&checkpoint);
     result.unwrap();
 }

@@ -195,12 +195,24 @@ impl Settings {
     }
 }
 
-/// The nearest `.local/` folder holding an `env` file, searching `start` and its parents.
+/// The nearest `.local/` folder holding settings (`env` from `make local-up`, or an
+/// `outputs-<env>.env` from a deploy), searching `start` and its parents.
 pub fn find_local_dir(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
         .map(|d| d.join(".local"))
-        .find(|d| d.join("env").is_file())
+        .find(|d| d.join("env").is_file() || has_outputs_file(d))
+}
+
+/// Whether `dir` holds an `outputs-<env>.env` file.
+fn has_outputs_file(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("outputs-") && n.ends_with(".env"))
+        })
+    })
 }
 
 /// Parses a shell-style `KEY=value` file: blank lines and `#` comments are skipped, an
@@ -246,6 +258,23 @@ fn parse_env_text(text: &str) -> Result<BTreeMap<String, String>, (usize, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_dir_is_found_from_a_deploy_outputs_file_alone() {
+        let root = std::env::temp_dir().join(format!("reco-settings-{}", std::process::id()));
+        let nested = root.join("a").join("b");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(find_local_dir(&nested), None);
+        std::fs::create_dir_all(root.join(".local")).unwrap();
+        assert_eq!(
+            find_local_dir(&nested),
+            None,
+            "an empty .local/ holds no settings"
+        );
+        std::fs::write(root.join(".local/outputs-aws.env"), "RECO_RECS_BUCKET=b\n").unwrap();
+        assert_eq!(find_local_dir(&nested), Some(root.join(".local")));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn env_file_lines_parse_with_comments_exports_and_quotes() {

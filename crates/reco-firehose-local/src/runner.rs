@@ -14,6 +14,7 @@ use reco_domain::recommendation::UtcDateTime;
 use reco_transform_lambda::Transformer;
 use reco_transform_lambda::ports::{ModelStore, NeighbourIndex};
 
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::delivery::DeliveryConfig;
 use crate::prefix::{PrefixError, PrefixValues, expand, format_time};
 
@@ -36,12 +37,15 @@ pub enum StartPosition {
 }
 
 /// How the runner runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Stop (after flushing) once every shard is drained.
     pub until_idle: bool,
-    /// Where to start.
+    /// Where to start a shard the checkpoint does not know.
     pub start: StartPosition,
+    /// Checkpoint file: resume after the records it says were delivered, and record progress
+    /// in it; `None` reads from `start` every time.
+    pub checkpoint: Option<std::path::PathBuf>,
     /// Base pause between retries of a failed invocation (doubled each time).
     pub retry_backoff: Duration,
 }
@@ -89,6 +93,9 @@ pub enum RunError {
     /// A prefix of the configuration cannot be expanded.
     #[error(transparent)]
     Prefix(#[from] PrefixError),
+    /// The checkpoint file cannot be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 #[derive(Default)]
@@ -165,17 +172,43 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
             .send()
             .await
             .map_err(|e| self.kinesis_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
+        let mut checkpoint = match &options.checkpoint {
+            Some(path) => Some(Checkpoint::load(
+                path,
+                &stream,
+                self.created_ms(&stream).await?,
+            )?),
+            None => None,
+        };
+        let mut saved = checkpoint.clone();
         let mut iterators: Vec<(String, Option<String>)> = Vec::new();
         for shard in shards.shards() {
-            let iterator = self
+            let after = checkpoint
+                .as_ref()
+                .and_then(|c| c.shards.get(shard.shard_id()));
+            let request = self
                 .kinesis
                 .get_shard_iterator()
                 .stream_name(&stream)
-                .shard_id(shard.shard_id())
-                .shard_iterator_type(match options.start {
-                    StartPosition::TrimHorizon => ShardIteratorType::TrimHorizon,
-                    StartPosition::Latest => ShardIteratorType::Latest,
-                })
+                .shard_id(shard.shard_id());
+            let request = match (after, options.start) {
+                (Some(sequence), _) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence),
+                (None, StartPosition::TrimHorizon) => {
+                    request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
+                (None, StartPosition::Latest) => {
+                    request.shard_iterator_type(ShardIteratorType::Latest)
+                }
+            };
+            if let Some(sequence) = after {
+                eprintln!(
+                    "firehose-local: {}: resuming after sequence number {sequence} (checkpoint)",
+                    shard.shard_id()
+                );
+            }
+            let iterator = request
                 .send()
                 .await
                 .map_err(|e| self.kinesis_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
@@ -237,8 +270,13 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                     });
                     read_this_round += 1;
                     self.counts.read += 1;
+                    if let Some(c) = checkpoint.as_mut() {
+                        c.shards
+                            .insert(shard_id.clone(), record.sequence_number().to_owned());
+                    }
                     if pending_bytes >= self.config.processor_buffer_bytes {
-                        self.invoke(std::mem::take(&mut pending), options).await?;
+                        self.invoke(std::mem::take(&mut pending), options.retry_backoff)
+                            .await?;
                         pending_bytes = 0;
                     }
                 }
@@ -252,24 +290,64 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
             if !pending.is_empty()
                 && (draining || pending_since.elapsed() >= self.config.processor_interval)
             {
-                self.invoke(std::mem::take(&mut pending), options).await?;
+                self.invoke(std::mem::take(&mut pending), options.retry_backoff)
+                    .await?;
                 pending_bytes = 0;
             }
             self.flush(draining).await?;
             self.progress(false);
             if options.until_idle && idle_polls >= IDLE_POLLS && pending.is_empty() {
                 self.flush(true).await?;
+                self.save_checkpoint(&options, &checkpoint, &mut saved)?;
                 self.progress(true);
                 return Ok(self.counts);
             }
+            if pending.is_empty() {
+                self.save_checkpoint(&options, &checkpoint, &mut saved)?;
+            }
             if iterators.iter().all(|(_, it)| it.is_none()) && !options.until_idle {
                 self.flush(true).await?;
+                self.save_checkpoint(&options, &checkpoint, &mut saved)?;
                 return Ok(self.counts);
             }
             if read_this_round == 0 {
                 tokio::time::sleep(EMPTY_POLL_PAUSE).await;
             }
         }
+    }
+
+    /// The source stream's creation time (Unix milliseconds), which names it in the checkpoint.
+    async fn created_ms(&self, stream: &str) -> Result<i64, RunError> {
+        let summary = self
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .map_err(|e| self.kinesis_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
+        Ok(summary.stream_description_summary().map_or(0, |d| {
+            d.stream_creation_timestamp().to_millis().unwrap_or(0)
+        }))
+    }
+
+    /// Writes the checkpoint when it moved and every record read so far is in S3 (no buffered
+    /// object), so a later run never skips a record that was not delivered.
+    fn save_checkpoint(
+        &self,
+        options: &RunOptions,
+        checkpoint: &Option<Checkpoint>,
+        saved: &mut Option<Checkpoint>,
+    ) -> Result<(), RunError> {
+        let (Some(path), Some(current)) = (&options.checkpoint, checkpoint) else {
+            return Ok(());
+        };
+        let buffered = self.errors.records > 0 || self.partitions.values().any(|b| b.records > 0);
+        if buffered || saved.as_ref() == Some(current) {
+            return Ok(());
+        }
+        current.save(path)?;
+        *saved = Some(current.clone());
+        Ok(())
     }
 
     fn progress(&mut self, last: bool) {
@@ -287,7 +365,7 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
     async fn invoke(
         &mut self,
         records: Vec<FirehoseRecord>,
-        options: RunOptions,
+        retry_backoff: Duration,
     ) -> Result<(), RunError> {
         let originals: HashMap<String, (String, i64)> = records
             .iter()
@@ -315,7 +393,7 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                     eprintln!(
                         "firehose-local: invocation failed (attempt {attempt}, retrying): {error}"
                     );
-                    tokio::time::sleep(options.retry_backoff * 2u32.pow(attempt - 1)).await;
+                    tokio::time::sleep(retry_backoff * 2u32.pow(attempt - 1)).await;
                 }
                 Err(error) => break Err(error),
             }

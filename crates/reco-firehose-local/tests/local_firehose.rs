@@ -92,6 +92,7 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
     let bucket = stack.s3_bucket().await;
     let stream = unique_name("reco-t-clicks-", '-');
     let delivery = unique_name("reco-t-recs-", '-');
+    let checkpoint = std::env::temp_dir().join(format!("{delivery}.checkpoint.json"));
     kinesis
         .create_stream()
         .stream_name(&stream)
@@ -195,12 +196,14 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
         }
 
         let transformer = transformer();
-        let counts = LocalFirehose::new(config, kinesis.clone(), bucket.client().clone(), &transformer)
-            .run(RunOptions {
-                until_idle: true,
-                start: StartPosition::TrimHorizon,
-                retry_backoff: Duration::from_millis(10),
-            })
+        let options = RunOptions {
+            until_idle: true,
+            start: StartPosition::TrimHorizon,
+            checkpoint: Some(checkpoint.clone()),
+            retry_backoff: Duration::from_millis(10),
+        };
+        let counts = LocalFirehose::new(config.clone(), kinesis.clone(), bucket.client().clone(), &transformer)
+            .run(options.clone())
             .await?;
         assert_eq!(counts.read, 42);
         assert_eq!((counts.ok, counts.failed, counts.dropped), (40, 2, 0));
@@ -253,6 +256,33 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
                 .await?
                 .is_none()
         );
+
+        // A second run resumes after the checkpoint: only the 3 records put since are read.
+        let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint)?)?;
+        assert_eq!(saved["stream"], stream.as_str());
+        assert!(!saved["shards"].as_object().unwrap().is_empty(), "{saved}");
+        for i in 40..43 {
+            kinesis
+                .put_record()
+                .stream_name(&stream)
+                .partition_key(format!("k{i}"))
+                .data(Blob::new(event(i)))
+                .send()
+                .await?;
+        }
+        let again = LocalFirehose::new(config.clone(), kinesis.clone(), bucket.client().clone(), &transformer)
+            .run(options.clone())
+            .await?;
+        assert_eq!((again.read, again.ok, again.failed), (3, 3, 0));
+        let idle = LocalFirehose::new(config.clone(), kinesis.clone(), bucket.client().clone(), &transformer)
+            .run(options.clone())
+            .await?;
+        assert_eq!(idle.read, 0, "nothing new after the checkpoint");
+        // Without a checkpoint the stream is read from the oldest record again.
+        let all = LocalFirehose::new(config, kinesis.clone(), bucket.client().clone(), &transformer)
+            .run(RunOptions { checkpoint: None, ..options })
+            .await?;
+        assert_eq!(all.read, 45);
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
@@ -267,5 +297,6 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
         .send()
         .await
         .unwrap();
+    let _ = std::fs::remove_file(&checkpoint);
     result.unwrap();
 }

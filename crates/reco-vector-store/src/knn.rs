@@ -46,6 +46,8 @@ pub struct ScoredItem {
 
 /// The one statement of a batch. `$1` query vectors (NULL: item-to-item), `$2`/`$3` seed
 /// (request, id) pairs, `$4`/`$5` excluded (request, id) pairs, `$6` k. Requests are 1-based.
+/// Seeds and exclusions are grouped per request once (hash aggregates joined to the requests),
+/// so preparing a batch stays linear in its size; only the k-NN scans are per request.
 const KNN_BATCH_SQL: &str = "
 WITH request AS (
     SELECT r.req::int4 AS req, r.vec
@@ -54,19 +56,25 @@ WITH request AS (
 seed AS (
     SELECT s.req, s.id FROM unnest($2::int4[], $3::text[]) AS s(req, id)
 ),
-excluded AS (
-    SELECT e.req, e.id FROM unnest($4::int4[], $5::text[]) AS e(req, id)
+centroid AS (
+    SELECT seed.req, avg(l2_normalize(i.embedding)) AS vec
+    FROM seed JOIN item_emb i ON i.id = seed.id
+    GROUP BY seed.req
+),
+skip AS (
+    SELECT u.req, array_agg(u.id) AS ids
+    FROM (SELECT e.req, e.id FROM unnest($4::int4[], $5::text[]) AS e(req, id)
+          UNION ALL
+          SELECT seed.req, seed.id FROM seed) u
+    GROUP BY u.req
 ),
 query AS MATERIALIZED (
     SELECT request.req,
-           COALESCE(request.vec, (
-               SELECT avg(l2_normalize(i.embedding))
-               FROM seed JOIN item_emb i ON i.id = seed.id
-               WHERE seed.req = request.req)) AS q,
-           ARRAY(SELECT excluded.id FROM excluded WHERE excluded.req = request.req
-                 UNION ALL
-                 SELECT seed.id FROM seed WHERE seed.req = request.req) AS skip
+           COALESCE(request.vec, centroid.vec) AS q,
+           COALESCE(skip.ids, '{}'::text[]) AS skip
     FROM request
+    LEFT JOIN centroid ON centroid.req = request.req
+    LEFT JOIN skip ON skip.req = request.req
 )
 SELECT query.req, hit.id, hit.score
 FROM query

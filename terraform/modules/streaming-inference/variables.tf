@@ -152,7 +152,7 @@ variable "knn_k" {
 variable "ef_search" {
   description = "HNSW search breadth, hnsw.ef_search (RECO_EF_SEARCH); at least knn_k for full result lists."
   type        = number
-  default     = 100
+  default     = 200
 
   validation {
     condition     = var.ef_search >= 1 && var.ef_search <= 1000

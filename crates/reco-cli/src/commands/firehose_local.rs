@@ -3,6 +3,7 @@
 //! source, calls the transform handler in-process and writes S3 objects with the configured
 //! keys; failed records go under the error prefix with their reason.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,9 +26,42 @@ pub struct FirehoseLocalArgs {
     /// Exit once every shard of the source stream is drained.
     #[arg(long)]
     pub until_idle: bool,
-    /// Read only records put after start (default: from the oldest record in the stream).
+    /// For shards the checkpoint does not know: read only records put after start (default:
+    /// from the oldest record in the stream).
     #[arg(long)]
     pub from_latest: bool,
+    /// Checkpoint file: resume after the records an earlier run delivered, and record progress
+    /// (default: `<.local>/firehose-local/<delivery stream>.checkpoint.json`).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_checkpoint")]
+    pub checkpoint: Option<PathBuf>,
+    /// Neither read nor write a checkpoint: start from the oldest (or `--from-latest`) record.
+    #[arg(long)]
+    pub no_checkpoint: bool,
+}
+
+/// The checkpoint file to use, if any: the flag's, else one per delivery stream in the
+/// project's `.local/` folder (`RECO_LOCAL_DIR` or the nearest `.local/` upwards).
+fn checkpoint_path(
+    args: &FirehoseLocalArgs,
+    settings: &Settings,
+    delivery_stream: &str,
+) -> Option<PathBuf> {
+    if args.no_checkpoint {
+        return None;
+    }
+    if let Some(path) = &args.checkpoint {
+        return Some(path.clone());
+    }
+    let local_dir = match settings.get(var::RECO_LOCAL_DIR) {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| reco_domain::settings::find_local_dir(&d)),
+    };
+    local_dir.map(|dir| {
+        dir.join("firehose-local")
+            .join(format!("{delivery_stream}.checkpoint.json"))
+    })
 }
 
 /// Runs `reco firehose-local`.
@@ -52,6 +86,11 @@ pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result
         "firehose-local: delivery stream {delivery_stream}, model {} / embeddings {}",
         version.model_version, version.embedding_version
     );
+    let checkpoint = checkpoint_path(&args, settings, delivery_stream);
+    match &checkpoint {
+        Some(path) => eprintln!("firehose-local: checkpoint {}", path.display()),
+        None => eprintln!("firehose-local: no checkpoint"),
+    }
     let counts = LocalFirehose::new(
         config,
         aws_sdk_kinesis::Client::new(&sdk),
@@ -65,6 +104,7 @@ pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result
         } else {
             StartPosition::TrimHorizon
         },
+        checkpoint,
         retry_backoff: RETRY_BACKOFF,
     })
     .await?;
