@@ -95,6 +95,8 @@ aws_region                  = "${AWS_REGION:-us-east-1}"
 name_prefix                 = "${RECO_NAME_PREFIX:-reco}"
 create_source_db            = false
 force_destroy_buckets       = true
+# The emulator serves plain HTTP: a deny-non-TLS bucket policy would refuse every request.
+buckets_deny_insecure_transport = false
 secret_recovery_window_days = 0
 kms_deletion_window_days    = 7
 pg_multi_az                 = false

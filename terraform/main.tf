@@ -84,6 +84,7 @@ module "etl" {
   enable_schedules            = var.enable_schedules
   log_retention_days          = local.retention_days
   force_destroy               = var.force_destroy_buckets
+  deny_insecure_transport     = var.buckets_deny_insecure_transport
   alarm_actions               = var.alarm_actions
 }
 
@@ -132,5 +133,6 @@ module "streaming_inference" {
   compression_format             = var.firehose_compression_format
   log_retention_days             = local.retention_days
   force_destroy                  = var.force_destroy_buckets
+  deny_insecure_transport        = var.buckets_deny_insecure_transport
   alarm_actions                  = var.alarm_actions
 }

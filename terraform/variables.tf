@@ -169,6 +169,12 @@ variable "enable_schedules" {
   default     = true
 }
 
+variable "buckets_deny_insecure_transport" {
+  description = "Buckets deny every request not made over TLS (bucket policy). Keep true on AWS; ENV=local turns it off because the emulator serves plain HTTP."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy_buckets" {
   description = "Let `terraform destroy` delete non-empty buckets (throwaway environments only)."
   type        = bool

@@ -23,6 +23,8 @@ module "data_lake" {
   bucket_name   = var.data_lake_bucket_name
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
+
+  deny_insecure_transport = var.deny_insecure_transport
   lifecycle_rules = [
     {
       id                    = "training-snapshots"
@@ -40,6 +42,8 @@ module "artifacts" {
   bucket_name   = var.artifacts_bucket_name
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
+
+  deny_insecure_transport = var.deny_insecure_transport
   lifecycle_rules = [
     {
       id                    = "model-versions"

@@ -261,6 +261,12 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "deny_insecure_transport" {
+  description = "Buckets deny every request not made over TLS (bucket policy). Only an emulator without TLS (ENV=local) turns it off."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy" {
   description = "Allow `terraform destroy` to delete non-empty buckets. Keep false for real data."
   type        = bool

@@ -44,6 +44,12 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
+variable "deny_insecure_transport" {
+  description = "Attach the bucket policy that denies every request not made over TLS. Only an emulator without TLS (ENV=local) turns it off."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy" {
   description = "Allow `terraform destroy` to delete the bucket with its objects. Keep false for real data."
   type        = bool

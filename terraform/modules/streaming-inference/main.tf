@@ -32,6 +32,8 @@ module "recommendations" {
   bucket_name   = var.recommendations_bucket_name
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
+
+  deny_insecure_transport = var.deny_insecure_transport
   lifecycle_rules = [
     {
       id              = "recommendations"

@@ -309,6 +309,12 @@ variable "log_retention_days" {
   }
 }
 
+variable "deny_insecure_transport" {
+  description = "Buckets deny every request not made over TLS (bucket policy). Only an emulator without TLS (ENV=local) turns it off."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy" {
   description = "Allow `terraform destroy` to delete a non-empty recommendations bucket."
   type        = bool

@@ -84,7 +84,7 @@ run "private_encrypted_versioned_by_default" {
   }
 
   assert {
-    condition     = strcontains(aws_s3_bucket_policy.this.policy, "aws:SecureTransport")
+    condition     = strcontains(aws_s3_bucket_policy.this[0].policy, "aws:SecureTransport")
     error_message = "The bucket policy must deny non-TLS requests."
   }
 
