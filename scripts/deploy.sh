@@ -105,6 +105,8 @@ pg_skip_final_snapshot      = true
 pg_apply_immediately        = true
 # moto cannot remove a DB instance role association (no RemoveRoleFromDBInstance).
 pg_associate_s3_import_role = false
+# moto does not keep Performance Insights: every apply would "modify" the instance (80 s of polling).
+pg_performance_insights_enabled = false
 VARS
   var_args+=("-var-file=${work}/local.tfvars")
   # VPC-attached functions use AWS's managed policy AWSLambdaVPCAccessExecutionRole,

@@ -91,20 +91,21 @@ module "etl" {
 module "vector_db" {
   source = "./modules/vector-db"
 
-  name                     = "${var.name_prefix}-vector-db"
-  engine_version           = var.pg_engine_version
-  instance_class           = var.pg_instance_class
-  multi_az                 = var.pg_multi_az
-  deletion_protection      = var.pg_deletion_protection
-  skip_final_snapshot      = var.pg_skip_final_snapshot
-  apply_immediately        = var.pg_apply_immediately
-  associate_s3_import_role = var.pg_associate_s3_import_role
-  subnet_ids               = module.network.private_subnet_ids
-  security_group_ids       = [module.network.postgres_security_group_id]
-  kms_key_arn              = module.kms.key_arn
-  artifacts_bucket_arn     = module.etl.artifacts_bucket_arn
-  model_prefix             = local.model_prefix
-  alarm_actions            = var.alarm_actions
+  name                         = "${var.name_prefix}-vector-db"
+  engine_version               = var.pg_engine_version
+  instance_class               = var.pg_instance_class
+  multi_az                     = var.pg_multi_az
+  deletion_protection          = var.pg_deletion_protection
+  skip_final_snapshot          = var.pg_skip_final_snapshot
+  apply_immediately            = var.pg_apply_immediately
+  associate_s3_import_role     = var.pg_associate_s3_import_role
+  performance_insights_enabled = var.pg_performance_insights_enabled
+  subnet_ids                   = module.network.private_subnet_ids
+  security_group_ids           = [module.network.postgres_security_group_id]
+  kms_key_arn                  = module.kms.key_arn
+  artifacts_bucket_arn         = module.etl.artifacts_bucket_arn
+  model_prefix                 = local.model_prefix
+  alarm_actions                = var.alarm_actions
 }
 
 module "streaming_inference" {

@@ -211,6 +211,12 @@ variable "pg_skip_final_snapshot" {
   default     = false
 }
 
+variable "pg_performance_insights_enabled" {
+  description = "Performance Insights on the vector database (7 days, KMS-encrypted)."
+  type        = bool
+  default     = true
+}
+
 variable "pg_apply_immediately" {
   description = "Apply database modifications at once instead of in the maintenance window."
   type        = bool

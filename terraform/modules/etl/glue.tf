@@ -9,7 +9,7 @@ resource "aws_glue_catalog_database" "this" {
 resource "aws_glue_catalog_table" "training" {
   name          = var.glue_table_name
   database_name = aws_glue_catalog_database.this.name
-  description   = "One denormalized row per (customer, product) rating"
+  description   = "reco training rows: one denormalized row per rating"
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
@@ -46,5 +46,12 @@ resource "aws_glue_catalog_table" "training" {
       type    = partition_keys.value.type
       comment = partition_keys.value.comment
     }
+  }
+
+  # reco-etl registers the schema of the code that writes the rows (columns, comments,
+  # parameters such as reco.schema_version) on every run; Terraform creates the table and
+  # leaves the schema to the job instead of reverting it on each apply.
+  lifecycle {
+    ignore_changes = [description, parameters, storage_descriptor, partition_keys]
   }
 }

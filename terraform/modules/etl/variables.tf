@@ -60,13 +60,13 @@ variable "glue_table_name" {
 }
 
 variable "training_prefix" {
-  description = "Key prefix of the training Parquet in the data lake bucket."
+  description = "Key prefix of the training Parquet in the data lake bucket: where reco-etl writes (reco_domain::training::TRAINING_PREFIX); the IAM policies and the table location follow it."
   type        = string
-  default     = "training/"
+  default     = "training_ratings/"
 
   validation {
     condition     = can(regex("^[a-z0-9_=-]+(/[a-z0-9_=-]+)*/?$", var.training_prefix))
-    error_message = "training_prefix must be a relative key prefix such as \"training/\"."
+    error_message = "training_prefix must be a relative key prefix such as \"training_ratings/\"."
   }
 }
 

@@ -80,7 +80,7 @@ run "jobs_buckets_catalog_and_schedules" {
   }
 
   assert {
-    condition     = aws_glue_catalog_table.training.storage_descriptor[0].location == "s3://reco-123456789012-us-east-1-data-lake/training/"
+    condition     = aws_glue_catalog_table.training.storage_descriptor[0].location == "s3://reco-123456789012-us-east-1-data-lake/training_ratings/"
     error_message = "The table must point at the training prefix of the data lake."
   }
 
