@@ -68,13 +68,14 @@ def one_run(bootstrap, port):
         "RUST_LOG": "info",
     })
     started = time.perf_counter()
-    proc = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The binary logs JSON lines to stdout (as Lambda collects them); stderr is merged in.
+    proc = subprocess.Popen([bootstrap], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if not RuntimeApi.responded.wait(60):
         proc.kill()
-        raise SystemExit(f"no response within 60 s: {proc.stderr.read().decode()[-2000:]}")
+        raise SystemExit(f"no response within 60 s: {proc.stdout.read().decode()[-2000:]}")
     total = time.perf_counter() - started
     proc.kill()
-    logs = proc.stderr.read().decode()
+    logs = proc.stdout.read().decode()
     ok, path, body = RuntimeApi.result
     if not ok:
         raise SystemExit(f"the binary posted to {path}: {body!r}\n{logs[-2000:]}")
