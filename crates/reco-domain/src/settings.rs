@@ -261,7 +261,8 @@ mod tests {
 
     #[test]
     fn local_dir_is_found_from_a_deploy_outputs_file_alone() {
-        let root = std::env::temp_dir().join(format!("reco-settings-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("reco-settings-local-dir-{}", std::process::id()));
         let nested = root.join("a").join("b");
         std::fs::create_dir_all(&nested).unwrap();
         assert_eq!(find_local_dir(&nested), None);
