@@ -114,6 +114,7 @@ pub enum SettingsError {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     values: BTreeMap<String, String>,
+    local_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -133,13 +134,21 @@ impl Settings {
         };
         let target = lookup(var::RECO_ENV).unwrap_or_else(|| "local".to_owned());
         let mut files = Vec::new();
-        if let Some(dir) = local_dir {
+        if let Some(dir) = &local_dir {
             if target == "local" {
                 files.push(dir.join("env"));
             }
             files.push(dir.join(format!("outputs-{target}.env")));
         }
-        Self::from_layers(&files, env)
+        let mut settings = Self::from_layers(&files, env)?;
+        settings.local_dir = local_dir;
+        Ok(settings)
+    }
+
+    /// The project's `.local/` folder these settings were read from (`RECO_LOCAL_DIR`, or the
+    /// nearest one upwards), if any.
+    pub fn local_dir(&self) -> Option<&Path> {
+        self.local_dir.as_deref()
     }
 
     /// Settings from `files` (later files override earlier ones; missing files are skipped),
@@ -155,7 +164,10 @@ impl Settings {
             }
         }
         values.extend(env);
-        Ok(Self { values })
+        Ok(Self {
+            values,
+            local_dir: None,
+        })
     }
 
     /// The value of `name`, if set and not empty.

@@ -40,7 +40,7 @@ pub struct FirehoseLocalArgs {
 }
 
 /// The checkpoint file to use, if any: the flag's, else one per delivery stream in the
-/// project's `.local/` folder (`RECO_LOCAL_DIR` or the nearest `.local/` upwards).
+/// project's `.local/` folder the settings came from.
 fn checkpoint_path(
     args: &FirehoseLocalArgs,
     settings: &Settings,
@@ -52,13 +52,7 @@ fn checkpoint_path(
     if let Some(path) = &args.checkpoint {
         return Some(path.clone());
     }
-    let local_dir = match settings.get(var::RECO_LOCAL_DIR) {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| reco_domain::settings::find_local_dir(&d)),
-    };
-    local_dir.map(|dir| {
+    settings.local_dir().map(|dir| {
         dir.join("firehose-local")
             .join(format!("{delivery_stream}.checkpoint.json"))
     })
