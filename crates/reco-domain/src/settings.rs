@@ -72,6 +72,10 @@ pub mod var {
     pub const RECO_KNN_K: &str = "RECO_KNN_K";
     /// HNSW `ef_search` used by k-NN queries.
     pub const RECO_EF_SEARCH: &str = "RECO_EF_SEARCH";
+    /// Statements a large batched k-NN query is split into, run at once.
+    pub const RECO_KNN_PARALLELISM: &str = "RECO_KNN_PARALLELISM";
+    /// Largest item catalogue the transform Lambda searches exactly in memory (0: always HNSW).
+    pub const RECO_EXACT_KNN_MAX_ITEMS: &str = "RECO_EXACT_KNN_MAX_ITEMS";
     /// Model version the transform Lambda must use; unset: the version of the loaded embeddings.
     pub const RECO_MODEL_VERSION: &str = "RECO_MODEL_VERSION";
 }

@@ -54,6 +54,7 @@ fn transformer() -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> 
     );
     let config = TransformConfig {
         knn_k: 4,
+        exact_knn_max_items: 0,
         model_version_pin: None,
         artifacts_bucket: "unused".into(),
         model_prefix: "models/".into(),

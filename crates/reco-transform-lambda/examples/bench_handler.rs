@@ -15,15 +15,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
+use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
 use reco_domain::model::ModelArtifact;
 use reco_train::job::{embeddings_csv, item_embeddings, user_embeddings};
 use reco_train::snapshot::{SnapshotRow, training_data};
 use reco_train::towers::{TrainConfig, fit};
-use reco_transform_lambda::pg_index::PgVectorIndex;
+use reco_transform_lambda::pg_index::{DEFAULT_EXACT_KNN_MAX_ITEMS, PgVectorIndex};
 use reco_transform_lambda::ports::{ModelLoadError, ModelStore};
 use reco_transform_lambda::{TransformConfig, Transformer};
-use reco_vector_store::{EmbeddingFile, EmbeddingSource, StoreOptions, VectorStore};
+use reco_vector_store::{EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore};
 
 const CUSTOMERS: i64 = 2_000;
 const PRODUCTS: usize = 400;
@@ -181,15 +181,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &|_| {},
         )
         .await?;
-    let index = PgVectorIndex::new(VectorStore::connect(pg_url, StoreOptions::for_lambda()).await?);
-    let config = TransformConfig {
-        knn_k: 10,
-        model_version_pin: None,
-        artifacts_bucket: "unused".into(),
-        model_prefix: "models/".into(),
-    };
-    let transformer = Transformer::new(index, Fixed(artifact), &config);
-    transformer.warm_up().await?;
+    // The same handler twice: k-NN by one batched HNSW query per batch, and by the exact
+    // in-memory search of the (400-item) catalogue the Lambda uses for small catalogues.
+    let mut modes = Vec::new();
+    for (mode, exact_knn_max_items) in [("hnsw ", 0), ("exact", DEFAULT_EXACT_KNN_MAX_ITEMS)] {
+        let config = TransformConfig {
+            knn_k: 10,
+            exact_knn_max_items,
+            model_version_pin: None,
+            artifacts_bucket: "unused".into(),
+            model_prefix: "models/".into(),
+        };
+        let store = VectorStore::connect(pg_url, StoreOptions::for_lambda()).await?;
+        let index = PgVectorIndex::new(store, exact_knn_max_items);
+        let transformer = Transformer::new(index, Fixed(artifact.clone()), &config);
+        transformer.warm_up().await?;
+        modes.push((mode, transformer));
+    }
 
     for (name, bytes) in [("1MB", 1024 * 1024), ("3MB", 3 * 1024 * 1024)] {
         let event = batch(&mut rng, bytes);
@@ -198,26 +206,155 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             serde_json::to_vec(&event)?,
         )?;
         let records = event.records.len();
-        transformer.transform(event.clone()).await?;
-        let mut times: Vec<Duration> = Vec::new();
-        let mut ok = 0;
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let out = transformer.transform(event.clone()).await?;
-            times.push(t.elapsed());
-            ok = out
-                .response
-                .records
-                .iter()
-                .filter(|r| r.result == FirehoseResult::Ok)
-                .count();
+        let mut responses = Vec::new();
+        for (mode, transformer) in &modes {
+            transformer.transform(event.clone()).await?;
+            let mut times: Vec<Duration> = Vec::new();
+            let mut last = None;
+            for _ in 0..RUNS {
+                let input = event.clone();
+                let t = Instant::now();
+                let out = transformer.transform(input).await?;
+                times.push(t.elapsed());
+                last = Some(out);
+            }
+            let out = last.ok_or("no run")?;
+            let ok = out.counts.ok;
+            times.sort();
+            let median = times[RUNS / 2].as_secs_f64();
+            println!(
+                "rust {mode} {name}: {records} records, {ok} Ok, median {:.1} ms/batch, {:.0} records/s",
+                median * 1e3,
+                records as f64 / median
+            );
+            responses.push(out.response);
         }
-        times.sort();
-        let median = times[RUNS / 2].as_secs_f64();
+        // Same recommendations either way (up to HNSW's approximation): count list overlap.
+        let (same, total) = overlap(&responses[0], &responses[1]);
         println!(
-            "rust   {name}: {records} records, {ok} Ok, median {:.1} ms/batch, {:.0} records/s",
-            median * 1e3,
-            records as f64 / median
+            "  {name}: hnsw and exact lists share {:.1}% of their items ({same} of {total})",
+            100.0 * same as f64 / total.max(1) as f64
+        );
+    }
+
+    crossover(pg_url, &mut rng).await?;
+    Ok(())
+}
+
+/// Items shared by the `recommended_items` and `similar_items` lists of two responses to the
+/// same batch, and the size of the first's lists.
+fn overlap(a: &FirehoseResponse, b: &FirehoseResponse) -> (usize, usize) {
+    let lists =
+        |record: &reco_domain::firehose::FirehoseResponseRecord| -> Option<Vec<Vec<String>>> {
+            if record.result != FirehoseResult::Ok {
+                return None;
+            }
+            let line = BASE64.decode(&record.data).ok()?;
+            let value: serde_json::Value = serde_json::from_slice(&line).ok()?;
+            Some(
+                ["recommended_items", "similar_items"]
+                    .iter()
+                    .map(|key| {
+                        value[key]
+                            .as_array()
+                            .map(|items| {
+                                items
+                                    .iter()
+                                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            )
+        };
+    let (mut same, mut total) = (0, 0);
+    for (x, y) in a.records.iter().zip(&b.records) {
+        if let (Some(x), Some(y)) = (lists(x), lists(y)) {
+            for (lx, ly) in x.iter().zip(&y) {
+                total += lx.len();
+                same += lx.iter().filter(|id| ly.contains(id)).count();
+            }
+        }
+    }
+    (same, total)
+}
+
+/// Where exact in-memory search stops paying: the k-NN of a 1 MB batch's worth of queries
+/// (5,400, no exclusions) over catalogues of growing size, by HNSW (one batched statement,
+/// the Lambda's options) and by brute force in memory. Each size is loaded as a new version.
+async fn crossover(pg_url: &str, rng: &mut ChaCha8Rng) -> Result<(), Box<dyn std::error::Error>> {
+    const DIM: usize = 32;
+    const QUERIES: usize = 5_400;
+    let centres: Vec<Vec<f32>> = (0..200)
+        .map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let mut draw = |n: usize| -> Vec<Vec<f32>> {
+        (0..n)
+            .map(|_| {
+                let c = &centres[rng.random_range(0..centres.len())];
+                c.iter().map(|x| x + rng.random_range(-0.5..0.5)).collect()
+            })
+            .collect()
+    };
+    let requests: Vec<KnnRequest> = draw(QUERIES)
+        .into_iter()
+        .map(|vector| KnnRequest::ByVector {
+            vector,
+            exclude: Vec::new(),
+        })
+        .collect();
+    let loader = VectorStore::connect(pg_url, StoreOptions::for_cli()).await?;
+    let lambda = VectorStore::connect(pg_url, StoreOptions::for_lambda()).await?;
+    println!("crossover: k-NN of {QUERIES} queries (k = 10, dim {DIM}), median of 3");
+    println!("| items | hnsw batch ms | exact in memory ms | catalogue read ms | exact / hnsw |");
+    println!("|---:|---:|---:|---:|---:|");
+    for items in [2_000usize, 20_000, 50_000] {
+        let rows: Vec<(String, Vec<f32>)> = draw(items)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("X{i:06}"), v))
+            .collect();
+        let items_csv = embeddings_csv(&rows);
+        let users_csv = embeddings_csv(&[("1".to_owned(), vec![1.0; DIM])]);
+        let report = loader
+            .load_version(
+                EmbeddingSource {
+                    model_version: format!("crossover-{items}"),
+                    items: EmbeddingFile {
+                        name: "items".into(),
+                        reader: items_csv.as_ref(),
+                    },
+                    users: EmbeddingFile {
+                        name: "users".into(),
+                        reader: users_csv.as_ref(),
+                    },
+                },
+                &|_| {},
+            )
+            .await?;
+        let t = Instant::now();
+        let catalogue = lambda.item_catalogue(&report.embedding_version).await?;
+        let read = t.elapsed();
+        let mut hnsw = Vec::new();
+        let mut exact = Vec::new();
+        lambda.knn_batch(&requests, 10).await?;
+        for _ in 0..3 {
+            let t = Instant::now();
+            lambda.knn_batch(&requests, 10).await?;
+            hnsw.push(t.elapsed());
+            let t = Instant::now();
+            catalogue.knn_batch(&requests, 10)?;
+            exact.push(t.elapsed());
+        }
+        hnsw.sort();
+        exact.sort();
+        println!(
+            "| {items} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            hnsw[1].as_secs_f64() * 1e3,
+            exact[1].as_secs_f64() * 1e3,
+            read.as_secs_f64() * 1e3,
+            exact[1].as_secs_f64() / hnsw[1].as_secs_f64()
         );
     }
     Ok(())

@@ -33,7 +33,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         elapsed_ms = connecting.elapsed().as_secs_f64() * 1e3,
         "vector database connected"
     );
-    let transformer = Transformer::new(PgVectorIndex::new(store), models, &config);
+    let transformer = Transformer::new(
+        PgVectorIndex::new(store, config.exact_knn_max_items),
+        models,
+        &config,
+    );
     // Load the model during init, not on the first batch.
     if let Err(error) = transformer.warm_up().await {
         tracing::warn!(error = %error, "model not loaded at start; retrying on the first batch");

@@ -61,6 +61,7 @@ fn transformer(k: usize) -> TestTransformer {
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
     let config = TransformConfig {
         knn_k: k,
+        exact_knn_max_items: 0,
         model_version_pin: None,
         artifacts_bucket: "unused".into(),
         model_prefix: "models/".into(),
@@ -306,6 +307,7 @@ async fn model_is_loaded_once_and_reused_across_invocations() {
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
     let config = TransformConfig {
         knn_k: 2,
+        exact_knn_max_items: 0,
         model_version_pin: None,
         artifacts_bucket: "unused".into(),
         model_prefix: "models/".into(),
@@ -334,6 +336,7 @@ async fn pinned_model_that_is_not_the_loaded_one_fails_with_a_clear_error() {
     );
     let config = TransformConfig {
         knn_k: 2,
+        exact_knn_max_items: 0,
         model_version_pin: Some("model-v0".into()),
         artifacts_bucket: "unused".into(),
         model_prefix: "models/".into(),

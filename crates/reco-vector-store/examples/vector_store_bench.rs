@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reco_vector_store::{EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore};
+use reco_vector_store::{
+    DEFAULT_KNN_PARALLELISM, EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore,
+};
 use sqlx::Connection;
 
 /// Queries used for recall and latency.
@@ -226,31 +228,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
 
     println!(
-        "| vectors | one batch (1 round trip), ms | same number of single queries, ms | speed-up |"
+        "| vectors | one statement, ms | split over {DEFAULT_KNN_PARALLELISM} connections (sent at once), ms | same number of single queries, ms | one statement vs singles | split vs singles |"
     );
-    println!("|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    // The Lambda's pool and ef_search; `one` never splits a batch, `s` does from 64 requests.
     let s = VectorStore::connect(&url, StoreOptions::for_lambda()).await?;
+    let mut one_options = StoreOptions::for_lambda();
+    one_options.knn_parallelism = 1;
+    let one = VectorStore::connect(&url, one_options).await?;
     for n in [1_usize, 10, 100, 500] {
         let batch: Vec<KnnRequest> = (0..n).map(|i| request(&queries[i % QUERIES])).collect();
-        let mut batch_times = Vec::new();
+        let mut one_times = Vec::new();
+        let mut split_times = Vec::new();
         for _ in 0..5 {
             let started = Instant::now();
-            let got = s.knn_batch(&batch, K).await?;
-            batch_times.push(started.elapsed());
+            let got = one.knn_batch(&batch, K).await?;
+            one_times.push(started.elapsed());
             assert!(got.iter().all(|r| r.len() == K));
+            let started = Instant::now();
+            let split = s.knn_batch(&batch, K).await?;
+            split_times.push(started.elapsed());
+            assert_eq!(split, got);
         }
-        batch_times.sort();
+        one_times.sort();
+        split_times.sort();
         let started = Instant::now();
         for r in &batch {
-            s.knn_batch(std::slice::from_ref(r), K).await?;
+            one.knn_batch(std::slice::from_ref(r), K).await?;
         }
         let singles = started.elapsed().as_secs_f64() * 1000.0;
-        let median = percentile(&batch_times, 0.5);
+        let one_median = percentile(&one_times, 0.5);
+        let split_median = percentile(&split_times, 0.5);
         println!(
-            "| {n} | {median:.1} | {singles:.1} | {:.2}x |",
-            singles / median
+            "| {n} | {one_median:.1} | {split_median:.1} | {singles:.1} | {:.2}x | {:.2}x |",
+            singles / one_median,
+            singles / split_median
         );
     }
+    one.pool().close().await;
     s.pool().close().await;
     store.pool().close().await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

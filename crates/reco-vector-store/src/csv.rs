@@ -24,6 +24,20 @@ pub fn split_record(line: &str) -> Result<(String, String), String> {
     let mut rest = line;
     loop {
         let (field, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            // Fast path: no doubled quote inside (every file the trainer writes).
+            if let Some(end) = quoted.find('"')
+                && !quoted[end + 1..].starts_with('"')
+            {
+                fields.push(quoted[..end].to_owned());
+                let after = &quoted[end + 1..];
+                if after.is_empty() {
+                    break;
+                }
+                rest = after
+                    .strip_prefix(',')
+                    .ok_or_else(|| format!("expected ',' after a quoted field, found {after:?}"))?;
+                continue;
+            }
             let mut value = String::new();
             let mut chars = quoted.char_indices();
             let mut end = None;

@@ -12,7 +12,7 @@ use pgvector::Vector;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::options::MAX_K;
+use crate::options::{KNN_PART_MIN_REQUESTS, MAX_K};
 use crate::{StoreError, VectorStore};
 
 /// One k-NN request of a batch.
@@ -177,7 +177,9 @@ impl VectorStore {
     /// The `k` nearest items of every request, in request order, nearest first.
     ///
     /// One round trip for the whole batch (one statement when the store was built with
-    /// [`VectorStore::connect`]), every sub-query served by the HNSW index.
+    /// [`VectorStore::connect`]; a batch of at least 2 x [`KNN_PART_MIN_REQUESTS`] requests is
+    /// split into up to [`StoreOptions::knn_parallelism`](crate::StoreOptions) statements sent
+    /// at once on as many connections), every sub-query served by the HNSW index.
     pub async fn knn_batch(
         &self,
         requests: &[KnnRequest],
@@ -226,6 +228,23 @@ impl VectorStore {
         let args = BatchArgs::new(requests, k)?;
         if requests.is_empty() {
             return Ok(Vec::new());
+        }
+        let parts =
+            (self.options.knn_parallelism as usize).min(requests.len() / KNN_PART_MIN_REQUESTS);
+        if parts > 1 && self.session_configured && mode == Mode::Index {
+            // Checked whole above (request numbers in errors are the batch's); now split into
+            // contiguous parts sent at once on their own connections.
+            let chunk = requests.len().div_ceil(parts);
+            let answers =
+                futures_util::future::try_join_all(requests.chunks(chunk).map(|part| async move {
+                    let args = BatchArgs::new(part, k)?;
+                    let rows = bind(sqlx::query(KNN_BATCH_SQL), args)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    group(rows, part.len())
+                }))
+                .await?;
+            return Ok(answers.into_iter().flatten().collect());
         }
         let query = bind(sqlx::query(KNN_BATCH_SQL), args);
         let rows = if self.session_configured && mode == Mode::Index {

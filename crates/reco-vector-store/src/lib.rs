@@ -7,12 +7,15 @@
 //!   -> binary `COPY` -> primary keys + HNSW (cosine) index -> atomic swap, in one transaction.
 //! - **Querying** ([`VectorStore::knn_batch`]): a whole batch of k-NN requests (query vectors or
 //!   "similar to these items", each with exclusions) in one statement served by the HNSW index.
+//! - **Exact search in memory** ([`VectorStore::item_catalogue`], [`ExactIndex`]): a small
+//!   catalogue read once per embedding version and searched by brute force, same answers.
 //! - **Connecting** ([`connect_options`]): `RECO_PG_URL` locally, the RDS secret on AWS.
 
 mod connection;
 mod copy_binary;
 pub mod csv;
 mod error;
+mod exact;
 mod knn;
 mod loader;
 mod options;
@@ -22,11 +25,12 @@ mod store;
 
 pub use connection::{PgSecret, connect_options, connect_options_from_secret};
 pub use error::{FilePosition, LoadError, StoreError};
+pub use exact::ExactIndex;
 pub use knn::{KnnRequest, ScoredItem};
 pub use loader::{EmbeddingFile, EmbeddingSource, LoadReport};
 pub use options::{
-    DEFAULT_EF_SEARCH, DEFAULT_KNN_K, DEFAULT_MAINTENANCE_WORK_MEM, EF_SEARCH_RANGE, MAX_K,
-    StoreOptions, knn_k,
+    DEFAULT_EF_SEARCH, DEFAULT_KNN_K, DEFAULT_KNN_PARALLELISM, DEFAULT_MAINTENANCE_WORK_MEM,
+    EF_SEARCH_RANGE, KNN_PART_MIN_REQUESTS, MAX_K, StoreOptions, knn_k,
 };
 pub use s3_source::{ITEM_EMBEDDINGS_FILE, LATEST_FILE, ModelArtifacts, USER_EMBEDDINGS_FILE};
 pub use store::{ActiveVersion, VectorStore};

@@ -20,8 +20,9 @@ use crate::schema::{
 };
 use crate::{LoadError, StoreError, VectorStore, copy_binary, csv};
 
-/// Bytes of encoded rows sent per `CopyData` message: large enough to amortise the await,
-/// small enough to keep memory flat whatever the file size.
+/// Bytes of CSV parsed per block (and about as many encoded bytes sent per `CopyData`
+/// message): large enough to amortise the hand-over, small enough to keep memory flat
+/// whatever the file size.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
 
 /// Rows between two progress messages.
@@ -163,6 +164,27 @@ impl<R: AsyncBufRead + Unpin> RecordReader<R> {
                 reason: format!("not UTF-8: {e}"),
             }),
         }
+    }
+
+    /// Whole lines up to about [`COPY_CHUNK_BYTES`] of text, or `None` at the end of the file.
+    async fn next_block(&mut self) -> Result<Option<Block>, LoadError> {
+        let mut text = Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
+        let first_line = self.line + 1;
+        while text.len() < COPY_CHUNK_BYTES {
+            let n = self
+                .reader
+                .read_until(b'\n', &mut text)
+                .await
+                .map_err(|source| LoadError::Read {
+                    file: self.file.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            self.line += 1;
+        }
+        Ok((!text.is_empty()).then_some(Block { first_line, text }))
     }
 
     async fn read_header(&mut self) -> Result<(), LoadError> {
@@ -435,6 +457,10 @@ where
 }
 
 /// Creates `table` and streams every record of `reader` into it with binary `COPY`.
+///
+/// Two stages overlap: while a block of lines is parsed and encoded on a blocking thread,
+/// the previous block's rows are sent to the server; on two cores the client's parsing and
+/// the server's ingest run side by side.
 async fn copy_file<R: AsyncBufRead + Unpin>(
     conn: &mut PgConnection,
     table: &str,
@@ -461,64 +487,50 @@ async fn copy_file<R: AsyncBufRead + Unpin>(
         .await
         .map_err(LoadError::db("starting COPY"))?;
 
-    let mut buf = Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
-    buf.extend_from_slice(copy_binary::HEADER);
-    let mut text_ids: HashSet<String> = HashSet::new();
-    let mut int_ids: HashSet<i32> = HashSet::new();
+    let mut encoder = Some(Encoder::new(kind, dim, reader.file.clone()));
     let mut rows: u64 = 0;
-    let mut record = Some(first);
     let outcome: Result<(), LoadError> = async {
-        while let Some(Record { line, id, vector }) = record.take() {
-            let at = || FilePosition {
-                file: reader.file.clone(),
-                line,
-            };
-            if vector.len() != dim {
-                return Err(LoadError::Malformed {
-                    at: at(),
-                    reason: format!(
-                        "embedding has {} dimensions, expected {dim} (the first row's)",
-                        vector.len()
-                    ),
-                });
+        let mut head = copy_binary::HEADER.to_vec();
+        let Record { line, id, vector } = first;
+        if let Some(encoder) = encoder.as_mut() {
+            encoder.push(&mut head, line, id, &vector)?;
+        }
+        let mut to_send = Some((head, 1u64));
+        let mut parsing: Option<tokio::task::JoinHandle<Encoded>> = None;
+        loop {
+            let block = reader.next_block().await?;
+            if let Some(handle) = parsing.take() {
+                let (returned, encoded) = handle.await.map_err(|e| LoadError::Read {
+                    file: reader.file.clone(),
+                    source: std::io::Error::other(format!("parsing thread failed: {e}")),
+                })?;
+                encoder = Some(returned);
+                to_send = Some(encoded?);
             }
-            match kind {
-                Kind::Items => {
-                    copy_binary::push_text_row(&mut buf, &id, &vector);
-                    if !text_ids.insert(id) {
-                        return Err(LoadError::Malformed {
-                            at: at(),
-                            reason: "duplicate item id".to_owned(),
-                        });
-                    }
-                }
-                Kind::Users => {
-                    let number: i32 = id.parse().map_err(|_| LoadError::Malformed {
-                        at: at(),
-                        reason: format!("user id {id:?} is not an integer customer number"),
-                    })?;
-                    if !int_ids.insert(number) {
-                        return Err(LoadError::Malformed {
-                            at: at(),
-                            reason: format!("duplicate user id {number}"),
-                        });
-                    }
-                    copy_binary::push_int_row(&mut buf, number, &vector);
-                }
+            if let Some(block) = block {
+                let mut taken = encoder.take().ok_or_else(|| LoadError::Read {
+                    file: reader.file.clone(),
+                    source: std::io::Error::other("parser state lost"),
+                })?;
+                parsing = Some(tokio::task::spawn_blocking(move || {
+                    let encoded = taken.encode_block(&block);
+                    (taken, encoded)
+                }));
             }
-            rows += 1;
-            if buf.len() >= COPY_CHUNK_BYTES {
-                copy.send(std::mem::take(&mut buf))
+            if let Some((bytes, block_rows)) = to_send.take() {
+                copy.send(bytes)
                     .await
                     .map_err(LoadError::db("copying rows"))?;
-                buf.reserve(COPY_CHUNK_BYTES + 64 * 1024);
+                let before = rows;
+                rows += block_rows;
+                if rows / PROGRESS_EVERY_ROWS > before / PROGRESS_EVERY_ROWS {
+                    progress(&format!("{}: {rows} rows copied", reader.file));
+                }
             }
-            if rows.is_multiple_of(PROGRESS_EVERY_ROWS) {
-                progress(&format!("{}: {rows} rows copied", reader.file));
+            if parsing.is_none() {
+                return Ok(());
             }
-            record = reader.next_record().await?;
         }
-        Ok(())
     }
     .await;
     if let Err(e) = outcome {
@@ -526,8 +538,7 @@ async fn copy_file<R: AsyncBufRead + Unpin>(
         copy.abort(e.to_string()).await.ok();
         return Err(e);
     }
-    buf.extend_from_slice(copy_binary::TRAILER);
-    copy.send(buf)
+    copy.send(copy_binary::TRAILER)
         .await
         .map_err(LoadError::db("copying rows"))?;
     let copied = copy
@@ -544,6 +555,116 @@ async fn copy_file<R: AsyncBufRead + Unpin>(
     }
     progress(&format!("{}: {rows} rows copied into {table}", reader.file));
     Ok(rows)
+}
+
+/// What parsing a block gives back: the parser state, and the encoded rows with their count.
+type Encoded = (Encoder, Result<(Vec<u8>, u64), LoadError>);
+
+/// Whole lines of a file, read together and parsed on a blocking thread.
+struct Block {
+    /// Line number of the first line.
+    first_line: u64,
+    /// The lines, each ending in `\n` except perhaps the file's last.
+    text: Vec<u8>,
+}
+
+/// Checks and encodes rows into binary `COPY` data: dimension, duplicate ids, id type.
+struct Encoder {
+    kind: Kind,
+    dim: usize,
+    file: String,
+    text_ids: HashSet<String>,
+    int_ids: HashSet<i32>,
+}
+
+impl Encoder {
+    fn new(kind: Kind, dim: usize, file: String) -> Self {
+        Self {
+            kind,
+            dim,
+            file,
+            text_ids: HashSet::new(),
+            int_ids: HashSet::new(),
+        }
+    }
+
+    fn malformed(&self, line: u64, reason: String) -> LoadError {
+        LoadError::Malformed {
+            at: FilePosition {
+                file: self.file.clone(),
+                line,
+            },
+            reason,
+        }
+    }
+
+    /// Appends one row to `buf`.
+    fn push(
+        &mut self,
+        buf: &mut Vec<u8>,
+        line: u64,
+        id: String,
+        vector: &[f32],
+    ) -> Result<(), LoadError> {
+        if vector.len() != self.dim {
+            return Err(self.malformed(
+                line,
+                format!(
+                    "embedding has {} dimensions, expected {} (the first row's)",
+                    vector.len(),
+                    self.dim
+                ),
+            ));
+        }
+        match self.kind {
+            Kind::Items => {
+                copy_binary::push_text_row(buf, &id, vector);
+                if !self.text_ids.insert(id) {
+                    return Err(self.malformed(line, "duplicate item id".to_owned()));
+                }
+            }
+            Kind::Users => {
+                let Ok(number) = id.parse::<i32>() else {
+                    return Err(self.malformed(
+                        line,
+                        format!("user id {id:?} is not an integer customer number"),
+                    ));
+                };
+                if !self.int_ids.insert(number) {
+                    return Err(self.malformed(line, format!("duplicate user id {number}")));
+                }
+                copy_binary::push_int_row(buf, number, vector);
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses and encodes every line of `block`; the first bad line aborts with its number.
+    fn encode_block(&mut self, block: &Block) -> Result<(Vec<u8>, u64), LoadError> {
+        let mut buf = Vec::with_capacity(block.text.len());
+        let mut text: &[u8] = &block.text;
+        if let Some(stripped) = text.strip_suffix(b"\n") {
+            text = stripped;
+        }
+        let mut rows = 0u64;
+        for (offset, raw) in text.split(|b| *b == b'\n').enumerate() {
+            let line = block.first_line + offset as u64;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let record = std::str::from_utf8(raw)
+                .map_err(|e| format!("not UTF-8: {e}"))
+                .and_then(|line| {
+                    let (id, literal) = csv::split_record(line)?;
+                    if id.is_empty() {
+                        return Err("id is empty".to_owned());
+                    }
+                    csv::parse_vector(&literal).map(|vector| (id, vector))
+                });
+            let (id, vector) = record.map_err(|reason| self.malformed(line, reason))?;
+            self.push(&mut buf, line, id, &vector)?;
+            rows += 1;
+        }
+        Ok((buf, rows))
+    }
 }
 
 /// Points the views at the new tables. `CREATE OR REPLACE VIEW` keeps the view (and readers'

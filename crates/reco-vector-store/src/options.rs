@@ -33,6 +33,16 @@ const LAMBDA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const CLI_MAX_CONNECTIONS: u32 = 4;
 /// CLI acquire timeout: an operator's command may wait for a busy database.
 const CLI_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Statements a large k-NN batch is split into, run at once on as many pooled connections
+/// (`RECO_KNN_PARALLELISM`): PostgreSQL runs one statement's index scans on one core, so a
+/// 500-vector batch over 1M items takes ~700 ms as one statement on this 2-core machine and
+/// about half as two (`make bench BENCH=vector-store`). Every part is sent at once: the batch
+/// still costs one round trip of latency.
+pub const DEFAULT_KNN_PARALLELISM: u32 = 2;
+
+/// Smallest part of a split batch: below this, one more connection is not worth it.
+pub const KNN_PART_MIN_REQUESTS: usize = 32;
+
 /// Memory for HNSW builds: the graph of 1M x 32-dim items (m = 16) needs about 400 MB;
 /// a build that outgrows it still finishes, more slowly.
 pub const DEFAULT_MAINTENANCE_WORK_MEM: &str = "1GB";
@@ -50,6 +60,9 @@ pub struct StoreOptions {
     pub statement_timeout: Option<Duration>,
     /// `maintenance_work_mem` of the HNSW index build during a load.
     pub maintenance_work_mem: String,
+    /// Statements a large k-NN batch is split into (at most `max_connections`); 1 keeps
+    /// every batch one statement.
+    pub knn_parallelism: u32,
 }
 
 impl StoreOptions {
@@ -61,6 +74,7 @@ impl StoreOptions {
             ef_search: DEFAULT_EF_SEARCH,
             statement_timeout: Some(LAMBDA_STATEMENT_TIMEOUT),
             maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
+            knn_parallelism: DEFAULT_KNN_PARALLELISM,
         }
     }
 
@@ -72,6 +86,7 @@ impl StoreOptions {
             ef_search: DEFAULT_EF_SEARCH,
             statement_timeout: None,
             maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
+            knn_parallelism: DEFAULT_KNN_PARALLELISM,
         }
     }
 
@@ -83,6 +98,11 @@ impl StoreOptions {
                 reason: e.to_string(),
             })?;
         self.ef_search = ef;
+        self.knn_parallelism = settings
+            .parse_or(var::RECO_KNN_PARALLELISM, self.knn_parallelism)
+            .map_err(|e| StoreError::Config {
+                reason: e.to_string(),
+            })?;
         self.validate()?;
         Ok(self)
     }
@@ -102,6 +122,14 @@ impl StoreOptions {
         if self.max_connections == 0 {
             return Err(StoreError::Config {
                 reason: "max_connections must be at least 1".to_owned(),
+            });
+        }
+        if self.knn_parallelism == 0 || self.knn_parallelism > self.max_connections {
+            return Err(StoreError::Config {
+                reason: format!(
+                    "k-NN parallelism {} must be within 1..={} (the pool size)",
+                    self.knn_parallelism, self.max_connections
+                ),
             });
         }
         Ok(())
@@ -167,6 +195,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("ef_search 5000"), "{err}");
+        settings.set(var::RECO_EF_SEARCH, "");
+        settings.set(var::RECO_KNN_PARALLELISM, "1");
+        let options = StoreOptions::for_lambda().with_settings(&settings).unwrap();
+        assert_eq!(options.knn_parallelism, 1);
+        settings.set(var::RECO_KNN_PARALLELISM, "3");
+        let err = StoreOptions::for_lambda()
+            .with_settings(&settings)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("parallelism 3 must be within 1..=2"), "{err}");
         settings.set(var::RECO_KNN_K, "0");
         assert!(
             knn_k(&settings)

@@ -141,6 +141,16 @@ async fn batched_knn_equals_exact_search_and_every_subquery_uses_the_index() {
         .map(|(a, e)| a.iter().filter(|s| e.iter().any(|x| x.id == s.id)).count())
         .sum();
     assert!(hits * 100 >= 410 * 95, "recall@10 {hits}/410 below 0.95");
+    // A batch large enough to be split over two connections answers like one statement.
+    let many: Vec<KnnRequest> = (0..3).flat_map(|_| requests.iter().cloned()).collect();
+    assert!(many.len() >= 2 * reco_vector_store::KNN_PART_MIN_REQUESTS);
+    let mut one_statement = StoreOptions::for_cli();
+    one_statement.ef_search = 200;
+    one_statement.knn_parallelism = 1;
+    let one_statement = VectorStore::connect(&db.url, one_statement).await.unwrap();
+    let split = store.knn_batch(&many, k).await.unwrap();
+    assert_eq!(split, one_statement.knn_batch(&many, k).await.unwrap());
+    assert_eq!(&split[..requests.len()], &got[..]);
     // Tiny tables tempt the planner into sequential scans; a pool that forbids them makes
     // every sub-query an HNSW scan, and at ef_search 400 on 3,000 items it is exhaustive:
     // the batch must then equal the exact search, ids and scores.
@@ -181,6 +191,28 @@ async fn batched_knn_equals_exact_search_and_every_subquery_uses_the_index() {
             assert!(ids.iter().all(|id| !["P00000", "P00030"].contains(id)));
         }
     }
+    // The in-memory catalogue of this version answers like PostgreSQL's exact search.
+    let catalogue = store
+        .item_catalogue(&active.embedding_version)
+        .await
+        .unwrap();
+    assert_eq!((catalogue.len(), catalogue.dim()), (3000, DIM));
+    let in_memory = catalogue.knn_batch(&requests, k).unwrap();
+    for (index, (mem, exact)) in in_memory.iter().zip(&exact).enumerate() {
+        let ids: Vec<&str> = mem.iter().map(|s| s.id.as_str()).collect();
+        let exact_ids: Vec<&str> = exact.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, exact_ids, "in-memory request {index}");
+        for (a, e) in mem.iter().zip(exact) {
+            assert!(
+                (a.score - e.score).abs() < 1e-5,
+                "in-memory request {index}"
+            );
+        }
+    }
+    assert!(matches!(
+        store.item_catalogue("e20000101000000000000").await,
+        Err(reco_vector_store::StoreError::NoActiveVersion)
+    ));
     let forced_plan = forced.explain_knn_batch(&requests, k).await.unwrap();
     assert!(
         forced_plan.iter().any(|l| l.contains("_hnsw")),

@@ -71,7 +71,11 @@ pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result
             .await
             .context("connecting to the vector database")?;
     let models = S3ModelStore::new(reco_aws::s3_client(&sdk), transform.clone());
-    let transformer = Transformer::new(PgVectorIndex::new(store), models, &transform);
+    let transformer = Transformer::new(
+        PgVectorIndex::new(store, transform.exact_knn_max_items),
+        models,
+        &transform,
+    );
     let version = transformer
         .warm_up()
         .await

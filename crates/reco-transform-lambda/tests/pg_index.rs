@@ -1,0 +1,140 @@
+//! The pgvector adapter against the local PostgreSQL + pgvector: a small catalogue is read
+//! once per embedding version and searched in memory, with the answers of the HNSW path; a
+//! new version replaces the copy; a catalogue above the limit is searched by HNSW.
+
+use std::fmt::Write as _;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use reco_domain::transform::KnnQuery;
+use reco_testkit::LocalStack;
+use reco_transform_lambda::pg_index::PgVectorIndex;
+use reco_transform_lambda::ports::NeighbourIndex;
+use reco_vector_store::{EmbeddingFile, EmbeddingSource, StoreOptions, VectorStore};
+
+const DIM: usize = 8;
+
+fn catalogue_csv(items: usize, seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = String::from("id,embedding\n");
+    for i in 0..items {
+        let v: Vec<String> = (0..DIM)
+            .map(|_| rng.random_range(-1.0f32..1.0).to_string())
+            .collect();
+        writeln!(out, "S{i:04},\"[{}]\"", v.join(",")).unwrap();
+    }
+    out
+}
+
+async fn load(store: &VectorStore, model: &str, items: &str) -> String {
+    let users = format!("id,embedding\n1,\"[{}]\"\n", vec!["1"; DIM].join(","));
+    store
+        .load_version(
+            EmbeddingSource {
+                model_version: model.to_owned(),
+                items: EmbeddingFile {
+                    name: "items".to_owned(),
+                    reader: items.as_bytes(),
+                },
+                users: EmbeddingFile {
+                    name: "users".to_owned(),
+                    reader: users.as_bytes(),
+                },
+            },
+            &|_| {},
+        )
+        .await
+        .unwrap()
+        .embedding_version
+}
+
+fn queries() -> Vec<KnnQuery> {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut queries: Vec<KnnQuery> = (0..20)
+        .map(|i| KnnQuery::ByVector {
+            vector: (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect(),
+            exclude: vec![format!("S{:04}", i), format!("S{:04}", i + 1)],
+        })
+        .collect();
+    queries.push(KnnQuery::SimilarTo {
+        item_ids: vec!["S0003".into(), "S0007".into()],
+        exclude: vec!["S0003".into(), "S0007".into(), "S0011".into()],
+    });
+    queries
+}
+
+#[tokio::test]
+async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
+    let db = LocalStack::get().pg_database().await;
+    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
+        .await
+        .unwrap();
+    let first = load(&loader, "m1", &catalogue_csv(300, 1)).await;
+
+    // ef_search 400 over 300 items: the HNSW path is exhaustive, so both must agree.
+    let mut options = StoreOptions::for_lambda();
+    options.ef_search = 400;
+    let hnsw = PgVectorIndex::new(
+        VectorStore::connect(&db.url, options.clone())
+            .await
+            .unwrap(),
+        0,
+    );
+    let exact = PgVectorIndex::new(VectorStore::connect(&db.url, options).await.unwrap(), 300);
+    let version = exact.active_version().await.unwrap().unwrap();
+    assert_eq!(version.embedding_version, first);
+    let catalogue = exact
+        .exact_catalogue()
+        .expect("300 items <= 300: in memory");
+    assert_eq!(
+        (catalogue.len(), catalogue.embedding_version()),
+        (300, first.as_str())
+    );
+    hnsw.active_version().await.unwrap().unwrap();
+    assert!(hnsw.exact_catalogue().is_none(), "limit 0: always HNSW");
+
+    let queries = queries();
+    let from_index = hnsw.knn_batch(&queries, 10).await.unwrap();
+    let from_memory = exact.knn_batch(&queries, 10).await.unwrap();
+    assert_eq!(from_memory.len(), queries.len());
+    for (q, (m, i)) in from_memory.iter().zip(&from_index).enumerate() {
+        assert_eq!(m.len(), 10, "query {q}");
+        let ids = |l: &[reco_domain::recommendation::ScoredItem]| {
+            l.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(m), ids(i), "query {q}");
+        for (a, b) in m.iter().zip(i) {
+            assert!((a.score - b.score).abs() < 1e-5, "query {q}");
+        }
+    }
+    let similar = from_memory.last().unwrap();
+    assert!(
+        similar
+            .iter()
+            .all(|s| !["S0003", "S0007", "S0011"].contains(&s.id.as_str()))
+    );
+
+    // A new, different version: the copy follows it once the version is read again.
+    let second = load(&loader, "m2", &catalogue_csv(200, 2)).await;
+    assert_ne!(second, first);
+    let version = exact.active_version().await.unwrap().unwrap();
+    assert_eq!(version.model_version, "m2");
+    let catalogue = exact.exact_catalogue().unwrap();
+    assert_eq!(
+        (catalogue.len(), catalogue.embedding_version()),
+        (200, second.as_str())
+    );
+    let answers = exact.knn_batch(&queries, 10).await.unwrap();
+    assert!(
+        answers[0]
+            .iter()
+            .all(|s| s.id.as_str() < "S0200" && !["S0000", "S0001"].contains(&s.id.as_str()))
+    );
+
+    // Above the limit: the copy is dropped and pgvector answers.
+    load(&loader, "m3", &catalogue_csv(301, 3)).await;
+    exact.active_version().await.unwrap().unwrap();
+    assert!(exact.exact_catalogue().is_none(), "301 items > 300: HNSW");
+    let answers = exact.knn_batch(&queries, 10).await.unwrap();
+    assert_eq!(answers[0].len(), 10);
+}
