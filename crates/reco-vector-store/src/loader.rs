@@ -458,9 +458,10 @@ where
 
 /// Creates `table` and streams every record of `reader` into it with binary `COPY`.
 ///
-/// Two stages overlap: while a block of lines is parsed and encoded on a blocking thread,
-/// the previous block's rows are sent to the server; on two cores the client's parsing and
-/// the server's ingest run side by side.
+/// Parsing is the slow part (the server ingests binary rows several times faster than the
+/// client parses CSV), so blocks of lines are parsed on blocking threads, one per core, while
+/// the oldest parsed block is checked for duplicates and sent; blocks are sent in file order
+/// and the first bad line in file order is the one reported.
 async fn copy_file<R: AsyncBufRead + Unpin>(
     conn: &mut PgConnection,
     table: &str,
@@ -487,48 +488,59 @@ async fn copy_file<R: AsyncBufRead + Unpin>(
         .await
         .map_err(LoadError::db("starting COPY"))?;
 
-    let mut encoder = Some(Encoder::new(kind, dim, reader.file.clone()));
+    let encoder = Encoder {
+        kind,
+        dim,
+        file: reader.file.clone(),
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_PARSE_THREADS);
+    let mut seen = SeenIds::default();
     let mut rows: u64 = 0;
     let outcome: Result<(), LoadError> = async {
         let mut head = copy_binary::HEADER.to_vec();
         let Record { line, id, vector } = first;
-        if let Some(encoder) = encoder.as_mut() {
-            encoder.push(&mut head, line, id, &vector)?;
-        }
-        let mut to_send = Some((head, 1u64));
-        let mut parsing: Option<tokio::task::JoinHandle<Encoded>> = None;
+        let id = encoder.push(&mut head, line, id, &vector)?;
+        seen.insert(&encoder, line, id)?;
+        copy.send(head)
+            .await
+            .map_err(LoadError::db("copying rows"))?;
+        rows += 1;
+        // Blocks in file order; up to `threads` of them parsing while the oldest is sent.
+        let mut parsing = std::collections::VecDeque::new();
+        let mut more = true;
         loop {
-            let block = reader.next_block().await?;
-            if let Some(handle) = parsing.take() {
-                let (returned, encoded) = handle.await.map_err(|e| LoadError::Read {
-                    file: reader.file.clone(),
-                    source: std::io::Error::other(format!("parsing thread failed: {e}")),
-                })?;
-                encoder = Some(returned);
-                to_send = Some(encoded?);
-            }
-            if let Some(block) = block {
-                let mut taken = encoder.take().ok_or_else(|| LoadError::Read {
-                    file: reader.file.clone(),
-                    source: std::io::Error::other("parser state lost"),
-                })?;
-                parsing = Some(tokio::task::spawn_blocking(move || {
-                    let encoded = taken.encode_block(&block);
-                    (taken, encoded)
-                }));
-            }
-            if let Some((bytes, block_rows)) = to_send.take() {
-                copy.send(bytes)
-                    .await
-                    .map_err(LoadError::db("copying rows"))?;
-                let before = rows;
-                rows += block_rows;
-                if rows / PROGRESS_EVERY_ROWS > before / PROGRESS_EVERY_ROWS {
-                    progress(&format!("{}: {rows} rows copied", reader.file));
+            while more && parsing.len() < threads {
+                match reader.next_block().await? {
+                    Some(block) => {
+                        let encoder = encoder.clone();
+                        parsing.push_back(tokio::task::spawn_blocking(move || {
+                            encoder.encode_block(&block)
+                        }));
+                    }
+                    None => more = false,
                 }
             }
-            if parsing.is_none() {
+            let Some(handle) = parsing.pop_front() else {
                 return Ok(());
+            };
+            let block = handle.await.map_err(|e| LoadError::Read {
+                file: reader.file.clone(),
+                source: std::io::Error::other(format!("parsing thread failed: {e}")),
+            })??;
+            let block_rows = block.ids.len() as u64;
+            for (line, id) in block.ids {
+                seen.insert(&encoder, line, id)?;
+            }
+            copy.send(block.bytes)
+                .await
+                .map_err(LoadError::db("copying rows"))?;
+            let before = rows;
+            rows += block_rows;
+            if rows / PROGRESS_EVERY_ROWS > before / PROGRESS_EVERY_ROWS {
+                progress(&format!("{}: {rows} rows copied", reader.file));
             }
         }
     }
@@ -557,8 +569,8 @@ async fn copy_file<R: AsyncBufRead + Unpin>(
     Ok(rows)
 }
 
-/// What parsing a block gives back: the parser state, and the encoded rows with their count.
-type Encoded = (Encoder, Result<(Vec<u8>, u64), LoadError>);
+/// Blocks parsed at once at most (one per core, up to this).
+const MAX_PARSE_THREADS: usize = 4;
 
 /// Whole lines of a file, read together and parsed on a blocking thread.
 struct Block {
@@ -568,26 +580,29 @@ struct Block {
     text: Vec<u8>,
 }
 
-/// Checks and encodes rows into binary `COPY` data: dimension, duplicate ids, id type.
+/// A parsed block: its rows in binary `COPY` form and their ids with line numbers (checked
+/// for duplicates in file order afterwards).
+struct EncodedBlock {
+    bytes: Vec<u8>,
+    ids: Vec<(u64, RowId)>,
+}
+
+/// A row's id as stored.
+enum RowId {
+    Text(String),
+    Int(i32),
+}
+
+/// Parses and encodes rows into binary `COPY` data, checking each row on its own (dimension,
+/// id type); duplicates need every earlier row and are checked by [`SeenIds`].
+#[derive(Clone)]
 struct Encoder {
     kind: Kind,
     dim: usize,
     file: String,
-    text_ids: HashSet<String>,
-    int_ids: HashSet<i32>,
 }
 
 impl Encoder {
-    fn new(kind: Kind, dim: usize, file: String) -> Self {
-        Self {
-            kind,
-            dim,
-            file,
-            text_ids: HashSet::new(),
-            int_ids: HashSet::new(),
-        }
-    }
-
     fn malformed(&self, line: u64, reason: String) -> LoadError {
         LoadError::Malformed {
             at: FilePosition {
@@ -598,14 +613,14 @@ impl Encoder {
         }
     }
 
-    /// Appends one row to `buf`.
+    /// Appends one row to `buf`, returning its id.
     fn push(
-        &mut self,
+        &self,
         buf: &mut Vec<u8>,
         line: u64,
         id: String,
         vector: &[f32],
-    ) -> Result<(), LoadError> {
+    ) -> Result<RowId, LoadError> {
         if vector.len() != self.dim {
             return Err(self.malformed(
                 line,
@@ -619,9 +634,7 @@ impl Encoder {
         match self.kind {
             Kind::Items => {
                 copy_binary::push_text_row(buf, &id, vector);
-                if !self.text_ids.insert(id) {
-                    return Err(self.malformed(line, "duplicate item id".to_owned()));
-                }
+                Ok(RowId::Text(id))
             }
             Kind::Users => {
                 let Ok(number) = id.parse::<i32>() else {
@@ -630,23 +643,20 @@ impl Encoder {
                         format!("user id {id:?} is not an integer customer number"),
                     ));
                 };
-                if !self.int_ids.insert(number) {
-                    return Err(self.malformed(line, format!("duplicate user id {number}")));
-                }
                 copy_binary::push_int_row(buf, number, vector);
+                Ok(RowId::Int(number))
             }
         }
-        Ok(())
     }
 
     /// Parses and encodes every line of `block`; the first bad line aborts with its number.
-    fn encode_block(&mut self, block: &Block) -> Result<(Vec<u8>, u64), LoadError> {
-        let mut buf = Vec::with_capacity(block.text.len());
+    fn encode_block(&self, block: &Block) -> Result<EncodedBlock, LoadError> {
+        let mut bytes = Vec::with_capacity(block.text.len());
+        let mut ids = Vec::new();
         let mut text: &[u8] = &block.text;
         if let Some(stripped) = text.strip_suffix(b"\n") {
             text = stripped;
         }
-        let mut rows = 0u64;
         for (offset, raw) in text.split(|b| *b == b'\n').enumerate() {
             let line = block.first_line + offset as u64;
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -660,10 +670,35 @@ impl Encoder {
                     csv::parse_vector(&literal).map(|vector| (id, vector))
                 });
             let (id, vector) = record.map_err(|reason| self.malformed(line, reason))?;
-            self.push(&mut buf, line, id, &vector)?;
-            rows += 1;
+            let id = self.push(&mut bytes, line, id, &vector)?;
+            ids.push((line, id));
         }
-        Ok((buf, rows))
+        Ok(EncodedBlock { bytes, ids })
+    }
+}
+
+/// Ids already copied, to refuse a duplicate with its line number.
+#[derive(Default)]
+struct SeenIds {
+    text: HashSet<String>,
+    int: HashSet<i32>,
+}
+
+impl SeenIds {
+    fn insert(&mut self, encoder: &Encoder, line: u64, id: RowId) -> Result<(), LoadError> {
+        match id {
+            RowId::Text(id) => {
+                if !self.text.insert(id) {
+                    return Err(encoder.malformed(line, "duplicate item id".to_owned()));
+                }
+            }
+            RowId::Int(number) => {
+                if !self.int.insert(number) {
+                    return Err(encoder.malformed(line, format!("duplicate user id {number}")));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
