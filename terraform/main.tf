@@ -128,6 +128,7 @@ module "streaming_inference" {
   model_prefix                   = local.model_prefix
   knn_k                          = var.knn_k
   ef_search                      = var.ef_search
+  exact_knn_max_items            = var.exact_knn_max_items
   recommendations_bucket_name    = "${local.bucket_prefix}-recommendations"
   buffering_size_mb              = var.firehose_buffering_size_mb
   buffering_interval_seconds     = var.firehose_buffering_interval_seconds

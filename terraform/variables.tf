@@ -259,6 +259,12 @@ variable "ef_search" {
   default     = 200
 }
 
+variable "exact_knn_max_items" {
+  description = "Largest item catalogue the transform Lambda searches exactly in memory (read once per embedding version); larger catalogues use the HNSW index. 0: always HNSW."
+  type        = number
+  default     = 20000
+}
+
 variable "firehose_buffering_size_mb" {
   description = "Firehose buffer size per partition in MB (64-128)."
   type        = number

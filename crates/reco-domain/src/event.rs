@@ -21,32 +21,149 @@ pub const MAX_BROWSED_ITEMS: usize = 1_000;
 pub const MAX_PRODUCT_CODE_CHARS: usize = 64;
 
 /// One click event: who browsed what in which session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by hand ([`ClickEventVisitor`]): serde's `flatten` (for the pass-through
+/// fields) buffers every field of every event before parsing it, which made parsing the
+/// largest per-record cost of the transform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClickEvent {
     /// The front end's session identifier.
     pub session_id: String,
     /// The customer; numbers unknown to the model still get recommendations from their features.
     pub customer_number: i64,
     /// The customer's city, if known.
-    #[serde(default)]
     pub city: Option<String>,
     /// The customer's country, if known.
-    #[serde(default)]
     pub country: Option<String>,
     /// The customer's credit limit, if known.
-    #[serde(default)]
     pub credit_limit: Option<f64>,
     /// Items browsed in this session, oldest first.
     pub browse_history: Vec<BrowsedItem>,
     /// Producer-assigned event identifier, when the producer sets one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// Producer-assigned event time (RFC 3339), when the producer sets one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
     /// Fields this version does not know, passed through to the recommendation record.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for ClickEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ClickEventVisitor)
+    }
+}
+
+/// A key of a click event object.
+enum EventKey {
+    SessionId,
+    CustomerNumber,
+    City,
+    Country,
+    CreditLimit,
+    BrowseHistory,
+    EventId,
+    EventTime,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for EventKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = EventKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<EventKey, E> {
+                Ok(match key {
+                    "session_id" => EventKey::SessionId,
+                    "customer_number" => EventKey::CustomerNumber,
+                    "city" => EventKey::City,
+                    "country" => EventKey::Country,
+                    "credit_limit" => EventKey::CreditLimit,
+                    "browse_history" => EventKey::BrowseHistory,
+                    "event_id" => EventKey::EventId,
+                    "event_time" => EventKey::EventTime,
+                    other => EventKey::Other(other.to_owned()),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads a click event object field by field; unknown fields go to `extra` as they are.
+struct ClickEventVisitor;
+
+/// Stores a field's value, refusing a second occurrence as serde's derive does.
+fn set_once<T, E: serde::de::Error>(
+    slot: &mut Option<T>,
+    value: T,
+    name: &'static str,
+) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de> serde::de::Visitor<'de> for ClickEventVisitor {
+    type Value = ClickEvent;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a click event object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ClickEvent, A::Error> {
+        let mut session_id = None;
+        let mut customer_number = None;
+        let mut city = None;
+        let mut country = None;
+        let mut credit_limit = None;
+        let mut browse_history = None;
+        let mut event_id = None;
+        let mut event_time = None;
+        let mut extra = serde_json::Map::new();
+        while let Some(key) = map.next_key::<EventKey>()? {
+            match key {
+                EventKey::SessionId => set_once(&mut session_id, map.next_value()?, "session_id")?,
+                EventKey::CustomerNumber => {
+                    set_once(&mut customer_number, map.next_value()?, "customer_number")?
+                }
+                EventKey::City => set_once(&mut city, map.next_value()?, "city")?,
+                EventKey::Country => set_once(&mut country, map.next_value()?, "country")?,
+                EventKey::CreditLimit => {
+                    set_once(&mut credit_limit, map.next_value()?, "credit_limit")?
+                }
+                EventKey::BrowseHistory => {
+                    set_once(&mut browse_history, map.next_value()?, "browse_history")?
+                }
+                EventKey::EventId => set_once(&mut event_id, map.next_value()?, "event_id")?,
+                EventKey::EventTime => set_once(&mut event_time, map.next_value()?, "event_time")?,
+                EventKey::Other(name) => {
+                    extra.insert(name, map.next_value()?);
+                }
+            }
+        }
+        use serde::de::Error as _;
+        Ok(ClickEvent {
+            session_id: session_id.ok_or_else(|| A::Error::missing_field("session_id"))?,
+            customer_number: customer_number
+                .ok_or_else(|| A::Error::missing_field("customer_number"))?,
+            city: city.flatten(),
+            country: country.flatten(),
+            credit_limit: credit_limit.flatten(),
+            browse_history: browse_history
+                .ok_or_else(|| A::Error::missing_field("browse_history"))?,
+            event_id: event_id.flatten(),
+            event_time: event_time.flatten(),
+            extra,
+        })
+    }
 }
 
 /// One browsed product in a session.
@@ -208,6 +325,35 @@ fn strip_values(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_parser_keeps_serde_semantics() {
+        let event = ClickEvent::from_json_slice(
+            br#"{"z_extra":[1,{"a":null}],"session_id":"s","customer_number":7,"city":null,
+                "credit_limit":5000,"browse_history":[],"a_extra":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(event.city, None);
+        assert_eq!(event.credit_limit, Some(5000.0));
+        assert_eq!(event.extra.len(), 2);
+        assert_eq!(event.extra["z_extra"], serde_json::json!([1, {"a": null}]));
+        let line = serde_json::to_string(&event).unwrap();
+        assert!(line.contains(r#""a_extra":"x""#), "{line}");
+        let err = ClickEvent::from_json_slice(
+            br#"{"session_id":"s","session_id":"t","customer_number":7,"browse_history":[]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("duplicate field `session_id`"), "{err}");
+        let err = ClickEvent::from_json_slice(br#"{"session_id":"s","browse_history":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `customer_number`"), "{err}");
+        let err = ClickEvent::from_json_slice(br#"["s", 7]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("click event object"), "{err}");
+    }
 
     fn good() -> serde_json::Value {
         serde_json::json!({

@@ -50,7 +50,10 @@ impl RecommendationRecord {
     /// The record as one NDJSON line (JSON followed by `\n`).
     pub fn to_ndjson_line(&self) -> Vec<u8> {
         // Serialising plain data with string keys cannot fail.
-        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        let mut line = Vec::with_capacity(1024);
+        if serde_json::to_writer(&mut line, self).is_err() {
+            line.clear();
+        }
         line.push(b'\n');
         line
     }

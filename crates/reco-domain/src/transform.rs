@@ -27,7 +27,8 @@ pub trait CustomerEmbedder {
     fn embed_customer(&self, event: &ClickEvent) -> Vec<f32>;
 }
 
-/// One k-NN question; mirrors the vector store's request so the domain stays free of it.
+/// One k-NN question. The vector store answers this type as it is (its `KnnRequest`), so a
+/// batch reaches the database or the in-memory search without being copied.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KnnQuery {
     /// Items nearest to a vector (the customer's embedding).
@@ -307,7 +308,13 @@ fn recommendation_id(payload_digest: &[u8; 32], provenance: &Provenance) -> Stri
     hasher.update([0u8]);
     hasher.update(provenance.embedding_version.as_bytes());
     let digest = hasher.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for b in &digest[..16] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    id
 }
 
 impl CustomerEmbedder for crate::model::ModelArtifact {

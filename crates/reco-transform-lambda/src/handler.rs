@@ -1,5 +1,6 @@
 //! The Firehose transformation handler: per invocation, one model check (cached), the pure
-//! per-record transform, and one batched k-NN round trip.
+//! per-record transform, and one batched k-NN request (one pgvector statement, or the exact
+//! in-memory search of a small catalogue: see [`crate::pg_index`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

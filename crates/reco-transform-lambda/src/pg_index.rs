@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use reco_domain::recommendation::ScoredItem;
 use reco_domain::transform::KnnQuery;
-use reco_vector_store::{ActiveVersion, ExactIndex, KnnRequest, StoreError, VectorStore};
+use reco_vector_store::{ActiveVersion, ExactIndex, StoreError, VectorStore};
 
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
@@ -117,34 +117,10 @@ impl NeighbourIndex for PgVectorIndex {
         queries: &[KnnQuery],
         k: usize,
     ) -> Result<Vec<Vec<ScoredItem>>, IndexError> {
-        let requests: Vec<KnnRequest> = queries
-            .iter()
-            .map(|q| match q {
-                KnnQuery::ByVector { vector, exclude } => KnnRequest::ByVector {
-                    vector: vector.clone(),
-                    exclude: exclude.clone(),
-                },
-                KnnQuery::SimilarTo { item_ids, exclude } => KnnRequest::SimilarTo {
-                    item_ids: item_ids.clone(),
-                    exclude: exclude.clone(),
-                },
-            })
-            .collect();
-        let answers = match self.exact_catalogue() {
-            Some(catalogue) => catalogue.knn_batch(&requests, k),
-            None => self.store.knn_batch(&requests, k).await,
+        match self.exact_catalogue() {
+            Some(catalogue) => catalogue.knn_batch(queries, k),
+            None => self.store.knn_batch(queries, k).await,
         }
-        .map_err(index_error)?;
-        Ok(answers
-            .into_iter()
-            .map(|list| {
-                list.into_iter()
-                    .map(|item| ScoredItem {
-                        id: item.id,
-                        score: item.score,
-                    })
-                    .collect()
-            })
-            .collect())
+        .map_err(index_error)
     }
 }

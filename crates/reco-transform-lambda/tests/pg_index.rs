@@ -27,7 +27,7 @@ fn catalogue_csv(items: usize, seed: u64) -> String {
 }
 
 async fn load(store: &VectorStore, model: &str, items: &str) -> String {
-    let users = format!("id,embedding\n1,\"[{}]\"\n", vec!["1"; DIM].join(","));
+    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
     store
         .load_version(
             EmbeddingSource {

@@ -15,34 +15,18 @@ use sqlx::postgres::PgRow;
 use crate::options::{KNN_PART_MIN_REQUESTS, MAX_K};
 use crate::{StoreError, VectorStore};
 
-/// One k-NN request of a batch.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KnnRequest {
-    /// Items nearest to `vector` (e.g. a customer's embedding), minus `exclude`.
-    ByVector {
-        /// Query vector; its dimension must be the loaded embeddings' dimension.
-        vector: Vec<f32>,
-        /// Item ids never returned (e.g. items already in the session).
-        exclude: Vec<String>,
-    },
-    /// Items nearest to the centroid of the given items' (L2-normalised) embeddings, minus the
-    /// given items and `exclude`. Unknown ids are ignored; none known gives an empty result.
-    SimilarTo {
-        /// Product codes of the seed items.
-        item_ids: Vec<String>,
-        /// Further item ids never returned.
-        exclude: Vec<String>,
-    },
-}
+/// One k-NN request of a batch: the domain's query type, answered here as it is.
+///
+/// - `ByVector { vector, exclude }`: items nearest to `vector` (e.g. a customer's embedding),
+///   minus `exclude`; the vector's dimension must be the loaded embeddings'.
+/// - `SimilarTo { item_ids, exclude }`: items nearest to the centroid of the given items'
+///   (L2-normalised) embeddings, minus the given items and `exclude`. Unknown ids are ignored;
+///   none known gives an empty result.
+pub use reco_domain::transform::KnnQuery as KnnRequest;
 
-/// One neighbour: an item id and its cosine similarity to the query (1 - cosine distance).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoredItem {
-    /// Item id (product code).
-    pub id: String,
-    /// Cosine similarity in [-1, 1]; higher is nearer.
-    pub score: f32,
-}
+/// One neighbour: an item id and its cosine similarity to the query (1 - cosine distance),
+/// in [-1, 1], higher is nearer.
+pub use reco_domain::recommendation::ScoredItem;
 
 /// The one statement of a batch. `$1` query vectors (NULL: item-to-item), `$2`/`$3` seed
 /// (request, id) pairs, `$4`/`$5` excluded (request, id) pairs, `$6` k. Requests are 1-based.

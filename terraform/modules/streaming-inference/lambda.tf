@@ -18,14 +18,15 @@ module "transform" {
   tags                           = var.tags
 
   environment = {
-    RECO_PG_SECRET_ARN    = var.pg_secret_arn
-    RECO_PG_HOST          = var.pg_host
-    RECO_PG_PORT          = tostring(var.pg_port)
-    RECO_PG_DATABASE      = var.pg_database
-    RECO_KNN_K            = tostring(var.knn_k)
-    RECO_EF_SEARCH        = tostring(var.ef_search)
-    RECO_ARTIFACTS_BUCKET = var.artifacts_bucket_name
-    RECO_MODEL_PREFIX     = "${trimsuffix(var.model_prefix, "/")}/"
+    RECO_PG_SECRET_ARN       = var.pg_secret_arn
+    RECO_PG_HOST             = var.pg_host
+    RECO_PG_PORT             = tostring(var.pg_port)
+    RECO_PG_DATABASE         = var.pg_database
+    RECO_KNN_K               = tostring(var.knn_k)
+    RECO_EF_SEARCH           = tostring(var.ef_search)
+    RECO_EXACT_KNN_MAX_ITEMS = tostring(var.exact_knn_max_items)
+    RECO_ARTIFACTS_BUCKET    = var.artifacts_bucket_name
+    RECO_MODEL_PREFIX        = "${trimsuffix(var.model_prefix, "/")}/"
   }
 }
 

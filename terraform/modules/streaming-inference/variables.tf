@@ -160,6 +160,17 @@ variable "ef_search" {
   }
 }
 
+variable "exact_knn_max_items" {
+  description = "Catalogues of at most this many items are read once per embedding version and searched exactly in the Lambda's memory; larger ones by one batched HNSW query per batch (RECO_EXACT_KNN_MAX_ITEMS; 0: always HNSW)."
+  type        = number
+  default     = 20000
+
+  validation {
+    condition     = var.exact_knn_max_items >= 0 && floor(var.exact_knn_max_items) == var.exact_knn_max_items
+    error_message = "exact_knn_max_items must be a whole number, 0 or more."
+  }
+}
+
 # --- Firehose ---
 variable "recommendations_bucket_name" {
   description = "Name of the recommendations bucket."
