@@ -20,21 +20,26 @@ if ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
 fi
 
 db="reco_bench_streaming_$$"
+crossover_db="reco_bench_crossover_$$"
 bucket="reco-bench-streaming-$$"
 server="${RECO_PG_URL%/*}"
 admin="$RECO_PG_URL"
 out="$(mktemp -d)"
 cleanup() {
-  "$venv/bin/python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(f"DROP DATABASE IF EXISTS {sys.argv[2]} WITH (FORCE)")' "$admin" "$db" || true
+  for d in "$db" "$crossover_db"; do
+    "$venv/bin/python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(f"DROP DATABASE IF EXISTS {sys.argv[2]} WITH (FORCE)")' "$admin" "$d" || true
+  done
   "$venv/bin/python" -c 'import sys, boto3; b = boto3.resource("s3", endpoint_url=sys.argv[1]).Bucket(sys.argv[2]); b.objects.all().delete(); b.delete()' "$AWS_ENDPOINT_URL" "$bucket" 2>/dev/null || true
   rm -rf "$out"
 }
 trap cleanup EXIT
-"$venv/bin/python" - "$admin" "$server/$db" "$db" <<'PY'
+for d in "$db" "$crossover_db"; do
+  "$venv/bin/python" - "$admin" "$server/$d" "$d" <<'PY'
 import sys, psycopg
 psycopg.connect(sys.argv[1], autocommit=True).execute(f"CREATE DATABASE {sys.argv[3]}")
 psycopg.connect(sys.argv[2], autocommit=True).execute("CREATE EXTENSION IF NOT EXISTS vector")
 PY
+done
 
 echo "[bench/streaming] building the Rust benchmark (release)" >&2
 cargo build --release -q -p reco-transform-lambda --example bench_handler
@@ -43,6 +48,7 @@ echo "== streaming: transform handler, 2 cores, local PostgreSQL + pgvector =="
 for size in 1MB 3MB; do
   "$venv/bin/python" bench/streaming/python_handler.py "$server/$db" "$out/batch-$size.json" 3
 done
+"$CARGO_TARGET_DIR/release/examples/bench_handler" --crossover "$server/$crossover_db"
 
 echo "[bench/streaming] building the Lambda binary (scripts/build-lambda.sh transform)" >&2
 bash scripts/build-lambda.sh transform >&2

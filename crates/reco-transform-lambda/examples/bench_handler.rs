@@ -1,7 +1,9 @@
 //! Benchmark of the transform handler against the vector database (`make bench BENCH=streaming`).
 //!
 //! usage: bench_handler <postgres-url-of-an-empty-database> <out-dir>
-//! (`BENCH_STREAMING_CROSSOVER=0` skips the exact-vs-HNSW crossover table)
+//!        bench_handler --crossover <postgres-url-of-another-empty-database>
+//! (the crossover loads catalogues of its own, so it needs a database the Python handler
+//! does not read)
 //!
 //! Trains a model with reco-train on a seeded synthetic snapshot (2,000 customers x 400
 //! products), loads its embeddings, writes a 1 MB and a 3 MB Firehose batch of click events
@@ -123,8 +125,16 @@ fn batch(rng: &mut ChaCha8Rng, bytes: usize) -> FirehoseEvent {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, pg_url] = args.as_slice()
+        && flag == "--crossover"
+    {
+        return crossover(pg_url, &mut ChaCha8Rng::seed_from_u64(11)).await;
+    }
     let [_, pg_url, out_dir] = args.as_slice() else {
-        return Err("usage: bench_handler <postgres-url> <out-dir>".into());
+        return Err(
+            "usage: bench_handler <postgres-url> <out-dir> | bench_handler --crossover <postgres-url>"
+                .into(),
+        );
     };
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let rows = snapshot(&mut rng);
@@ -238,9 +248,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    if std::env::var("BENCH_STREAMING_CROSSOVER").as_deref() != Ok("0") {
-        crossover(pg_url, &mut rng).await?;
-    }
     Ok(())
 }
 
