@@ -132,21 +132,31 @@ impl<R: AsyncBufRead + Unpin> RecordReader<R> {
         }
     }
 
-    /// The next line without its line ending, or `None` at the end of the file.
-    async fn next_line(&mut self) -> Result<Option<&str>, LoadError> {
-        self.buf.clear();
+    /// Appends the next line (with its ending) to `buf` and counts it; `false` at the end.
+    async fn read_line_into(&mut self, buf: &mut Vec<u8>) -> Result<bool, LoadError> {
         let n = self
             .reader
-            .read_until(b'\n', &mut self.buf)
+            .read_until(b'\n', buf)
             .await
             .map_err(|source| LoadError::Read {
                 file: self.file.clone(),
                 source,
             })?;
-        if n == 0 {
+        if n > 0 {
+            self.line += 1;
+        }
+        Ok(n > 0)
+    }
+
+    /// The next line without its line ending, or `None` at the end of the file.
+    async fn next_line(&mut self) -> Result<Option<&str>, LoadError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let more = self.read_line_into(&mut buf).await;
+        self.buf = buf;
+        if !more? {
             return Ok(None);
         }
-        self.line += 1;
         let mut end = self.buf.len();
         if self.buf[..end].ends_with(b"\n") {
             end -= 1;
@@ -170,20 +180,7 @@ impl<R: AsyncBufRead + Unpin> RecordReader<R> {
     async fn next_block(&mut self) -> Result<Option<Block>, LoadError> {
         let mut text = Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
         let first_line = self.line + 1;
-        while text.len() < COPY_CHUNK_BYTES {
-            let n = self
-                .reader
-                .read_until(b'\n', &mut text)
-                .await
-                .map_err(|source| LoadError::Read {
-                    file: self.file.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            self.line += 1;
-        }
+        while text.len() < COPY_CHUNK_BYTES && self.read_line_into(&mut text).await? {}
         Ok((!text.is_empty()).then_some(Block { first_line, text }))
     }
 
