@@ -17,9 +17,9 @@ use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
 /// memory. `make bench BENCH=streaming` (crossover table, 5,400 queries = one 1 MB batch,
-/// 32 dims, 2 cores) measured exact search at 0.03x the time of the HNSW batch for 2,000
-/// items, 0.25x for 20,000 and 0.8-0.9x for 50,000. At 20,000 items the copy holds 2.6 MB and
-/// is read in 25-45 ms when a version becomes active.
+/// 32 dims, 2 cores; three runs) measured exact search at 0.03-0.04x the time of the HNSW
+/// batch for 2,000 items, 0.19-0.33x for 20,000 and 0.78-1.13x for 50,000. At 20,000 items
+/// the copy holds 2.6 MB and is read in 25-50 ms when a version becomes active.
 pub const DEFAULT_EXACT_KNN_MAX_ITEMS: usize = 20_000;
 
 /// pgvector as a [`NeighbourIndex`]; the store's pool is reused across invocations.
@@ -44,7 +44,10 @@ impl PgVectorIndex {
 
     /// The in-memory catalogue in use, if any (for logs and tests).
     pub fn exact_catalogue(&self) -> Option<Arc<ExactIndex>> {
-        self.catalogue.lock().ok().and_then(|c| c.clone())
+        self.catalogue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Keeps the in-memory catalogue in step with the version readers see: loads it when a
