@@ -81,6 +81,15 @@ pub fn split_record(line: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses one data line (without its line ending) into a non-empty id and its vector.
+pub fn parse_record(line: &str) -> Result<(String, Vec<f32>), String> {
+    let (id, literal) = split_record(line)?;
+    if id.is_empty() {
+        return Err("id is empty".to_owned());
+    }
+    parse_vector(&literal).map(|vector| (id, vector))
+}
+
 /// Parses a pgvector text literal `[x1,x2,...]` into finite floats.
 pub fn parse_vector(literal: &str) -> Result<Vec<f32>, String> {
     let inner = literal

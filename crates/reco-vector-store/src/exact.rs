@@ -30,6 +30,8 @@ pub struct ExactIndex {
     /// `ids.len() * dim` values; row `r` is item `ids[r]`, unit length.
     unit: Vec<f32>,
     rows: HashMap<String, u32>,
+    /// Cores to score on, read once (the lookup reads cgroup files on Linux).
+    threads: usize,
 }
 
 impl ExactIndex {
@@ -46,6 +48,9 @@ impl ExactIndex {
             ids: Vec::new(),
             unit: Vec::new(),
             rows: HashMap::new(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         };
         for (id, vector) in items {
             if index.ids.is_empty() && index.dim == 0 {
@@ -133,10 +138,7 @@ impl ExactIndex {
             .map(|(index, request)| self.query(index, request))
             .collect::<Result<Vec<_>, _>>()?;
         let work = queries.len() * self.unit.len();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(queries.len().max(1));
+        let threads = self.threads.min(queries.len().max(1));
         if threads <= 1 || work < PARALLEL_MIN_WORK {
             let mut scores = Vec::new();
             return Ok(queries
@@ -188,18 +190,14 @@ impl ExactIndex {
             KnnRequest::SimilarTo { item_ids, exclude } => {
                 // The SQL averages the unit embeddings of the known seeds (a seed listed twice
                 // counts twice) and never returns a seed.
-                let mut centroid = vec![0.0f32; self.dim];
                 let seeds = self.rows_of(item_ids);
-                let mut known = 0usize;
-                for id in item_ids {
-                    if let Some(&row) = self.rows.get(id) {
-                        known += 1;
-                        for (c, v) in centroid.iter_mut().zip(self.vector(row)) {
-                            *c += v;
-                        }
+                let mut centroid = vec![0.0f32; self.dim];
+                for &row in &seeds {
+                    for (c, v) in centroid.iter_mut().zip(self.vector(row)) {
+                        *c += v;
                     }
                 }
-                if known == 0 {
+                if seeds.is_empty() {
                     return Ok(Query {
                         unit: None,
                         skip: Vec::new(),

@@ -93,12 +93,14 @@ struct BatchArgs {
 }
 
 impl BatchArgs {
+    /// Checks the batch, then lays it out as bind arrays.
     fn new(requests: &[KnnRequest], k: usize) -> Result<Self, StoreError> {
-        if k == 0 || k > MAX_K {
-            return Err(StoreError::BadRequest {
-                reason: format!("k = {k} must be within 1..={MAX_K}"),
-            });
-        }
+        check(requests, k)?;
+        Ok(Self::build(requests, k))
+    }
+
+    /// Lays out a batch that passed [`check`].
+    fn build(requests: &[KnnRequest], k: usize) -> Self {
         let mut args = BatchArgs {
             vectors: Vec::with_capacity(requests.len()),
             seed_req: Vec::new(),
@@ -107,35 +109,10 @@ impl BatchArgs {
             excluded_id: Vec::new(),
             k: k as i64,
         };
-        let mut dim: Option<(usize, usize)> = None;
-        for (index, request) in requests.iter().enumerate() {
-            let req = i32::try_from(index + 1).map_err(|_| StoreError::BadRequest {
-                reason: format!("batch of {} requests is too large", requests.len()),
-            })?;
+        // `check` bounded the batch to i32::MAX requests.
+        for (req, request) in (1..).zip(requests) {
             let exclude = match request {
                 KnnRequest::ByVector { vector, exclude } => {
-                    if vector.is_empty() {
-                        return Err(StoreError::BadRequest {
-                            reason: format!("request {index}: empty query vector"),
-                        });
-                    }
-                    if let Some(bad) = vector.iter().position(|v| !v.is_finite()) {
-                        return Err(StoreError::BadRequest {
-                            reason: format!("request {index}: element {bad} is not finite"),
-                        });
-                    }
-                    match dim {
-                        Some((first, at)) if first != vector.len() => {
-                            return Err(StoreError::BadRequest {
-                                reason: format!(
-                                    "request {index}: query vector has dimension {}, request {at} has {first}",
-                                    vector.len()
-                                ),
-                            });
-                        }
-                        None => dim = Some((vector.len(), index)),
-                        _ => {}
-                    }
                     args.vectors.push(Some(Vector::from(vector.clone())));
                     exclude
                 }
@@ -153,8 +130,52 @@ impl BatchArgs {
                 args.excluded_id.push(id.clone());
             }
         }
-        Ok(args)
+        args
     }
+}
+
+/// Refuses what the database would refuse, naming the request: `k` out of range, an empty or
+/// non-finite query vector, query vectors of different dimensions, too many requests.
+fn check(requests: &[KnnRequest], k: usize) -> Result<(), StoreError> {
+    if k == 0 || k > MAX_K {
+        return Err(StoreError::BadRequest {
+            reason: format!("k = {k} must be within 1..={MAX_K}"),
+        });
+    }
+    if i32::try_from(requests.len()).is_err() {
+        return Err(StoreError::BadRequest {
+            reason: format!("batch of {} requests is too large", requests.len()),
+        });
+    }
+    let mut dim: Option<(usize, usize)> = None;
+    for (index, request) in requests.iter().enumerate() {
+        let KnnRequest::ByVector { vector, .. } = request else {
+            continue;
+        };
+        if vector.is_empty() {
+            return Err(StoreError::BadRequest {
+                reason: format!("request {index}: empty query vector"),
+            });
+        }
+        if let Some(bad) = vector.iter().position(|v| !v.is_finite()) {
+            return Err(StoreError::BadRequest {
+                reason: format!("request {index}: element {bad} is not finite"),
+            });
+        }
+        match dim {
+            Some((first, at)) if first != vector.len() => {
+                return Err(StoreError::BadRequest {
+                    reason: format!(
+                        "request {index}: query vector has dimension {}, request {at} has {first}",
+                        vector.len()
+                    ),
+                });
+            }
+            None => dim = Some((vector.len(), index)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl VectorStore {
@@ -209,7 +230,7 @@ impl VectorStore {
         k: usize,
         mode: Mode,
     ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
-        let args = BatchArgs::new(requests, k)?;
+        check(requests, k)?;
         if requests.is_empty() {
             return Ok(Vec::new());
         }
@@ -221,8 +242,7 @@ impl VectorStore {
             let chunk = requests.len().div_ceil(parts);
             let answers =
                 futures_util::future::try_join_all(requests.chunks(chunk).map(|part| async move {
-                    let args = BatchArgs::new(part, k)?;
-                    let rows = bind(sqlx::query(KNN_BATCH_SQL), args)
+                    let rows = bind(sqlx::query(KNN_BATCH_SQL), BatchArgs::build(part, k))
                         .fetch_all(&self.pool)
                         .await?;
                     group(rows, part.len())
@@ -230,7 +250,7 @@ impl VectorStore {
                 .await?;
             return Ok(answers.into_iter().flatten().collect());
         }
-        let query = bind(sqlx::query(KNN_BATCH_SQL), args);
+        let query = bind(sqlx::query(KNN_BATCH_SQL), BatchArgs::build(requests, k));
         let rows = if self.session_configured && mode == Mode::Index {
             query.fetch_all(&self.pool).await?
         } else {

@@ -198,12 +198,7 @@ impl<R: AsyncBufRead + Unpin> RecordReader<R> {
     async fn next_record(&mut self) -> Result<Option<Record>, LoadError> {
         let parsed = match self.next_line().await? {
             None => return Ok(None),
-            Some(line) => csv::split_record(line).and_then(|(id, literal)| {
-                if id.is_empty() {
-                    return Err("id is empty".to_owned());
-                }
-                csv::parse_vector(&literal).map(|vector| (id, vector))
-            }),
+            Some(line) => csv::parse_record(line),
         };
         match parsed {
             Ok((id, vector)) => Ok(Some(Record {
@@ -659,13 +654,7 @@ impl Encoder {
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let record = std::str::from_utf8(raw)
                 .map_err(|e| format!("not UTF-8: {e}"))
-                .and_then(|line| {
-                    let (id, literal) = csv::split_record(line)?;
-                    if id.is_empty() {
-                        return Err("id is empty".to_owned());
-                    }
-                    csv::parse_vector(&literal).map(|vector| (id, vector))
-                });
+                .and_then(csv::parse_record);
             let (id, vector) = record.map_err(|reason| self.malformed(line, reason))?;
             let id = self.push(&mut bytes, line, id, &vector)?;
             ids.push((line, id));
