@@ -41,3 +41,5 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
+
+pub mod storage;

@@ -7,6 +7,7 @@ pub mod event;
 pub mod firehose;
 pub mod model;
 pub mod recommendation;
+pub mod serving;
 pub mod settings;
 pub mod source;
 pub mod training;
