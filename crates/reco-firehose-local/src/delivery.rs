@@ -46,6 +46,9 @@ pub struct DeliveryConfig {
     pub buffer_interval: Duration,
     /// Whether objects are gzip-compressed.
     pub gzip: bool,
+    /// Whether dynamic partitioning is on (keys from the Lambda's `metadata.partitionKeys`,
+    /// at most [`crate::runner::MAX_ACTIVE_PARTITIONS`] open at once).
+    pub dynamic_partitioning: bool,
     /// Suffix of object names (`file_extension`, or `.gz` for GZIP without one).
     pub file_extension: String,
 }
@@ -186,6 +189,10 @@ impl DeliveryConfig {
                     .map_or(u64::from(DEFAULT_BUFFER_INTERVAL_S), |v| v as u64),
             ),
             gzip,
+            dynamic_partitioning: s3
+                .dynamic_partitioning_configuration()
+                .and_then(|d| d.enabled())
+                .unwrap_or(false),
             file_extension,
         })
     }

@@ -1,12 +1,11 @@
 //! reco's local Firehose: the delivery stream's configuration read from the Firehose API
 //! ([`delivery`]), its S3 key namespaces ([`prefix`]), the runner that consumes Kinesis and
-//! calls the transform handler in-process ([`runner`]) and where it stopped ([`checkpoint`]),
-//! and the reader of recommendation objects ([`reader`]).
+//! calls the transform handler in-process, enforcing Firehose's quotas, and hands every
+//! delivered object to the publisher ([`runner`]), and where it stopped ([`checkpoint`]).
 
 pub mod checkpoint;
 pub mod delivery;
 pub mod prefix;
-pub mod reader;
 pub mod runner;
 
 pub use checkpoint::Checkpoint;

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use reco_domain::firehose::{
-    FirehoseEvent, FirehoseRecord, FirehoseResult, decode_data, encode_data,
+    FirehoseEvent, FirehoseRecord, FirehoseResult, MAX_RESPONSE_BYTES, decode_data, encode_data,
 };
 use reco_domain::recommendation::UtcDateTime;
+use reco_serving::lambda::Publisher;
+use reco_serving::publisher::PublishReport;
 use reco_transform_lambda::Transformer;
 use reco_transform_lambda::ports::{ModelStore, NeighbourIndex};
 
@@ -26,6 +28,15 @@ pub const EMPTY_POLL_PAUSE: Duration = Duration::from_millis(250);
 pub const IDLE_POLLS: u32 = 3;
 /// Firehose's `!{firehose:error-output-type}` for records the processor failed.
 pub const PROCESSING_FAILED: &str = "processing-failed";
+/// `!{firehose:error-output-type}` of records refused because too many partitions were open.
+pub const ACTIVE_PARTITION_EXCEEDED: &str = "activePartitionExceeded";
+/// Active (buffered, not yet delivered) dynamic partitions per delivery stream (Firehose
+/// quota, default 500, raisable to 5,000: "Buffer data for dynamic partitioning"). Records of
+/// a new partition beyond it go under the error prefix, as on AWS.
+pub const MAX_ACTIVE_PARTITIONS: usize = 500;
+/// Deliveries of one object to the publisher before the run stops (the SQS queue's
+/// `maxReceiveCount` on AWS, after which a message goes to the dead-letter queue).
+pub const PUBLISH_ATTEMPTS: u32 = 5;
 
 /// Where to start reading the source stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +78,12 @@ pub struct RunCounts {
     pub objects: u64,
     /// Error objects written.
     pub error_objects: u64,
+    /// Records refused because [`MAX_ACTIVE_PARTITIONS`] partitions were open.
+    pub partition_limit_failed: u64,
+    /// Invocations whose response passed Lambda's 6 MB payload limit.
+    pub oversized_responses: u64,
+    /// What the publisher did with the delivered objects (when one is attached).
+    pub published: PublishReport,
 }
 
 /// Why the runner stopped with an error.
@@ -96,6 +113,20 @@ pub enum RunError {
     /// The checkpoint file cannot be read or written.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A delivered object could not be published after every attempt.
+    #[error(
+        "publishing s3://{bucket}/{key} failed {attempts} times (the object is delivered; re-run to publish it): {reason}"
+    )]
+    Publish {
+        /// The bucket.
+        bucket: String,
+        /// The delivered object.
+        key: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        reason: String,
+    },
 }
 
 #[derive(Default)]
@@ -131,7 +162,8 @@ pub struct LocalFirehose<'a, I: NeighbourIndex, M: ModelStore> {
     transformer: &'a Transformer<I, M>,
     counts: RunCounts,
     partitions: BTreeMap<BTreeMap<String, String>, ObjectBuffer>,
-    errors: ObjectBuffer,
+    errors: BTreeMap<&'static str, ObjectBuffer>,
+    publisher: Option<&'a Publisher>,
     last_progress: Instant,
 }
 
@@ -150,9 +182,17 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
             transformer,
             counts: RunCounts::default(),
             partitions: BTreeMap::new(),
-            errors: ObjectBuffer::default(),
+            errors: BTreeMap::new(),
+            publisher: None,
             last_progress: Instant::now(),
         }
+    }
+
+    /// Publishes every delivered object with `publisher` right after writing it, as the S3
+    /// event (through the queue) makes the publisher Lambda do on AWS.
+    pub fn with_publisher(mut self, publisher: &'a Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     fn kinesis_error(&self, e: impl std::fmt::Display) -> RunError {
@@ -341,7 +381,8 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
         let (Some(path), Some(current)) = (&options.checkpoint, checkpoint) else {
             return Ok(());
         };
-        let buffered = self.errors.records > 0 || self.partitions.values().any(|b| b.records > 0);
+        let buffered = self.errors.values().any(|b| b.records > 0)
+            || self.partitions.values().any(|b| b.records > 0);
         if buffered || saved.as_ref() == Some(current) {
             return Ok(());
         }
@@ -354,8 +395,16 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
         if last || self.last_progress.elapsed() >= Duration::from_secs(5) {
             let c = &self.counts;
             eprintln!(
-                "firehose-local: read {} | ok {} | failed {} | dropped {} | invocations {} | objects {} | error objects {}",
-                c.read, c.ok, c.failed, c.dropped, c.invocations, c.objects, c.error_objects
+                "firehose-local: read {} | ok {} | failed {} | dropped {} | invocations {} | objects {} | error objects {} | documents written {} kept {}",
+                c.read,
+                c.ok,
+                c.failed,
+                c.dropped,
+                c.invocations,
+                c.objects,
+                c.error_objects,
+                c.published.written,
+                c.published.kept
             );
             self.last_progress = Instant::now();
         }
@@ -387,7 +436,23 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
         let transformed = loop {
             attempt += 1;
             self.counts.invocations += 1;
-            match self.transformer.transform(event.clone()).await {
+            let outcome = match self.transformer.transform(event.clone()).await {
+                Err(error) => Err(error.to_string()),
+                Ok(t) => {
+                    // Lambda refuses a synchronous response above its payload limit; Firehose
+                    // then sees a failed invocation.
+                    let bytes = serde_json::to_vec(&t.response).map_or(0, |b| b.len());
+                    if bytes > MAX_RESPONSE_BYTES {
+                        self.counts.oversized_responses += 1;
+                        Err(format!(
+                            "Lambda.ResponseSizeExceeded: response of {bytes} bytes exceeds the {MAX_RESPONSE_BYTES}-byte payload limit"
+                        ))
+                    } else {
+                        Ok(t)
+                    }
+                }
+            };
+            match outcome {
                 Ok(t) => break Ok(t),
                 Err(error) if attempt <= self.config.processor_retries => {
                     eprintln!(
@@ -406,7 +471,13 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                     event.records.len()
                 );
                 for record in &event.records {
-                    self.push_error(record, "Lambda.FunctionError", &error.to_string(), attempt);
+                    self.push_error(
+                        record,
+                        PROCESSING_FAILED,
+                        "Lambda.FunctionError",
+                        &error.to_string(),
+                        attempt,
+                    );
                 }
                 return Ok(());
             }
@@ -434,8 +505,29 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
             };
             match out.result {
                 FirehoseResult::Ok => {
-                    let keys = out.metadata.as_ref().map(|m| m.partition_keys.clone());
+                    // Without dynamic partitioning every record shares one buffer (the prefix
+                    // has only time namespaces); Firehose ignores the Lambda's keys then.
+                    let keys = if self.config.dynamic_partitioning {
+                        out.metadata.as_ref().map(|m| m.partition_keys.clone())
+                    } else {
+                        Some(BTreeMap::new())
+                    };
                     match (keys, decode_data(&out.data)) {
+                        (Some(keys), Ok(_))
+                            if !self.partitions.contains_key(&keys)
+                                && self.partitions.len() >= MAX_ACTIVE_PARTITIONS =>
+                        {
+                            self.counts.partition_limit_failed += 1;
+                            self.push_error(
+                                &request,
+                                ACTIVE_PARTITION_EXCEEDED,
+                                "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                                &format!(
+                                    "{MAX_ACTIVE_PARTITIONS} active partitions already buffered (Firehose quota per delivery stream)"
+                                ),
+                                attempt,
+                            );
+                        }
                         (Some(keys), Ok(line)) => {
                             self.partitions
                                 .entry(keys)
@@ -445,12 +537,14 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                         }
                         (None, _) => self.push_error(
                             &request,
+                            PROCESSING_FAILED,
                             "DynamicPartitioning.MetadataExtractionFailed",
                             "Ok record without metadata.partitionKeys",
                             attempt,
                         ),
                         (_, Err(e)) => self.push_error(
                             &request,
+                            PROCESSING_FAILED,
                             "Lambda.InvalidData",
                             &format!("Ok record data is not base64: {e}"),
                             attempt,
@@ -463,7 +557,13 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                         .get(out.record_id.as_str())
                         .cloned()
                         .unwrap_or_else(|| "marked ProcessingFailed by the Lambda".to_owned());
-                    self.push_error(&request, "Lambda.ProcessingFailed", &reason, attempt);
+                    self.push_error(
+                        &request,
+                        PROCESSING_FAILED,
+                        "Lambda.ProcessingFailed",
+                        &reason,
+                        attempt,
+                    );
                 }
             }
         }
@@ -479,6 +579,7 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                 if !answered_ids.contains(&record.record_id.as_str()) {
                     self.push_error(
                         record,
+                        PROCESSING_FAILED,
                         "Lambda.MissingRecordId",
                         "record missing from the response",
                         attempt,
@@ -489,7 +590,14 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
         Ok(())
     }
 
-    fn push_error(&mut self, record: &FirehoseRecord, code: &str, message: &str, attempts: u32) {
+    fn push_error(
+        &mut self,
+        record: &FirehoseRecord,
+        error_output_type: &'static str,
+        code: &str,
+        message: &str,
+        attempts: u32,
+    ) {
         let now = now_millis();
         let line = serde_json::json!({
             "attemptsMade": attempts,
@@ -503,6 +611,8 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
         self.errors
+            .entry(error_output_type)
+            .or_default()
             .push(&bytes, record.approximate_arrival_timestamp.unwrap_or(now));
         self.counts.failed += 1;
     }
@@ -522,19 +632,58 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                 self.object_key(&self.config.prefix, &keys, None, buffer.oldest_arrival_ms)?;
             self.put(&key, buffer.body).await?;
             self.counts.objects += 1;
+            self.publish(&key).await?;
         }
-        if self.errors.records > 0 && (all || self.errors.due(bytes, interval)) {
-            let buffer = std::mem::take(&mut self.errors);
+        let due: Vec<&'static str> = self
+            .errors
+            .iter()
+            .filter(|(_, b)| b.records > 0 && (all || b.due(bytes, interval)))
+            .map(|(t, _)| *t)
+            .collect();
+        for error_output_type in due {
+            let buffer = self.errors.remove(error_output_type).unwrap_or_default();
             let key = self.object_key(
                 &self.config.error_prefix,
                 &BTreeMap::new(),
-                Some(PROCESSING_FAILED),
+                Some(error_output_type),
                 buffer.oldest_arrival_ms,
             )?;
             self.put(&key, buffer.body).await?;
             self.counts.error_objects += 1;
         }
         Ok(())
+    }
+
+    /// Runs the publisher on a delivered object, retried as SQS redelivers a failed message.
+    async fn publish(&mut self, key: &str) -> Result<(), RunError> {
+        let Some(publisher) = self.publisher else {
+            return Ok(());
+        };
+        let catalogue = publisher.catalogue().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match publisher.publish_key(key, &catalogue).await {
+                Ok(report) => {
+                    self.counts.published.add(&report);
+                    return Ok(());
+                }
+                Err(reason) if attempt >= PUBLISH_ATTEMPTS => {
+                    return Err(RunError::Publish {
+                        bucket: self.config.bucket.clone(),
+                        key: key.to_owned(),
+                        attempts: attempt,
+                        reason,
+                    });
+                }
+                Err(reason) => {
+                    eprintln!(
+                        "firehose-local: publishing {key} failed (attempt {attempt}, retrying): {reason}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
+                }
+            }
+        }
     }
 
     /// `<expanded prefix><stream>-<version>-yyyy-MM-dd-HH-mm-ss-<uuid><extension>`, as Firehose names objects.

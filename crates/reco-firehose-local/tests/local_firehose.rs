@@ -1,6 +1,8 @@
 //! The local Firehose against the emulator: a delivery stream configured like the deployed
-//! one (Kinesis source, Lambda processor, dynamic partitioning by customer, error prefix,
-//! GZIP), records on several shards, every record accounted for in S3.
+//! one (Kinesis source, Lambda processor, time-partitioned prefix, error prefix, GZIP),
+//! records on several shards, every record accounted for in S3 and every customer's latest
+//! document published; and AWS's active-partition quota enforced when a stream partitions by
+//! customer.
 
 use std::io::Read as _;
 use std::time::Duration;
@@ -15,14 +17,19 @@ use aws_sdk_kinesis::types::StreamStatus;
 use reco_domain::event::ClickEvent;
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::CustomerEmbedder;
-use reco_firehose_local::reader::latest_recommendation;
 use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPosition};
-use reco_testkit::{LocalStack, unique_name};
+use reco_serving::catalogue::CatalogueSource;
+use reco_serving::documents::DocumentStore;
+use reco_serving::lambda::Publisher;
+use reco_testkit::{LocalStack, TempBucket, unique_name};
 use reco_transform_lambda::memory::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
 use reco_transform_lambda::{TransformConfig, Transformer};
 
-const PREFIX: &str = "recommendations/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/";
+/// The deployed prefix: time partitions only.
+const PREFIX: &str = "recommendations/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/";
+/// A prefix per customer: breaks past Firehose's 500 active partitions.
+const CUSTOMER_PREFIX: &str = "recommendations/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/";
 const ERROR_PREFIX: &str = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/";
 
 struct CountryEmbedder;
@@ -63,7 +70,10 @@ fn transformer() -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> 
 }
 
 fn event(i: usize) -> Vec<u8> {
-    let customer = 100 + (i % 4);
+    event_of(i, 100 + (i % 4))
+}
+
+fn event_of(i: usize, customer: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "session_id": format!("s-{i}"),
         "customer_number": customer,
@@ -84,32 +94,38 @@ fn gunzip(bytes: &[u8]) -> String {
     text
 }
 
-#[tokio::test]
-async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
-    let stack = LocalStack::get();
-    let sdk = stack.sdk_config().await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    let firehose = aws_sdk_firehose::Client::new(&sdk);
-    let bucket = stack.s3_bucket().await;
-    let stream = unique_name("reco-t-clicks-", '-');
-    let delivery = unique_name("reco-t-recs-", '-');
-    let checkpoint = std::env::temp_dir().join(format!("{delivery}.checkpoint.json"));
-    kinesis
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(3)
-        .send()
-        .await
-        .unwrap();
+/// A Kinesis stream with `shards` shards and a delivery stream reading it into `bucket` with
+/// `prefix` (dynamic partitioning when the prefix takes keys from the Lambda); deleted on drop
+/// of the returned guard's `cleanup`.
+struct Streams {
+    kinesis: aws_sdk_kinesis::Client,
+    firehose: aws_sdk_firehose::Client,
+    stream: String,
+    delivery: String,
+}
 
-    let result = async {
+impl Streams {
+    async fn create(bucket: &TempBucket, prefix: &str, shards: i32) -> Self {
+        let sdk = LocalStack::get().sdk_config().await;
+        let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+        let firehose = aws_sdk_firehose::Client::new(&sdk);
+        let stream = unique_name("reco-t-clicks-", '-');
+        let delivery = unique_name("reco-t-recs-", '-');
+        kinesis
+            .create_stream()
+            .stream_name(&stream)
+            .shard_count(shards)
+            .send()
+            .await
+            .unwrap();
         let mut arn = None;
         for _ in 0..100 {
             let summary = kinesis
                 .describe_stream_summary()
                 .stream_name(&stream)
                 .send()
-                .await?
+                .await
+                .unwrap()
                 .stream_description_summary
                 .unwrap();
             if summary.stream_status == StreamStatus::Active {
@@ -135,19 +151,22 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
                 KinesisStreamSourceConfiguration::builder()
                     .kinesis_stream_arn(&stream_arn)
                     .role_arn(role)
-                    .build()?,
+                    .build()
+                    .unwrap(),
             )
             .extended_s3_destination_configuration(
                 ExtendedS3DestinationConfiguration::builder()
                     .role_arn(role)
                     .bucket_arn(format!("arn:aws:s3:::{}", bucket.name))
-                    .prefix(PREFIX)
+                    .prefix(prefix)
                     .error_output_prefix(ERROR_PREFIX)
                     .compression_format(CompressionFormat::Gzip)
                     .file_extension(".ndjson.gz")
                     .buffering_hints(BufferingHints::builder().size_in_mbs(64).interval_in_seconds(60).build())
                     .dynamic_partitioning_configuration(
-                        DynamicPartitioningConfiguration::builder().enabled(true).build(),
+                        DynamicPartitioningConfiguration::builder()
+                            .enabled(prefix.contains("partitionKeyFromLambda"))
+                            .build(),
                     )
                     .processing_configuration(
                         ProcessingConfiguration::builder()
@@ -162,15 +181,117 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
                                     .parameters(parameter(ProcessorParameterName::BufferSizeInMb, "1"))
                                     .parameters(parameter(ProcessorParameterName::BufferIntervalInSeconds, "60"))
                                     .parameters(parameter(ProcessorParameterName::LambdaNumberOfRetries, "1"))
-                                    .build()?,
+                                    .build()
+                                    .unwrap(),
                             )
                             .build(),
                     )
-                    .build()?,
+                    .build()
+                    .unwrap(),
             )
             .send()
-            .await?;
+            .await
+            .unwrap();
+        Self {
+            kinesis,
+            firehose,
+            stream,
+            delivery,
+        }
+    }
 
+    async fn put(&self, entries: &[(String, Vec<u8>)]) {
+        for chunk in entries.chunks(500) {
+            let records = chunk
+                .iter()
+                .map(|(key, data)| {
+                    aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                        .partition_key(key)
+                        .data(Blob::new(data.clone()))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let out = self
+                .kinesis
+                .put_records()
+                .stream_name(&self.stream)
+                .set_records(Some(records))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.failed_record_count(), Some(0));
+        }
+    }
+
+    async fn cleanup(self) {
+        let _ = self
+            .firehose
+            .delete_delivery_stream()
+            .delivery_stream_name(&self.delivery)
+            .send()
+            .await;
+        let _ = self
+            .kinesis
+            .delete_stream()
+            .stream_name(&self.stream)
+            .send()
+            .await;
+    }
+}
+
+fn publisher(bucket: &TempBucket, lake: &TempBucket) -> Publisher {
+    let settings = &LocalStack::get().settings;
+    let objects = reco_aws::storage::bucket_store(settings, &bucket.name).unwrap();
+    Publisher {
+        bucket: bucket.name.clone(),
+        documents: DocumentStore::new(objects.clone(), format!("s3://{}", bucket.name)),
+        objects,
+        catalogue: CatalogueSource::new(
+            reco_aws::storage::bucket_store(settings, &lake.name).unwrap(),
+            format!("s3://{}", lake.name),
+        ),
+    }
+}
+
+async fn keys(bucket: &TempBucket) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = bucket
+            .client()
+            .list_objects_v2()
+            .bucket(&bucket.name)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return keys;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_published() {
+    let stack = LocalStack::get();
+    let bucket = stack.s3_bucket().await;
+    let lake = stack.s3_bucket().await;
+    let streams = Streams::create(&bucket, PREFIX, 3).await;
+    let (kinesis, firehose, stream, delivery) = (
+        streams.kinesis.clone(),
+        streams.firehose.clone(),
+        streams.stream.clone(),
+        streams.delivery.clone(),
+    );
+    let checkpoint = std::env::temp_dir().join(format!("{delivery}.checkpoint.json"));
+    let result = async {
         let config = DeliveryConfig::describe(&firehose, &delivery).await?;
         assert_eq!(config.source_stream, stream);
         assert_eq!(config.bucket, bucket.name);
@@ -178,6 +299,7 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
         assert_eq!(config.error_prefix, ERROR_PREFIX);
         assert!(config.gzip);
         assert_eq!(config.processor_buffer_bytes, 1024 * 1024);
+        assert!(!config.dynamic_partitioning);
 
         // 40 good events for 4 customers, 2 bad ones, spread over the shards.
         let mut entries = Vec::new();
@@ -186,52 +308,75 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
         }
         entries.push(("bad1".into(), b"not json".to_vec()));
         entries.push(("bad2".into(), br#"{"customer_number": 100}"#.to_vec()));
-        for (key, data) in &entries {
-            kinesis
-                .put_record()
-                .stream_name(&stream)
-                .partition_key(key)
-                .data(Blob::new(data.clone()))
-                .send()
-                .await?;
-        }
+        streams.put(&entries).await;
 
         let transformer = transformer();
+        let publisher = publisher(&bucket, &lake);
         let options = RunOptions {
             until_idle: true,
             start: StartPosition::TrimHorizon,
             checkpoint: Some(checkpoint.clone()),
             retry_backoff: Duration::from_millis(10),
         };
-        let counts = LocalFirehose::new(config.clone(), kinesis.clone(), bucket.client().clone(), &transformer)
-            .run(options.clone())
-            .await?;
+        let counts = LocalFirehose::new(
+            config.clone(),
+            kinesis.clone(),
+            bucket.client().clone(),
+            &transformer,
+        )
+        .with_publisher(&publisher)
+        .run(options.clone())
+        .await?;
         assert_eq!(counts.read, 42);
         assert_eq!((counts.ok, counts.failed, counts.dropped), (40, 2, 0));
-        assert_eq!(counts.objects, 4, "one object per customer partition");
+        assert_eq!(counts.objects, 1, "one time partition, one buffer");
         assert_eq!(counts.error_objects, 1);
+        assert_eq!(counts.published.records, 40);
+        assert_eq!(
+            (counts.published.customers, counts.published.written),
+            (4, 4)
+        );
 
-        let listed = bucket.client().list_objects_v2().bucket(&bucket.name).send().await?;
+        let listed = bucket
+            .client()
+            .list_objects_v2()
+            .bucket(&bucket.name)
+            .send()
+            .await?;
         let mut ok_lines = 0;
         let mut error_lines = Vec::new();
         for object in listed.contents() {
             let key = object.key().unwrap().to_owned();
+            if key.starts_with("latest/") {
+                continue; // the published documents, checked below
+            }
             assert!(key.ends_with(".ndjson.gz"), "{key}");
-            let body = bucket.client().get_object().bucket(&bucket.name).key(&key).send().await?;
+            let body = bucket
+                .client()
+                .get_object()
+                .bucket(&bucket.name)
+                .key(&key)
+                .send()
+                .await?;
             let text = gunzip(&body.body.collect().await?.into_bytes());
             if key.starts_with("errors/processing-failed/") {
-                error_lines.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+                error_lines.extend(
+                    text.lines()
+                        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+                );
                 continue;
             }
-            let customer: &str = key
-                .strip_prefix("recommendations/customer=")
-                .and_then(|k| k.split('/').next())
-                .unwrap_or_else(|| panic!("unexpected key {key}"));
-            // customer=N/yyyy/MM/dd/HH/<name>
-            assert_eq!(key.split('/').count(), 7, "{key}");
+            // recommendations/dt=YYYY-MM-DD/hour=HH/<name>
+            let parts: Vec<&str> = key.split('/').collect();
+            assert_eq!(parts.len(), 4, "{key}");
+            assert!(parts[1].starts_with("dt=") && parts[1].len() == 13, "{key}");
+            assert!(
+                parts[2].starts_with("hour=") && parts[2].len() == 7,
+                "{key}"
+            );
             for line in text.lines() {
                 let record: RecommendationRecord = serde_json::from_str(line).unwrap();
-                assert_eq!(record.event.customer_number.to_string(), customer);
+                assert!((100..104).contains(&record.event.customer_number));
                 let browsed = &record.event.browse_history[0].product_code;
                 assert!(record.recommended_items.iter().all(|i| &i.id != browsed));
                 assert!(record.similar_items.iter().all(|i| &i.id != browsed));
@@ -247,57 +392,140 @@ async fn every_record_lands_under_its_customer_prefix_or_the_error_prefix() {
             assert!(line["rawData"].is_string());
         }
 
-        let latest = latest_recommendation(bucket.client(), &bucket.name, "recommendations/", 101)
-            .await?
-            .expect("customer 101 has recommendations");
-        assert_eq!(latest.record.event.customer_number, 101);
-        assert!(latest.key.starts_with("recommendations/customer=101/"));
+        // Each customer's latest document holds its newest record's recommendations.
+        for customer in 100..104 {
+            let doc = publisher
+                .documents
+                .get(&reco_domain::serving::customer_document_key(customer))
+                .await?
+                .unwrap_or_else(|| panic!("customer {customer} has no latest document"));
+            assert_eq!(doc.customer_number, Some(customer));
+            assert_eq!(doc.source, reco_domain::serving::DocumentSource::Stream);
+            assert_eq!(doc.recommended.len(), 4);
+        }
         assert!(
-            latest_recommendation(bucket.client(), &bucket.name, "recommendations/", 1)
+            publisher
+                .documents
+                .get("latest/customers/1.json")
                 .await?
                 .is_none()
         );
 
         // A second run resumes after the checkpoint: only the 3 records put since are read.
-        let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint)?)?;
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&checkpoint)?)?;
         assert_eq!(saved["stream"], stream.as_str());
         assert!(!saved["shards"].as_object().unwrap().is_empty(), "{saved}");
-        for i in 40..43 {
-            kinesis
-                .put_record()
-                .stream_name(&stream)
-                .partition_key(format!("k{i}"))
-                .data(Blob::new(event(i)))
-                .send()
-                .await?;
-        }
-        let again = LocalFirehose::new(config.clone(), kinesis.clone(), bucket.client().clone(), &transformer)
-            .run(options.clone())
-            .await?;
+        streams
+            .put(
+                &(40..43)
+                    .map(|i| (format!("k{i}"), event(i)))
+                    .collect::<Vec<_>>(),
+            )
+            .await;
+        let again = LocalFirehose::new(
+            config.clone(),
+            kinesis.clone(),
+            bucket.client().clone(),
+            &transformer,
+        )
+        .run(options.clone())
+        .await?;
         assert_eq!((again.read, again.ok, again.failed), (3, 3, 0));
-        let idle = LocalFirehose::new(config.clone(), kinesis.clone(), bucket.client().clone(), &transformer)
-            .run(options.clone())
-            .await?;
+        let idle = LocalFirehose::new(
+            config.clone(),
+            kinesis.clone(),
+            bucket.client().clone(),
+            &transformer,
+        )
+        .run(options.clone())
+        .await?;
         assert_eq!(idle.read, 0, "nothing new after the checkpoint");
         // Without a checkpoint the stream is read from the oldest record again.
-        let all = LocalFirehose::new(config, kinesis.clone(), bucket.client().clone(), &transformer)
-            .run(RunOptions { checkpoint: None, ..options })
-            .await?;
+        let all = LocalFirehose::new(
+            config,
+            kinesis.clone(),
+            bucket.client().clone(),
+            &transformer,
+        )
+        .run(RunOptions {
+            checkpoint: None,
+            ..options
+        })
+        .await?;
         assert_eq!(all.read, 45);
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
-    let _ = firehose
-        .delete_delivery_stream()
-        .delivery_stream_name(&delivery)
-        .send()
-        .await;
-    kinesis
-        .delete_stream()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
+    streams.cleanup().await;
     let _ = std::fs::remove_file(&checkpoint);
     result.unwrap();
+}
+
+#[tokio::test]
+async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partitions_do_not() {
+    let stack = LocalStack::get();
+    let transformer = transformer();
+    // 600 distinct customers in one buffer window (buffering 64 MB / 60 s).
+    let entries: Vec<(String, Vec<u8>)> = (0..600)
+        .map(|i| (format!("k{i}"), event_of(i, 1000 + i)))
+        .collect();
+    let options = RunOptions {
+        until_idle: true,
+        start: StartPosition::TrimHorizon,
+        checkpoint: None,
+        retry_backoff: Duration::from_millis(10),
+    };
+
+    let per_customer = stack.s3_bucket().await;
+    let streams = Streams::create(&per_customer, CUSTOMER_PREFIX, 1).await;
+    streams.put(&entries).await;
+    let config = DeliveryConfig::describe(&streams.firehose, &streams.delivery)
+        .await
+        .unwrap();
+    assert!(config.dynamic_partitioning);
+    let counts = LocalFirehose::new(
+        config,
+        streams.kinesis.clone(),
+        per_customer.client().clone(),
+        &transformer,
+    )
+    .run(options.clone())
+    .await;
+    streams.cleanup().await;
+    let counts = counts.unwrap();
+    assert_eq!(counts.read, 600);
+    assert_eq!((counts.ok, counts.partition_limit_failed), (500, 100));
+    let keys_written = keys(&per_customer).await;
+    let refused = keys_written
+        .iter()
+        .filter(|k| k.starts_with("errors/activePartitionExceeded/"))
+        .count();
+    assert_eq!(refused, 1, "one error object: {keys_written:?}");
+    assert_eq!(keys_written.len(), 501);
+
+    let per_hour = stack.s3_bucket().await;
+    let streams = Streams::create(&per_hour, PREFIX, 1).await;
+    streams.put(&entries).await;
+    let config = DeliveryConfig::describe(&streams.firehose, &streams.delivery)
+        .await
+        .unwrap();
+    let counts = LocalFirehose::new(
+        config,
+        streams.kinesis.clone(),
+        per_hour.client().clone(),
+        &transformer,
+    )
+    .run(options)
+    .await;
+    streams.cleanup().await;
+    let counts = counts.unwrap();
+    assert_eq!((counts.read, counts.ok, counts.failed), (600, 600, 0));
+    let keys_written = keys(&per_hour).await;
+    assert!(
+        keys_written
+            .iter()
+            .all(|k| k.starts_with("recommendations/dt=")),
+        "{keys_written:?}"
+    );
 }

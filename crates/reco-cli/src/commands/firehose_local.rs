@@ -1,7 +1,9 @@
 //! `reco firehose-local`: the local Firehose. Reads the delivery stream's configuration
 //! from the Firehose API (as Terraform deployed it), consumes every shard of its Kinesis
 //! source, calls the transform handler in-process and writes S3 objects with the configured
-//! keys; failed records go under the error prefix with their reason.
+//! keys; failed records go under the error prefix with their reason. Every delivered object
+//! is then published (the latest document of each customer in it), as the S3 event makes the
+//! publisher Lambda do on AWS.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +14,9 @@ use clap::Args;
 use reco_domain::Settings;
 use reco_domain::settings::var;
 use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPosition};
+use reco_serving::catalogue::CatalogueSource;
+use reco_serving::documents::DocumentStore;
+use reco_serving::lambda::Publisher;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::s3_models::S3ModelStore;
 use reco_transform_lambda::{TransformConfig, Transformer};
@@ -37,6 +42,9 @@ pub struct FirehoseLocalArgs {
     /// Neither read nor write a checkpoint: start from the oldest (or `--from-latest`) record.
     #[arg(long)]
     pub no_checkpoint: bool,
+    /// Deliver only: do not publish latest documents from the delivered objects.
+    #[arg(long)]
+    pub no_publish: bool,
 }
 
 /// The checkpoint file to use, if any: the flag's, else one per delivery stream in the
@@ -89,26 +97,62 @@ pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result
         Some(path) => eprintln!("firehose-local: checkpoint {}", path.display()),
         None => eprintln!("firehose-local: no checkpoint"),
     }
-    let counts = LocalFirehose::new(
+    let publisher = if args.no_publish {
+        None
+    } else {
+        Some(publisher(settings, &config.bucket)?)
+    };
+    let mut runner = LocalFirehose::new(
         config,
         aws_sdk_kinesis::Client::new(&sdk),
         reco_aws::s3_client(&sdk),
         &transformer,
-    )
-    .run(RunOptions {
-        until_idle: args.until_idle,
-        start: if args.from_latest {
-            StartPosition::Latest
-        } else {
-            StartPosition::TrimHorizon
-        },
-        checkpoint,
-        retry_backoff: RETRY_BACKOFF,
-    })
-    .await?;
-    eprintln!(
-        "firehose-local: done: {} read = {} ok + {} failed + {} dropped",
-        counts.read, counts.ok, counts.failed, counts.dropped
     );
+    if let Some(publisher) = &publisher {
+        runner = runner.with_publisher(publisher);
+    }
+    let counts = runner
+        .run(RunOptions {
+            until_idle: args.until_idle,
+            start: if args.from_latest {
+                StartPosition::Latest
+            } else {
+                StartPosition::TrimHorizon
+            },
+            checkpoint,
+            retry_backoff: RETRY_BACKOFF,
+        })
+        .await?;
+    eprintln!(
+        "firehose-local: done: {} read = {} ok + {} failed + {} dropped; {} objects; latest documents: {} written, {} kept (a newer one was stored)",
+        counts.read,
+        counts.ok,
+        counts.failed,
+        counts.dropped,
+        counts.objects,
+        counts.published.written,
+        counts.published.kept
+    );
+    if counts.partition_limit_failed > 0 || counts.oversized_responses > 0 {
+        eprintln!(
+            "firehose-local: {} record(s) over the active-partition quota, {} response(s) over 6 MB: AWS would fail these the same way",
+            counts.partition_limit_failed, counts.oversized_responses
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The publisher of delivered objects in `bucket`, with the data lake's product catalogue.
+fn publisher(settings: &Settings, bucket: &str) -> anyhow::Result<Publisher> {
+    let lake = settings.require(var::RECO_DATA_LAKE_BUCKET)?;
+    let objects = reco_aws::storage::bucket_store(settings, bucket)?;
+    Ok(Publisher {
+        bucket: bucket.to_owned(),
+        documents: DocumentStore::new(objects.clone(), format!("s3://{bucket}")),
+        objects,
+        catalogue: CatalogueSource::new(
+            reco_aws::storage::bucket_store(settings, lake)?,
+            format!("s3://{lake}"),
+        ),
+    })
 }

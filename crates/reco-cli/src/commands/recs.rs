@@ -1,14 +1,17 @@
-//! `reco recs`: the newest recommendations for a customer, read from the recommendations
-//! bucket as a front end would (a prefix listing under `customer=<n>/`).
+//! `reco recs`: a customer's latest recommendations, read as a front end reads them: one GET
+//! of `latest/customers/<n>.json` in the recommendations bucket (no listing), and the
+//! `popular` document when the customer has none.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
 use reco_domain::Settings;
-use reco_domain::recommendation::{RecommendationRecord, ScoredItem};
+use reco_domain::serving::{
+    DocumentItem, LatestDocument, POPULAR_DOCUMENT_KEY, customer_document_key,
+};
 use reco_domain::settings::var;
-use reco_firehose_local::reader::{DEFAULT_RECOMMENDATIONS_PREFIX, latest_recommendation};
+use reco_serving::documents::DocumentStore;
 
 /// Arguments of `reco recs`.
 #[derive(Debug, Args)]
@@ -16,33 +19,56 @@ pub struct RecsArgs {
     /// Customer number.
     #[arg(long)]
     pub customer: i64,
-    /// Print JSON instead of a table.
+    /// Print the document's JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Key prefix of recommendation objects in the bucket (the delivery stream's prefix up to `customer=`).
-    #[arg(long, default_value = DEFAULT_RECOMMENDATIONS_PREFIX)]
-    pub prefix: String,
+    /// Do not fall back to the popular document when the customer has none.
+    #[arg(long)]
+    pub no_fallback: bool,
 }
 
-/// Runs `reco recs`: exit 0 with the recommendations, 1 when the customer has none yet.
+/// Runs `reco recs`: exit 0 with the customer's document (or the popular fallback), 1 when
+/// there is nothing to show.
 pub async fn run(args: RecsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let bucket = settings.require(var::RECO_RECS_BUCKET)?;
-    let sdk = reco_aws::sdk_config(settings).await;
-    let s3 = reco_aws::s3_client(&sdk);
-    let latest = latest_recommendation(&s3, bucket, &args.prefix, args.customer)
+    let store = DocumentStore::new(
+        reco_aws::storage::bucket_store(settings, bucket)?,
+        format!("s3://{bucket}"),
+    );
+    let key = customer_document_key(args.customer);
+    let mut found = store
+        .get(&key)
         .await
-        .with_context(|| format!("reading recommendations of customer {}", args.customer))?;
-    let Some(latest) = latest else {
+        .with_context(|| format!("reading the latest document of customer {}", args.customer))?
+        .map(|doc| (key, doc));
+    if found.is_none() && !args.no_fallback {
         eprintln!(
-            "reco recs: no recommendations for customer {} under s3://{bucket}/{}customer={}/",
-            args.customer, args.prefix, args.customer
+            "reco recs: customer {} has no document yet (s3://{bucket}/{}); showing the popular fallback a front end shows",
+            args.customer,
+            customer_document_key(args.customer)
+        );
+        found = store
+            .get(POPULAR_DOCUMENT_KEY)
+            .await
+            .context("reading the popular document")?
+            .map(|doc| (POPULAR_DOCUMENT_KEY.to_owned(), doc));
+    }
+    let Some((key, doc)) = found else {
+        eprintln!(
+            "reco recs: no recommendations for customer {} in s3://{bucket}/ (none for the customer{}): run the stream (`reco firehose-local`) or `reco score-all`",
+            args.customer,
+            if args.no_fallback {
+                ""
+            } else {
+                ", no popular document"
+            }
         );
         return Ok(ExitCode::FAILURE);
     };
     let text = if args.json {
-        format!("{}\n", serde_json::to_string(&latest.record)?)
+        format!("{}\n", serde_json::to_string(&doc)?)
     } else {
-        render_table(bucket, &latest.key, &latest.record)
+        render_table(bucket, &key, &doc)
     };
     // A reader that stops early (`| head`) is not an error.
     match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
@@ -51,51 +77,62 @@ pub async fn run(args: RecsArgs, settings: &Settings) -> anyhow::Result<ExitCode
     }
 }
 
-fn render_table(bucket: &str, key: &str, r: &RecommendationRecord) -> String {
+fn render_table(bucket: &str, key: &str, doc: &LatestDocument) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "customer {}  session {}",
-        r.event.customer_number, r.event.session_id
+    let who = doc.customer_number.map_or_else(
+        || "popular (fallback)".to_owned(),
+        |n| format!("customer {n}"),
     );
+    let p = &doc.provenance;
+    let _ = writeln!(out, "{who}  source {}", doc.source.as_str());
     let _ = writeln!(
         out,
         "generated {}  model {}  embeddings {}  id {}",
-        r.generated_at, r.model_version, r.embedding_version, r.recommendation_id
+        p.generated_at, p.model_version, p.embedding_version, p.recommendation_id
     );
     let _ = writeln!(out, "from s3://{bucket}/{key}");
-    let browsed: Vec<&str> = r
-        .event
-        .browse_history
-        .iter()
-        .map(|b| b.product_code.as_str())
-        .collect();
-    let _ = writeln!(out, "browsed: {}", browsed.join(", "));
-    print_table(
-        &mut out,
-        "recommended for the customer",
-        &r.recommended_items,
-    );
-    print_table(&mut out, "similar to the session", &r.similar_items);
+    print_table(&mut out, "recommended", &doc.recommended);
+    if !doc.similar_to_session.is_empty() {
+        print_table(&mut out, "similar to the session", &doc.similar_to_session);
+    }
     out
 }
 
-fn print_table(out: &mut String, title: &str, items: &[ScoredItem]) {
+fn print_table(out: &mut String, title: &str, items: &[DocumentItem]) {
     use std::fmt::Write as _;
     let _ = writeln!(out, "\n{title}:");
     if items.is_empty() {
         let _ = writeln!(out, "  (none)");
         return;
     }
-    let _ = writeln!(out, "  {:>4}  {:<16}  {:>7}", "rank", "product", "score");
+    let _ = writeln!(
+        out,
+        "  {:>4}  {:<12}  {:<40}  {:<16}  {:>9}  {:>7}",
+        "rank", "product", "name", "line", "price", "score"
+    );
     for (rank, item) in items.iter().enumerate() {
+        let price = item
+            .price
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}"));
         let _ = writeln!(
             out,
-            "  {:>4}  {:<16}  {:>7.4}",
+            "  {:>4}  {:<12}  {:<40}  {:<16}  {:>9}  {:>7.4}",
             rank + 1,
-            item.id,
+            item.product_code,
+            truncate(item.name.as_deref().unwrap_or("-"), 40),
+            truncate(item.product_line.as_deref().unwrap_or("-"), 16),
+            price,
             item.score
         );
     }
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(chars - 1).collect();
+    cut.push('…');
+    cut
 }
