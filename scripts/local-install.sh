@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs and is missing, from the package registries only:
 # MariaDB and PostgreSQL 15 (Debian), pgvector >= 0.8 built from Debian's source package,
-# the moto AWS emulator in a project venv (PyPI), and optionally cargo-lambda (PyPI).
+# the moto AWS emulator in a project venv (PyPI), optionally cargo-lambda (PyPI), and
+# optionally the storefront's browser test: Debian's Chromium and fonts, Playwright (PyPI).
 # Idempotent: a second run finds everything and does nothing.
-#   usage: local-install.sh [--with-cargo-lambda]
+#   usage: local-install.sh [--with-cargo-lambda] [--with-browser]
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
+# Drives Debian's Chromium (never a browser build of its own: `playwright install` is not run).
+PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.65.2}"
+
 with_cargo_lambda=0
-[ "${1:-}" = "--with-cargo-lambda" ] && with_cargo_lambda=1
+with_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-cargo-lambda) with_cargo_lambda=1 ;;
+    --with-browser) with_browser=1 ;;
+    *) die "unknown option $arg (usage: local-install.sh [--with-cargo-lambda] [--with-browser])" ;;
+  esac
+done
 
 apt_missing=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || apt_missing+=(mariadb-server)
@@ -19,6 +30,12 @@ if [ "$with_cargo_lambda" -eq 1 ]; then
   # The Lambda zips: `zip` packs them, `objdump` checks their glibc needs.
   command -v zip >/dev/null 2>&1 || apt_missing+=(zip)
   command -v objdump >/dev/null 2>&1 || apt_missing+=(binutils)
+fi
+if [ "$with_browser" -eq 1 ]; then
+  # The storefront check's headless browser, and fonts so its screenshots show text.
+  [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_missing+=(fonts-dejavu-core)
+  [ -d /usr/share/fonts/truetype/liberation2 ] || apt_missing+=(fonts-liberation2)
 fi
 vector_control="/usr/share/postgresql/$PG_MAJOR/extension/vector.control"
 installed_vector=""
@@ -68,5 +85,12 @@ if [ "$with_cargo_lambda" -eq 1 ] && [ ! -x "$VENV_DIR/bin/cargo-lambda" ]; then
   say "installing cargo-lambda==$CARGO_LAMBDA_VERSION into $VENV_DIR"
   "$VENV_DIR/bin/pip" install -q --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION" >"$LOG_DIR/pip-cargo-lambda.log" 2>&1 \
     || die "pip install cargo-lambda failed (log: $LOG_DIR/pip-cargo-lambda.log)"
+fi
+
+if [ "$with_browser" -eq 1 ] \
+  && ! "$VENV_DIR/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
+  say "installing playwright==$PLAYWRIGHT_VERSION into $VENV_DIR"
+  "$VENV_DIR/bin/pip" install -q --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION" >"$LOG_DIR/pip-playwright.log" 2>&1 \
+    || die "pip install playwright failed (log: $LOG_DIR/pip-playwright.log)"
 fi
 exit 0
