@@ -40,6 +40,8 @@ pub struct Customer {
 pub struct Product {
     /// `productCode`.
     pub product_code: String,
+    /// `productName` (display only: the storefront's cards, never a model feature).
+    pub product_name: String,
     /// `productLine`.
     pub product_line: String,
     /// `productScale`.
@@ -104,6 +106,7 @@ mod tests {
             credit_limit: Some(Cents(2_100_000)),
         };
         let product = Product {
+            product_name: "1952 Alpine Renault 1300".into(),
             product_code: "S10_1678".into(),
             product_line: "Motorcycles".into(),
             product_scale: "1:10".into(),

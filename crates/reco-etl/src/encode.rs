@@ -126,6 +126,7 @@ impl TrainingBatchBuilder {
             credit_limit: row.credit_limit,
         };
         let product = Product {
+            product_name: "1952 Alpine Renault 1300".into(),
             product_code: row.product_code.clone(),
             product_line: row.product_line.clone(),
             product_scale: row.product_scale.clone(),

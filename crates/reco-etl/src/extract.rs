@@ -133,8 +133,8 @@ fn money(
 
 /// All products by code.
 pub async fn load_products(pool: &MySqlPool) -> Result<HashMap<String, Product>, ExtractError> {
-    let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT productCode, productLine, productScale, CAST(quantityInStock AS SIGNED), \
+    let rows: Vec<(String, String, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT productCode, productName, productLine, productScale, CAST(quantityInStock AS SIGNED), \
          CAST(ROUND(buyPrice * 100) AS SIGNED), CAST(ROUND(MSRP * 100) AS SIGNED) FROM products",
     )
     .fetch_all(pool)
@@ -144,7 +144,7 @@ pub async fn load_products(pool: &MySqlPool) -> Result<HashMap<String, Product>,
         source,
     })?;
     let mut products = HashMap::with_capacity(rows.len());
-    for (code, line, scale, stock, buy, msrp) in rows {
+    for (code, name, line, scale, stock, buy, msrp) in rows {
         let product = Product {
             quantity_in_stock: int(
                 stock,
@@ -155,6 +155,7 @@ pub async fn load_products(pool: &MySqlPool) -> Result<HashMap<String, Product>,
             )?,
             buy_price: money(buy, "products", "buyPrice", &code)?,
             msrp: money(msrp, "products", "MSRP", &code)?,
+            product_name: name,
             product_line: line,
             product_scale: scale,
             product_code: code.clone(),

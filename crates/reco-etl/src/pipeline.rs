@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use reco_domain::serving::{CATALOGUE_KEY, CatalogueProduct, ProductCatalogue};
 use reco_domain::source::{Customer, Product, is_valid_rating};
 use reco_domain::training::{
     SnapshotDate, TRAINING_SCHEMA_VERSION, manifest_key, part_key, run_prefix, snapshot_prefix,
@@ -244,6 +245,13 @@ pub async fn run_etl<S: DataLakeStore>(
         files,
     };
     publish(&*store, catalog, config.snapshot, &manifest).await?;
+    // The storefront's display fields: names change without a retrain, so every run replaces
+    // the catalogue (after the snapshot is live: a failed run leaves the previous one).
+    let catalogue = product_catalogue(&products);
+    store
+        .put(CATALOGUE_KEY, Bytes::from(catalogue.to_json_vec()))
+        .await?;
+    tracing::info!(products = catalogue.len(), key = CATALOGUE_KEY, "product catalogue written");
     let old_objects_deleted = delete_old_runs(&*store, config.snapshot, &run_id).await;
     Ok(EtlReport {
         manifest,
@@ -395,6 +403,16 @@ async fn read_and_join(
         let _ = batch_tx.send(batch).await;
     }
     Ok(stats)
+}
+
+/// The catalogue of display fields of `products`.
+pub fn product_catalogue(products: &HashMap<String, Product>) -> ProductCatalogue {
+    ProductCatalogue::new(products.values().map(|p| CatalogueProduct {
+        product_code: p.product_code.clone(),
+        name: p.product_name.clone(),
+        product_line: p.product_line.clone(),
+        msrp_cents: p.msrp.0,
+    }))
 }
 
 /// Switches readers to the new run: Glue partition first, then the manifest. If the

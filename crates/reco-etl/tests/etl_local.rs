@@ -148,6 +148,21 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
         .unwrap()
         .expect("manifest published");
     assert_eq!(manifest, report.manifest);
+    // The storefront's catalogue: every product with its name, line and MSRP.
+    let catalogue = reco_domain::serving::ProductCatalogue::from_json_slice(
+        &f.store
+            .get(reco_domain::serving::CATALOGUE_KEY)
+            .await
+            .unwrap()
+            .expect("catalogue written"),
+    )
+    .unwrap();
+    assert_eq!(catalogue.len(), 110);
+    let harley = catalogue.get("S10_1678").expect("S10_1678 in the catalogue");
+    assert_eq!(
+        (harley.name.as_str(), harley.product_line.as_str(), harley.msrp_cents),
+        ("1969 Harley Davidson Ultimate Chopper", "Motorcycles", 9570)
+    );
     let keys: Vec<String> = manifest.files.iter().map(|p| p.key.clone()).collect();
     let batches = read_parts(&f.store, &keys).await;
     assert_eq!(
