@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the whole reco pipeline on this machine, no AWS account needed.
 #
-#   build -> local stack -> Terraform (etl, vector-db, streaming) applied to the emulator ->
-#   source data -> ETL -> train -> load embeddings -> click events -> local Firehose ->
-#   recommendations for a few customers (one unknown to the model).
+#   build -> local stack -> Terraform (etl, vector-db, streaming, storefront) applied to the
+#   emulator -> source data -> ETL -> train -> load embeddings -> score every customer ->
+#   click events -> local Firehose (delivers, then publishes the latest documents) ->
+#   recommendations for a few customers (one unknown to the model) -> the storefront page.
 #
 # Env knobs:
 #   DEMO_DUMP=FILE        load a classicmodels-style dump instead of generating data
@@ -57,31 +58,49 @@ source_data() {
       --ratings "$DEMO_RATINGS" --seed "$DEMO_SEED"
   fi
 }
-# Customers to show: two known ones with recommendations and one the model never saw.
+# Customers to show: a known one updated by the stream, a known one with only the daily
+# (batch) document, one the model never saw (stream), and one with no document at all.
 pick_customers() {
   set -a; . "$LOCAL_DIR/env"; . "$LOCAL_DIR/outputs-local.env"; set +a
   "$VENV_DIR/bin/python" - <<'PY'
-import os, re, boto3
+import json, os, re, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-known, unknown = [], []
-for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=os.environ["RECO_RECS_BUCKET"], Prefix="recommendations/customer=", Delimiter="/"):
-    for p in page.get("CommonPrefixes", []):
-        n = int(re.search(r"customer=(\d+)/", p["Prefix"]).group(1))
-        (unknown if n >= 9_000_000 else known).append(n)
-picked = sorted(known)[:2] + sorted(unknown)[:1]
-if len(picked) < 3:
-    raise SystemExit(f"expected recommendations for known and unknown customers, found {len(known)} known, {len(unknown)} unknown")
-print(" ".join(map(str, picked)))
+bucket = os.environ["RECO_RECS_BUCKET"]
+numbers = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="latest/customers/"):
+    numbers += [int(m.group(1)) for o in page.get("Contents", []) if (m := re.search(r"/(\d+)\.json$", o["Key"]))]
+numbers.sort()
+def source(n):
+    return json.loads(s3.get_object(Bucket=bucket, Key=f"latest/customers/{n}.json")["Body"].read())["source"]
+stream_known = next((n for n in numbers if n < 9_000_000 and source(n) == "stream"), None)
+batch_known = next((n for n in numbers if n < 9_000_000 and source(n) == "batch"), None)
+unknown = next((n for n in numbers if n >= 9_000_000), None)
+missing = [name for name, n in [("known customer with clicks", stream_known), ("known customer without clicks", batch_known), ("unknown customer", unknown)] if n is None]
+if missing:
+    raise SystemExit(f"no latest document found for a {', '.join(missing)} among {len(numbers)} documents")
+print(stream_known, batch_known, unknown, 1)
 PY
 }
 show_recs() {
-  local customers
+  local customers c note
   customers="$(pick_customers)" || return 1
   for c in $customers; do
-    printf '\n--- customer %s%s ---\n' "$c" "$([ "$c" -ge 9000000 ] && echo ' (unknown to the model: user tower from event features)')"
+    case "$c" in
+      1) note=' (no document: the popular fallback a front end shows)' ;;
+      9[0-9][0-9][0-9][0-9][0-9][0-9]) note=' (unknown to the model: user tower from event features)' ;;
+      *) note='' ;;
+    esac
+    printf '\n--- customer %s%s ---\n' "$c" "$note"
     "$RECO" recs --customer "$c" || return 1
   done
+  echo "$customers" >"$LOCAL_DIR/demo-customers"
+}
+storefront() {
+  local url first
+  url="$(bash scripts/storefront-up.sh)" || return 1
+  url="${url#storefront: }"
+  first="$(cut -d' ' -f1 "$LOCAL_DIR/demo-customers")"
+  STOREFRONT_LINE="storefront: ${url}?customer=${first}"
 }
 
 step build "cargo output above; a cold build takes ~10-20 min on 2 cores" build
@@ -93,13 +112,17 @@ step "source data" "MariaDB at RECO_MYSQL_URL in .local/env; .local/log/mariadb.
 step "etl" "reco etl output above; the source tables in MariaDB; the data lake bucket" "$RECO" etl
 step "train" "reco train output above (loss, quality gate)" "$RECO" train
 step "load embeddings" "PostgreSQL at RECO_PG_URL; .local/pg/postgres.log" "$RECO" load-embeddings
+step "score all customers" "reco score-all output above; the recommendations bucket's latest/ prefix" \
+  "$RECO" score-all
 step "produce clicks" "the Kinesis stream RECO_CLICK_STREAM in .local/outputs-local.env" \
   "$RECO" produce --events "$DEMO_EVENTS" --seed "$(date +%s)"
 step "local firehose" "reco firehose-local output above; errors/ prefix of the recommendations bucket" \
   "$RECO" firehose-local --until-idle
 step "recommendations" "reco recs --customer N; the recommendations bucket" show_recs
+step "storefront" ".local/log/storefront.log; the site bucket RECO_SITE_BUCKET in .local/outputs-local.env" storefront
 
 end=$(date +%s.%N)
 printf '\n\033[1m== timings\033[0m\n' >&2
 for t in "${timings[@]}"; do echo "  $t" >&2; done
 say "pipeline after the build: $(elapsed "$after_build" "$end") s; total: $(elapsed "$demo_start" "$end") s"
+echo "$STOREFRONT_LINE"

@@ -25,6 +25,7 @@ stop() {
   rm -f "$RUN_DIR/$name.pid"
   say "$name: stopped (pid $pid)"
 }
+stop storefront
 stop moto
 stop postgres
 stop mariadb

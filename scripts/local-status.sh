@@ -18,5 +18,6 @@ show() {
 show mariadb "$RECO_MYSQL_PORT"
 show postgres "$RECO_PG_PORT"
 show moto "$RECO_MOTO_PORT"
+[ -f "$RUN_DIR/storefront.pid" ] && show storefront "${RECO_STOREFRONT_PORT:-18080}"
 [ -f "$LOCAL_DIR/env" ] && echo "settings: $LOCAL_DIR/env"
 exit "$down"

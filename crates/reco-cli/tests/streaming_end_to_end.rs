@@ -1,19 +1,24 @@
 //! The whole pipeline on the local stack through the `reco` binary: classicmodels -> ETL ->
-//! train -> load embeddings -> produce 1,000 clicks -> `firehose-local --until-idle` ->
-//! `reco recs`, with every resource of its own (databases, buckets, Glue database, Kinesis
-//! stream and a delivery stream shaped like the deployed one).
+//! train -> load embeddings -> `score-all` (2 shards) -> produce 1,000 clicks from 600+
+//! distinct customers -> `firehose-local --until-idle` (delivers and publishes) -> `reco recs`
+//! -> the storefront page in a real headless Chromium, with every resource of its own
+//! (databases, buckets, Glue database, Kinesis stream and a delivery stream shaped like the
+//! deployed one: time partitions, no dynamic partitioning).
 
 use std::io::Read as _;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use aws_sdk_firehose::types::{
-    BufferingHints, CompressionFormat, DeliveryStreamType, DynamicPartitioningConfiguration,
-    ExtendedS3DestinationConfiguration, KinesisStreamSourceConfiguration, ProcessingConfiguration,
-    Processor, ProcessorParameter, ProcessorParameterName, ProcessorType,
+    BufferingHints, CompressionFormat, DeliveryStreamType, ExtendedS3DestinationConfiguration,
+    KinesisStreamSourceConfiguration, ProcessingConfiguration, Processor, ProcessorParameter,
+    ProcessorParameterName, ProcessorType,
 };
 use aws_sdk_kinesis::types::StreamStatus;
+use std::collections::BTreeMap;
+
 use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::serving::{DocumentSource, LatestDocument};
 use reco_domain::settings::var;
 use reco_testkit::{LocalStack, unique_name};
 
@@ -103,12 +108,11 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
                 ExtendedS3DestinationConfiguration::builder()
                     .role_arn(role)
                     .bucket_arn(format!("arn:aws:s3:::{}", recs.name))
-                    .prefix("recommendations/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/")
+                    .prefix("recommendations/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/")
                     .error_output_prefix("errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/")
                     .compression_format(CompressionFormat::Gzip)
                     .file_extension(".ndjson.gz")
                     .buffering_hints(BufferingHints::builder().size_in_mbs(64).interval_in_seconds(60).build())
-                    .dynamic_partitioning_configuration(DynamicPartitioningConfiguration::builder().enabled(true).build())
                     .processing_configuration(
                         ProcessingConfiguration::builder()
                             .enabled(true)
@@ -146,9 +150,16 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
         reco(&env, &["etl"]);
         reco(&env, &["train"]);
         reco(&env, &["load-embeddings"]);
+        // The daily scoring of every known customer, fanned out as the state machine does.
+        reco(&env, &["score-all", "--shard", "0/2"]);
+        reco(&env, &["score-all", "--shard", "1/2"]);
         let events = EVENTS.to_string();
-        reco(&env, &["produce", "--events", &events, "--unknown-share", "0.2"]);
-        reco(&env, &["firehose-local", "--until-idle"]);
+        // Most events from customers unknown to the model: 600+ distinct customers land in one
+        // buffer window, past the 500 partitions a per-customer prefix would allow.
+        reco(&env, &["produce", "--events", &events, "--unknown-share", "0.65"]);
+        let delivered = reco(&env, &["firehose-local", "--until-idle"]);
+        let stderr = String::from_utf8_lossy(&delivered.stderr);
+        assert!(!stderr.contains("active-partition quota"), "{stderr}");
 
         // Every event is accounted for; no browsed item is ever recommended.
         let s3 = recs.client();
@@ -159,9 +170,15 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
             for object in page?.contents() {
                 let key = object.key().unwrap();
                 let body = s3.get_object().bucket(&recs.name).key(key).send().await?;
+                let bytes = body.body.collect().await?.into_bytes();
                 let mut text = String::new();
-                flate2::read::GzDecoder::new(body.body.collect().await?.into_bytes().as_ref())
-                    .read_to_string(&mut text)?;
+                if key.ends_with(".gz") {
+                    flate2::read::GzDecoder::new(bytes.as_ref()).read_to_string(&mut text)?;
+                }
+                if key.starts_with("latest/") {
+                    continue;
+                }
+                assert!(key.starts_with("recommendations/dt=") || key.starts_with("errors/"), "{key}");
                 if key.starts_with("errors/") {
                     failed += text.lines().count();
                 } else {
@@ -185,18 +202,69 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
             }
         }
 
-        // `reco recs` returns them for a known and an unknown customer.
-        let known = ok.iter().find(|r| r.event.customer_number < 9_000_000).unwrap();
-        let unknown = ok.iter().find(|r| r.event.customer_number >= 9_000_000).unwrap();
-        for customer in [known.event.customer_number, unknown.event.customer_number] {
-            let out = reco(&env, &["recs", "--customer", &customer.to_string(), "--json"]);
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            let record: RecommendationRecord = serde_json::from_slice(&out.stdout)?;
-            assert_eq!(record.event.customer_number, customer);
-            assert!(!record.recommended_items.is_empty());
+        // Every customer who clicked has a stream document holding the recommendations of
+        // their newest record (the batch documents written before are older).
+        let mut newest: BTreeMap<i64, &RecommendationRecord> = BTreeMap::new();
+        for record in &ok {
+            newest.insert(record.event.customer_number, record);
         }
-        let none = reco(&env, &["recs", "--customer", "1"]);
+        assert!(newest.len() >= 600, "only {} distinct customers", newest.len());
+        for (customer, record) in &newest {
+            let out = reco(&env, &["recs", "--customer", &customer.to_string(), "--json", "--no-fallback"]);
+            assert!(out.status.success(), "customer {customer}: {}", String::from_utf8_lossy(&out.stderr));
+            let doc: LatestDocument = serde_json::from_slice(&out.stdout)?;
+            assert_eq!(doc.customer_number, Some(*customer));
+            assert_eq!(doc.source, DocumentSource::Stream, "customer {customer}");
+            assert!(doc.recommended.len() <= 10);
+            let codes: Vec<&str> = doc.recommended.iter().map(|i| i.product_code.as_str()).collect();
+            let expected: Vec<&str> = record.recommended_items.iter().map(|i| i.id.as_str()).collect();
+            assert_eq!(codes, expected, "customer {customer}");
+            assert!(doc.recommended.iter().all(|i| i.name.is_some()), "display fields missing");
+            let bytes = serde_json::to_vec(&doc)?.len();
+            assert!(bytes < 8 * 1024, "document of {bytes} bytes");
+            // Only the customer's newest record counts; it is not necessarily the last one read
+            // from the stream (two shards), so compare provenance too.
+            assert_eq!(doc.provenance.recommendation_id, record.recommendation_id);
+            if newest.len() > 40 && *customer > 9_000_100 {
+                break; // enough unknown customers checked one by one
+            }
+        }
+        // A rated customer without clicks keeps the batch document score-all wrote.
+        let quiet = (100..600)
+            .find(|n| {
+                !newest.contains_key(n)
+                    && reco(&env, &["recs", "--customer", &n.to_string(), "--no-fallback"])
+                        .status
+                        .success()
+            })
+            .expect("a known customer without clicks with a batch document");
+        let out = reco(&env, &["recs", "--customer", &quiet.to_string(), "--json"]);
+        let doc: LatestDocument = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(doc.source, DocumentSource::Batch);
+        assert!(!doc.recommended.is_empty());
+        // An unknown customer without clicks gets the popular fallback; without it, nothing.
+        let out = reco(&env, &["recs", "--customer", "1", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let popular: LatestDocument = serde_json::from_slice(&out.stdout)?;
+        assert_eq!((popular.source, popular.customer_number), (DocumentSource::Popular, None));
+        let none = reco(&env, &["recs", "--customer", "1", "--no-fallback"]);
         assert_eq!(none.status.code(), Some(1));
+
+        // The storefront page, in a real headless Chromium, on this run's documents.
+        let known = *newest.keys().find(|n| **n < 9_000_000).expect("a known customer clicked");
+        let check = Command::new("bash")
+            .arg(stack.root().join("scripts/storefront-check.sh"))
+            .args(["--docs-bucket", &recs.name, "--known", &known.to_string(), "--unknown", "1"])
+            .current_dir(stack.root())
+            .output()?;
+        assert!(
+            check.status.success(),
+            "storefront check failed:\n{}\n{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&check.stdout);
+        assert!(stdout.contains(" 0 failed"), "{stdout}");
 
         // A second run resumes after the checkpoint the first one wrote: nothing is delivered twice.
         assert!(checkpoint.exists(), "{} missing", checkpoint.display());
