@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-.PHONY: help build test lint build-lambda deploy-etl deploy-vector-db deploy-streaming plan destroy local-up local-down local-status demo bench images
+.PHONY: help build test test-unit lint build-lambda deploy-etl deploy-vector-db deploy-streaming plan destroy local-up local-down local-status demo bench images
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ test: lint ## Run every check: fmt, clippy, unit + integration tests (local stac
 	bash scripts/terraform-check.sh
 	bash scripts/build-lambda.sh
 	bash scripts/terraform-apply-local-test.sh
+
+test-unit: ## The quick loop: unit tests of every crate (library and binary targets), no service needed
+	$(CARGO) test --workspace --lib --bins
 
 local-up: ## Install (if missing) and start MariaDB, PostgreSQL + pgvector and moto on 127.0.0.1; write .local/env
 	@bash scripts/local-up.sh
