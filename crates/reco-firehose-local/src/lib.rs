@@ -1,12 +1,17 @@
-//! reco's local Firehose: the delivery stream's configuration read from the Firehose API
-//! ([`delivery`]), its S3 key namespaces ([`prefix`]), the runner that consumes Kinesis and
-//! calls the transform handler in-process, enforcing Firehose's quotas, and hands every
-//! delivered object to the publisher ([`runner`]), and where it stopped ([`checkpoint`]).
+//! reco's local Firehose, split along the data flow as the service is: the delivery stream's
+//! configuration read from the Firehose API ([`delivery`]); the [`source`] (Kinesis shards,
+//! the [`checkpoint`] of what was delivered); the [`processor`] (the transform handler
+//! in-process, retries, the 6 MB response limit, error records); the [`sink`] (buffers, S3
+//! objects named and prefixed as Firehose does ([`prefix`]), the 500 active-partition quota,
+//! the publisher on every delivered object); and the [`runner`] joining them.
 
 pub mod checkpoint;
 pub mod delivery;
 pub mod prefix;
+pub mod processor;
 pub mod runner;
+pub mod sink;
+pub mod source;
 
 pub use checkpoint::Checkpoint;
 pub use delivery::DeliveryConfig;

@@ -1,0 +1,389 @@
+//! The sink: per-partition object buffers flushed to S3 by the delivery stream's buffering
+//! hints, error objects per error type, Firehose's object names and active-partition quota,
+//! and the publisher run on every delivered object.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use reco_domain::recommendation::UtcDateTime;
+use reco_serving::lambda::Publisher;
+use reco_serving::publisher::PublishReport;
+
+use crate::delivery::DeliveryConfig;
+use crate::prefix::{PrefixValues, expand, format_time};
+use crate::processor::{Delivery, FailedRecord};
+use crate::runner::RunError;
+
+/// `!{firehose:error-output-type}` of records refused because too many partitions were open.
+pub const ACTIVE_PARTITION_EXCEEDED: &str = "activePartitionExceeded";
+/// Active (buffered, not yet delivered) dynamic partitions per delivery stream (Firehose
+/// quota, default 500, raisable to 5,000: "Buffer data for dynamic partitioning"). Records of
+/// a new partition beyond it go under the error prefix, as on AWS.
+pub const MAX_ACTIVE_PARTITIONS: usize = 500;
+/// Deliveries of one object to the publisher before the run stops (the SQS queue's
+/// `maxReceiveCount` on AWS, after which a message goes to the dead-letter queue).
+pub const PUBLISH_ATTEMPTS: u32 = 5;
+
+/// What the sink did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    /// Records buffered for the destination prefix.
+    pub ok: u64,
+    /// Records buffered for the error prefix.
+    pub failed: u64,
+    /// Records refused because [`MAX_ACTIVE_PARTITIONS`] partitions were open.
+    pub partition_limit_failed: u64,
+    /// Destination objects written.
+    pub objects: u64,
+    /// Error objects written.
+    pub error_objects: u64,
+    /// What the publisher did with the delivered objects (when one is attached).
+    pub published: PublishReport,
+}
+
+#[derive(Default)]
+struct ObjectBuffer {
+    body: Vec<u8>,
+    records: u64,
+    oldest_arrival_ms: i64,
+    opened: Option<Instant>,
+}
+
+impl ObjectBuffer {
+    fn push(&mut self, line: &[u8], arrival_ms: i64) {
+        if self.records == 0 {
+            self.oldest_arrival_ms = arrival_ms;
+            self.opened = Some(Instant::now());
+        }
+        self.oldest_arrival_ms = self.oldest_arrival_ms.min(arrival_ms);
+        self.body.extend_from_slice(line);
+        self.records += 1;
+    }
+
+    fn due(&self, bytes: usize, interval: Duration) -> bool {
+        self.records > 0
+            && (self.body.len() >= bytes || self.opened.is_some_and(|o| o.elapsed() >= interval))
+    }
+}
+
+/// The S3 destination of one delivery stream.
+pub struct S3Sink<'a> {
+    config: DeliveryConfig,
+    s3: aws_sdk_s3::Client,
+    partitions: BTreeMap<BTreeMap<String, String>, ObjectBuffer>,
+    errors: BTreeMap<&'static str, ObjectBuffer>,
+    publisher: Option<&'a Publisher>,
+    counts: SinkCounts,
+}
+
+impl<'a> S3Sink<'a> {
+    /// The destination of `config`, written through `s3`.
+    pub fn new(config: DeliveryConfig, s3: aws_sdk_s3::Client) -> Self {
+        Self {
+            config,
+            s3,
+            partitions: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            publisher: None,
+            counts: SinkCounts::default(),
+        }
+    }
+
+    /// Publishes every delivered object with `publisher` right after writing it.
+    pub fn with_publisher(mut self, publisher: &'a Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// What the sink did so far.
+    pub fn counts(&self) -> SinkCounts {
+        self.counts
+    }
+
+    /// Whether nothing is buffered (everything accepted is in S3).
+    pub fn is_empty(&self) -> bool {
+        self.errors.values().all(|b| b.records == 0)
+            && self.partitions.values().all(|b| b.records == 0)
+    }
+
+    /// Buffers a processed batch.
+    pub fn accept(&mut self, deliveries: Vec<Delivery>) {
+        for delivery in deliveries {
+            match delivery {
+                Delivery::Ok {
+                    keys,
+                    line,
+                    arrival_ms,
+                } => {
+                    if !self.partitions.contains_key(&keys)
+                        && self.partitions.len() >= MAX_ACTIVE_PARTITIONS
+                    {
+                        self.counts.partition_limit_failed += 1;
+                        self.push_error(FailedRecord {
+                            error_output_type: ACTIVE_PARTITION_EXCEEDED,
+                            code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                            message: format!(
+                                "{MAX_ACTIVE_PARTITIONS} active partitions already buffered (Firehose quota per delivery stream)"
+                            ),
+                            raw_data: reco_domain::firehose::encode_data(&line),
+                            arrival_ms,
+                            attempts: 1,
+                        });
+                        continue;
+                    }
+                    self.partitions
+                        .entry(keys)
+                        .or_default()
+                        .push(&line, arrival_ms);
+                    self.counts.ok += 1;
+                }
+                Delivery::Failed(record) => self.push_error(record),
+                Delivery::Dropped => {}
+            }
+        }
+    }
+
+    fn push_error(&mut self, record: FailedRecord) {
+        let line = serde_json::json!({
+            "attemptsMade": record.attempts,
+            "arrivalTimestamp": record.arrival_ms,
+            "errorCode": record.code,
+            "errorMessage": record.message,
+            "attemptEndingTimestamp": now_millis(),
+            "rawData": record.raw_data,
+            "lambdaArn": self.config.lambda_arn,
+        });
+        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+        bytes.push(b'\n');
+        self.errors
+            .entry(record.error_output_type)
+            .or_default()
+            .push(&bytes, record.arrival_ms);
+        self.counts.failed += 1;
+    }
+
+    /// Writes the buffers that are due (all of them with `all`).
+    pub async fn flush(&mut self, all: bool) -> Result<(), RunError> {
+        let (bytes, interval) = (self.config.buffer_bytes, self.config.buffer_interval);
+        let due: Vec<BTreeMap<String, String>> = self
+            .partitions
+            .iter()
+            .filter(|(_, b)| b.records > 0 && (all || b.due(bytes, interval)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for keys in due {
+            let buffer = self.partitions.remove(&keys).unwrap_or_default();
+            let key =
+                self.object_key(&self.config.prefix, &keys, None, buffer.oldest_arrival_ms)?;
+            self.put(&key, buffer.body).await?;
+            self.counts.objects += 1;
+            self.publish(&key).await?;
+        }
+        let due: Vec<&'static str> = self
+            .errors
+            .iter()
+            .filter(|(_, b)| b.records > 0 && (all || b.due(bytes, interval)))
+            .map(|(t, _)| *t)
+            .collect();
+        for error_output_type in due {
+            let buffer = self.errors.remove(error_output_type).unwrap_or_default();
+            let key = self.object_key(
+                &self.config.error_prefix,
+                &BTreeMap::new(),
+                Some(error_output_type),
+                buffer.oldest_arrival_ms,
+            )?;
+            self.put(&key, buffer.body).await?;
+            self.counts.error_objects += 1;
+        }
+        Ok(())
+    }
+
+    /// Runs the publisher on a delivered object, retried as SQS redelivers a failed message.
+    async fn publish(&mut self, key: &str) -> Result<(), RunError> {
+        let Some(publisher) = self.publisher else {
+            return Ok(());
+        };
+        let catalogue = publisher.catalogue().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match publisher.publish_key(key, &catalogue).await {
+                Ok(report) => {
+                    self.counts.published.add(&report);
+                    return Ok(());
+                }
+                Err(reason) if attempt >= PUBLISH_ATTEMPTS => {
+                    return Err(RunError::Publish {
+                        bucket: self.config.bucket.clone(),
+                        key: key.to_owned(),
+                        attempts: attempt,
+                        reason,
+                    });
+                }
+                Err(reason) => {
+                    eprintln!(
+                        "firehose-local: publishing {key} failed (attempt {attempt}, retrying): {reason}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
+                }
+            }
+        }
+    }
+
+    /// `<expanded prefix><stream>-<version>-yyyy-MM-dd-HH-mm-ss-<uuid><extension>`, as Firehose names objects.
+    fn object_key(
+        &self,
+        prefix: &str,
+        keys: &BTreeMap<String, String>,
+        error_output_type: Option<&str>,
+        arrival_ms: i64,
+    ) -> Result<String, RunError> {
+        let time = UtcDateTime::from_unix_millis(arrival_ms);
+        let random = uuid::Uuid::new_v4().to_string();
+        let expanded = expand(
+            prefix,
+            &PrefixValues {
+                time,
+                partition_keys: keys,
+                error_output_type,
+                random: &random[..8],
+            },
+        )?;
+        Ok(format!(
+            "{expanded}{}-{}-{}-{random}{}",
+            self.config.name,
+            self.config.version_id,
+            format_time(&time, "yyyy-MM-dd-HH-mm-ss"),
+            self.config.file_extension
+        ))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), RunError> {
+        let body = if self.config.gzip {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::default(),
+            );
+            encoder
+                .write_all(&body)
+                .and_then(|()| encoder.finish())
+                .map_err(|e| RunError::S3 {
+                    bucket: self.config.bucket.clone(),
+                    key: key.to_owned(),
+                    reason: format!("gzip: {e}"),
+                })?
+        } else {
+            body
+        };
+        self.s3
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| RunError::S3 {
+                bucket: self.config.bucket.clone(),
+                key: key.to_owned(),
+                reason: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(())
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dynamic_partitioning: bool) -> DeliveryConfig {
+        DeliveryConfig {
+            name: "recs".into(),
+            version_id: "1".into(),
+            source_stream: "clicks".into(),
+            lambda_arn: "arn:aws:lambda:us-east-1:1:function:t".into(),
+            processor_buffer_bytes: 1 << 20,
+            processor_interval: Duration::from_secs(60),
+            processor_retries: 0,
+            bucket: "b".into(),
+            prefix: "recommendations/".into(),
+            error_prefix: "errors/!{firehose:error-output-type}/".into(),
+            buffer_bytes: 64 << 20,
+            buffer_interval: Duration::from_secs(60),
+            gzip: false,
+            dynamic_partitioning,
+            file_extension: String::new(),
+        }
+    }
+
+    fn client() -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .build(),
+        )
+    }
+
+    fn ok(customer: usize) -> Delivery {
+        let keys = BTreeMap::from([("customer_number".to_owned(), customer.to_string())]);
+        Delivery::Ok {
+            keys,
+            line: b"{}\n".to_vec(),
+            arrival_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_new_partition_past_the_quota_goes_to_the_error_prefix() {
+        let mut sink = S3Sink::new(config(true), client());
+        sink.accept((0..600).map(ok).collect());
+        // Records of partitions already open are still accepted.
+        sink.accept(vec![ok(3), ok(499), Delivery::Dropped]);
+        let c = sink.counts();
+        assert_eq!((c.ok, c.partition_limit_failed, c.failed), (502, 100, 100));
+        assert_eq!(sink.partitions.len(), MAX_ACTIVE_PARTITIONS);
+        assert_eq!(sink.errors[ACTIVE_PARTITION_EXCEEDED].records, 100);
+        assert!(!sink.is_empty());
+    }
+
+    #[test]
+    fn failed_records_are_buffered_per_error_output_type() {
+        let mut sink = S3Sink::new(config(false), client());
+        let failed = |t: &'static str| {
+            Delivery::Failed(FailedRecord {
+                error_output_type: t,
+                code: "Lambda.ProcessingFailed",
+                message: "bad".into(),
+                raw_data: "eyJ9".into(),
+                arrival_ms: 5,
+                attempts: 2,
+            })
+        };
+        sink.accept(vec![
+            failed("processing-failed"),
+            failed("processing-failed"),
+            failed("x"),
+        ]);
+        assert_eq!(sink.errors.len(), 2);
+        let line: serde_json::Value = serde_json::from_slice(
+            sink.errors["processing-failed"]
+                .body
+                .split(|b| *b == b'\n')
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(line["errorCode"], "Lambda.ProcessingFailed");
+        assert_eq!(line["attemptsMade"], 2);
+        assert_eq!(line["rawData"], "eyJ9");
+        assert_eq!(line["lambdaArn"], "arn:aws:lambda:us-east-1:1:function:t");
+    }
+}
