@@ -3,6 +3,7 @@
 //! Nothing in this crate talks to AWS, a database or the network; I/O lives in the
 //! crates at the edges so that this logic is tested with plain unit tests.
 
+pub mod artifacts;
 pub mod event;
 pub mod firehose;
 pub mod model;

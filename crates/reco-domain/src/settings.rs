@@ -80,8 +80,7 @@ pub mod var {
     pub const RECO_MODEL_VERSION: &str = "RECO_MODEL_VERSION";
 }
 
-/// Default key prefix of model versions in the artifacts bucket.
-pub const DEFAULT_MODEL_PREFIX: &str = "models/";
+pub use crate::artifacts::DEFAULT_MODEL_PREFIX;
 
 /// A setting that is missing or does not parse.
 #[derive(Debug, thiserror::Error)]

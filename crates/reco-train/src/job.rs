@@ -27,8 +27,11 @@ use crate::snapshot::{self, SnapshotRow};
 use crate::store::ObjectStore;
 use crate::towers::{self, TrainConfig};
 
-/// Name of the pointer to the newest good version, under the model prefix.
-pub const LATEST_FILE: &str = "LATEST";
+pub use reco_domain::artifacts::LATEST_FILE;
+use reco_domain::artifacts::{
+    ITEM_EMBEDDINGS_CSV, ITEM_EMBEDDINGS_PARQUET, METRICS_FILE, MODEL_FILE, ModelPrefix,
+    USER_EMBEDDINGS_CSV, USER_EMBEDDINGS_PARQUET,
+};
 /// Default largest relative nDCG@10 drop against the previous good version before a model is
 /// refused: 10% absorbs day-to-day split noise, not a broken model.
 pub const DEFAULT_MAX_NDCG_DROP: f64 = 0.10;
@@ -333,11 +336,12 @@ async fn previous(
     store: &dyn ObjectStore,
     prefix: &str,
 ) -> Result<Option<(String, f64)>, TrainError> {
-    let Some(latest) = store.get(&format!("{prefix}{LATEST_FILE}")).await? else {
+    let prefix = ModelPrefix::new(prefix);
+    let Some(latest) = store.get(&prefix.latest_key()).await? else {
         return Ok(None);
     };
     let version = String::from_utf8_lossy(&latest).trim().to_owned();
-    let key = format!("{prefix}{version}/metrics.json");
+    let key = prefix.key(&version, METRICS_FILE);
     let Some(body) = store.get(&key).await? else {
         return Ok(None);
     };
@@ -464,48 +468,45 @@ pub async fn run(
         .collect();
 
     let objects: Vec<(&str, Bytes, &str)> = vec![
-        ("item_embeddings.csv", embeddings_csv(&items), "text/csv"),
+        (ITEM_EMBEDDINGS_CSV, embeddings_csv(&items), "text/csv"),
+        (USER_EMBEDDINGS_CSV, embeddings_csv(&users_text), "text/csv"),
         (
-            "user_embeddings.csv",
-            embeddings_csv(&users_text),
-            "text/csv",
-        ),
-        (
-            "item_embeddings.parquet",
+            ITEM_EMBEDDINGS_PARQUET,
             embeddings_parquet(item_ids, &item_vecs, dim),
             "application/vnd.apache.parquet",
         ),
         (
-            "user_embeddings.parquet",
+            USER_EMBEDDINGS_PARQUET,
             embeddings_parquet(user_ids, &user_vecs, dim),
             "application/vnd.apache.parquet",
         ),
         (
-            "model.json",
+            MODEL_FILE,
             Bytes::from(artifact.to_json_vec()?),
             "application/json",
         ),
         (
-            "metrics.json",
+            METRICS_FILE,
             Bytes::from(serde_json::to_vec_pretty(&metrics).expect("metrics serialise")),
             "application/json",
         ),
     ];
+    let layout = ModelPrefix::new(prefix);
     let mut keys = Vec::new();
     for (name, body, content_type) in objects {
-        let key = format!("{prefix}{version}/{name}");
+        let key = layout.key(&version, name);
         store.put(&key, body, content_type).await?;
         keys.push(key);
     }
     if metrics.gate.passed {
-        let key = format!("{prefix}{LATEST_FILE}");
+        let key = layout.latest_key();
         store
             .put(&key, Bytes::from(version.clone()), "text/plain")
             .await?;
         keys.push(key);
         eprintln!(
             "train: published {} ({})",
-            store.location(&format!("{prefix}{version}/")),
+            store.location(&layout.version_prefix(&version)),
             metrics.gate.reason
         );
     } else {
@@ -541,22 +542,14 @@ pub fn config_from_settings(
     let drop: f64 = settings.parse_or(var::RECO_TRAIN_MAX_NDCG_DROP, DEFAULT_MAX_NDCG_DROP)?;
     Ok(JobConfig {
         train,
-        model_prefix: normalise_prefix(
+        model_prefix: ModelPrefix::new(
             settings
                 .get(var::RECO_MODEL_PREFIX)
                 .unwrap_or(DEFAULT_MODEL_PREFIX),
-        ),
+        )
+        .as_str()
+        .to_owned(),
         min_ndcg: settings.parse_or(var::RECO_TRAIN_MIN_NDCG, DEFAULT_MIN_NDCG)?,
         max_ndcg_drop: (drop < 1.0).then_some(drop),
     })
-}
-
-/// A key prefix ending in `/` (or empty).
-pub fn normalise_prefix(prefix: &str) -> String {
-    let p = prefix.trim_matches('/');
-    if p.is_empty() {
-        String::new()
-    } else {
-        format!("{p}/")
-    }
 }

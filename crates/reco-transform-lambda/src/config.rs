@@ -1,6 +1,7 @@
 //! The Lambda's configuration, parsed once at start-up from the environment.
 
 use reco_domain::Settings;
+use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
 use reco_domain::settings::{DEFAULT_MODEL_PREFIX, SettingsError, var};
 use reco_domain::transform::{DEFAULT_KNN_K, MAX_KNN_K};
 
@@ -35,13 +36,13 @@ impl TransformConfig {
                 reason: format!("must be between 1 and {MAX_KNN_K}"),
             });
         }
-        let mut model_prefix = settings
-            .get(var::RECO_MODEL_PREFIX)
-            .unwrap_or(DEFAULT_MODEL_PREFIX)
-            .to_owned();
-        if !model_prefix.is_empty() && !model_prefix.ends_with('/') {
-            model_prefix.push('/');
-        }
+        let model_prefix = ModelPrefix::new(
+            settings
+                .get(var::RECO_MODEL_PREFIX)
+                .unwrap_or(DEFAULT_MODEL_PREFIX),
+        )
+        .as_str()
+        .to_owned();
         Ok(Self {
             knn_k,
             exact_knn_max_items: settings
@@ -54,7 +55,7 @@ impl TransformConfig {
 
     /// Key of model `version`'s artifact.
     pub fn model_key(&self, version: &str) -> String {
-        format!("{}{version}/model.json", self.model_prefix)
+        ModelPrefix::new(&self.model_prefix).key(version, MODEL_FILE)
     }
 }
 

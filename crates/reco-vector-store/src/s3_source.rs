@@ -8,32 +8,27 @@ use tokio::io::AsyncBufRead;
 
 use crate::{EmbeddingFile, EmbeddingSource, LoadError, LoadReport, StoreError, VectorStore};
 
-/// Item embeddings file name inside a model version folder.
-pub const ITEM_EMBEDDINGS_FILE: &str = "item_embeddings.csv";
-/// User embeddings file name inside a model version folder.
-pub const USER_EMBEDDINGS_FILE: &str = "user_embeddings.csv";
-/// Object under the model prefix naming the newest good version.
-pub const LATEST_FILE: &str = "LATEST";
+use reco_domain::artifacts::ModelPrefix;
+pub use reco_domain::artifacts::{
+    ITEM_EMBEDDINGS_CSV as ITEM_EMBEDDINGS_FILE, LATEST_FILE,
+    USER_EMBEDDINGS_CSV as USER_EMBEDDINGS_FILE,
+};
 
 /// Where model versions live: a bucket and a key prefix (ending in `/`, or empty).
 #[derive(Debug, Clone)]
 pub struct ModelArtifacts {
     client: aws_sdk_s3::Client,
     bucket: String,
-    prefix: String,
+    prefix: ModelPrefix,
 }
 
 impl ModelArtifacts {
     /// Artifacts in `bucket` under `prefix` (a missing trailing `/` is added).
     pub fn new(client: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Self {
-        let mut prefix = prefix.to_owned();
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            prefix.push('/');
-        }
         Self {
             client,
             bucket: bucket.to_owned(),
-            prefix,
+            prefix: ModelPrefix::new(prefix),
         }
     }
 
@@ -56,12 +51,12 @@ impl ModelArtifacts {
 
     /// The key of `file` in model `version`.
     pub fn key(&self, version: &str, file: &str) -> String {
-        format!("{}{version}/{file}", self.prefix)
+        self.prefix.key(version, file)
     }
 
     /// The newest good version, read from `<prefix>LATEST`.
     pub async fn latest_version(&self) -> Result<String, LoadError> {
-        let key = format!("{}{LATEST_FILE}", self.prefix);
+        let key = self.prefix.latest_key();
         let object = self.get(&key).await?;
         let bytes = object
             .body

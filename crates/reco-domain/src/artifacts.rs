@@ -1,0 +1,94 @@
+//! The model-artifact contract: where a model version's files live and what they are called.
+//! The trainer writes this layout, the embeddings loader, the transform Lambda and `score-all`
+//! read it; every key of a model version is built here and nowhere else.
+//!
+//! ```text
+//! <artifacts bucket>/<model prefix>LATEST                       the live version (text), written last
+//! <artifacts bucket>/<model prefix><version>/model.json         ModelArtifact (both towers)
+//! <artifacts bucket>/<model prefix><version>/metrics.json       evaluation, gate, timings
+//! <artifacts bucket>/<model prefix><version>/item_embeddings.{csv,parquet}
+//! <artifacts bucket>/<model prefix><version>/user_embeddings.{csv,parquet}
+//! ```
+//! CSV: `id,embedding` with pgvector text literals (what `sql/embeddings.sql` imports);
+//! Parquet: `id` (Utf8 for items, Int64 for users) and `embedding` FixedSizeList<Float32, D>.
+
+/// Default key prefix of model versions (`RECO_MODEL_PREFIX`).
+pub const DEFAULT_MODEL_PREFIX: &str = "models/";
+/// The pointer to the live version.
+pub const LATEST_FILE: &str = "LATEST";
+/// The model artifact.
+pub const MODEL_FILE: &str = "model.json";
+/// Evaluation and gate report of the version.
+pub const METRICS_FILE: &str = "metrics.json";
+/// Item embeddings, CSV.
+pub const ITEM_EMBEDDINGS_CSV: &str = "item_embeddings.csv";
+/// User embeddings, CSV.
+pub const USER_EMBEDDINGS_CSV: &str = "user_embeddings.csv";
+/// Item embeddings, Parquet.
+pub const ITEM_EMBEDDINGS_PARQUET: &str = "item_embeddings.parquet";
+/// User embeddings, Parquet.
+pub const USER_EMBEDDINGS_PARQUET: &str = "user_embeddings.parquet";
+
+/// A key prefix of model versions, normalised once: no leading `/`, one trailing `/` (or
+/// empty, for versions at the bucket's root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelPrefix(String);
+
+impl ModelPrefix {
+    /// `prefix` normalised (`models`, `/models/` and `models/` are the same prefix).
+    pub fn new(prefix: &str) -> Self {
+        let p = prefix.trim_matches('/');
+        if p.is_empty() {
+            Self(String::new())
+        } else {
+            Self(format!("{p}/"))
+        }
+    }
+
+    /// The prefix text, ending in `/` unless empty.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Key of the `LATEST` pointer.
+    pub fn latest_key(&self) -> String {
+        format!("{}{LATEST_FILE}", self.0)
+    }
+
+    /// Folder of `version` (ending in `/`).
+    pub fn version_prefix(&self, version: &str) -> String {
+        format!("{}{version}/", self.0)
+    }
+
+    /// Key of `file` in `version`.
+    pub fn key(&self, version: &str, file: &str) -> String {
+        format!("{}{version}/{file}", self.0)
+    }
+}
+
+impl Default for ModelPrefix {
+    fn default() -> Self {
+        Self::new(DEFAULT_MODEL_PREFIX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_normalised_once() {
+        for text in ["models", "models/", "/models/", "models//"] {
+            assert_eq!(ModelPrefix::new(text).as_str(), "models/", "{text}");
+        }
+        assert_eq!(ModelPrefix::new("").latest_key(), "LATEST");
+        assert_eq!(ModelPrefix::new("/").key("v1", MODEL_FILE), "v1/model.json");
+        let p = ModelPrefix::default();
+        assert_eq!(p.latest_key(), "models/LATEST");
+        assert_eq!(p.version_prefix("v1"), "models/v1/");
+        assert_eq!(
+            p.key("v1", USER_EMBEDDINGS_PARQUET),
+            "models/v1/user_embeddings.parquet"
+        );
+    }
+}
