@@ -251,7 +251,11 @@ pub async fn run_etl<S: DataLakeStore>(
     store
         .put(CATALOGUE_KEY, Bytes::from(catalogue.to_json_vec()))
         .await?;
-    tracing::info!(products = catalogue.len(), key = CATALOGUE_KEY, "product catalogue written");
+    tracing::info!(
+        products = catalogue.len(),
+        key = CATALOGUE_KEY,
+        "product catalogue written"
+    );
     let old_objects_deleted = delete_old_runs(&*store, config.snapshot, &run_id).await;
     Ok(EtlReport {
         manifest,
