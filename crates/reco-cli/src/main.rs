@@ -10,7 +10,9 @@ use reco_domain::Settings;
 
 mod commands;
 
-use commands::{etl, eval, firehose_local, load_embeddings, produce, recs, source, train};
+use commands::{
+    etl, eval, firehose_local, load_embeddings, produce, recs, score_all, source, train,
+};
 
 /// reco: a two-speed recommendation pipeline (batch ETL + training, streaming inference).
 ///
@@ -42,6 +44,8 @@ enum Command {
     Recs(recs::RecsArgs),
     /// Offline metrics of a model on a held-out split.
     Eval(eval::EvalArgs),
+    /// Top-k for every customer of a shard -> latest documents (+ the popular fallback).
+    ScoreAll(score_all::ScoreAllArgs),
 }
 
 #[tokio::main]
@@ -63,6 +67,7 @@ async fn main() -> ExitCode {
         Command::FirehoseLocal(args) => firehose_local::run(args, &settings).await,
         Command::Recs(args) => recs::run(args, &settings).await,
         Command::Eval(args) => eval::run(args, &settings).await,
+        Command::ScoreAll(args) => score_all::run(args, &settings).await,
     };
     match result {
         Ok(code) => code,

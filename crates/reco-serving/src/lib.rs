@@ -6,8 +6,12 @@
 //!   document of each customer in it; run by the publisher Lambda on S3 events and by the
 //!   local Firehose on every object it delivers.
 //! - [`catalogue`]: the product catalogue that gives documents their display fields.
+//! - [`score_all`]: the daily batch: top-k for every customer of a shard as `batch`
+//!   documents, plus the `popular` fallback; [`scoring`] is its pure kernel.
 
 pub mod catalogue;
 pub mod documents;
 pub mod lambda;
 pub mod publisher;
+pub mod score_all;
+pub mod scoring;

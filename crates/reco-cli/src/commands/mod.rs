@@ -6,5 +6,6 @@ pub mod firehose_local;
 pub mod load_embeddings;
 pub mod produce;
 pub mod recs;
+pub mod score_all;
 pub mod source;
 pub mod train;

@@ -1,0 +1,1483 @@
+//! `reco score-all`: the top `k` products of every customer with a user embedding, minus the
+//! products the customer already rated, as `batch` latest documents; plus the `popular`
+//! fallback document (the most rated products of the training snapshot).
+//!
+//! One run scores one [`Shard`]: a contiguous range of the customers sorted by number, so the
+//! N Lambdas of a Step Functions Distributed Map cover every customer exactly once.
+//!
+//! 1. Model version: `--model` or `<prefix>LATEST` in the artifacts bucket; its `model.json`
+//!    names the training snapshot (`training.source`).
+//! 2. Embeddings: `item_embeddings.parquet` whole (the catalogue is small), then
+//!    `user_embeddings.parquet` twice: ids only to find the shard's range, then the vectors of
+//!    the shard's customers only.
+//! 3. Snapshot: the parts its `_manifest.json` lists, two columns only (`customer_number`,
+//!    `product_code`); the shard's (customer, product) pairs become exclusion lists, every row
+//!    counts towards popularity (shard 0). Full rows are never materialised.
+//! 4. Scoring in chunks of [`CHUNK_CUSTOMERS`] ([`crate::scoring`], every core) on a blocking
+//!    thread while the previous chunk's documents are written ([`DocumentSink`], newest wins,
+//!    [`PUBLISH_CONCURRENCY`] at a time): at most two chunks of documents exist at once.
+//!
+//! Documents carry the run's start time as `generated_at`, and ids derived from the model
+//! version and customer only: re-running a shard with the same start time rewrites nothing
+//! (every write is kept), and a newer stream document is never replaced by an older run.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray as _, Int64Array, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float32Type};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt as _};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use rayon::prelude::*;
+use reco_domain::Settings;
+use reco_domain::model::MODEL_FORMAT_VERSION;
+use reco_domain::recommendation::UtcDateTime;
+use reco_domain::serving::{
+    DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument, ProductCatalogue,
+};
+use reco_domain::settings::{DEFAULT_MODEL_PREFIX, SettingsError, var};
+use reco_domain::training::{
+    COL_CUSTOMER_NUMBER, COL_PRODUCT_CODE, MANIFEST_FILE, SnapshotDate, TRAINING_PREFIX,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::{CatalogueError, CatalogueSource};
+use crate::documents::{DocumentStore, DocumentStoreError, WriteOutcome};
+use crate::publisher::PUBLISH_CONCURRENCY;
+use crate::scoring::{Exclusions, ItemMatrix, ScoringError, top_k};
+
+/// The live version's pointer under the model prefix (`reco_train::job::LATEST_FILE`).
+pub const LATEST_FILE: &str = "LATEST";
+/// A version's model artifact (`reco_train::job`).
+pub const MODEL_FILE: &str = "model.json";
+/// A version's user embeddings: `id` Int64, `embedding` FixedSizeList<Float32, D>.
+pub const USER_EMBEDDINGS_FILE: &str = "user_embeddings.parquet";
+/// A version's item embeddings: `id` Utf8, `embedding` FixedSizeList<Float32, D>.
+pub const ITEM_EMBEDDINGS_FILE: &str = "item_embeddings.parquet";
+/// Column names of the embeddings files.
+const COL_ID: &str = "id";
+const COL_EMBEDDING: &str = "embedding";
+
+/// Default products per customer: the stream's `RECO_KNN_K` default, so a batch document and
+/// a stream document show lists of the same length.
+pub const DEFAULT_K: usize = reco_domain::transform::DEFAULT_KNN_K;
+/// Largest `k`: a document must stay under `MAX_DOCUMENT_BYTES` (16 KB); 50 products with
+/// display fields are about 7 KB.
+pub const MAX_K: usize = 50;
+/// Customers scored per chunk: bounds the documents held at once (the chunk being written and
+/// the one being scored, about 2 x 16k x 2 KB) whatever the shard's size.
+pub const CHUNK_CUSTOMERS: usize = 16_384;
+/// Rows per decoded Parquet batch.
+const PARQUET_BATCH_ROWS: usize = 8_192;
+/// Least time between two progress messages.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A contiguous range of the customers sorted by number: shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based, below `count`.
+    pub index: u32,
+    /// Number of shards, at least 1.
+    pub count: u32,
+}
+
+/// A `--shard` value that is not `I/N` with `0 <= I < N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid shard {value:?}: {reason}; expected I/N with 0 <= I < N (e.g. 0/4)")]
+pub struct ShardError {
+    /// The text given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Shard {
+    /// Everyone: shard 0 of 1.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`.
+    pub fn new(index: u32, count: u32) -> Result<Self, ShardError> {
+        let error = |reason: &str| ShardError {
+            value: format!("{index}/{count}"),
+            reason: reason.to_owned(),
+        };
+        if count == 0 {
+            return Err(error("N must be at least 1"));
+        }
+        if index >= count {
+            return Err(error("I must be below N (shards are numbered from 0)"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// This shard's positions among `len` sorted customers: consecutive shards' ranges meet,
+    /// together they cover `0..len`, and their sizes differ by at most one.
+    pub fn range(&self, len: usize) -> Range<usize> {
+        let at = |i: u32| (len as u128 * u128::from(i) / u128::from(self.count)) as usize;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let error = |reason: &str| ShardError {
+            value: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (i, n) = s.split_once('/').ok_or_else(|| error("no '/'"))?;
+        let i: u32 = i.trim().parse().map_err(|_| error("I is not a number"))?;
+        let n: u32 = n.trim().parse().map_err(|_| error("N is not a number"))?;
+        Shard::new(i, n).map_err(|e| error(&e.reason))
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What a run scores and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreAllConfig {
+    /// Model version; `None`: the one `LATEST` names.
+    pub model_version: Option<String>,
+    /// Key prefix of model versions, ending in `/` (or empty).
+    pub model_prefix: String,
+    /// Training snapshot date whose pairs are excluded; `None`: the one the model was trained
+    /// on (`training.source`), else the newest.
+    pub snapshot: Option<String>,
+    /// Which customers.
+    pub shard: Shard,
+    /// Products per customer (and in the popular document).
+    pub k: usize,
+    /// The run's start time, every document's `generated_at` (RFC 3339 UTC, milliseconds).
+    /// Shards of one run, and retries, pass the same time.
+    pub generated_at: String,
+    /// Customers per chunk.
+    pub chunk_customers: usize,
+}
+
+impl ScoreAllConfig {
+    /// The defaults from settings (`RECO_MODEL_PREFIX`, `RECO_KNN_K`), everyone, starting now.
+    pub fn from_settings(settings: &Settings) -> Result<Self, SettingsError> {
+        let prefix = settings
+            .get(var::RECO_MODEL_PREFIX)
+            .unwrap_or(DEFAULT_MODEL_PREFIX)
+            .trim_matches('/');
+        Ok(Self {
+            model_version: None,
+            model_prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            snapshot: None,
+            shard: Shard::ALL,
+            k: settings.parse_or(var::RECO_KNN_K, DEFAULT_K)?,
+            generated_at: UtcDateTime::now().rfc3339(),
+            chunk_customers: CHUNK_CUSTOMERS,
+        })
+    }
+
+    /// Refuses a `k`, start time, version or snapshot that would make bad documents.
+    pub fn validate(&self) -> Result<(), ScoreAllError> {
+        let invalid = |reason: String| Err(ScoreAllError::Invalid { reason });
+        if self.k == 0 || self.k > MAX_K {
+            return invalid(format!("k = {} must be within 1..={MAX_K}", self.k));
+        }
+        if !is_rfc3339_millis(&self.generated_at) {
+            return invalid(format!(
+                "start time {:?} is not RFC 3339 UTC with milliseconds (YYYY-MM-DDTHH:MM:SS.mmmZ)",
+                self.generated_at
+            ));
+        }
+        if let Some(v) = &self.model_version
+            && (v.is_empty() || v.contains('/') || v.trim() != v)
+        {
+            return invalid(format!("model version {v:?} is not a version name"));
+        }
+        if let Some(s) = &self.snapshot {
+            s.parse::<SnapshotDate>()
+                .map_err(|e| ScoreAllError::Invalid {
+                    reason: e.to_string(),
+                })?;
+        }
+        if self.chunk_customers == 0 {
+            return invalid("chunk of 0 customers".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the fixed width newest-wins compares as text.
+fn is_rfc3339_millis(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// A bucket and its name for messages (`s3://bucket`).
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// `s3://<bucket>` (or another URL naming the store).
+    pub location: String,
+}
+
+impl Bucket {
+    /// `store` named `location` in messages.
+    pub fn new(store: Arc<dyn ObjectStore>, location: impl Into<String>) -> Self {
+        Self {
+            store,
+            location: location.into(),
+        }
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.location)
+    }
+
+    /// The object at `key`, `None` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, ScoreAllError> {
+        let store_error = |source| ScoreAllError::Store {
+            location: self.url(key),
+            source,
+        };
+        match self.store.get(&Path::from(key)).await {
+            Ok(result) => result.bytes().await.map(Some).map_err(store_error),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(store_error(source)),
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreAllError {
+    /// No model version is live.
+    #[error("no live model: {location} does not exist; train first (`reco train`)")]
+    NoLatest {
+        /// Where `LATEST` was looked for.
+        location: String,
+    },
+    /// The version asked for does not exist.
+    #[error("no model version {version}: {location} does not exist (`reco train` writes versions)")]
+    NoModel {
+        /// The version.
+        version: String,
+        /// Where its `model.json` was looked for.
+        location: String,
+    },
+    /// An embeddings file of the version is missing.
+    #[error(
+        "missing embeddings file {location}: the model version is incomplete; train again (`reco train`)"
+    )]
+    MissingEmbeddings {
+        /// The file.
+        location: String,
+    },
+    /// User and item embeddings disagree on the dimension.
+    #[error(
+        "dimension mismatch: user embeddings ({users_location}) have {users} dimensions, item embeddings ({items_location}) {items}"
+    )]
+    DimensionMismatch {
+        /// User dimension.
+        users: usize,
+        /// Item dimension.
+        items: usize,
+        /// User file.
+        users_location: String,
+        /// Item file.
+        items_location: String,
+    },
+    /// No training snapshot to take exclusions and popularity from.
+    #[error("no training snapshot at {location}: run the ETL first (`reco etl`)")]
+    NoSnapshot {
+        /// Where it was looked for.
+        location: String,
+    },
+    /// The catalogue is missing or unreadable (its message says `reco etl`).
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    /// An input object is not what it should be.
+    #[error("{location}: {reason}")]
+    Malformed {
+        /// The object.
+        location: String,
+        /// What is wrong, naming the row or column.
+        reason: String,
+    },
+    /// The object store failed.
+    #[error("reading {location}: {source}")]
+    Store {
+        /// The object.
+        location: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A document could not be written.
+    #[error(transparent)]
+    Document(#[from] DocumentStoreError),
+    /// The configuration is invalid.
+    #[error("{reason}")]
+    Invalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The scoring kernel refused its inputs.
+    #[error("scoring: {0}")]
+    Scoring(#[from] ScoringError),
+}
+
+fn malformed(location: &str, reason: impl Into<String>) -> ScoreAllError {
+    ScoreAllError::Malformed {
+        location: location.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Where documents go: the newest-wins [`DocumentStore`], or a stand-in (a benchmark's sink
+/// that only serialises).
+pub trait DocumentSink: Sync {
+    /// Writes `doc` unless the stored document is as new or newer.
+    fn write(
+        &self,
+        doc: &LatestDocument,
+    ) -> impl Future<Output = Result<WriteOutcome, DocumentStoreError>> + Send;
+}
+
+impl DocumentSink for DocumentStore {
+    fn write(
+        &self,
+        doc: &LatestDocument,
+    ) -> impl Future<Output = Result<WriteOutcome, DocumentStoreError>> + Send {
+        self.put_if_newer(doc)
+    }
+}
+
+/// Everything one shard is scored from, in memory.
+#[derive(Debug, Clone)]
+pub struct ShardInputs {
+    /// The model version (also the embedding version: both come from one training run).
+    pub model_version: String,
+    /// The training snapshot date the exclusions come from.
+    pub snapshot: String,
+    /// Every item with a non-zero embedding, unit length.
+    pub items: ItemMatrix,
+    /// Customers with a user embedding in the whole model.
+    pub customers_total: usize,
+    /// The shard's customers, ascending.
+    pub customers: Vec<i64>,
+    /// Their unit embeddings, row-major, `customers.len() x items.dim()`.
+    pub users: Vec<f32>,
+    /// Item rows each customer already rated.
+    pub exclusions: Exclusions,
+    /// Ratings per product over the whole snapshot, most rated first (ties by code); read by
+    /// shard 0 only, for the popular document.
+    pub popularity: Option<Vec<(String, u64)>>,
+    /// Display fields.
+    pub catalogue: Arc<ProductCatalogue>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreAllReport {
+    /// The model version scored.
+    pub model_version: String,
+    /// The snapshot excluded.
+    pub snapshot: String,
+    /// The shard.
+    pub shard: Shard,
+    /// Items searched.
+    pub items: usize,
+    /// Item embeddings left out because they are zero (no direction to rank by).
+    pub zero_items: u64,
+    /// Customers with a user embedding, all shards.
+    pub customers_total: u64,
+    /// The shard's customers.
+    pub customers: u64,
+    /// Documents built.
+    pub scored: u64,
+    /// Customers of the shard without a document: a zero embedding, or every item rated.
+    pub empty: u64,
+    /// Documents written.
+    pub written: u64,
+    /// Documents kept because the stored one was as new or newer.
+    pub kept: u64,
+    /// The popular document's outcome (shard 0 only).
+    pub popular: Option<WriteOutcome>,
+    /// Snapshot rows read.
+    pub snapshot_rows: u64,
+    /// Distinct (customer, item) pairs excluded in the shard.
+    pub excluded_pairs: u64,
+    /// Seconds reading inputs.
+    pub load_seconds: f64,
+    /// Seconds in all.
+    pub seconds: f64,
+}
+
+/// Scores `config.shard` of the model in `artifacts` against the snapshot and catalogue in
+/// `lake`, writing documents to `sink`; `progress` gets one-line messages.
+pub async fn score_all<S: DocumentSink>(
+    config: &ScoreAllConfig,
+    artifacts: &Bucket,
+    lake: &Bucket,
+    sink: &S,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<ScoreAllReport, ScoreAllError> {
+    config.validate()?;
+    let started = Instant::now();
+    let (inputs, snapshot_rows, zero_items) = load_shard(config, artifacts, lake, progress).await?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let mut report = score_shard(inputs, config, sink, progress).await?;
+    report.snapshot_rows = snapshot_rows;
+    report.zero_items = zero_items;
+    report.load_seconds = load_seconds;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The model version to score: `config.model_version`, else what `LATEST` holds.
+async fn resolve_version(
+    config: &ScoreAllConfig,
+    artifacts: &Bucket,
+) -> Result<String, ScoreAllError> {
+    if let Some(v) = &config.model_version {
+        return Ok(v.clone());
+    }
+    let key = format!("{}{LATEST_FILE}", config.model_prefix);
+    let body = artifacts
+        .get(&key)
+        .await?
+        .ok_or_else(|| ScoreAllError::NoLatest {
+            location: artifacts.url(&key),
+        })?;
+    let version = String::from_utf8_lossy(&body).trim().to_owned();
+    if version.is_empty() || version.contains('/') {
+        return Err(malformed(
+            &artifacts.url(&key),
+            format!("{version:?} is not a model version"),
+        ));
+    }
+    Ok(version)
+}
+
+/// The part of `model.json` score-all needs.
+#[derive(Deserialize)]
+struct ModelHeader {
+    format_version: u32,
+    dim: usize,
+    training: TrainingHeader,
+}
+
+#[derive(Deserialize)]
+struct TrainingHeader {
+    source: String,
+}
+
+/// The `snapshot=YYYY-MM-DD` named in a training source (`s3://lake/training_ratings/...`).
+fn snapshot_of_source(source: &str) -> Option<String> {
+    let at = source.find("snapshot=")? + "snapshot=".len();
+    let date: SnapshotDate = source.get(at..at + 10)?.parse().ok()?;
+    Some(date.to_string())
+}
+
+/// Reads everything the shard is scored from. Returns the inputs, the snapshot rows read and
+/// the zero item embeddings left out.
+async fn load_shard(
+    config: &ScoreAllConfig,
+    artifacts: &Bucket,
+    lake: &Bucket,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(ShardInputs, u64, u64), ScoreAllError> {
+    let version = resolve_version(config, artifacts).await?;
+    let folder = format!("{}{version}/", config.model_prefix);
+    let model_key = format!("{folder}{MODEL_FILE}");
+    let model_location = artifacts.url(&model_key);
+    let model = artifacts
+        .get(&model_key)
+        .await?
+        .ok_or_else(|| ScoreAllError::NoModel {
+            version: version.clone(),
+            location: model_location.clone(),
+        })?;
+    let header: ModelHeader = serde_json::from_slice(&model)
+        .map_err(|e| malformed(&model_location, format!("not a model artifact: {e}")))?;
+    drop(model);
+    if header.format_version != MODEL_FORMAT_VERSION {
+        return Err(malformed(
+            &model_location,
+            format!(
+                "model format {} is not {MODEL_FORMAT_VERSION}; upgrade reco",
+                header.format_version
+            ),
+        ));
+    }
+    // The catalogue first: a missing one fails before the large reads.
+    let catalogue = CatalogueSource::new(lake.store.clone(), lake.location.clone())
+        .current()
+        .await?;
+
+    let items_key = format!("{folder}{ITEM_EMBEDDINGS_FILE}");
+    let items_location = artifacts.url(&items_key);
+    let bytes =
+        artifacts
+            .get(&items_key)
+            .await?
+            .ok_or_else(|| ScoreAllError::MissingEmbeddings {
+                location: items_location.clone(),
+            })?;
+    let (items, item_rows, zero_items) = read_items(bytes, &items_location)?;
+    let users_key = format!("{folder}{USER_EMBEDDINGS_FILE}");
+    let users_location = artifacts.url(&users_key);
+    let bytes =
+        artifacts
+            .get(&users_key)
+            .await?
+            .ok_or_else(|| ScoreAllError::MissingEmbeddings {
+                location: users_location.clone(),
+            })?;
+    let users = read_users(bytes, &users_location, config.shard)?;
+    if let Some(users_dim) = users.dim
+        && users_dim != items.dim()
+    {
+        return Err(ScoreAllError::DimensionMismatch {
+            users: users_dim,
+            items: items.dim(),
+            users_location,
+            items_location,
+        });
+    }
+    if header.dim != items.dim() {
+        return Err(malformed(
+            &model_location,
+            format!(
+                "the model's dimension is {}, its item embeddings' ({items_location}) {}",
+                header.dim,
+                items.dim()
+            ),
+        ));
+    }
+    progress(&format!(
+        "model {version}: {} items (dimension {}), {} customers, shard {} has {}",
+        items.len(),
+        items.dim(),
+        users.total,
+        config.shard,
+        users.customers.len()
+    ));
+
+    let snapshot = match &config.snapshot {
+        Some(s) => s.clone(),
+        None => match snapshot_of_source(&header.training.source) {
+            Some(s) => s,
+            None => {
+                let newest = newest_snapshot(lake).await?;
+                progress(&format!(
+                    "the model was trained on {:?}, not a data-lake snapshot: excluding the newest snapshot, {newest}",
+                    header.training.source
+                ));
+                newest
+            }
+        },
+    };
+    let pairs = read_snapshot_pairs(
+        lake,
+        &snapshot,
+        &users.customers,
+        &item_rows,
+        config.shard.index == 0,
+    )
+    .await?;
+    drop(item_rows);
+    let exclusions = Exclusions::from_pairs(users.customers.len(), pairs.pairs)?;
+    progress(&format!(
+        "snapshot {snapshot}: {} rows, {} pairs of the shard excluded{}",
+        pairs.rows,
+        exclusions.total(),
+        if pairs.without_item > 0 {
+            format!(
+                " ({} pairs name products without an embedding)",
+                pairs.without_item
+            )
+        } else {
+            String::new()
+        }
+    ));
+    let popularity = pairs.counts.map(|(known, unknown)| {
+        let mut all: Vec<(String, u64)> = known
+            .into_iter()
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .map(|(row, n)| (items.id(row as u32).to_owned(), n))
+            .chain(unknown)
+            .collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all
+    });
+    Ok((
+        ShardInputs {
+            model_version: version,
+            snapshot,
+            items,
+            customers_total: users.total,
+            customers: users.customers,
+            users: users.vectors,
+            exclusions,
+            popularity,
+            catalogue,
+        },
+        pairs.rows,
+        zero_items,
+    ))
+}
+
+/// A Parquet reader of `columns` only (each must exist), `location` naming it in errors.
+fn parquet_columns(
+    bytes: Bytes,
+    columns: &[&str],
+    location: &str,
+) -> Result<ParquetRecordBatchReader, ScoreAllError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| malformed(location, format!("not a readable Parquet file: {e}")))?;
+    let schema = builder.schema().clone();
+    for name in columns {
+        if schema.field_with_name(name).is_err() {
+            let present: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(malformed(
+                location,
+                format!("missing column {name:?} (columns: {})", present.join(", ")),
+            ));
+        }
+    }
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    builder
+        .with_projection(mask)
+        .with_batch_size(PARQUET_BATCH_ROWS)
+        .build()
+        .map_err(|e| malformed(location, format!("not a readable Parquet file: {e}")))
+}
+
+fn next_batch(
+    batch: Option<Result<RecordBatch, arrow::error::ArrowError>>,
+    location: &str,
+) -> Result<Option<RecordBatch>, ScoreAllError> {
+    batch
+        .transpose()
+        .map_err(|e| malformed(location, format!("cannot decode a row group: {e}")))
+}
+
+/// Column `name` of `batch` cast to `to` (any integer type for ids, any string type for codes).
+fn column_as(
+    batch: &RecordBatch,
+    name: &str,
+    to: &DataType,
+    location: &str,
+) -> Result<Arc<dyn Array>, ScoreAllError> {
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| malformed(location, format!("missing column {name:?}")))?;
+    if array.null_count() > 0 {
+        return Err(malformed(location, format!("column {name:?} has nulls")));
+    }
+    cast(array, to).map_err(|e| {
+        malformed(
+            location,
+            format!(
+                "column {name:?} of type {} cannot be read as {to}: {e}",
+                array.data_type()
+            ),
+        )
+    })
+}
+
+/// The embedding column of `batch`: its values and dimension.
+fn embeddings<'a>(
+    batch: &'a RecordBatch,
+    location: &str,
+) -> Result<(&'a [f32], usize), ScoreAllError> {
+    let column = batch
+        .column_by_name(COL_EMBEDDING)
+        .ok_or_else(|| malformed(location, format!("missing column {COL_EMBEDDING:?}")))?;
+    let expected = || {
+        malformed(
+            location,
+            format!(
+                "column {COL_EMBEDDING:?} of type {}: expected FixedSizeList<Float32, D>",
+                column.data_type()
+            ),
+        )
+    };
+    let list = column.as_fixed_size_list_opt().ok_or_else(expected)?;
+    let values = list
+        .values()
+        .as_primitive_opt::<Float32Type>()
+        .ok_or_else(expected)?;
+    if list.null_count() > 0 || values.null_count() > 0 {
+        return Err(malformed(
+            location,
+            format!("column {COL_EMBEDDING:?} has nulls"),
+        ));
+    }
+    let dim = list.value_length() as usize;
+    let start = if list.is_empty() {
+        0
+    } else {
+        list.value_offset_at(0)
+    };
+    let values = &values.values()[start..start + list.len() * dim];
+    Ok((values, dim))
+}
+
+/// `v` scaled to unit length (zero stays zero); `false` when it has a non-finite value.
+fn normalise_into(v: &[f32], out: &mut [f32]) -> bool {
+    if v.iter().any(|x| !x.is_finite()) {
+        return false;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = if norm > 0.0 { x / norm } else { 0.0 };
+    }
+    true
+}
+
+/// The item embeddings: the matrix (zero vectors left out), product code -> row, and how
+/// many zero vectors were left out.
+fn read_items(
+    bytes: Bytes,
+    location: &str,
+) -> Result<(ItemMatrix, HashMap<String, u32>, u64), ScoreAllError> {
+    let mut reader = parquet_columns(bytes, &[COL_ID, COL_EMBEDDING], location)?;
+    let mut ids = Vec::new();
+    let mut unit = Vec::new();
+    let mut rows: HashMap<String, u32> = HashMap::new();
+    let mut dim = None;
+    let mut zero = 0u64;
+    let mut row_number = 0usize;
+    while let Some(batch) = next_batch(reader.next(), location)? {
+        let id_column = column_as(&batch, COL_ID, &DataType::Utf8, location)?;
+        let id_column: &StringArray = id_column.as_string();
+        let (values, d) = embeddings(&batch, location)?;
+        if *dim.get_or_insert(d) != d || d == 0 {
+            return Err(malformed(location, format!("embeddings of dimension {d}")));
+        }
+        let mut scratch = vec![0.0f32; d];
+        for (i, v) in values.chunks_exact(d).enumerate() {
+            let id = id_column.value(i);
+            row_number += 1;
+            if id.is_empty() {
+                return Err(malformed(location, format!("row {row_number}: empty id")));
+            }
+            if !normalise_into(v, &mut scratch) {
+                return Err(malformed(
+                    location,
+                    format!("item {id:?} has a non-finite value"),
+                ));
+            }
+            if scratch.iter().all(|&x| x == 0.0) {
+                zero += 1;
+                continue;
+            }
+            if rows.insert(id.to_owned(), ids.len() as u32).is_some() {
+                return Err(malformed(location, format!("duplicate item id {id:?}")));
+            }
+            ids.push(id.to_owned());
+            unit.extend_from_slice(&scratch);
+        }
+    }
+    let dim = dim.unwrap_or(0);
+    if dim == 0 {
+        return Err(malformed(location, "no item embeddings"));
+    }
+    Ok((ItemMatrix::new(ids, unit, dim)?, rows, zero))
+}
+
+/// The shard's customers and their unit embeddings.
+struct ShardUsers {
+    /// Customers in the whole file.
+    total: usize,
+    customers: Vec<i64>,
+    vectors: Vec<f32>,
+    /// `None` when the file has no rows.
+    dim: Option<usize>,
+}
+
+/// The user embeddings of `shard`: a pass over the ids finds the shard's customers, a second
+/// pass keeps only their vectors, so memory holds the shard's vectors, not the whole file's.
+fn read_users(bytes: Bytes, location: &str, shard: Shard) -> Result<ShardUsers, ScoreAllError> {
+    let mut ids: Vec<i64> = Vec::new();
+    let mut reader = parquet_columns(bytes.clone(), &[COL_ID], location)?;
+    while let Some(batch) = next_batch(reader.next(), location)? {
+        let column = column_as(&batch, COL_ID, &DataType::Int64, location)?;
+        let column: &Int64Array = column.as_primitive();
+        ids.extend_from_slice(column.values());
+    }
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(malformed(location, format!("duplicate customer {}", w[0])));
+    }
+    let total = ids.len();
+    let range = shard.range(total);
+    let customers = ids[range].to_vec();
+    drop(ids);
+    let (Some(&lo), Some(&hi)) = (customers.first(), customers.last()) else {
+        return Ok(ShardUsers {
+            total,
+            customers,
+            vectors: Vec::new(),
+            dim: None,
+        });
+    };
+    let mut vectors = Vec::new();
+    let mut dim = None;
+    let mut reader = parquet_columns(bytes, &[COL_ID, COL_EMBEDDING], location)?;
+    while let Some(batch) = next_batch(reader.next(), location)? {
+        let column = column_as(&batch, COL_ID, &DataType::Int64, location)?;
+        let column: &Int64Array = column.as_primitive();
+        let (values, d) = embeddings(&batch, location)?;
+        if d == 0 || *dim.get_or_insert(d) != d {
+            return Err(malformed(location, format!("embeddings of dimension {d}")));
+        }
+        if vectors.is_empty() {
+            vectors = vec![0.0f32; customers.len() * d];
+        }
+        for (&customer, v) in column.values().iter().zip(values.chunks_exact(d)) {
+            if customer < lo || customer > hi {
+                continue;
+            }
+            let at = customers
+                .binary_search(&customer)
+                .expect("every id of the range was read in the first pass");
+            if !normalise_into(v, &mut vectors[at * d..(at + 1) * d]) {
+                return Err(malformed(
+                    location,
+                    format!("customer {customer} has a non-finite embedding value"),
+                ));
+            }
+        }
+    }
+    Ok(ShardUsers {
+        total,
+        customers,
+        vectors,
+        dim,
+    })
+}
+
+/// The newest `snapshot=YYYY-MM-DD` under the training prefix.
+async fn newest_snapshot(lake: &Bucket) -> Result<String, ScoreAllError> {
+    let prefix = Path::from(TRAINING_PREFIX);
+    let listing = lake
+        .store
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|source| ScoreAllError::Store {
+            location: lake.url(&format!("{TRAINING_PREFIX}/")),
+            source,
+        })?;
+    listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| {
+            p.filename()?
+                .strip_prefix("snapshot=")?
+                .parse::<SnapshotDate>()
+                .ok()
+        })
+        .max()
+        .map(|d| d.to_string())
+        .ok_or_else(|| ScoreAllError::NoSnapshot {
+            location: lake.url(&format!("{TRAINING_PREFIX}/")),
+        })
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    files: Vec<ManifestFile>,
+}
+
+#[derive(Deserialize)]
+struct ManifestFile {
+    key: String,
+}
+
+/// What the snapshot gives the shard.
+struct SnapshotPairs {
+    /// (shard customer position, item row) of every rating of the shard's customers.
+    pairs: Vec<(u32, u32)>,
+    /// Ratings per item row and per code without an embedding (when counting).
+    counts: Option<(Vec<u64>, HashMap<String, u64>)>,
+    rows: u64,
+    /// Pairs of the shard whose product has no embedding (nothing to exclude).
+    without_item: u64,
+}
+
+/// Reads the snapshot's parts, two columns, one part at a time.
+async fn read_snapshot_pairs(
+    lake: &Bucket,
+    snapshot: &str,
+    customers: &[i64],
+    item_rows: &HashMap<String, u32>,
+    count_popularity: bool,
+) -> Result<SnapshotPairs, ScoreAllError> {
+    let prefix = format!("{TRAINING_PREFIX}/snapshot={snapshot}/");
+    let manifest_key = format!("{prefix}{MANIFEST_FILE}");
+    let files: Vec<String> = match lake.get(&manifest_key).await? {
+        Some(body) => {
+            let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| {
+                malformed(
+                    &lake.url(&manifest_key),
+                    format!("not a snapshot manifest: {e}"),
+                )
+            })?;
+            manifest.files.into_iter().map(|f| f.key).collect()
+        }
+        // No manifest (a snapshot written by hand): the Parquet files directly inside.
+        None => lake
+            .store
+            .list_with_delimiter(Some(&Path::from(prefix.as_str())))
+            .await
+            .map_err(|source| ScoreAllError::Store {
+                location: lake.url(&prefix),
+                source,
+            })?
+            .objects
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .filter(|k| k.ends_with(".parquet"))
+            .collect(),
+    };
+    if files.is_empty() {
+        return Err(ScoreAllError::NoSnapshot {
+            location: lake.url(&prefix),
+        });
+    }
+    let range = (customers.first().copied(), customers.last().copied());
+    let mut out = SnapshotPairs {
+        pairs: Vec::new(),
+        counts: count_popularity.then(|| (vec![0u64; item_rows.len()], HashMap::new())),
+        rows: 0,
+        without_item: 0,
+    };
+    for key in &files {
+        let location = lake.url(key);
+        let bytes = lake
+            .get(key)
+            .await?
+            .ok_or_else(|| malformed(&location, "listed by the snapshot but missing"))?;
+        let mut reader =
+            parquet_columns(bytes, &[COL_CUSTOMER_NUMBER, COL_PRODUCT_CODE], &location)?;
+        while let Some(batch) = next_batch(reader.next(), &location)? {
+            let numbers = column_as(&batch, COL_CUSTOMER_NUMBER, &DataType::Int64, &location)?;
+            let numbers: &Int64Array = numbers.as_primitive();
+            let codes = column_as(&batch, COL_PRODUCT_CODE, &DataType::Utf8, &location)?;
+            let codes: &StringArray = codes.as_string();
+            out.rows += batch.num_rows() as u64;
+            for (i, &customer) in numbers.values().iter().enumerate() {
+                let in_shard =
+                    matches!(range, (Some(lo), Some(hi)) if customer >= lo && customer <= hi);
+                if !in_shard && out.counts.is_none() {
+                    continue;
+                }
+                let code = codes.value(i);
+                let item = item_rows.get(code).copied();
+                if let Some((known, unknown)) = &mut out.counts {
+                    match item {
+                        Some(row) => known[row as usize] += 1,
+                        None => match unknown.get_mut(code) {
+                            Some(n) => *n += 1,
+                            None => {
+                                unknown.insert(code.to_owned(), 1);
+                            }
+                        },
+                    }
+                }
+                if in_shard && let Ok(at) = customers.binary_search(&customer) {
+                    match item {
+                        Some(row) => out.pairs.push((at as u32, row)),
+                        None => out.without_item += 1,
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Hex of the first 128 bits of SHA-256 over `parts` joined by NUL bytes.
+fn hex_id(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update([0u8]);
+        }
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for b in &digest[..16] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    id
+}
+
+/// The recommendation id of a customer's batch document: the same for the same model version
+/// and customer, so a re-run's documents compare equal to the stored ones.
+pub fn batch_recommendation_id(model_version: &str, customer_number: i64) -> String {
+    hex_id(&[
+        b"batch",
+        model_version.as_bytes(),
+        customer_number.to_string().as_bytes(),
+    ])
+}
+
+/// The recommendation id of the popular document of a model version.
+pub fn popular_recommendation_id(model_version: &str) -> String {
+    hex_id(&[b"popular", model_version.as_bytes()])
+}
+
+fn provenance(
+    recommendation_id: String,
+    model_version: &str,
+    generated_at: &str,
+) -> DocumentProvenance {
+    DocumentProvenance {
+        recommendation_id,
+        model_version: model_version.to_owned(),
+        // One training run writes both towers' embeddings: the version names both.
+        embedding_version: model_version.to_owned(),
+        generated_at: generated_at.to_owned(),
+    }
+}
+
+/// A customer's batch document from its best item rows and scores.
+pub fn batch_document(
+    customer_number: i64,
+    rows: &[u32],
+    scores: &[f32],
+    inputs: &ShardInputs,
+    generated_at: &str,
+) -> LatestDocument {
+    LatestDocument {
+        schema_version: LATEST_DOCUMENT_SCHEMA,
+        customer_number: Some(customer_number),
+        source: DocumentSource::Batch,
+        recommended: rows
+            .iter()
+            .zip(scores)
+            // Rounding can leave a cosine a hair outside [-1, 1], as in the exact search.
+            .map(|(&row, &score)| {
+                inputs
+                    .catalogue
+                    .display_one(inputs.items.id(row), score.clamp(-1.0, 1.0))
+            })
+            .collect(),
+        similar_to_session: Vec::new(),
+        provenance: provenance(
+            batch_recommendation_id(&inputs.model_version, customer_number),
+            &inputs.model_version,
+            generated_at,
+        ),
+    }
+}
+
+/// The popular document: the `k` most rated products, scored by their share of the top count.
+pub fn popular_document(
+    popularity: &[(String, u64)],
+    k: usize,
+    model_version: &str,
+    catalogue: &ProductCatalogue,
+    generated_at: &str,
+) -> LatestDocument {
+    let top = popularity.first().map_or(1, |(_, n)| (*n).max(1)) as f64;
+    LatestDocument {
+        schema_version: LATEST_DOCUMENT_SCHEMA,
+        customer_number: None,
+        source: DocumentSource::Popular,
+        recommended: popularity
+            .iter()
+            .take(k)
+            .map(|(code, n)| catalogue.display_one(code, (*n as f64 / top) as f32))
+            .collect(),
+        similar_to_session: Vec::new(),
+        provenance: provenance(
+            popular_recommendation_id(model_version),
+            model_version,
+            generated_at,
+        ),
+    }
+}
+
+/// One chunk's documents, and its customers left without one.
+struct ChunkDocuments {
+    documents: Vec<LatestDocument>,
+    empty: u64,
+}
+
+/// Scores customers `range` of the shard and builds their documents (every core).
+fn chunk_documents(
+    inputs: &ShardInputs,
+    range: Range<usize>,
+    k: usize,
+    generated_at: &str,
+) -> Result<ChunkDocuments, ScoringError> {
+    let dim = inputs.items.dim();
+    let users = &inputs.users[range.start * dim..range.end * dim];
+    let top = top_k(
+        &inputs.items,
+        users,
+        inputs.exclusions.slice(range.clone()),
+        k,
+    )?;
+    let built: Vec<Option<LatestDocument>> = (0..top.users())
+        .into_par_iter()
+        .map(|u| {
+            let (rows, scores) = top.of(u);
+            (!rows.is_empty()).then(|| {
+                batch_document(
+                    inputs.customers[range.start + u],
+                    rows,
+                    scores,
+                    inputs,
+                    generated_at,
+                )
+            })
+        })
+        .collect();
+    let empty = built.iter().filter(|d| d.is_none()).count() as u64;
+    Ok(ChunkDocuments {
+        documents: built.into_iter().flatten().collect(),
+        empty,
+    })
+}
+
+/// Scores the shard of `inputs` and writes its documents (and, for shard 0, the popular
+/// document) to `sink`: chunk `i + 1` is scored on a blocking thread while chunk `i` is
+/// written. `config` gives `k`, the start time, the shard and the chunk size.
+pub async fn score_shard<S: DocumentSink>(
+    inputs: ShardInputs,
+    config: &ScoreAllConfig,
+    sink: &S,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<ScoreAllReport, ScoreAllError> {
+    config.validate()?;
+    let started = Instant::now();
+    let inputs = Arc::new(inputs);
+    let n = inputs.customers.len();
+    let mut report = ScoreAllReport {
+        model_version: inputs.model_version.clone(),
+        snapshot: inputs.snapshot.clone(),
+        shard: config.shard,
+        items: inputs.items.len(),
+        zero_items: 0,
+        customers_total: inputs.customers_total as u64,
+        customers: n as u64,
+        scored: 0,
+        empty: 0,
+        written: 0,
+        kept: 0,
+        popular: None,
+        snapshot_rows: 0,
+        excluded_pairs: inputs.exclusions.total() as u64,
+        load_seconds: 0.0,
+        seconds: 0.0,
+    };
+    let chunks: Vec<Range<usize>> = (0..n)
+        .step_by(config.chunk_customers)
+        .map(|start| start..(start + config.chunk_customers).min(n))
+        .collect();
+    let spawn = |range: Range<usize>| {
+        let inputs = inputs.clone();
+        let generated_at = config.generated_at.clone();
+        let k = config.k;
+        tokio::task::spawn_blocking(move || chunk_documents(&inputs, range, k, &generated_at))
+    };
+    let mut pending = chunks.first().cloned().map(spawn);
+    let mut last_message = Instant::now();
+    for next in chunks.iter().skip(1).map(Some).chain([None]) {
+        let Some(handle) = pending.take() else { break };
+        let chunk = match handle.await {
+            Ok(chunk) => chunk?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(ScoreAllError::Invalid {
+                    reason: format!("scoring task cancelled: {e}"),
+                });
+            }
+        };
+        pending = next.cloned().map(spawn);
+        report.empty += chunk.empty;
+        report.scored += chunk.documents.len() as u64;
+        // A hand-fed FuturesUnordered rather than `buffer_unordered` over a closure: the
+        // closure's future type is not provably Send for every lifetime, which a Lambda needs.
+        let mut documents = chunk.documents.iter();
+        let mut writes = FuturesUnordered::new();
+        loop {
+            while writes.len() < PUBLISH_CONCURRENCY
+                && let Some(doc) = documents.next()
+            {
+                writes.push(sink.write(doc));
+            }
+            let Some(outcome) = writes.next().await else {
+                break;
+            };
+            match outcome? {
+                WriteOutcome::Written => report.written += 1,
+                WriteOutcome::Kept => report.kept += 1,
+            }
+        }
+        if next.is_none() || last_message.elapsed() >= PROGRESS_INTERVAL {
+            last_message = Instant::now();
+            let done = report.scored + report.empty;
+            progress(&format!(
+                "{done}/{n} customers scored, {} written, {} kept ({:.0} customers/s)",
+                report.written,
+                report.kept,
+                done as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            ));
+        }
+    }
+    if config.shard.index == 0
+        && let Some(popularity) = inputs.popularity.as_deref()
+        && !popularity.is_empty()
+    {
+        let doc = popular_document(
+            popularity,
+            config.k,
+            &inputs.model_version,
+            &inputs.catalogue,
+            &config.generated_at,
+        );
+        report.popular = Some(sink.write(&doc).await?);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+    use reco_domain::serving::{CatalogueProduct, POPULAR_DOCUMENT_KEY, customer_document_key};
+
+    #[test]
+    fn shards_cover_every_customer_once_and_bad_shards_are_named() {
+        for len in [0usize, 1, 7, 1000, 1001] {
+            for count in [1u32, 2, 3, 8] {
+                let mut next = 0;
+                for index in 0..count {
+                    let r = Shard::new(index, count).unwrap().range(len);
+                    assert_eq!(r.start, next, "{index}/{count} of {len}");
+                    assert!(r.len() <= len / count as usize + 1);
+                    next = r.end;
+                }
+                assert_eq!(next, len);
+            }
+        }
+        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard::new(1, 4).unwrap());
+        assert_eq!(Shard::new(2, 3).unwrap().to_string(), "2/3");
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2", "1/x"] {
+            let err = bad.parse::<Shard>().unwrap_err().to_string();
+            assert!(err.contains(bad) && err.contains("0 <= I < N"), "{err}");
+        }
+    }
+
+    #[test]
+    fn config_checks_k_start_time_version_and_snapshot() {
+        let settings =
+            Settings::from_layers(&[], [("RECO_KNN_K".to_owned(), "7".to_owned())]).unwrap();
+        let config = ScoreAllConfig::from_settings(&settings).unwrap();
+        assert_eq!((config.k, config.model_prefix.as_str()), (7, "models/"));
+        config.validate().unwrap();
+        let with = |f: &dyn Fn(&mut ScoreAllConfig)| {
+            let mut c = config.clone();
+            f(&mut c);
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(with(&|c| c.k = 0).unwrap_err().contains("k = 0"));
+        assert!(with(&|c| c.k = MAX_K + 1).is_err());
+        assert!(
+            with(&|c| c.generated_at = "2026-12-01T00:00:00Z".into())
+                .unwrap_err()
+                .contains("milliseconds")
+        );
+        assert!(with(&|c| c.model_version = Some("../x".into())).is_err());
+        assert!(with(&|c| c.snapshot = Some("2026-13-01".into())).is_err());
+        assert!(with(&|c| c.snapshot = Some("2026-12-01".into())).is_ok());
+    }
+
+    #[test]
+    fn snapshot_is_read_from_the_training_source() {
+        assert_eq!(
+            snapshot_of_source("s3://lake/training_ratings/snapshot=2026-12-01/").as_deref(),
+            Some("2026-12-01")
+        );
+        assert_eq!(snapshot_of_source("/tmp/ratings.parquet"), None);
+        assert_eq!(snapshot_of_source("x/snapshot=2026-02-30/"), None);
+    }
+
+    #[test]
+    fn recommendation_ids_are_deterministic_hex_per_version_and_customer() {
+        let a = batch_recommendation_id("v1", 103);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, batch_recommendation_id("v1", 103));
+        assert_ne!(a, batch_recommendation_id("v1", 104));
+        assert_ne!(a, batch_recommendation_id("v2", 103));
+        // The separator keeps ("v1", 23) and ("v12", 3) apart.
+        assert_ne!(
+            batch_recommendation_id("v1", 23),
+            batch_recommendation_id("v12", 3)
+        );
+        assert_ne!(popular_recommendation_id("v1"), a);
+    }
+
+    fn inputs() -> ShardInputs {
+        let items = ItemMatrix::new(
+            vec!["A".into(), "B".into(), "C".into()],
+            vec![1.0, 0.0, 0.6, 0.8, 0.0, 1.0],
+            2,
+        )
+        .unwrap();
+        ShardInputs {
+            model_version: "v1".into(),
+            snapshot: "2026-12-01".into(),
+            items,
+            customers_total: 3,
+            customers: vec![10, 11, 12],
+            users: vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+            // Customer 10 rated A.
+            exclusions: Exclusions::from_pairs(3, vec![(0, 0)]).unwrap(),
+            popularity: Some(vec![("C".into(), 4), ("A".into(), 2), ("Z".into(), 1)]),
+            catalogue: Arc::new(ProductCatalogue::new([CatalogueProduct {
+                product_code: "B".into(),
+                name: "Bee".into(),
+                product_line: "Ships".into(),
+                msrp_cents: 1250,
+            }])),
+        }
+    }
+
+    fn config() -> ScoreAllConfig {
+        ScoreAllConfig {
+            model_version: None,
+            model_prefix: "models/".into(),
+            snapshot: None,
+            shard: Shard::ALL,
+            k: 2,
+            generated_at: "2026-12-01T02:00:00.000Z".into(),
+            chunk_customers: 2,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn documents_exclude_rated_products_and_carry_display_fields_and_provenance() {
+        let store = DocumentStore::new(Arc::new(InMemory::new()), "memory://recs");
+        let report = score_shard(inputs(), &config(), &store, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                report.customers,
+                report.scored,
+                report.empty,
+                report.written,
+                report.kept
+            ),
+            (3, 2, 1, 2, 0),
+            "customer 12 has a zero embedding: no document"
+        );
+        assert_eq!(report.popular, Some(WriteOutcome::Written));
+        let doc = store
+            .get(&customer_document_key(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(doc.source, DocumentSource::Batch);
+        let codes: Vec<&str> = doc
+            .recommended
+            .iter()
+            .map(|i| i.product_code.as_str())
+            .collect();
+        assert_eq!(codes, ["B", "C"], "A is rated by customer 10");
+        assert_eq!(doc.recommended[0].name.as_deref(), Some("Bee"));
+        assert_eq!(doc.recommended[0].price, Some(12.5));
+        assert!((doc.recommended[0].score - 0.6).abs() < 1e-6);
+        assert!(doc.similar_to_session.is_empty());
+        assert_eq!(doc.provenance.model_version, "v1");
+        assert_eq!(doc.provenance.embedding_version, "v1");
+        assert_eq!(doc.provenance.generated_at, "2026-12-01T02:00:00.000Z");
+        assert_eq!(
+            doc.provenance.recommendation_id,
+            batch_recommendation_id("v1", 10)
+        );
+        assert!(
+            store
+                .get(&customer_document_key(12))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let popular = store.get(POPULAR_DOCUMENT_KEY).await.unwrap().unwrap();
+        assert_eq!(popular.source, DocumentSource::Popular);
+        assert_eq!(popular.customer_number, None);
+        let shares: Vec<(&str, f32)> = popular
+            .recommended
+            .iter()
+            .map(|i| (i.product_code.as_str(), i.score))
+            .collect();
+        assert_eq!(shares, [("C", 1.0), ("A", 0.5)]);
+
+        // The same run again: nothing changes. Shard 1 of 2 writes no popular document.
+        let again = score_shard(inputs(), &config(), &store, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!((again.written, again.kept), (0, 2));
+        assert_eq!(again.popular, Some(WriteOutcome::Kept));
+        let mut other = config();
+        other.shard = Shard::new(1, 2).unwrap();
+        assert_eq!(
+            score_shard(inputs(), &other, &store, &|_| {})
+                .await
+                .unwrap()
+                .popular,
+            None
+        );
+    }
+
+    #[test]
+    fn the_whole_run_is_send_so_a_lambda_can_run_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let store = DocumentStore::new(Arc::new(InMemory::new()), "memory://recs");
+        let bucket = Bucket::new(Arc::new(InMemory::new()), "memory://a");
+        let config = config();
+        let future = score_all(&config, &bucket, &bucket, &store, &|_| {});
+        assert_send(&future);
+    }
+}
