@@ -10,14 +10,17 @@
 #                      .tfvars file with the deployment's settings
 #   ENV=local          the local emulator from .local/env (scripts/local-up.sh starts
 #                      it when missing); state in .local/terraform/local/
-#   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP  Lambda zips (default
-#                      dist/lambda/*.zip, built with `make build-lambda` when missing)
+#   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP, RECO_PUBLISHER_ZIP  Lambda zips
+#                      (default dist/lambda/*.zip, built with `make build-lambda` when
+#                      missing)
+#   RECO_WEB_DIR       the storefront's page files (default web/)
 #   RECO_NAME_PREFIX   name prefix for ENV=local (default reco)
 #
 # One part is applied with -target on the part and the modules it needs, so it is
 # complete on its own: etl = kms + network + source-db (when created) + etl;
 # vector-db = kms + network + the artifacts bucket + vector-db; streaming = those +
-# streaming-inference. Destroying one part targets only that part's own module
+# the data lake bucket and Glue database + streaming-inference (with the publisher) +
+# storefront. Destroying one part targets only that part's own modules
 # (Terraform also destroys what depends on it); the source database, like the key
 # and the network, goes only with `destroy all`. After apply and destroy, the outputs are written to
 # .local/outputs-<ENV>.env for the reco CLI.
@@ -47,14 +50,15 @@ case "${part}" in
     zips=()
     ;;
   streaming)
-    needs=(module.kms module.network module.etl.module.artifacts module.vector_db module.streaming_inference)
-    own=(module.streaming_inference)
-    zips=(transform)
+    needs=(module.kms module.network module.etl.module.artifacts module.etl.module.data_lake
+      module.etl.aws_glue_catalog_database.this module.vector_db module.streaming_inference module.storefront)
+    own=(module.streaming_inference module.storefront)
+    zips=(transform publisher)
     ;;
   all)
     needs=()
     own=()
-    zips=(transform etl train)
+    zips=("${TF_LAMBDA_ZIPS[@]}")
     ;;
   *) usage ;;
 esac
@@ -72,12 +76,13 @@ for t in "${targets[@]}"; do target_args+=("-target=${t}"); done
 if [[ "${action}" != destroy && ${#zips[@]} -gt 0 ]]; then
   tf_resolve_zips "${zips[@]}"
 else
-  for name in transform etl train; do
+  for name in "${TF_LAMBDA_ZIPS[@]}"; do
     var="RECO_${name^^}_ZIP"
     export "${var}=${!var:-${RECO_ROOT}/dist/lambda/${name}.zip}"
   done
 fi
 mapfile -t var_args < <(tf_zip_vars)
+var_args+=("-var=storefront_web_dir=$(tf_web_dir)")
 
 if [[ "${env_name}" == local ]]; then
   tf_load_local_env
@@ -107,6 +112,8 @@ pg_apply_immediately        = true
 pg_associate_s3_import_role = false
 # moto does not keep Performance Insights: every apply would "modify" the instance (80 s of polling).
 pg_performance_insights_enabled = false
+# moto has no CloudFront cache or response headers policies (the same TTLs become legacy settings).
+storefront_cache_policies = false
 VARS
   var_args+=("-var-file=${work}/local.tfvars")
   # VPC-attached functions use AWS's managed policy AWSLambdaVPCAccessExecutionRole,

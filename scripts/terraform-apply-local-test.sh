@@ -19,8 +19,9 @@
 #                      (installed by scripts/local-up.sh, which is run when missing)
 #   RECO_PYTHON        python with boto3 for the assertions; default: the python next
 #                      to moto_server
-#   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP
+#   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP, RECO_PUBLISHER_ZIP
 #                      Lambda zips; default dist/lambda/*.zip (make build-lambda)
+#   RECO_WEB_DIR       storefront page files to upload; default web/
 #   RECO_TF_TEST_SOURCE_DB=0  skip the source-db stack
 #   TF_PROVIDER_MIRROR folder above registry.terraform.io (found automatically)
 #   KEEP_STACK=1       skip the destroy and leave the emulators running (debugging)
@@ -45,7 +46,8 @@ export AWS_REGION="us-east-1" AWS_DEFAULT_REGION="us-east-1"
 export AWS_ACCESS_KEY_ID="test" AWS_SECRET_ACCESS_KEY="test"
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
-tf_resolve_zips transform etl train
+tf_resolve_zips "${TF_LAMBDA_ZIPS[@]}"
+web_dir="$(tf_web_dir)"
 
 run_id="reco-t$(od -An -N3 -tu4 /dev/urandom | tr -d ' ' | cut -c1-6)"
 base="${RECO_LOCAL}/terraform/apply-test/${run_id}"
@@ -114,6 +116,8 @@ name_prefix                 = "${run_id}"
 transform_lambda_zip        = "${RECO_TRANSFORM_ZIP}"
 etl_lambda_zip              = "${RECO_ETL_ZIP}"
 train_lambda_zip            = "${RECO_TRAIN_ZIP}"
+publisher_lambda_zip        = "${RECO_PUBLISHER_ZIP}"
+storefront_web_dir          = "${web_dir}"
 force_destroy_buckets       = true
 secret_recovery_window_days = 0
 kms_deletion_window_days    = 7
@@ -128,6 +132,11 @@ source_db_multi_az            = false
 source_db_deletion_protection = false
 source_db_skip_final_snapshot = true
 source_db_apply_immediately   = true
+# moto has no CloudFront cache or response headers policies; the module test asserts them.
+storefront_cache_policies = false
+# moto applies the TLS-only deny without its condition to object reads: Terraform could
+# not read (refresh) or delete the page objects. Object-free buckets keep it.
+site_bucket_deny_insecure_transport = false
 ${extra_vars}
 VARS
 
@@ -178,7 +187,7 @@ VARS
   local assert_rc=0
   "${python_bin}" "${RECO_TF_SRC}/tests/local_apply_assertions.py" --scope "${scope}" \
     --outputs "${work}/outputs.json" --state "${work}/state.json" --raw-state "${state}" \
-    --name-prefix "${run_id}" >"${work}/assertions.log" 2>&1 || assert_rc=$?
+    --name-prefix "${run_id}" --web-dir "${web_dir}" >"${work}/assertions.log" 2>&1 || assert_rc=$?
   sed "s/^/[${label}] /" "${work}/assertions.log"
   return "${assert_rc}"
 }

@@ -10,6 +10,8 @@ locals {
   transform_zip  = coalesce(var.transform_lambda_zip, "${local.dist_dir}/transform.zip")
   etl_zip        = coalesce(var.etl_lambda_zip, "${local.dist_dir}/etl.zip")
   train_zip      = coalesce(var.train_lambda_zip, "${local.dist_dir}/train.zip")
+  publisher_zip  = coalesce(var.publisher_lambda_zip, "${local.dist_dir}/publisher.zip")
+  web_dir        = coalesce(var.storefront_web_dir, abspath("${path.root}/../web"))
   model_prefix   = "models/"
   retention_days = var.log_retention_days
 }
@@ -130,11 +132,39 @@ module "streaming_inference" {
   ef_search                      = var.ef_search
   exact_knn_max_items            = var.exact_knn_max_items
   recommendations_bucket_name    = "${local.bucket_prefix}-recommendations"
-  buffering_size_mb              = var.firehose_buffering_size_mb
-  buffering_interval_seconds     = var.firehose_buffering_interval_seconds
-  compression_format             = var.firehose_compression_format
-  log_retention_days             = local.retention_days
-  force_destroy                  = var.force_destroy_buckets
-  deny_insecure_transport        = var.buckets_deny_insecure_transport
-  alarm_actions                  = var.alarm_actions
+  glue_database_name             = module.etl.glue_database
+  data_lake_bucket_name          = module.etl.data_lake_bucket
+  data_lake_bucket_arn           = module.etl.data_lake_bucket_arn
+  publisher_zip_path             = local.publisher_zip
+  # The storefront reads latest/* of the bucket (one bucket policy, built in the module).
+  recommendations_bucket_policy_statements = module.storefront.recommendations_bucket_policy_statements
+  buffering_size_mb                        = var.firehose_buffering_size_mb
+  buffering_interval_seconds               = var.firehose_buffering_interval_seconds
+  compression_format                       = var.firehose_compression_format
+  log_retention_days                       = local.retention_days
+  force_destroy                            = var.force_destroy_buckets
+  deny_insecure_transport                  = var.buckets_deny_insecure_transport
+  alarm_actions                            = var.alarm_actions
+}
+
+# The storefront: the page and the customers' latest documents behind one CloudFront
+# distribution (one origin for the browser).
+module "storefront" {
+  source = "./modules/storefront"
+
+  name                                        = var.name_prefix
+  site_bucket_name                            = "${local.bucket_prefix}-site"
+  kms_key_arn                                 = module.kms.key_arn
+  web_dir                                     = local.web_dir
+  recommendations_bucket_regional_domain_name = module.streaming_inference.recommendations_bucket_regional_domain_name
+  latest_prefix                               = module.streaming_inference.latest_prefix
+  price_class                                 = var.storefront_price_class
+  latest_default_ttl_seconds                  = var.storefront_latest_ttl_seconds
+  use_cache_policies                          = var.storefront_cache_policies
+  access_log_bucket                           = var.storefront_access_log_bucket
+  web_acl_arn                                 = var.storefront_web_acl_arn
+  aliases                                     = var.storefront_aliases
+  acm_certificate_arn                         = var.storefront_acm_certificate_arn
+  force_destroy                               = var.force_destroy_buckets
+  deny_insecure_transport                     = coalesce(var.site_bucket_deny_insecure_transport, var.buckets_deny_insecure_transport)
 }

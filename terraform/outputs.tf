@@ -30,6 +30,11 @@ output "glue_table" {
   value       = module.etl.glue_table
 }
 
+output "delivered_log_table" {
+  description = "Glue table of the delivered recommendations (partition projection on dt, hour)."
+  value       = module.streaming_inference.delivered_log_table
+}
+
 output "click_stream_name" {
   description = "Kinesis stream for click events."
   value       = module.streaming_inference.click_stream_name
@@ -43,6 +48,31 @@ output "delivery_stream_name" {
 output "transform_function_name" {
   description = "Transform Lambda."
   value       = module.streaming_inference.transform_function_name
+}
+
+output "publisher_function_name" {
+  description = "Publisher Lambda (delivered objects -> latest documents)."
+  value       = module.streaming_inference.publisher_function_name
+}
+
+output "latest_prefix" {
+  description = "Key prefix of the latest documents in the recommendations bucket."
+  value       = module.streaming_inference.latest_prefix
+}
+
+output "storefront_url" {
+  description = "URL of the storefront page (CloudFront)."
+  value       = module.storefront.storefront_url
+}
+
+output "site_bucket" {
+  description = "Bucket of the storefront page files."
+  value       = module.storefront.site_bucket
+}
+
+output "distribution_id" {
+  description = "CloudFront distribution of the storefront (for invalidations)."
+  value       = module.storefront.distribution_id
 }
 
 output "etl_function_name" {

@@ -2,7 +2,7 @@ locals {
   # Set only for the local emulator (moto): every AWS API goes to one endpoint.
   emulated = var.aws_endpoint_url != null
   emulated_services = [
-    "cloudwatch", "ec2", "events", "firehose", "glue", "iam", "kinesis", "kms",
+    "cloudfront", "cloudwatch", "ec2", "events", "firehose", "glue", "iam", "kinesis", "kms",
     "lambda", "logs", "rds", "s3", "secretsmanager", "sqs", "sts",
   ]
 }
@@ -19,6 +19,7 @@ provider "aws" {
   dynamic "endpoints" {
     for_each = local.emulated ? [var.aws_endpoint_url] : []
     content {
+      cloudfront     = endpoints.value
       cloudwatch     = endpoints.value
       ec2            = endpoints.value
       events         = endpoints.value

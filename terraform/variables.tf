@@ -50,6 +50,12 @@ variable "train_lambda_zip" {
   default     = null
 }
 
+variable "publisher_lambda_zip" {
+  description = "Path to the publisher Lambda zip; null means dist/lambda/publisher.zip."
+  type        = string
+  default     = null
+}
+
 variable "kms_deletion_window_days" {
   description = "Days a scheduled deletion of the stack's KMS key waits (7-30)."
   type        = number
@@ -175,6 +181,12 @@ variable "buckets_deny_insecure_transport" {
   default     = true
 }
 
+variable "site_bucket_deny_insecure_transport" {
+  description = "Like buckets_deny_insecure_transport, for the storefront's site bucket alone; null follows it. The apply test turns it off: moto ignores the deny's condition, so it would refuse Terraform's own reads of the page objects."
+  type        = bool
+  default     = null
+}
+
 variable "force_destroy_buckets" {
   description = "Let `terraform destroy` delete non-empty buckets (throwaway environments only)."
   type        = bool
@@ -266,7 +278,7 @@ variable "exact_knn_max_items" {
 }
 
 variable "firehose_buffering_size_mb" {
-  description = "Firehose buffer size per partition in MB (64-128)."
+  description = "Firehose buffer size in MB (1-128)."
   type        = number
   default     = 64
 }
@@ -281,6 +293,54 @@ variable "firehose_compression_format" {
   description = "Compression of delivered recommendations: GZIP or UNCOMPRESSED."
   type        = string
   default     = "GZIP"
+}
+
+variable "storefront_web_dir" {
+  description = "Folder of the storefront page files; null means web/ next to terraform/ (scripts/deploy.sh passes it, since ENV=local applies a staged copy)."
+  type        = string
+  default     = null
+}
+
+variable "storefront_price_class" {
+  description = "CloudFront price class of the storefront (PriceClass_100, PriceClass_200, PriceClass_All)."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "storefront_latest_ttl_seconds" {
+  description = "Seconds CloudFront keeps a latest document without Cache-Control (0-60)."
+  type        = number
+  default     = 10
+}
+
+variable "storefront_cache_policies" {
+  description = "CloudFront cache and response headers policies of the stack's own. Keep true on AWS; ENV=local turns it off because the emulator has no such API (the same TTLs are then legacy settings, without security headers)."
+  type        = bool
+  default     = true
+}
+
+variable "storefront_access_log_bucket" {
+  description = "Domain name of an existing ACL-enabled bucket for CloudFront standard logs (<bucket>.s3.amazonaws.com), or null."
+  type        = string
+  default     = null
+}
+
+variable "storefront_web_acl_arn" {
+  description = "ARN of an existing WAFv2 web ACL (CLOUDFRONT scope) for the storefront, or null."
+  type        = string
+  default     = null
+}
+
+variable "storefront_aliases" {
+  description = "Custom domain names of the storefront (with storefront_acm_certificate_arn); empty serves *.cloudfront.net."
+  type        = list(string)
+  default     = []
+}
+
+variable "storefront_acm_certificate_arn" {
+  description = "ACM certificate in us-east-1 covering storefront_aliases, or null."
+  type        = string
+  default     = null
 }
 
 variable "alarm_actions" {

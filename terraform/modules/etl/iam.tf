@@ -23,6 +23,14 @@ data "aws_iam_policy_document" "etl" {
     resources = ["${module.data_lake.arn}/${local.training_prefix}/*"]
   }
 
+  # The product catalogue the publisher and score-all read display fields from
+  # (reco_domain::serving::CATALOGUE_KEY), written by every run.
+  statement {
+    sid       = "WriteProductCatalogue"
+    actions   = ["s3:PutObject"]
+    resources = ["${module.data_lake.arn}/catalogue/products.json"]
+  }
+
   statement {
     sid = "RegisterSnapshotPartitions"
     actions = [

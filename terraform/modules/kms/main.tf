@@ -5,11 +5,15 @@ data "aws_region" "current" {}
 locals {
   account_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
   log_groups  = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"
+  # Any distribution of this account: naming the storefront's own would make the key
+  # depend on the distribution, which depends on buckets encrypted with the key.
+  distributions = "arn:${data.aws_partition.current.partition}:cloudfront::${data.aws_caller_identity.current.account_id}:distribution/*"
 }
 
 # One customer managed key for the whole stack: buckets, stream, secrets, queues,
-# log groups and Lambda environments. Services other than CloudWatch Logs reach it
-# through their callers' IAM roles, which the account statement below enables.
+# log groups and Lambda environments. Services reach it through their callers' IAM
+# roles, which the account statement below enables; the three that act on their own
+# (CloudWatch Logs, S3 notifications, CloudFront) have statements of their own.
 resource "aws_kms_key" "this" {
   description             = var.description
   enable_key_rotation     = true
@@ -40,6 +44,28 @@ resource "aws_kms_key" "this" {
         Resource = "*"
         Condition = {
           ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.log_groups }
+        }
+      },
+      {
+        # S3 event notifications into the KMS-encrypted publisher queue.
+        Sid       = "S3SendsNotificationsToEncryptedQueues"
+        Effect    = "Allow"
+        Principal = { Service = "s3.amazonaws.com" }
+        Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+        }
+      },
+      {
+        # The storefront's origin access control reads SSE-KMS objects (site, latest documents).
+        Sid       = "CloudFrontReadsEncryptedOrigins"
+        Effect    = "Allow"
+        Principal = { Service = "cloudfront.amazonaws.com" }
+        Action    = "kms:Decrypt"
+        Resource  = "*"
+        Condition = {
+          ArnLike = { "AWS:SourceArn" = local.distributions }
         }
       },
     ]

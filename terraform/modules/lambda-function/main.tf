@@ -24,7 +24,7 @@ resource "aws_sqs_queue" "dead_letter" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:Zips are built from the repository by `make build-lambda` in CI; AWS Signer is not used by this project.
-  #checkov:skip=CKV_AWS_116:A dead-letter queue is created (var.enable_dead_letter_queue) for the asynchronously invoked scheduled jobs; the Firehose transform is invoked synchronously, where a DLQ never receives anything and failed records go to Firehose's error prefix.
+  #checkov:skip=CKV_AWS_116:A dead-letter queue is created (var.enable_dead_letter_queue) for the asynchronously invoked scheduled jobs; the Firehose transform and the SQS-fed publisher are invoked synchronously, where a function DLQ never receives anything: failures go to Firehose's error prefix and to the queue's own dead-letter queue.
   function_name = var.function_name
   description   = var.description
   role          = aws_iam_role.this.arn

@@ -4,7 +4,7 @@ data "aws_partition" "current" {}
 # rules; every bucket of the pipeline is one of these.
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_144:Cross-region replication is not needed: every object is derived from the source database and can be regenerated; replication would double storage cost.
-  #checkov:skip=CKV2_AWS_62:No consumer reacts to object-created events; readers list prefixes (reco recs, the training job).
+  #checkov:skip=CKV2_AWS_62:Notifications belong to the caller that consumes them (streaming-inference notifies the publisher's queue of delivered objects); the other buckets have no consumer of object-created events.
   #checkov:skip=CKV_AWS_18:Server access logging is switched by var.access_log_bucket (aws_s3_bucket_logging below); the target bucket belongs to the account's central logging, not to this stack.
   bucket        = var.bucket_name
   force_destroy = var.force_destroy
@@ -49,26 +49,43 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
+locals {
+  deny_insecure_transport = {
+    Sid       = "DenyInsecureTransport"
+    Effect    = "Deny"
+    Principal = "*"
+    Action    = "s3:*"
+    Resource = [
+      aws_s3_bucket.this.arn,
+      "${aws_s3_bucket.this.arn}/*",
+    ]
+    Condition = {
+      Bool = { "aws:SecureTransport" = "false" }
+    }
+  }
+  # The caller's grants, on object keys relative to this bucket.
+  extra_statements = [
+    for s in var.policy_statements : merge(
+      {
+        Sid       = s.sid
+        Effect    = "Allow"
+        Principal = s.principals
+        Action    = s.actions
+        Resource  = [for k in s.object_keys : "${aws_s3_bucket.this.arn}/${k}"]
+      },
+      length(s.condition) > 0 ? { Condition = s.condition } : {},
+    )
+  ]
+  policy_statements = concat(var.deny_insecure_transport ? [local.deny_insecure_transport] : [], local.extra_statements)
+}
+
+# A bucket has one policy: the TLS-only deny and the caller's grants live in it together.
 resource "aws_s3_bucket_policy" "this" {
-  count  = var.deny_insecure_transport ? 1 : 0
+  count  = var.deny_insecure_transport || length(var.policy_statements) > 0 ? 1 : 0
   bucket = aws_s3_bucket.this.id
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource = [
-          aws_s3_bucket.this.arn,
-          "${aws_s3_bucket.this.arn}/*",
-        ]
-        Condition = {
-          Bool = { "aws:SecureTransport" = "false" }
-        }
-      },
-    ]
+    Version   = "2012-10-17"
+    Statement = local.policy_statements
   })
 
   # S3 rejects policy writes that race the public access block.

@@ -50,6 +50,28 @@ variable "deny_insecure_transport" {
   default     = true
 }
 
+variable "policy_statements" {
+  description = "Grants added to the bucket policy next to the TLS-only deny (one policy per bucket): sid, principals (e.g. { Service = [\"cloudfront.amazonaws.com\"] }), actions, object key patterns relative to the bucket (\"*\", \"latest/*\") and an optional IAM condition block ({ StringEquals = { \"AWS:SourceArn\" = [arn] } })."
+  type = list(object({
+    sid         = string
+    principals  = map(list(string))
+    actions     = list(string)
+    object_keys = list(string)
+    condition   = optional(map(map(list(string))), {})
+  }))
+  default = []
+
+  validation {
+    condition = alltrue([
+      for s in var.policy_statements :
+      can(regex("^[A-Za-z0-9]+$", s.sid)) && length(s.actions) > 0 && length(s.object_keys) > 0 &&
+      alltrue([for a in s.actions : startswith(a, "s3:")]) &&
+      !contains(flatten(values(s.principals)), "*")
+    ])
+    error_message = "Each policy statement needs an alphanumeric sid, s3: actions, object keys and named principals (never \"*\")."
+  }
+}
+
 variable "force_destroy" {
   description = "Allow `terraform destroy` to delete the bucket with its objects. Keep false for real data."
   type        = bool

@@ -52,3 +52,22 @@ resource "aws_cloudwatch_metric_alarm" "iterator_age" {
   ok_actions          = var.alarm_actions
   tags                = var.tags
 }
+
+# Notifications the publisher failed on publisher_max_receive_count times: some latest
+# documents are stale until the messages are redriven.
+resource "aws_cloudwatch_metric_alarm" "publisher_dead_letters" {
+  alarm_name          = "${var.name}-publisher-dead-letters"
+  alarm_description   = "Delivered objects the publisher could not publish are in ${aws_sqs_queue.publisher_dead_letter.name}; redrive them once the cause is fixed."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.publisher_dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

@@ -10,8 +10,10 @@ resource "aws_cloudwatch_log_stream" "firehose_delivery" {
   log_group_name = aws_cloudwatch_log_group.firehose.name
 }
 
-# Kinesis -> transform Lambda -> S3, partitioned by the customer number the Lambda
-# returns in metadata.partitionKeys.customer_number.
+# Kinesis -> transform Lambda -> S3 under time partitions (dt=, hour=) of the arrival
+# time. No dynamic partitioning (the prefix needs no partition key; off is Firehose's
+# default, so there is no block): Firehose cannot switch it in place, so a stream
+# created with it is replaced.
 resource "aws_kinesis_firehose_delivery_stream" "this" {
   #checkov:skip=CKV_AWS_240:Firehose refuses server-side encryption on a Kinesis-sourced stream; records are encrypted by the stream (KMS) and in S3 (KMS).
   #checkov:skip=CKV_AWS_241:Same as CKV_AWS_240: encryption at rest is the source stream's and the bucket's, both with the customer managed key.
@@ -34,11 +36,6 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     compression_format  = var.compression_format
     buffering_size      = var.buffering_size_mb
     buffering_interval  = var.buffering_interval_seconds
-
-    dynamic_partitioning_configuration {
-      enabled        = true
-      retry_duration = var.partitioning_retry_seconds
-    }
 
     processing_configuration {
       enabled = true

@@ -4,11 +4,31 @@ data "aws_region" "current" {}
 
 locals {
   recs_prefix = trimsuffix(var.recommendations_prefix, "/")
-  # Per-customer prefixes (so `reco recs --customer N` lists one prefix), then time.
-  s3_prefix        = "${local.recs_prefix}/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/"
+  # Time partitions only (Hive-style, read by the Glue table's partition projection): the
+  # number of prefixes Firehose writes at once stays bounded, whatever the number of
+  # customers (a per-customer partition breaks past Firehose's 500 active partitions).
+  s3_prefix        = "${local.recs_prefix}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
   error_prefix     = "${trimsuffix(var.error_prefix, "/")}/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
   error_prefix_key = split("/", var.error_prefix)[0]
   file_extension   = var.compression_format == "GZIP" ? ".ndjson.gz" : ".ndjson"
+  # Where the publisher writes each customer's latest document
+  # (reco_domain::serving::LATEST_PREFIX); no lifecycle rule may expire it.
+  latest_prefix = "latest/"
+
+  # Delivered objects and failed records expire; latest documents never do (only their
+  # replaced versions, by the bucket module's rule for noncurrent versions).
+  recommendations_lifecycle_rules = [
+    {
+      id              = "recommendations"
+      prefix          = "${local.recs_prefix}/"
+      expiration_days = var.recommendations_retention_days
+    },
+    {
+      id              = "failed-records"
+      prefix          = "${local.error_prefix_key}/"
+      expiration_days = var.error_retention_days
+    },
+  ]
 }
 
 # Click events from the front end.
@@ -34,17 +54,7 @@ module "recommendations" {
   force_destroy = var.force_destroy
 
   deny_insecure_transport = var.deny_insecure_transport
-  lifecycle_rules = [
-    {
-      id              = "recommendations"
-      prefix          = "${local.recs_prefix}/"
-      expiration_days = var.recommendations_retention_days
-    },
-    {
-      id              = "failed-records"
-      prefix          = "${local.error_prefix_key}/"
-      expiration_days = var.error_retention_days
-    },
-  ]
-  tags = var.tags
+  policy_statements       = var.recommendations_bucket_policy_statements
+  lifecycle_rules         = local.recommendations_lifecycle_rules
+  tags                    = var.tags
 }

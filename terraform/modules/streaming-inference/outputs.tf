@@ -47,3 +47,33 @@ output "error_output_prefix" {
   description = "S3 key prefix template of failed records."
   value       = local.error_prefix
 }
+
+output "recommendations_bucket_regional_domain_name" {
+  description = "Regional domain name of the recommendations bucket (the storefront's origin of latest documents)."
+  value       = module.recommendations.bucket_regional_domain_name
+}
+
+output "latest_prefix" {
+  description = "Key prefix of the latest document of every customer (latest/customers/<N>.json)."
+  value       = local.latest_prefix
+}
+
+output "delivered_log_table" {
+  description = "Glue table of the delivered log (partition projection on dt and hour)."
+  value       = aws_glue_catalog_table.delivered_log.name
+}
+
+output "publisher_function_name" {
+  description = "Name of the publisher Lambda."
+  value       = module.publisher.function_name
+}
+
+output "publisher_queue_url" {
+  description = "Queue of the recommendations bucket's object-created notifications."
+  value       = aws_sqs_queue.publisher.id
+}
+
+output "publisher_dead_letter_queue_arn" {
+  description = "Dead-letter queue of notifications the publisher failed on."
+  value       = aws_sqs_queue.publisher_dead_letter.arn
+}

@@ -178,7 +178,7 @@ variable "recommendations_bucket_name" {
 }
 
 variable "recommendations_prefix" {
-  description = "Key prefix of delivered recommendations; customer=N/yyyy/MM/dd/HH/ follows it."
+  description = "Key prefix of delivered recommendations; dt=yyyy-MM-dd/hour=HH/ follows it."
   type        = string
   default     = "recommendations/"
 
@@ -200,13 +200,13 @@ variable "error_prefix" {
 }
 
 variable "buffering_size_mb" {
-  description = "MB Firehose buffers per customer partition before writing an object (64-128: dynamic partitioning's range)."
+  description = "MB Firehose buffers before writing an object (1-128)."
   type        = number
   default     = 64
 
   validation {
-    condition     = var.buffering_size_mb >= 64 && var.buffering_size_mb <= 128
-    error_message = "buffering_size_mb must be between 64 and 128 (Firehose's range with dynamic partitioning)."
+    condition     = var.buffering_size_mb >= 1 && var.buffering_size_mb <= 128
+    error_message = "buffering_size_mb must be between 1 and 128 (Firehose's range for S3)."
   }
 }
 
@@ -254,17 +254,6 @@ variable "processor_retries" {
   }
 }
 
-variable "partitioning_retry_seconds" {
-  description = "Seconds Firehose retries delivery to a partition's prefix (0-7200)."
-  type        = number
-  default     = 300
-
-  validation {
-    condition     = var.partitioning_retry_seconds >= 0 && var.partitioning_retry_seconds <= 7200
-    error_message = "partitioning_retry_seconds must be between 0 and 7200."
-  }
-}
-
 variable "compression_format" {
   description = "Compression of delivered objects: GZIP (objects end in .ndjson.gz) or UNCOMPRESSED (.ndjson)."
   type        = string
@@ -296,6 +285,111 @@ variable "error_retention_days" {
     condition     = var.error_retention_days >= 1 && var.error_retention_days <= 3650
     error_message = "error_retention_days must be between 1 and 3650."
   }
+}
+
+variable "recommendations_bucket_policy_statements" {
+  description = "Grants of the recommendations bucket's policy (e.g. the storefront's CloudFront reading latest/*), in the s3-bucket module's policy_statements form."
+  type = list(object({
+    sid         = string
+    principals  = map(list(string))
+    actions     = list(string)
+    object_keys = list(string)
+    condition   = optional(map(map(list(string))), {})
+  }))
+  default = []
+}
+
+# --- delivered log (Glue) ---
+variable "glue_database_name" {
+  description = "Glue Data Catalog database (the etl module's) that gets the delivered log's table."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9_]{1,255}$", var.glue_database_name))
+    error_message = "glue_database_name must be lowercase letters, digits and '_' (Athena-compatible)."
+  }
+}
+
+variable "delivered_log_table_name" {
+  description = "Glue table of the delivered recommendation records (one NDJSON line per click event)."
+  type        = string
+  default     = "delivered_recommendations"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_]{1,255}$", var.delivered_log_table_name))
+    error_message = "delivered_log_table_name must be lowercase letters, digits and '_' (Athena-compatible)."
+  }
+}
+
+variable "delivered_log_first_date" {
+  description = "First dt= partition the delivered log's partition projection knows (yyyy-MM-dd); it runs to NOW."
+  type        = string
+  default     = "2024-01-01"
+
+  validation {
+    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.delivered_log_first_date))
+    error_message = "delivered_log_first_date must be a date as yyyy-MM-dd."
+  }
+}
+
+# --- publisher Lambda ---
+variable "publisher_zip_path" {
+  description = "Path to the publisher Lambda's deployment zip (dist/lambda/publisher.zip)."
+  type        = string
+}
+
+variable "publisher_memory_size" {
+  description = "Memory of the publisher Lambda in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.publisher_memory_size >= 128 && var.publisher_memory_size <= 10240
+    error_message = "publisher_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "publisher_timeout" {
+  description = "Timeout of the publisher Lambda in seconds; the queue's visibility timeout is six times it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.publisher_timeout >= 1 && var.publisher_timeout <= 900
+    error_message = "publisher_timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "publisher_concurrency" {
+  description = "Reserved concurrency of the publisher Lambda, also the event source mapping's maximum concurrency (so SQS batches are never throttled into the dead-letter queue); 2-1000."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.publisher_concurrency >= 2 && var.publisher_concurrency <= 1000 && floor(var.publisher_concurrency) == var.publisher_concurrency
+    error_message = "publisher_concurrency must be a whole number between 2 (the event source mapping's minimum) and 1000."
+  }
+}
+
+variable "publisher_max_receive_count" {
+  description = "Deliveries of a notification before it moves to the dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.publisher_max_receive_count >= 1 && var.publisher_max_receive_count <= 1000
+    error_message = "publisher_max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "data_lake_bucket_name" {
+  description = "Data lake bucket (RECO_DATA_LAKE_BUCKET): the publisher reads the product catalogue there."
+  type        = string
+}
+
+variable "data_lake_bucket_arn" {
+  description = "ARN of the data lake bucket."
+  type        = string
 }
 
 variable "iterator_age_alarm_ms" {

@@ -64,6 +64,30 @@ run "creates_key_with_rotation_and_alias" {
     condition     = !strcontains(aws_kms_key.this.policy, "\"Principal\":\"*\"") && !strcontains(aws_kms_key.this.policy, "\"AWS\":\"*\"")
     error_message = "The key policy must not grant a wildcard principal."
   }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_kms_key.this.policy).Statement : s
+      if s.Principal == { Service = "s3.amazonaws.com" }
+    ]).Condition.StringEquals["aws:SourceAccount"] == "123456789012"
+    error_message = "S3 may use the key for queue notifications only on behalf of this account."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_kms_key.this.policy).Statement : s
+      if s.Principal == { Service = "cloudfront.amazonaws.com" }
+    ]).Condition.ArnLike["AWS:SourceArn"] == "arn:aws:cloudfront::123456789012:distribution/*"
+    error_message = "CloudFront may decrypt only for this account's distributions."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_kms_key.this.policy).Statement : s.Action
+      if s.Principal == { Service = "cloudfront.amazonaws.com" }
+    ]) == "kms:Decrypt"
+    error_message = "CloudFront only decrypts."
+  }
 }
 
 run "rejects_reserved_alias" {

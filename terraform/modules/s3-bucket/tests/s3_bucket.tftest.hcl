@@ -107,6 +107,77 @@ run "access_logging_when_target_given" {
   }
 }
 
+run "grants_share_the_one_policy_with_the_tls_deny" {
+  command = apply
+
+  variables {
+    policy_statements = [{
+      sid         = "CloudFrontReadsLatestDocuments"
+      principals  = { Service = ["cloudfront.amazonaws.com"] }
+      actions     = ["s3:GetObject"]
+      object_keys = ["latest/*"]
+      condition   = { StringEquals = { "AWS:SourceArn" = ["arn:aws:cloudfront::123456789012:distribution/E1"] } }
+    }]
+  }
+
+  assert {
+    condition     = [for s in jsondecode(aws_s3_bucket_policy.this[0].policy).Statement : s.Sid] == ["DenyInsecureTransport", "CloudFrontReadsLatestDocuments"]
+    error_message = "The TLS-only deny and the caller's grant must be statements of one policy."
+  }
+
+  assert {
+    condition     = jsondecode(aws_s3_bucket_policy.this[0].policy).Statement[1].Resource == ["${aws_s3_bucket.this.arn}/latest/*"] && jsondecode(aws_s3_bucket_policy.this[0].policy).Statement[1].Condition.StringEquals["AWS:SourceArn"] == ["arn:aws:cloudfront::123456789012:distribution/E1"]
+    error_message = "A grant must cover only its object keys, under its condition."
+  }
+}
+
+run "grants_without_the_tls_deny_on_an_emulator" {
+  command = plan
+
+  variables {
+    deny_insecure_transport = false
+    policy_statements = [{
+      sid         = "CloudFrontReadsSite"
+      principals  = { Service = ["cloudfront.amazonaws.com"] }
+      actions     = ["s3:GetObject"]
+      object_keys = ["*"]
+    }]
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_policy.this) == 1 && !strcontains(aws_s3_bucket_policy.this[0].policy, "aws:SecureTransport") && !strcontains(aws_s3_bucket_policy.this[0].policy, "Condition")
+    error_message = "Grants alone still make a policy, without the TLS deny and without an empty condition."
+  }
+}
+
+run "no_policy_without_deny_or_grants" {
+  command = plan
+
+  variables {
+    deny_insecure_transport = false
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_policy.this) == 0
+    error_message = "No policy when there is nothing to say."
+  }
+}
+
+run "rejects_wildcard_principal" {
+  command = plan
+
+  variables {
+    policy_statements = [{
+      sid         = "Everyone"
+      principals  = { AWS = ["*"] }
+      actions     = ["s3:GetObject"]
+      object_keys = ["*"]
+    }]
+  }
+
+  expect_failures = [var.policy_statements]
+}
+
 run "rejects_invalid_bucket_name" {
   command = plan
 

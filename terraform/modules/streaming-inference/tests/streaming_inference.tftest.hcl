@@ -55,9 +55,13 @@ variables {
   artifacts_bucket_name       = "reco-123456789012-us-east-1-artifacts"
   artifacts_bucket_arn        = "arn:aws:s3:::reco-123456789012-us-east-1-artifacts"
   recommendations_bucket_name = "reco-123456789012-us-east-1-recommendations"
+  glue_database_name          = "reco_lake"
+  publisher_zip_path          = "../../tests/fixtures/bootstrap.zip"
+  data_lake_bucket_name       = "reco-123456789012-us-east-1-data-lake"
+  data_lake_bucket_arn        = "arn:aws:s3:::reco-123456789012-us-east-1-data-lake"
 }
 
-run "kinesis_to_transform_to_per_customer_prefixes" {
+run "kinesis_to_transform_to_time_partitions" {
   command = apply
 
   assert {
@@ -84,8 +88,13 @@ run "kinesis_to_transform_to_per_customer_prefixes" {
   }
 
   assert {
-    condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].prefix == "recommendations/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/"
-    error_message = "Recommendations must be partitioned by customer, then time."
+    condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].prefix == "recommendations/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+    error_message = "Recommendations must be partitioned by delivery date and hour only."
+  }
+
+  assert {
+    condition     = !strcontains(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].prefix, "partitionKeyFrom")
+    error_message = "No partition key may come from the records: the number of active partitions must stay bounded."
   }
 
   assert {
@@ -94,8 +103,8 @@ run "kinesis_to_transform_to_per_customer_prefixes" {
   }
 
   assert {
-    condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].dynamic_partitioning_configuration[0].enabled
-    error_message = "Dynamic partitioning must be on."
+    condition     = alltrue([for c in aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].dynamic_partitioning_configuration : !c.enabled])
+    error_message = "Dynamic partitioning must be off."
   }
 
   assert {
@@ -119,6 +128,157 @@ run "kinesis_to_transform_to_per_customer_prefixes" {
   }
 }
 
+run "delivered_log_table_with_partition_projection" {
+  command = apply
+
+  assert {
+    condition     = aws_glue_catalog_table.delivered_log.database_name == "reco_lake" && output.delivered_log_table == "delivered_recommendations"
+    error_message = "The delivered log's table must live in the given Glue database."
+  }
+
+  assert {
+    condition     = aws_glue_catalog_table.delivered_log.storage_descriptor[0].location == "s3://${module.recommendations.bucket}/recommendations/"
+    error_message = "The table must point at the delivered prefix."
+  }
+
+  assert {
+    condition     = [for k in aws_glue_catalog_table.delivered_log.partition_keys : "${k.name}:${k.type}"] == ["dt:string", "hour:string"]
+    error_message = "The table must be partitioned by dt and hour, the prefix's partitions."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_glue_catalog_table.delivered_log.parameters["projection.enabled"] == "true",
+      aws_glue_catalog_table.delivered_log.parameters["projection.dt.type"] == "date",
+      aws_glue_catalog_table.delivered_log.parameters["projection.dt.format"] == "yyyy-MM-dd",
+      aws_glue_catalog_table.delivered_log.parameters["projection.dt.range"] == "2024-01-01,NOW",
+      aws_glue_catalog_table.delivered_log.parameters["projection.hour.type"] == "integer",
+      aws_glue_catalog_table.delivered_log.parameters["projection.hour.range"] == "0,23",
+      aws_glue_catalog_table.delivered_log.parameters["projection.hour.digits"] == "2",
+      aws_glue_catalog_table.delivered_log.parameters["storage.location.template"] == "s3://${module.recommendations.bucket}/recommendations/dt=$${dt}/hour=$${hour}/",
+    ])
+    error_message = "Partition projection must derive dt and hour from the prefix template, so no partition is ever registered."
+  }
+
+  assert {
+    condition     = aws_glue_catalog_table.delivered_log.storage_descriptor[0].ser_de_info[0].serialization_library == "org.openx.data.jsonserde.JsonSerDe" && aws_glue_catalog_table.delivered_log.storage_descriptor[0].input_format == "org.apache.hadoop.mapred.TextInputFormat"
+    error_message = "The delivered log is NDJSON (GZIP or not), read with the OpenX JSON SerDe."
+  }
+
+  assert {
+    condition = {
+      for c in aws_glue_catalog_table.delivered_log.storage_descriptor[0].columns : c.name => c.type
+      } == {
+      session_id        = "string"
+      customer_number   = "bigint"
+      browse_history    = "array<struct<product_code:string,quantity:int,in_shopping_cart:boolean>>"
+      event_id          = "string"
+      event_time        = "string"
+      recommended_items = "array<struct<id:string,score:float>>"
+      similar_items     = "array<struct<id:string,score:float>>"
+      recommendation_id = "string"
+      model_version     = "string"
+      embedding_version = "string"
+      generated_at      = "string"
+    }
+    error_message = "The columns must be the recommendation record's fields."
+  }
+}
+
+run "publisher_fed_by_bucket_notifications_through_a_queue" {
+  command = apply
+
+  variables {
+    alarm_actions = ["arn:aws:sns:us-east-1:123456789012:alerts"]
+  }
+
+  assert {
+    condition     = one(aws_s3_bucket_notification.recommendations.queue).queue_arn == aws_sqs_queue.publisher.arn && one(aws_s3_bucket_notification.recommendations.queue).events == toset(["s3:ObjectCreated:*"])
+    error_message = "Every object created in the bucket must notify the publisher's queue."
+  }
+
+  assert {
+    condition     = one(aws_s3_bucket_notification.recommendations.queue).filter_prefix == "recommendations/"
+    error_message = "Only delivered objects may notify (latest documents the publisher writes must not)."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.publisher.redrive_policy).maxReceiveCount == 5 && jsondecode(aws_sqs_queue.publisher.redrive_policy).deadLetterTargetArn == aws_sqs_queue.publisher_dead_letter.arn
+    error_message = "Notifications failing five times must move to the dead-letter queue."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.publisher_dead_letter.message_retention_seconds == 1209600 && aws_sqs_queue.publisher.message_retention_seconds < aws_sqs_queue.publisher_dead_letter.message_retention_seconds
+    error_message = "The dead-letter queue keeps messages 14 days, longer than the queue."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.publisher.visibility_timeout_seconds >= 6 * 60
+    error_message = "The visibility timeout must be at least six times the publisher's timeout."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.publisher.kms_master_key_id == var.kms_key_arn && aws_sqs_queue.publisher_dead_letter.kms_master_key_id == var.kms_key_arn
+    error_message = "Both queues must be encrypted with the stack's key."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue_policy.publisher.policy).Statement[0].Principal == { Service = "s3.amazonaws.com" } && jsondecode(aws_sqs_queue_policy.publisher.policy).Statement[0].Action == "sqs:SendMessage" && jsondecode(aws_sqs_queue_policy.publisher.policy).Statement[0].Condition.ArnEquals["aws:SourceArn"] == module.recommendations.arn && jsondecode(aws_sqs_queue_policy.publisher.policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
+    error_message = "Only the recommendations bucket of this account may send to the queue."
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.publisher.event_source_arn == aws_sqs_queue.publisher.arn && aws_lambda_event_source_mapping.publisher.function_name == module.publisher.function_arn
+    error_message = "The queue must feed the publisher Lambda."
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.publisher.function_response_types == toset(["ReportBatchItemFailures"])
+    error_message = "Only the failed messages of a batch may be retried."
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.publisher.batch_size == 10 && aws_lambda_event_source_mapping.publisher.maximum_batching_window_in_seconds == 1 && one(aws_lambda_event_source_mapping.publisher.scaling_config).maximum_concurrency == 5
+    error_message = "Batches of 10 within 1 s, never more pollers than the reserved concurrency."
+  }
+
+  assert {
+    condition     = module.publisher.function_name == "reco-publisher" && output.publisher_function_name == "reco-publisher"
+    error_message = "The publisher Lambda must be named <name>-publisher."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.publisher_dead_letters.dimensions["QueueName"] == aws_sqs_queue.publisher_dead_letter.name && aws_cloudwatch_metric_alarm.publisher_dead_letters.threshold == 0 && aws_cloudwatch_metric_alarm.publisher_dead_letters.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:alerts"])
+    error_message = "A message in the dead-letter queue must raise an alarm to the alarm actions."
+  }
+}
+
+run "latest_documents_never_expire" {
+  command = plan
+
+  assert {
+    condition     = output.latest_prefix == "latest/" && alltrue([for r in local.recommendations_lifecycle_rules : !startswith("latest/", r.prefix) && !startswith(r.prefix, "latest/")])
+    error_message = "No lifecycle rule may cover latest/: latest documents must never expire."
+  }
+
+  assert {
+    condition     = [for r in local.recommendations_lifecycle_rules : r.prefix] == ["recommendations/", "errors/"]
+    error_message = "Only delivered objects and failed records expire."
+  }
+}
+
+run "publisher_memory_and_timeout_bounds" {
+  command = plan
+
+  variables {
+    publisher_memory_size = 64
+    publisher_timeout     = 901
+    publisher_concurrency = 1
+  }
+
+  expect_failures = [var.publisher_memory_size, var.publisher_timeout, var.publisher_concurrency]
+}
+
 run "provisioned_uncompressed" {
   command = plan
 
@@ -139,11 +299,24 @@ run "provisioned_uncompressed" {
   }
 }
 
-run "rejects_buffer_below_dynamic_partitioning_minimum" {
+run "small_buffers_without_dynamic_partitioning" {
   command = plan
 
   variables {
     buffering_size_mb = 5
+  }
+
+  assert {
+    condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].buffering_size == 5
+    error_message = "Without dynamic partitioning, buffers from 1 MB are allowed."
+  }
+}
+
+run "rejects_buffer_over_firehose_maximum" {
+  command = plan
+
+  variables {
+    buffering_size_mb = 129
   }
 
   expect_failures = [var.buffering_size_mb]
