@@ -23,6 +23,7 @@ use std::time::Instant;
 use object_store::memory::InMemory;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use reco_domain::artifacts::ModelPrefix;
 use reco_domain::recommendation::{RecommendationRecord, ScoredItem};
 use reco_domain::serving::{CatalogueProduct, LatestDocument, ProductCatalogue};
 use reco_serving::documents::{DocumentStore, DocumentStoreError, WriteOutcome};
@@ -210,7 +211,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let config = ScoreAllConfig {
         model_version: None,
-        model_prefix: "models/".into(),
+        model_prefix: ModelPrefix::default(),
         snapshot: None,
         shard: Shard::ALL,
         k: K,

@@ -5,7 +5,8 @@
 //! One run scores one [`Shard`]: a contiguous range of the customers sorted by number, so the
 //! N Lambdas of a Step Functions Distributed Map cover every customer exactly once.
 //!
-//! 1. Model version: `--model` or `<prefix>LATEST` in the artifacts bucket; its `model.json`
+//! 1. Model version (layout: `reco_domain::artifacts`): `--model` or `<prefix>LATEST` in the
+//!    artifacts bucket; its `model.json`
 //!    names the training snapshot (`training.source`).
 //! 2. Embeddings: `item_embeddings.parquet` whole (the catalogue is small), then
 //!    `user_embeddings.parquet` twice: ids only to find the shard's range, then the vectors of
@@ -41,12 +42,15 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
 use reco_domain::Settings;
+use reco_domain::artifacts::{
+    DEFAULT_MODEL_PREFIX, ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
+};
 use reco_domain::model::MODEL_FORMAT_VERSION;
 use reco_domain::recommendation::UtcDateTime;
 use reco_domain::serving::{
     DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument, ProductCatalogue,
 };
-use reco_domain::settings::{DEFAULT_MODEL_PREFIX, SettingsError, var};
+use reco_domain::settings::{SettingsError, var};
 use reco_domain::training::{
     COL_CUSTOMER_NUMBER, COL_PRODUCT_CODE, MANIFEST_FILE, SnapshotDate, TRAINING_PREFIX,
 };
@@ -58,14 +62,6 @@ use crate::documents::{DocumentStore, DocumentStoreError, WriteOutcome};
 use crate::publisher::PUBLISH_CONCURRENCY;
 use crate::scoring::{Exclusions, ItemMatrix, ScoringError, top_k};
 
-/// The live version's pointer under the model prefix (`reco_train::job::LATEST_FILE`).
-pub const LATEST_FILE: &str = "LATEST";
-/// A version's model artifact (`reco_train::job`).
-pub const MODEL_FILE: &str = "model.json";
-/// A version's user embeddings: `id` Int64, `embedding` FixedSizeList<Float32, D>.
-pub const USER_EMBEDDINGS_FILE: &str = "user_embeddings.parquet";
-/// A version's item embeddings: `id` Utf8, `embedding` FixedSizeList<Float32, D>.
-pub const ITEM_EMBEDDINGS_FILE: &str = "item_embeddings.parquet";
 /// Column names of the embeddings files.
 const COL_ID: &str = "id";
 const COL_EMBEDDING: &str = "embedding";
@@ -156,8 +152,8 @@ impl fmt::Display for Shard {
 pub struct ScoreAllConfig {
     /// Model version; `None`: the one `LATEST` names.
     pub model_version: Option<String>,
-    /// Key prefix of model versions, ending in `/` (or empty).
-    pub model_prefix: String,
+    /// Key prefix of model versions (`reco_domain::artifacts`).
+    pub model_prefix: ModelPrefix,
     /// Training snapshot date whose pairs are excluded; `None`: the one the model was trained
     /// on (`training.source`), else the newest.
     pub snapshot: Option<String>,
@@ -175,17 +171,13 @@ pub struct ScoreAllConfig {
 impl ScoreAllConfig {
     /// The defaults from settings (`RECO_MODEL_PREFIX`, `RECO_KNN_K`), everyone, starting now.
     pub fn from_settings(settings: &Settings) -> Result<Self, SettingsError> {
-        let prefix = settings
-            .get(var::RECO_MODEL_PREFIX)
-            .unwrap_or(DEFAULT_MODEL_PREFIX)
-            .trim_matches('/');
         Ok(Self {
             model_version: None,
-            model_prefix: if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
+            model_prefix: ModelPrefix::new(
+                settings
+                    .get(var::RECO_MODEL_PREFIX)
+                    .unwrap_or(DEFAULT_MODEL_PREFIX),
+            ),
             snapshot: None,
             shard: Shard::ALL,
             k: settings.parse_or(var::RECO_KNN_K, DEFAULT_K)?,
@@ -469,7 +461,7 @@ async fn resolve_version(
     if let Some(v) = &config.model_version {
         return Ok(v.clone());
     }
-    let key = format!("{}{LATEST_FILE}", config.model_prefix);
+    let key = config.model_prefix.latest_key();
     let body = artifacts
         .get(&key)
         .await?
@@ -515,8 +507,8 @@ async fn load_shard(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(ShardInputs, u64, u64), ScoreAllError> {
     let version = resolve_version(config, artifacts).await?;
-    let folder = format!("{}{version}/", config.model_prefix);
-    let model_key = format!("{folder}{MODEL_FILE}");
+    let prefix = &config.model_prefix;
+    let model_key = prefix.key(&version, MODEL_FILE);
     let model_location = artifacts.url(&model_key);
     let model = artifacts
         .get(&model_key)
@@ -542,7 +534,7 @@ async fn load_shard(
         .current()
         .await?;
 
-    let items_key = format!("{folder}{ITEM_EMBEDDINGS_FILE}");
+    let items_key = prefix.key(&version, ITEM_EMBEDDINGS_PARQUET);
     let items_location = artifacts.url(&items_key);
     let bytes =
         artifacts
@@ -552,7 +544,7 @@ async fn load_shard(
                 location: items_location.clone(),
             })?;
     let (items, item_rows, zero_items) = read_items(bytes, &items_location)?;
-    let users_key = format!("{folder}{USER_EMBEDDINGS_FILE}");
+    let users_key = prefix.key(&version, USER_EMBEDDINGS_PARQUET);
     let users_location = artifacts.url(&users_key);
     let bytes =
         artifacts
@@ -1387,7 +1379,7 @@ mod tests {
     fn config() -> ScoreAllConfig {
         ScoreAllConfig {
             model_version: None,
-            model_prefix: "models/".into(),
+            model_prefix: ModelPrefix::default(),
             snapshot: None,
             shard: Shard::ALL,
             k: 2,

@@ -16,6 +16,9 @@ use parquet::arrow::ArrowWriter;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use reco_domain::artifacts::{
+    ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
+};
 use reco_domain::model::{MODEL_FORMAT_VERSION, ModelArtifact, Tower, TrainingMetadata};
 use reco_domain::serving::{
     CatalogueProduct, DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument,
@@ -111,7 +114,7 @@ impl World {
     async fn run(&self, shard: Shard, generated_at: &str) -> Result<ScoreAllReport, ScoreAllError> {
         let config = ScoreAllConfig {
             model_version: None,
-            model_prefix: "models/".into(),
+            model_prefix: ModelPrefix::default(),
             snapshot: None,
             shard,
             k: K,
@@ -195,14 +198,14 @@ async fn world() -> World {
         rating_counts: HashMap::new(),
     };
     let art = w.bucket(&w.artifacts).store;
-    let folder = format!("models/{VERSION}/");
+    let prefix = ModelPrefix::default();
     let item_ids: ArrayRef = Arc::new(StringArray::from_iter_values(
         w.items.iter().map(|i| i.0.as_str()),
     ));
     let item_vecs: Vec<Vec<f32>> = w.items.iter().map(|i| i.1.clone()).collect();
     put(
         art.as_ref(),
-        &format!("{folder}item_embeddings.parquet"),
+        &prefix.key(VERSION, ITEM_EMBEDDINGS_PARQUET),
         embeddings_parquet(item_ids, &item_vecs, DIM),
     )
     .await;
@@ -210,17 +213,22 @@ async fn world() -> World {
     let user_vecs: Vec<Vec<f32>> = numbers.iter().map(|c| w.users[c].clone()).collect();
     put(
         art.as_ref(),
-        &format!("{folder}user_embeddings.parquet"),
+        &prefix.key(VERSION, USER_EMBEDDINGS_PARQUET),
         embeddings_parquet(user_ids, &user_vecs, DIM),
     )
     .await;
     put(
         art.as_ref(),
-        &format!("{folder}model.json"),
+        &prefix.key(VERSION, MODEL_FILE),
         artifact(DIM, &w.lake.name).to_json_vec().unwrap(),
     )
     .await;
-    put(art.as_ref(), "models/LATEST", VERSION.as_bytes().to_vec()).await;
+    put(
+        art.as_ref(),
+        &prefix.latest_key(),
+        VERSION.as_bytes().to_vec(),
+    )
+    .await;
     w
 }
 
