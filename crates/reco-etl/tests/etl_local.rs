@@ -158,9 +158,15 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
     )
     .unwrap();
     assert_eq!(catalogue.len(), 110);
-    let harley = catalogue.get("S10_1678").expect("S10_1678 in the catalogue");
+    let harley = catalogue
+        .get("S10_1678")
+        .expect("S10_1678 in the catalogue");
     assert_eq!(
-        (harley.name.as_str(), harley.product_line.as_str(), harley.msrp_cents),
+        (
+            harley.name.as_str(),
+            harley.product_line.as_str(),
+            harley.msrp_cents
+        ),
         ("1969 Harley Davidson Ultimate Chopper", "Motorcycles", 9570)
     );
     let keys: Vec<String> = manifest.files.iter().map(|p| p.key.clone()).collect();
