@@ -49,7 +49,7 @@ deploy-etl: build-lambda ## Apply the etl part (network, source DB, data lake, G
 deploy-vector-db: ## Apply the vector-db part (RDS PostgreSQL + s3Import role); ENV=local for the emulator
 	@bash scripts/deploy.sh apply vector-db
 
-deploy-streaming: build-lambda ## Apply the streaming-inference part (Kinesis, transform Lambda, Firehose, recommendations bucket)
+deploy-streaming: build-lambda ## Apply the streaming part (Kinesis, transform Lambda, Firehose, recommendations bucket, publisher Lambda + queue, storefront with CloudFront)
 	@bash scripts/deploy.sh apply streaming
 
 plan: ## terraform plan of the whole stack (ENV=local|aws)
