@@ -1,14 +1,17 @@
 //! `reco`: the operator's command for the whole pipeline, locally and against AWS.
 //!
-//! `main` only parses arguments and loads settings; each subcommand lives in its own
-//! module under `commands/`.
+//! `main` loads the `.local/` settings files under the environment, parses the command line
+//! (every option is a flag bound to its environment variable), sets up logging once and runs
+//! the subcommand; each subcommand lives in its own module under `commands/`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_domain::Settings;
+use reco_config::LocalEnv;
 
 mod commands;
+mod logging;
+mod progress;
 
 use commands::{
     etl, eval, firehose_local, load_embeddings, produce, recs, score_all, source, train,
@@ -16,8 +19,10 @@ use commands::{
 
 /// reco: a two-speed recommendation pipeline (batch ETL + training, streaming inference).
 ///
-/// Settings come from the environment, over `.local/env` (written by `make local-up`)
-/// and `.local/outputs-<RECO_ENV>.env` (written by `make deploy-*`).
+/// Every option can also come from its environment variable (shown in each command's
+/// --help), which wins over the settings files of the target environment: with
+/// RECO_ENV=aws (the default) `.local/outputs-aws.env` (written by `make deploy-*`), with
+/// RECO_ENV=local `.local/env` (written by `make local-up`) and `.local/outputs-local.env`.
 #[derive(Debug, Parser)]
 #[command(name = "reco", version, propagate_version = true)]
 struct Cli {
@@ -48,27 +53,39 @@ enum Command {
     ScoreAll(score_all::ScoreAllArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
+fn main() -> ExitCode {
+    // The settings files go into the environment before any thread exists (clap reads
+    // variables from there; setting them later would race with the runtime's threads).
+    let local = match LocalEnv::load() {
+        Ok(local) => local,
         Err(err) => {
             eprintln!("reco: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Source(cmd) => source::run(cmd, &settings).await,
-        Command::Etl(args) => etl::run(args, &settings).await,
-        Command::Train(args) => train::run(args, &settings).await,
-        Command::LoadEmbeddings(args) => load_embeddings::run(args, &settings).await,
-        Command::Produce(args) => produce::run(args, &settings).await,
-        Command::FirehoseLocal(args) => firehose_local::run(args, &settings).await,
-        Command::Recs(args) => recs::run(args, &settings).await,
-        Command::Eval(args) => eval::run(args, &settings).await,
-        Command::ScoreAll(args) => score_all::run(args, &settings).await,
+    let cli = Cli::parse();
+    logging::init();
+    tracing::debug!(target_env = local.target.name(), files = ?local.files, "settings files read");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("reco: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Source(cmd) => source::run(cmd).await,
+            Command::Etl(args) => etl::run(args).await,
+            Command::Train(args) => train::run(args).await,
+            Command::LoadEmbeddings(args) => load_embeddings::run(args).await,
+            Command::Produce(args) => produce::run(args).await,
+            Command::FirehoseLocal(args) => firehose_local::run(args, &local).await,
+            Command::Recs(args) => recs::run(args).await,
+            Command::Eval(args) => eval::run(args).await,
+            Command::ScoreAll(args) => score_all::run(args).await,
+        }
+    });
     match result {
         Ok(code) => code,
         Err(err) => {

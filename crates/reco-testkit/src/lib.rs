@@ -11,15 +11,17 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reco_domain::Settings;
-use reco_domain::settings::var;
+use std::collections::BTreeMap;
+
+use reco_aws::{AwsArgs, Bucket};
+use reco_config::var;
 use sqlx::Connection;
 
 /// The local stack, up, with the settings it wrote to `.local/env`.
 #[derive(Debug)]
 pub struct LocalStack {
     /// Settings: the process environment over `.local/env`.
-    pub settings: Settings,
+    settings: BTreeMap<String, String>,
     root: PathBuf,
 }
 
@@ -45,8 +47,12 @@ impl LocalStack {
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
-            let settings = Settings::from_layers(&[root.join(".local/env")], std::env::vars())
-                .expect("cannot read .local/env");
+            let mut settings: BTreeMap<String, String> =
+                reco_config::local::read_file(&root.join(".local/env"))
+                    .expect("cannot read .local/env")
+                    .into_iter()
+                    .collect();
+            settings.extend(std::env::vars());
             LocalStack { settings, root }
         })
     }
@@ -59,13 +65,46 @@ impl LocalStack {
     /// A required setting of the stack.
     pub fn setting(&self, name: &str) -> &str {
         self.settings
-            .require(name)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| panic!("{name} is not set in .local/env nor in the environment"))
+    }
+
+    /// Every setting of the stack (`.local/env` under the process environment), as the
+    /// `KEY=value` pairs a child process such as the `reco` binary would read.
+    pub fn settings(&self) -> &BTreeMap<String, String> {
+        &self.settings
+    }
+
+    /// The AWS options of the stack: the emulator's endpoint, region and dummy keys.
+    pub fn aws(&self) -> AwsArgs {
+        let get = |name: &str| self.settings.get(name).cloned();
+        AwsArgs {
+            endpoint_url: get(var::AWS_ENDPOINT_URL),
+            region: get(var::AWS_REGION),
+            access_key_id: get(var::AWS_ACCESS_KEY_ID),
+            secret_access_key: get(var::AWS_SECRET_ACCESS_KEY),
+            session_token: get(var::AWS_SESSION_TOKEN),
+        }
     }
 
     /// AWS SDK configuration pointed at the stack's emulator.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        reco_aws::sdk_config(&self.settings).await
+        reco_aws::sdk_config(&self.aws()).await
+    }
+
+    /// The emulator's bucket `name` as the object-store seam opens it.
+    pub fn bucket(&self, name: &str) -> Bucket {
+        Bucket::s3(&self.aws(), name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn s3_client(&self) -> aws_sdk_s3::Client {
+        let sdk = self.sdk_config().await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        )
     }
 
     /// A fresh MySQL database of its own, dropped when the guard is dropped.
@@ -118,7 +157,7 @@ impl LocalStack {
 
     /// A fresh S3 bucket on the emulator, emptied and deleted when the guard is dropped.
     pub async fn s3_bucket(&self) -> TempBucket {
-        let client = reco_aws::s3_client(&self.sdk_config().await);
+        let client = self.s3_client().await;
         let name = unique_name("reco-t-", '-');
         client
             .create_bucket()
