@@ -1,37 +1,13 @@
+# Shared AWS mock data (terraform/tests/mocks/aws); the site bucket's names are this
+# test's own.
 mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-  mock_data "aws_region" {
-    defaults = { name = "us-east-1" }
-  }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
+  source = "../../tests/mocks/aws"
+
   mock_resource "aws_s3_bucket" {
     defaults = {
       arn                         = "arn:aws:s3:::reco-123456789012-us-east-1-site"
       bucket_regional_domain_name = "reco-123456789012-us-east-1-site.s3.us-east-1.amazonaws.com"
     }
-  }
-  mock_resource "aws_cloudfront_distribution" {
-    defaults = {
-      arn         = "arn:aws:cloudfront::123456789012:distribution/E2MOCK"
-      id          = "E2MOCK"
-      domain_name = "d111111abcdef8.cloudfront.net"
-    }
-  }
-  mock_resource "aws_cloudfront_origin_access_control" {
-    defaults = { id = "E3OAC" }
-  }
-  mock_resource "aws_cloudfront_cache_policy" {
-    defaults = { id = "cache-policy-mock" }
-  }
-  mock_resource "aws_cloudfront_response_headers_policy" {
-    defaults = { id = "headers-policy-mock" }
   }
 }
 
