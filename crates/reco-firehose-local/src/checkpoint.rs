@@ -59,11 +59,11 @@ impl Checkpoint {
             reason: format!("not a checkpoint: {e}"),
         })?;
         if stored.stream != stream || stored.stream_created_ms != created_ms {
-            eprintln!(
-                "firehose-local: checkpoint {} is for another stream ({} created at {}), ignored",
-                path.display(),
-                stored.stream,
-                stored.stream_created_ms
+            tracing::warn!(
+                checkpoint = %path.display(),
+                stream = stored.stream,
+                created_ms = stored.stream_created_ms,
+                "checkpoint is for another stream (or an earlier one of the same name), ignored"
             );
             return Ok(fresh);
         }

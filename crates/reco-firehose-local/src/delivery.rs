@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_firehose::config::retry::RetryConfig;
 use aws_sdk_firehose::types::{CompressionFormat, ProcessorParameterName, ProcessorType};
 
 /// Firehose's default processor buffer size when the parameter is absent (1 MB; AWS docs,
@@ -16,6 +17,18 @@ pub const DEFAULT_PROCESSOR_RETRIES: u32 = 3;
 pub const DEFAULT_BUFFER_MB: u32 = 5;
 /// Firehose's default S3 buffering interval (300 s).
 pub const DEFAULT_BUFFER_INTERVAL_S: u32 = 300;
+/// Attempts of the DescribeDeliveryStream call (the SDK's standard retry mode: exponential
+/// back-off with jitter), set explicitly rather than left to the profile.
+pub const FIREHOSE_MAX_ATTEMPTS: u32 = 3;
+
+/// A Firehose API client on `sdk` with [`FIREHOSE_MAX_ATTEMPTS`].
+pub fn firehose_client(sdk: &aws_config::SdkConfig) -> aws_sdk_firehose::Client {
+    aws_sdk_firehose::Client::from_conf(
+        aws_sdk_firehose::config::Builder::from(sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(FIREHOSE_MAX_ATTEMPTS))
+            .build(),
+    )
+}
 
 /// What the local runner honours of a delivery stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +60,7 @@ pub struct DeliveryConfig {
     /// Whether objects are gzip-compressed.
     pub gzip: bool,
     /// Whether dynamic partitioning is on (keys from the Lambda's `metadata.partitionKeys`,
-    /// at most [`crate::runner::MAX_ACTIVE_PARTITIONS`] open at once).
+    /// at most [`crate::sink::MAX_ACTIVE_PARTITIONS`] open at once).
     pub dynamic_partitioning: bool,
     /// Suffix of object names (`file_extension`, or `.gz` for GZIP without one).
     pub file_extension: String,

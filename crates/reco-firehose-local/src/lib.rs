@@ -3,16 +3,19 @@
 //! the [`checkpoint`] of what was delivered); the [`processor`] (the transform handler
 //! in-process, retries, the 6 MB response limit, error records); the [`sink`] (buffers, S3
 //! objects named and prefixed as Firehose does ([`prefix`]), the 500 active-partition quota,
-//! the publisher on every delivered object); and the [`runner`] joining them.
+//! the publisher on every delivered object); and the [`runner`] joining them. Every retry
+//! follows the one policy of [`retry`] (exponential back-off with jitter, bounded attempts).
 
 pub mod checkpoint;
 pub mod delivery;
 pub mod prefix;
 pub mod processor;
+pub mod retry;
 pub mod runner;
 pub mod sink;
 pub mod source;
 
 pub use checkpoint::Checkpoint;
-pub use delivery::DeliveryConfig;
-pub use runner::{LocalFirehose, RunCounts, RunOptions, StartPosition};
+pub use delivery::{DeliveryConfig, firehose_client};
+pub use runner::{LocalFirehose, RunCounts, RunError, RunOptions, StartPosition};
+pub use source::kinesis_client;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use reco_domain::recommendation::UtcDateTime;
+use chrono::{DateTime, Utc};
 
 /// A prefix that names a namespace Firehose does not support, or a missing partition key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,8 +30,8 @@ pub enum PrefixError {
 /// What a prefix is expanded with.
 #[derive(Debug, Clone)]
 pub struct PrefixValues<'a> {
-    /// Time for `!{timestamp:...}`.
-    pub time: UtcDateTime,
+    /// Time for `!{timestamp:...}` (UTC, as Firehose uses).
+    pub time: DateTime<Utc>,
     /// Partition keys returned by the Lambda.
     pub partition_keys: &'a BTreeMap<String, String>,
     /// `!{firehose:error-output-type}`, for error prefixes.
@@ -80,28 +80,42 @@ pub fn expand(prefix: &str, values: &PrefixValues<'_>) -> Result<String, PrefixE
     Ok(out)
 }
 
-/// The subset of Java's `DateTimeFormatter` patterns Firehose prefixes use.
-pub fn format_time(time: &UtcDateTime, format: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = format.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+/// `time` formatted with a Java `DateTimeFormatter` pattern, the subset Firehose prefixes
+/// use: years, months, days, hours, minutes and seconds; other characters are copied.
+pub fn format_time(time: &DateTime<Utc>, pattern: &str) -> String {
+    time.format(&strftime(pattern)).to_string()
+}
+
+/// The chrono (strftime) equivalent of a Java date pattern: a run of one letter is one field,
+/// its length the width (`M` 2, `MM` 02, `MMM` Feb, `MMMM` February; `yy` 24, `yyyy` 2024).
+fn strftime(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
         let mut run = 1;
-        while i + run < chars.len() && chars[i + run] == c {
+        while chars.next_if_eq(&c).is_some() {
             run += 1;
         }
+        let padded = |field: char| {
+            if run == 1 {
+                format!("%-{field}")
+            } else {
+                format!("%{field}")
+            }
+        };
         match c {
-            'y' if run == 2 => out.push_str(&format!("{:02}", time.year.rem_euclid(100))),
-            'y' => out.push_str(&format!("{:04}", time.year)),
-            'M' => out.push_str(&format!("{:0run$}", time.month)),
-            'd' => out.push_str(&format!("{:0run$}", time.day)),
-            'H' => out.push_str(&format!("{:0run$}", time.hour)),
-            'm' => out.push_str(&format!("{:0run$}", time.minute)),
-            's' => out.push_str(&format!("{:0run$}", time.second)),
+            'y' if run == 2 => out.push_str("%y"),
+            'y' => out.push_str("%Y"),
+            'M' if run == 3 => out.push_str("%b"),
+            'M' if run >= 4 => out.push_str("%B"),
+            'M' => out.push_str(&padded('m')),
+            'd' => out.push_str(&padded('d')),
+            'H' => out.push_str(&padded('H')),
+            'm' => out.push_str(&padded('M')),
+            's' => out.push_str(&padded('S')),
+            '%' => (0..run).for_each(|_| out.push_str("%%")),
             other => (0..run).for_each(|_| out.push(other)),
         }
-        i += run;
     }
     out
 }
@@ -115,7 +129,7 @@ mod tests {
         let mut keys = BTreeMap::new();
         keys.insert("customer_number".to_owned(), "103".to_owned());
         let values = PrefixValues {
-            time: UtcDateTime::from_unix_millis(1_709_251_199_999),
+            time: DateTime::from_timestamp_millis(1_709_251_199_999).unwrap(),
             partition_keys: &keys,
             error_output_type: Some("processing-failed"),
             random: "abc",
@@ -140,5 +154,20 @@ mod tests {
         assert!(matches!(missing, PrefixError::MissingKey { ref key, .. } if key == "other"));
         assert!(expand("x/!{nope:1}/", &values).is_err());
         assert!(expand("x/!{timestamp:yyyy", &values).is_err());
+    }
+
+    #[test]
+    fn java_patterns_format_like_java() {
+        let time = DateTime::from_timestamp_millis(1_704_078_245_000).unwrap(); // 2024-01-01T03:04:05Z
+        assert_eq!(
+            format_time(&time, "yyyy-MM-dd-HH-mm-ss"),
+            "2024-01-01-03-04-05"
+        );
+        assert_eq!(format_time(&time, "yy/M/d/H:m:s"), "24/1/1/3:4:5");
+        assert_eq!(
+            format_time(&time, "dd MMM yyyy, MMMM"),
+            "01 Jan 2024, January"
+        );
+        assert_eq!(format_time(&time, "100%_HH"), "100%_03");
     }
 }

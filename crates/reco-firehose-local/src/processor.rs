@@ -3,6 +3,7 @@
 //! what the sink delivers: records for the destination, records for the error prefix.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reco_domain::firehose::{
@@ -12,6 +13,7 @@ use reco_transform_lambda::Transformer;
 use reco_transform_lambda::ports::{ModelStore, NeighbourIndex};
 
 use crate::delivery::DeliveryConfig;
+use crate::retry::{Retryable as _, backoff};
 
 /// Firehose's `!{firehose:error-output-type}` for records the processor failed.
 pub const PROCESSING_FAILED: &str = "processing-failed";
@@ -73,7 +75,8 @@ pub struct Processor<'a, I: NeighbourIndex, M: ModelStore> {
 }
 
 impl<'a, I: NeighbourIndex, M: ModelStore> Processor<'a, I, M> {
-    /// The processor of `config`, pausing `retry_backoff` (doubled each time) between retries.
+    /// The processor of `config`, pausing about `retry_backoff` before the first retry (doubled
+    /// for each later one, with jitter).
     pub fn new(
         transformer: &'a Transformer<I, M>,
         config: &DeliveryConfig,
@@ -100,37 +103,41 @@ impl<'a, I: NeighbourIndex, M: ModelStore> Processor<'a, I, M> {
             region: None,
             records,
         };
-        let mut attempt = 0u32;
-        let transformed = loop {
-            attempt += 1;
-            processed.invocations += 1;
-            let outcome = match self.transformer.transform(event.clone()).await {
-                Err(error) => Err(error.to_string()),
-                Ok(t) => {
-                    // Lambda refuses a synchronous response above its payload limit; Firehose
-                    // then sees a failed invocation.
-                    let bytes = serde_json::to_vec(&t.response).map_or(0, |b| b.len());
-                    if bytes > MAX_RESPONSE_BYTES {
-                        processed.oversized_responses += 1;
-                        Err(format!(
-                            "Lambda.ResponseSizeExceeded: response of {bytes} bytes exceeds the {MAX_RESPONSE_BYTES}-byte payload limit"
-                        ))
-                    } else {
-                        Ok(t)
-                    }
-                }
-            };
-            match outcome {
-                Ok(t) => break Ok(t),
-                Err(error) if attempt <= self.retries => {
-                    eprintln!(
-                        "firehose-local: invocation failed (attempt {attempt}, retrying): {error}"
-                    );
-                    tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt - 1)).await;
-                }
-                Err(error) => break Err(error),
+        let attempts = AtomicU32::new(0);
+        let oversized = AtomicU64::new(0);
+        let (attempts_ref, oversized_ref, event_ref) = (&attempts, &oversized, &event);
+        let invoke = || async move {
+            attempts_ref.fetch_add(1, Ordering::Relaxed);
+            let t = self
+                .transformer
+                .transform(event_ref.clone())
+                .await
+                .map_err(|error| error.to_string())?;
+            // Lambda refuses a synchronous response above its payload limit; Firehose then
+            // sees a failed invocation.
+            let bytes = serde_json::to_vec(&t.response).map_or(0, |b| b.len());
+            if bytes > MAX_RESPONSE_BYTES {
+                oversized_ref.fetch_add(1, Ordering::Relaxed);
+                return Err(format!(
+                    "Lambda.ResponseSizeExceeded: response of {bytes} bytes exceeds the {MAX_RESPONSE_BYTES}-byte payload limit"
+                ));
             }
+            Ok(t)
         };
+        let transformed = invoke
+            .retry(backoff(self.retry_backoff, self.retries.saturating_add(1)))
+            .notify(|error: &String, pause: Duration| {
+                tracing::warn!(
+                    attempt = attempts.load(Ordering::Relaxed),
+                    ?pause,
+                    %error,
+                    "invocation failed, retrying"
+                );
+            })
+            .await;
+        let attempt = attempts.load(Ordering::Relaxed);
+        processed.invocations = u64::from(attempt);
+        processed.oversized_responses = oversized.load(Ordering::Relaxed);
         let failed = |record: &FirehoseRecord, code: &'static str, message: String| {
             Delivery::Failed(FailedRecord {
                 error_output_type: PROCESSING_FAILED,
@@ -144,9 +151,11 @@ impl<'a, I: NeighbourIndex, M: ModelStore> Processor<'a, I, M> {
         let transformed = match transformed {
             Ok(t) => t,
             Err(error) => {
-                eprintln!(
-                    "firehose-local: invocation failed after {attempt} attempts, {} record(s) go under the error prefix: {error}",
-                    event.records.len()
+                tracing::warn!(
+                    attempts = attempt,
+                    records = event.records.len(),
+                    %error,
+                    "invocation failed after every attempt, the records go under the error prefix"
                 );
                 processed.deliveries = event
                     .records
@@ -169,9 +178,9 @@ impl<'a, I: NeighbourIndex, M: ModelStore> Processor<'a, I, M> {
         let mut answered: HashMap<&str, ()> = HashMap::with_capacity(originals.len());
         for out in &transformed.response.records {
             let Some(original) = originals.get(out.record_id.as_str()) else {
-                eprintln!(
-                    "firehose-local: handler answered unknown record id {}",
-                    out.record_id
+                tracing::warn!(
+                    record_id = out.record_id,
+                    "the handler answered a record id it was not sent, ignored"
                 );
                 continue;
             };

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use reco_aws::{Bucket, StorageError};
 use reco_domain::firehose::FirehoseRecord;
 use reco_serving::lambda::Publisher;
 use reco_serving::publisher::PublishReport;
@@ -22,6 +23,8 @@ use crate::source::KinesisSource;
 pub const EMPTY_POLL_PAUSE: Duration = Duration::from_millis(250);
 /// Consecutive empty polls over every shard after which `--until-idle` stops.
 pub const IDLE_POLLS: u32 = 3;
+/// Time between two progress events of a long run.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Where to start reading the source stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +45,8 @@ pub struct RunOptions {
     /// Checkpoint file: resume after the records it says were delivered, and record progress
     /// in it; `None` reads from `start` every time.
     pub checkpoint: Option<std::path::PathBuf>,
-    /// Base pause between retries of a failed invocation (doubled each time).
+    /// Pause before the first retry of a failed invocation (doubled for each later one, with
+    /// jitter).
     pub retry_backoff: Duration,
 }
 
@@ -82,14 +86,15 @@ pub enum RunError {
         /// The client's message.
         reason: String,
     },
-    /// An S3 write failed.
-    #[error("writing s3://{bucket}/{key}: {reason}")]
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-        /// The client's message.
+    /// An object could not be written to the destination bucket.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// An object could not be compressed.
+    #[error("compressing {location}: {reason}")]
+    Gzip {
+        /// Where the object was going.
+        location: String,
+        /// The encoder's message.
         reason: String,
     },
     /// A prefix of the configuration cannot be expanded.
@@ -100,13 +105,11 @@ pub enum RunError {
     Checkpoint(#[from] CheckpointError),
     /// A delivered object could not be published after every attempt.
     #[error(
-        "publishing s3://{bucket}/{key} failed {attempts} times (the object is delivered; re-run to publish it): {reason}"
+        "publishing {location} failed {attempts} times (the object is delivered; re-run to publish it): {reason}"
     )]
     Publish {
-        /// The bucket.
-        bucket: String,
-        /// The delivered object.
-        key: String,
+        /// The delivered object (`s3://bucket/key`).
+        location: String,
         /// Attempts made.
         attempts: u32,
         /// The last error.
@@ -118,23 +121,25 @@ pub enum RunError {
 pub struct LocalFirehose<'a, I: NeighbourIndex, M: ModelStore> {
     config: DeliveryConfig,
     kinesis: aws_sdk_kinesis::Client,
-    s3: aws_sdk_s3::Client,
+    bucket: Bucket,
     transformer: &'a Transformer<I, M>,
     publisher: Option<&'a Publisher>,
 }
 
 impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
-    /// A runner for `config`, calling `transformer` in-process.
+    /// A runner for `config`, reading the source stream with `kinesis` (see
+    /// [`crate::source::kinesis_client`]), calling `transformer` in-process and writing to
+    /// `bucket`, the configuration's destination bucket (`Bucket::s3(aws, &config.bucket)`).
     pub fn new(
         config: DeliveryConfig,
         kinesis: aws_sdk_kinesis::Client,
-        s3: aws_sdk_s3::Client,
+        bucket: Bucket,
         transformer: &'a Transformer<I, M>,
     ) -> Self {
         Self {
             config,
             kinesis,
-            s3,
+            bucket,
             transformer,
             publisher: None,
         }
@@ -156,17 +161,16 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
             options.checkpoint.clone(),
         )
         .await?;
-        eprintln!(
-            "firehose-local: {} -> s3://{}/{} ({} shard(s), processor batches of {} bytes / {:?})",
-            self.config.source_stream,
-            self.config.bucket,
-            self.config.prefix,
-            source.shards(),
-            self.config.processor_buffer_bytes,
-            self.config.processor_interval
+        tracing::info!(
+            source = self.config.source_stream,
+            destination = %self.bucket.location(&self.config.prefix),
+            shards = source.shards(),
+            batch_bytes = self.config.processor_buffer_bytes,
+            batch_interval = ?self.config.processor_interval,
+            "delivering"
         );
         let processor = Processor::new(self.transformer, &self.config, options.retry_backoff);
-        let mut sink = S3Sink::new(self.config.clone(), self.s3);
+        let mut sink = S3Sink::new(self.config.clone(), self.bucket);
         if let Some(publisher) = self.publisher {
             sink = sink.with_publisher(publisher);
         }
@@ -263,19 +267,19 @@ impl<I: NeighbourIndex, M: ModelStore> Topology<'_, I, M> {
     }
 
     fn progress(&mut self, last: bool) {
-        if last || self.last_progress.elapsed() >= Duration::from_secs(5) {
+        if last || self.last_progress.elapsed() >= PROGRESS_EVERY {
             let c = self.finish();
-            eprintln!(
-                "firehose-local: read {} | ok {} | failed {} | dropped {} | invocations {} | objects {} | error objects {} | documents written {} kept {}",
-                c.read,
-                c.ok,
-                c.failed,
-                c.dropped,
-                c.invocations,
-                c.objects,
-                c.error_objects,
-                c.published.written,
-                c.published.kept
+            tracing::info!(
+                read = c.read,
+                ok = c.ok,
+                failed = c.failed,
+                dropped = c.dropped,
+                invocations = c.invocations,
+                objects = c.objects,
+                error_objects = c.error_objects,
+                documents_written = c.published.written,
+                documents_kept = c.published.kept,
+                "progress"
             );
             self.last_progress = Instant::now();
         }

@@ -4,15 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use reco_domain::recommendation::UtcDateTime;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reco_aws::Bucket;
 use reco_serving::lambda::Publisher;
 use reco_serving::publisher::PublishReport;
 
 use crate::delivery::DeliveryConfig;
 use crate::prefix::{PrefixValues, expand, format_time};
 use crate::processor::{Delivery, FailedRecord};
+use crate::retry::{Retryable as _, backoff};
 use crate::runner::RunError;
 
 /// `!{firehose:error-output-type}` of records refused because too many partitions were open.
@@ -24,6 +28,11 @@ pub const MAX_ACTIVE_PARTITIONS: usize = 500;
 /// Deliveries of one object to the publisher before the run stops (the SQS queue's
 /// `maxReceiveCount` on AWS, after which a message goes to the dead-letter queue).
 pub const PUBLISH_ATTEMPTS: u32 = 5;
+/// Pause before the second delivery of an object to the publisher (doubled after each
+/// failure, with jitter; SQS's visibility timeout on AWS).
+pub const PUBLISH_FIRST_DELAY: Duration = Duration::from_millis(200);
+/// Content type of delivered and error objects (Firehose writes its objects as binary).
+pub const OBJECT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// What the sink did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,7 +79,7 @@ impl ObjectBuffer {
 /// The S3 destination of one delivery stream.
 pub struct S3Sink<'a> {
     config: DeliveryConfig,
-    s3: aws_sdk_s3::Client,
+    bucket: Bucket,
     partitions: BTreeMap<BTreeMap<String, String>, ObjectBuffer>,
     errors: BTreeMap<&'static str, ObjectBuffer>,
     publisher: Option<&'a Publisher>,
@@ -78,11 +87,12 @@ pub struct S3Sink<'a> {
 }
 
 impl<'a> S3Sink<'a> {
-    /// The destination of `config`, written through `s3`.
-    pub fn new(config: DeliveryConfig, s3: aws_sdk_s3::Client) -> Self {
+    /// The destination of `config`, written to `bucket` (the configuration's bucket, opened
+    /// through the object-store seam).
+    pub fn new(config: DeliveryConfig, bucket: Bucket) -> Self {
         Self {
             config,
-            s3,
+            bucket,
             partitions: BTreeMap::new(),
             errors: BTreeMap::new(),
             publisher: None,
@@ -150,7 +160,7 @@ impl<'a> S3Sink<'a> {
             "arrivalTimestamp": record.arrival_ms,
             "errorCode": record.code,
             "errorMessage": record.message,
-            "attemptEndingTimestamp": now_millis(),
+            "attemptEndingTimestamp": Utc::now().timestamp_millis(),
             "rawData": record.raw_data,
             "lambdaArn": self.config.lambda_arn,
         });
@@ -206,29 +216,33 @@ impl<'a> S3Sink<'a> {
             return Ok(());
         };
         let catalogue = publisher.catalogue().await;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match publisher.publish_key(key, &catalogue).await {
-                Ok(report) => {
-                    self.counts.published.add(&report);
-                    return Ok(());
-                }
-                Err(reason) if attempt >= PUBLISH_ATTEMPTS => {
-                    return Err(RunError::Publish {
-                        bucket: self.config.bucket.clone(),
-                        key: key.to_owned(),
-                        attempts: attempt,
-                        reason,
-                    });
-                }
-                Err(reason) => {
-                    eprintln!(
-                        "firehose-local: publishing {key} failed (attempt {attempt}, retrying): {reason}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
-                }
+        let attempts = AtomicU32::new(0);
+        let (attempts_ref, catalogue_ref) = (&attempts, &catalogue);
+        let result = (|| async move {
+            attempts_ref.fetch_add(1, Ordering::Relaxed);
+            publisher.publish_key(key, catalogue_ref).await
+        })
+        .retry(backoff(PUBLISH_FIRST_DELAY, PUBLISH_ATTEMPTS))
+        .notify(|reason: &String, pause: Duration| {
+            tracing::warn!(
+                key,
+                attempt = attempts.load(Ordering::Relaxed),
+                ?pause,
+                %reason,
+                "publishing failed, retrying"
+            );
+        })
+        .await;
+        match result {
+            Ok(report) => {
+                self.counts.published.add(&report);
+                Ok(())
             }
+            Err(reason) => Err(RunError::Publish {
+                location: self.bucket.location(key),
+                attempts: attempts.load(Ordering::Relaxed),
+                reason,
+            }),
         }
     }
 
@@ -240,7 +254,7 @@ impl<'a> S3Sink<'a> {
         error_output_type: Option<&str>,
         arrival_ms: i64,
     ) -> Result<String, RunError> {
-        let time = UtcDateTime::from_unix_millis(arrival_ms);
+        let time = DateTime::from_timestamp_millis(arrival_ms).unwrap_or_default();
         let random = uuid::Uuid::new_v4().to_string();
         let expanded = expand(
             prefix,
@@ -269,34 +283,20 @@ impl<'a> S3Sink<'a> {
             encoder
                 .write_all(&body)
                 .and_then(|()| encoder.finish())
-                .map_err(|e| RunError::S3 {
-                    bucket: self.config.bucket.clone(),
-                    key: key.to_owned(),
-                    reason: format!("gzip: {e}"),
+                .map_err(|e| RunError::Gzip {
+                    location: self.bucket.location(key),
+                    reason: e.to_string(),
                 })?
         } else {
             body
         };
-        self.s3
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(key)
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| RunError::S3 {
-                bucket: self.config.bucket.clone(),
-                key: key.to_owned(),
-                reason: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            })?;
+        let bytes = body.len();
+        self.bucket
+            .put(key, Bytes::from(body), OBJECT_CONTENT_TYPE)
+            .await?;
+        tracing::debug!(key, bytes, "object written");
         Ok(())
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -323,13 +323,8 @@ mod tests {
         }
     }
 
-    fn client() -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(aws_sdk_s3::config::Region::new("us-east-1"))
-                .build(),
-        )
+    fn bucket() -> Bucket {
+        Bucket::in_memory("b")
     }
 
     fn ok(customer: usize) -> Delivery {
@@ -343,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_new_partition_past_the_quota_goes_to_the_error_prefix() {
-        let mut sink = S3Sink::new(config(true), client());
+        let mut sink = S3Sink::new(config(true), bucket());
         sink.accept((0..600).map(ok).collect());
         // Records of partitions already open are still accepted.
         sink.accept(vec![ok(3), ok(499), Delivery::Dropped]);
@@ -356,7 +351,7 @@ mod tests {
 
     #[test]
     fn failed_records_are_buffered_per_error_output_type() {
-        let mut sink = S3Sink::new(config(false), client());
+        let mut sink = S3Sink::new(config(false), bucket());
         let failed = |t: &'static str| {
             Delivery::Failed(FailedRecord {
                 error_output_type: t,
@@ -385,5 +380,72 @@ mod tests {
         assert_eq!(line["attemptsMade"], 2);
         assert_eq!(line["rawData"], "eyJ9");
         assert_eq!(line["lambdaArn"], "arn:aws:lambda:us-east-1:1:function:t");
+    }
+
+    #[tokio::test]
+    async fn flushed_buffers_become_objects_named_and_prefixed_as_firehose_does() {
+        let mut config = config(false);
+        config.prefix = "recommendations/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/".into();
+        config.gzip = true;
+        config.file_extension = ".ndjson.gz".into();
+        let bucket = bucket();
+        let mut sink = S3Sink::new(config, bucket.clone());
+        // 2024-02-29T23:59:59.999Z and a later record of the same hour.
+        let line = |text: &str, arrival_ms: i64| Delivery::Ok {
+            keys: BTreeMap::new(),
+            line: format!("{text}\n").into_bytes(),
+            arrival_ms,
+        };
+        sink.accept(vec![
+            line("{\"a\":1}", 1_709_251_199_999),
+            line("{\"a\":2}", 1_709_251_199_000),
+            Delivery::Failed(FailedRecord {
+                error_output_type: crate::processor::PROCESSING_FAILED,
+                code: "Lambda.ProcessingFailed",
+                message: "bad".into(),
+                raw_data: "eyJ9".into(),
+                arrival_ms: 1_709_251_199_000,
+                attempts: 1,
+            }),
+        ]);
+        // Nothing is due yet (64 MB / 60 s buffering).
+        sink.flush(false).await.unwrap();
+        assert!(bucket.list("").await.unwrap().is_empty());
+        assert!(!sink.is_empty());
+
+        sink.flush(true).await.unwrap();
+        assert!(sink.is_empty());
+        let c = sink.counts();
+        assert_eq!((c.ok, c.failed, c.objects, c.error_objects), (2, 1, 1, 1));
+        let keys = bucket.list("").await.unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        let error_key = &keys[0];
+        let delivered = &keys[1];
+        // <prefix><stream>-<version>-<oldest arrival>-<uuid><extension>
+        let name = delivered
+            .strip_prefix("recommendations/dt=2024-02-29/hour=23/recs-1-2024-02-29-23-59-59-")
+            .unwrap_or_else(|| panic!("{delivered}"));
+        assert!(
+            name.ends_with(".ndjson.gz") && name.len() == 36 + 10,
+            "{name}"
+        );
+        let gunzip = |bytes: &[u8]| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text)
+                .unwrap();
+            text
+        };
+        assert_eq!(
+            gunzip(&bucket.get(delivered).await.unwrap()),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
+        assert!(
+            error_key.starts_with("errors/processing-failed/recs-1-2024-02-29-23-59-59-"),
+            "{error_key}"
+        );
+        let error: serde_json::Value =
+            serde_json::from_str(gunzip(&bucket.get(error_key).await.unwrap()).trim()).unwrap();
+        assert_eq!(error["errorCode"], "Lambda.ProcessingFailed");
+        assert_eq!(error["rawData"], "eyJ9");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use reco_domain::firehose::{FirehoseRecord, encode_data};
@@ -12,6 +13,19 @@ use crate::runner::{RunError, StartPosition};
 
 /// Most records one GetRecords call returns (Kinesis API limit: 10,000).
 pub const GET_RECORDS_LIMIT: i32 = 10_000;
+/// Attempts of one Kinesis call (throttling, 5xx, timeouts) before the run stops with its
+/// error: the SDK's standard retry mode (exponential back-off with jitter), set here rather
+/// than left to the profile, so a throttled shard waits instead of ending the run.
+pub const KINESIS_MAX_ATTEMPTS: u32 = 5;
+
+/// A Kinesis client on `sdk` with the source's retry policy ([`KINESIS_MAX_ATTEMPTS`]).
+pub fn kinesis_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::config::Builder::from(sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(KINESIS_MAX_ATTEMPTS))
+            .build(),
+    )
+}
 
 /// The shards of one stream and where each is read next.
 pub struct KinesisSource {
@@ -81,9 +95,10 @@ impl KinesisSource {
                 }
             };
             if let Some(sequence) = after {
-                eprintln!(
-                    "firehose-local: {}: resuming after sequence number {sequence} (checkpoint)",
-                    shard.shard_id()
+                tracing::info!(
+                    shard = shard.shard_id(),
+                    sequence,
+                    "resuming after the checkpoint"
                 );
             }
             let iterator = request
