@@ -1,10 +1,17 @@
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
+data "aws_partition" "current" {}
 
 locals {
   # Bucket names are global: account and region make them unique per deployment.
   bucket_prefix = "${var.name_prefix}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
   glue_database = "${replace(var.name_prefix, "-", "_")}_lake"
+  # Named here so vector-db gets the artifacts bucket's ARN from its name rather than
+  # from module.etl's output: checkov cannot render a module (vector-db's RDS instance)
+  # nested in a module whose inputs come from another module's nested module, and
+  # would skip its checks.
+  artifacts_bucket     = "${local.bucket_prefix}-artifacts"
+  artifacts_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.artifacts_bucket}"
 
   dist_dir       = abspath("${path.root}/../dist/lambda")
   transform_zip  = coalesce(var.transform_lambda_zip, "${local.dist_dir}/transform.zip")
@@ -72,7 +79,7 @@ module "etl" {
 
   name                        = var.name_prefix
   data_lake_bucket_name       = "${local.bucket_prefix}-data-lake"
-  artifacts_bucket_name       = "${local.bucket_prefix}-artifacts"
+  artifacts_bucket_name       = local.artifacts_bucket
   glue_database_name          = local.glue_database
   model_prefix                = local.model_prefix
   kms_key_arn                 = module.kms.key_arn
@@ -105,7 +112,7 @@ module "vector_db" {
   subnet_ids                   = module.network.private_subnet_ids
   security_group_ids           = [module.network.postgres_security_group_id]
   kms_key_arn                  = module.kms.key_arn
-  artifacts_bucket_arn         = module.etl.artifacts_bucket_arn
+  artifacts_bucket_arn         = local.artifacts_bucket_arn
   model_prefix                 = local.model_prefix
   alarm_actions                = var.alarm_actions
 }

@@ -1,84 +1,46 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-
 locals {
-  partition = data.aws_partition.current.partition
-  family    = "mysql${var.engine_version}"
+  family = "mysql${var.engine_version}"
 }
 
-resource "aws_db_subnet_group" "this" {
-  name        = var.name
-  description = "reco source database: private subnets only"
-  subnet_ids  = var.subnet_ids
-  tags        = var.tags
-}
+# Subnet group, parameter group, instance and monitoring role: the RDS skeleton shared
+# with vector-db. The password goes write-only, once per password_version.
+module "rds" {
+  source = "../rds-instance"
 
-resource "aws_db_parameter_group" "this" {
-  name        = "${var.name}-${replace(local.family, ".", "-")}"
-  family      = local.family
-  description = "reco source database: TLS only"
+  name                    = var.name
+  description             = "reco source database"
+  engine                  = "mysql"
+  engine_version          = var.engine_version
+  instance_class          = var.instance_class
+  parameter_group_family  = local.family
+  parameter_group_summary = "TLS only"
+  parameters = [
+    { name = "require_secure_transport", value = "1" },
+  ]
 
-  parameter {
-    name  = "require_secure_transport"
-    value = "1"
-  }
+  database_name               = var.database_name
+  master_username             = var.master_username
+  port                        = 3306
+  manage_master_user_password = false
+  master_password             = var.master_password
+  password_version            = var.password_version
 
-  tags = var.tags
+  allocated_storage            = var.allocated_storage
+  max_allocated_storage        = var.max_allocated_storage
+  multi_az                     = var.multi_az
+  backup_retention_days        = var.backup_retention_days
+  backup_window                = "01:00-02:00" # before the ETL's 02:00 snapshot
+  deletion_protection          = var.deletion_protection
+  skip_final_snapshot          = var.skip_final_snapshot
+  apply_immediately            = var.apply_immediately
+  cloudwatch_logs_exports      = ["error", "slowquery"]
+  performance_insights_enabled = var.performance_insights_enabled
+  monitoring_interval          = var.monitoring_interval
 
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "aws_db_instance" "this" {
-  identifier     = var.name
-  engine         = "mysql"
-  engine_version = var.engine_version
-  instance_class = var.instance_class
-
-  db_name             = var.database_name
-  username            = var.master_username
-  password_wo         = var.master_password
-  password_wo_version = var.password_version
-  port                = 3306
-
-  iam_database_authentication_enabled = true
-
-  allocated_storage     = var.allocated_storage
-  max_allocated_storage = var.max_allocated_storage
-  storage_type          = "gp3"
-  storage_encrypted     = true
-  kms_key_id            = var.kms_key_arn
-
-  db_subnet_group_name   = aws_db_subnet_group.this.name
-  vpc_security_group_ids = var.security_group_ids
-  parameter_group_name   = aws_db_parameter_group.this.name
-  publicly_accessible    = false
-  multi_az               = var.multi_az
-
-  backup_retention_period   = var.backup_retention_days
-  backup_window             = "01:00-02:00" # before the ETL's 02:00 snapshot
-  maintenance_window        = "sun:04:30-sun:05:30"
-  copy_tags_to_snapshot     = true
-  deletion_protection       = var.deletion_protection
-  skip_final_snapshot       = var.skip_final_snapshot
-  final_snapshot_identifier = var.skip_final_snapshot ? null : "${var.name}-final"
-
-  auto_minor_version_upgrade  = true
-  allow_major_version_upgrade = false
-  apply_immediately           = var.apply_immediately
-
-  enabled_cloudwatch_logs_exports       = ["error", "slowquery"]
-  performance_insights_enabled          = var.performance_insights_enabled
-  performance_insights_kms_key_id       = var.performance_insights_enabled ? var.kms_key_arn : null
-  performance_insights_retention_period = var.performance_insights_enabled ? 7 : null
-  monitoring_interval                   = var.monitoring_interval
-  monitoring_role_arn                   = var.monitoring_interval > 0 ? aws_iam_role.monitoring[0].arn : null
-
-  tags = var.tags
-
-  depends_on = [aws_iam_role_policy.monitoring]
+  subnet_ids         = var.subnet_ids
+  security_group_ids = var.security_group_ids
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
 }
 
 # The connection JSON reco-etl reads (RECO_MYSQL_SECRET_ARN): host, port, username,
@@ -95,11 +57,11 @@ resource "aws_secretsmanager_secret" "connection" {
 resource "aws_secretsmanager_secret_version" "connection" {
   secret_id = aws_secretsmanager_secret.connection.id
   secret_string_wo = jsonencode({
-    host     = aws_db_instance.this.address
-    port     = aws_db_instance.this.port
-    username = aws_db_instance.this.username
+    host     = module.rds.address
+    port     = module.rds.port
+    username = module.rds.username
     password = var.master_password
-    dbname   = aws_db_instance.this.db_name
+    dbname   = module.rds.database_name
   })
   secret_string_wo_version = var.password_version
 }

@@ -1,16 +1,16 @@
 output "endpoint" {
   description = "Host name of the source database."
-  value       = aws_db_instance.this.address
+  value       = module.rds.address
 }
 
 output "port" {
   description = "Port of the source database."
-  value       = aws_db_instance.this.port
+  value       = module.rds.port
 }
 
 output "database_name" {
   description = "Database holding the classicmodels tables."
-  value       = aws_db_instance.this.db_name
+  value       = module.rds.database_name
 }
 
 output "connection_secret_arn" {
@@ -20,5 +20,5 @@ output "connection_secret_arn" {
 
 output "instance_identifier" {
   description = "Identifier of the DB instance."
-  value       = aws_db_instance.this.identifier
+  value       = module.rds.identifier
 }

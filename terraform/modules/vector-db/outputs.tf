@@ -1,26 +1,26 @@
 output "endpoint" {
   description = "Host name of the instance (RECO_PG_HOST)."
-  value       = aws_db_instance.this.address
+  value       = module.rds.address
 }
 
 output "port" {
   description = "Port of the instance (RECO_PG_PORT)."
-  value       = aws_db_instance.this.port
+  value       = module.rds.port
 }
 
 output "database_name" {
   description = "Database holding the embeddings (RECO_PG_DATABASE)."
-  value       = aws_db_instance.this.db_name
+  value       = module.rds.database_name
 }
 
 output "master_secret_arn" {
   description = "RDS-managed secret with the master username and password (RECO_PG_SECRET_ARN)."
-  value       = try(aws_db_instance.this.master_user_secret[0].secret_arn, null)
+  value       = module.rds.master_user_secret_arn
 }
 
 output "instance_identifier" {
   description = "Identifier of the DB instance."
-  value       = aws_db_instance.this.identifier
+  value       = module.rds.identifier
 }
 
 output "s3_import_role_arn" {

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.7.0"
+  required_version = ">= 1.11.0" # modules/rds-instance (write-only password arguments)
 
   required_providers {
     aws = {

@@ -15,22 +15,22 @@ run "private_encrypted_tls_only_with_connection_secret" {
   command = plan
 
   assert {
-    condition     = aws_db_instance.this.engine == "mysql" && aws_db_instance.this.engine_version == "8.0" && aws_db_parameter_group.this.family == "mysql8.0"
+    condition     = module.rds.instance.engine == "mysql" && module.rds.instance.engine_version == "8.0" && module.rds.parameter_group.family == "mysql8.0"
     error_message = "MySQL 8.0 with the matching parameter group family expected."
   }
 
   assert {
-    condition     = aws_db_instance.this.password == null && aws_db_instance.this.password_wo_version == 1
+    condition     = module.rds.instance.password == null && module.rds.instance.password_wo_version == 1
     error_message = "The password must only be set write-only."
   }
 
   assert {
-    condition     = aws_db_instance.this.storage_encrypted && !aws_db_instance.this.publicly_accessible && aws_db_instance.this.deletion_protection
+    condition     = module.rds.instance.storage_encrypted && !module.rds.instance.publicly_accessible && module.rds.instance.deletion_protection
     error_message = "The source database must be encrypted, private and protected."
   }
 
   assert {
-    condition     = one([for p in aws_db_parameter_group.this.parameter : p.value if p.name == "require_secure_transport"]) == "1"
+    condition     = one([for p in module.rds.parameter_group.parameter : p.value if p.name == "require_secure_transport"]) == "1"
     error_message = "The parameter group must require TLS."
   }
 
@@ -40,7 +40,7 @@ run "private_encrypted_tls_only_with_connection_secret" {
   }
 
   assert {
-    condition     = aws_db_parameter_group.this.name == "reco-source-db-mysql8-0"
+    condition     = module.rds.parameter_group.name == "reco-source-db-mysql8-0"
     error_message = "Parameter group names may not contain dots."
   }
 }

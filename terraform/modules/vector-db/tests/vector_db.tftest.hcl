@@ -15,32 +15,32 @@ run "private_encrypted_tls_only_with_managed_password" {
   command = plan
 
   assert {
-    condition     = aws_db_instance.this.manage_master_user_password && aws_db_instance.this.password == null
+    condition     = module.rds.instance.manage_master_user_password && module.rds.instance.password == null
     error_message = "RDS must manage the master password; none may be in the configuration."
   }
 
   assert {
-    condition     = aws_db_instance.this.storage_encrypted && !aws_db_instance.this.publicly_accessible
+    condition     = module.rds.instance.storage_encrypted && !module.rds.instance.publicly_accessible
     error_message = "The database must be encrypted and private."
   }
 
   assert {
-    condition     = aws_db_instance.this.backup_retention_period >= 1 && aws_db_instance.this.deletion_protection
+    condition     = module.rds.instance.backup_retention_period >= 1 && module.rds.instance.deletion_protection
     error_message = "Backups and deletion protection must be on by default."
   }
 
   assert {
-    condition     = aws_db_instance.this.engine_version == "17" && aws_db_parameter_group.this.family == "postgres17"
+    condition     = module.rds.instance.engine_version == "17" && module.rds.parameter_group.family == "postgres17"
     error_message = "The major version must drive engine and parameter group family."
   }
 
   assert {
-    condition     = one([for p in aws_db_parameter_group.this.parameter : p.value if p.name == "rds.force_ssl"]) == "1"
+    condition     = one([for p in module.rds.parameter_group.parameter : p.value if p.name == "rds.force_ssl"]) == "1"
     error_message = "The parameter group must force TLS."
   }
 
   assert {
-    condition     = length(aws_db_instance_role_association.s3_import) == 1 && aws_db_instance_role_association.s3_import[0].feature_name == "s3Import"
+    condition     = length(module.rds.feature_roles) == 1 && contains(keys(module.rds.feature_roles), "s3Import")
     error_message = "The s3Import role must be attached."
   }
 }
@@ -56,17 +56,17 @@ run "minor_version_and_options" {
   }
 
   assert {
-    condition     = aws_db_parameter_group.this.family == "postgres16"
+    condition     = module.rds.parameter_group.family == "postgres16"
     error_message = "16.4 must use the postgres16 family."
   }
 
   assert {
-    condition     = length(aws_db_instance_role_association.s3_import) == 0 && length(aws_iam_role.monitoring) == 0
+    condition     = length(module.rds.feature_roles) == 0 && module.rds.monitoring_role_arn == null
     error_message = "Role association and monitoring role must be switchable off."
   }
 
   assert {
-    condition     = aws_db_instance.this.final_snapshot_identifier == null
+    condition     = module.rds.instance.final_snapshot_identifier == null
     error_message = "No final snapshot name when skipping the final snapshot."
   }
 }

@@ -1,3 +1,4 @@
+# Enhanced Monitoring: RDS assumes this role to publish the OS metrics.
 data "aws_iam_policy_document" "monitoring_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -43,4 +44,14 @@ resource "aws_iam_role_policy" "monitoring" {
   name   = "enhanced-monitoring"
   role   = aws_iam_role.monitoring[0].id
   policy = data.aws_iam_policy_document.monitoring.json
+}
+
+# Roles the instance assumes for RDS features (e.g. PostgreSQL's s3Import), by
+# feature name.
+resource "aws_db_instance_role_association" "this" {
+  for_each = var.feature_roles
+
+  db_instance_identifier = aws_db_instance.this.identifier
+  feature_name           = each.key
+  role_arn               = each.value
 }
