@@ -5,6 +5,8 @@
 //! lock), then reads `.local/env`. Every test gets its own database, bucket or stream
 //! names from [`unique_name`] and drops them when done, so runs never see each other's data.
 
+pub mod fakes;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

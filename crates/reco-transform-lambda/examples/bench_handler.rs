@@ -25,7 +25,7 @@ use reco_train::snapshot::{SnapshotRow, training_data};
 use reco_train::towers::{TrainConfig, fit};
 use reco_transform_lambda::pg_index::{DEFAULT_EXACT_KNN_MAX_ITEMS, PgVectorIndex};
 use reco_transform_lambda::ports::{ModelLoadError, ModelStore};
-use reco_transform_lambda::{TransformConfig, Transformer};
+use reco_transform_lambda::{TransformOptions, Transformer};
 use reco_vector_store::{EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore};
 
 const CUSTOMERS: i64 = 2_000;
@@ -196,12 +196,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // in-memory search of the (400-item) catalogue the Lambda uses for small catalogues.
     let mut modes = Vec::new();
     for (mode, exact_knn_max_items) in [("hnsw ", 0), ("exact", DEFAULT_EXACT_KNN_MAX_ITEMS)] {
-        let config = TransformConfig {
+        let config = TransformOptions {
             knn_k: 10,
             exact_knn_max_items,
-            model_version_pin: None,
-            artifacts_bucket: "unused".into(),
-            model_prefix: "models/".into(),
+            ..TransformOptions::default()
         };
         let store = VectorStore::connect(pg_url, StoreOptions::for_lambda()).await?;
         let index = PgVectorIndex::new(store, exact_knn_max_items);

@@ -1,61 +1,145 @@
-//! The Lambda's configuration, parsed once at start-up from the environment.
+//! The Lambda's configuration: one typed struct built by clap from the environment (flags work
+//! too, for tools that run the binary by hand), and the plain values the handler is built from.
+//!
+//! Each option's value name is its variable's name, so an invalid value is reported as, e.g.,
+//! `invalid value '0' for '--knn-k <RECO_KNN_K>'`.
 
-use reco_domain::Settings;
+use clap::{Args, Parser};
+use reco_config::{AwsArgs, ConfigError, ModelStoreArgs, PgArgs, var};
 use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
-use reco_domain::settings::{DEFAULT_MODEL_PREFIX, SettingsError, var};
 use reco_domain::transform::{DEFAULT_KNN_K, MAX_KNN_K};
+use reco_vector_store::{
+    DEFAULT_EF_SEARCH, DEFAULT_KNN_PARALLELISM, EF_SEARCH_RANGE, StoreError, StoreOptions,
+};
 
 use crate::pg_index::DEFAULT_EXACT_KNN_MAX_ITEMS;
 
-/// Everything the handler reads from the environment (database settings excepted: the
-/// vector store reads those itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransformConfig {
-    /// Items per list (`RECO_KNN_K`).
-    pub knn_k: usize,
-    /// Catalogues of at most this many items are searched exactly in memory
-    /// (`RECO_EXACT_KNN_MAX_ITEMS`, default [`DEFAULT_EXACT_KNN_MAX_ITEMS`]; 0: always pgvector's
-    /// HNSW index).
+/// The transform's own options, shared by the Lambda ([`TransformConfig`]) and the local
+/// Firehose (`reco firehose-local` flattens this group too).
+#[derive(Debug, Clone, Args)]
+pub struct TransformArgs {
+    /// Items per recommendation list.
+    #[arg(
+        long = "knn-k",
+        env = var::RECO_KNN_K,
+        value_name = var::RECO_KNN_K,
+        default_value_t = DEFAULT_KNN_K as u64,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_KNN_K as u64)
+    )]
+    pub knn_k: u64,
+    /// Catalogues of at most this many items are searched exactly in memory (0: always
+    /// pgvector's HNSW index).
+    #[arg(
+        long = "exact-knn-max-items",
+        env = var::RECO_EXACT_KNN_MAX_ITEMS,
+        value_name = var::RECO_EXACT_KNN_MAX_ITEMS,
+        default_value_t = DEFAULT_EXACT_KNN_MAX_ITEMS
+    )]
     pub exact_knn_max_items: usize,
-    /// Model version pinned by `RECO_MODEL_VERSION`; `None` follows the loaded embeddings.
-    pub model_version_pin: Option<String>,
-    /// Bucket of model artifacts (`RECO_ARTIFACTS_BUCKET`).
-    pub artifacts_bucket: String,
-    /// Key prefix of model versions (`RECO_MODEL_PREFIX`), ending in `/`.
-    pub model_prefix: String,
+    /// Model version to serve only (the invocation fails while other embeddings are loaded);
+    /// unset: follow the loaded embeddings.
+    #[arg(long = "model-version", env = var::RECO_MODEL_VERSION, value_name = var::RECO_MODEL_VERSION)]
+    pub model_version: Option<String>,
+    /// HNSW `ef_search` of k-NN queries (candidates kept per search).
+    #[arg(
+        long = "ef-search",
+        env = var::RECO_EF_SEARCH,
+        value_name = var::RECO_EF_SEARCH,
+        default_value_t = DEFAULT_EF_SEARCH,
+        value_parser = clap::value_parser!(u32)
+            .range(i64::from(*EF_SEARCH_RANGE.start())..=i64::from(*EF_SEARCH_RANGE.end()))
+    )]
+    pub ef_search: u32,
+    /// Statements a large k-NN batch is split into, on as many connections.
+    #[arg(
+        long = "knn-parallelism",
+        env = var::RECO_KNN_PARALLELISM,
+        value_name = var::RECO_KNN_PARALLELISM,
+        default_value_t = DEFAULT_KNN_PARALLELISM,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub knn_parallelism: u32,
+}
+
+impl TransformArgs {
+    /// The transformer's plain values, with model versions under `model_prefix`.
+    pub fn options(&self, model_prefix: &str) -> TransformOptions {
+        TransformOptions {
+            knn_k: usize::try_from(self.knn_k).unwrap_or(MAX_KNN_K),
+            exact_knn_max_items: self.exact_knn_max_items,
+            model_version_pin: self.model_version.clone().filter(|v| !v.is_empty()),
+            model_prefix: ModelPrefix::new(model_prefix),
+        }
+    }
+
+    /// `base` (the pool of a Lambda or of the CLI) with this group's query tuning, checked.
+    pub fn store_options(&self, base: StoreOptions) -> Result<StoreOptions, StoreError> {
+        let mut options = base;
+        options.ef_search = self.ef_search;
+        options.knn_parallelism = self.knn_parallelism;
+        options.validate()?;
+        Ok(options)
+    }
+}
+
+/// Everything the transform Lambda is configured with, from its environment.
+#[derive(Debug, Clone, Parser)]
+#[command(about = "reco's Firehose transformation Lambda (configured by its environment)")]
+pub struct TransformConfig {
+    /// k, the exact-search threshold, the version pin, the HNSW tuning.
+    #[command(flatten)]
+    pub transform: TransformArgs,
+    /// AWS endpoint, region and credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The vector database.
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// The artifacts bucket and the model prefix.
+    #[command(flatten)]
+    pub models: ModelStoreArgs,
 }
 
 impl TransformConfig {
-    /// Reads and checks the settings; errors name the variable.
-    pub fn from_settings(settings: &Settings) -> Result<Self, SettingsError> {
-        let knn_k = settings.parse_or(var::RECO_KNN_K, DEFAULT_KNN_K)?;
-        if knn_k == 0 || knn_k > MAX_KNN_K {
-            return Err(SettingsError::Invalid {
-                name: var::RECO_KNN_K.to_owned(),
-                value: knn_k.to_string(),
-                reason: format!("must be between 1 and {MAX_KNN_K}"),
-            });
-        }
-        let model_prefix = ModelPrefix::new(
-            settings
-                .get(var::RECO_MODEL_PREFIX)
-                .unwrap_or(DEFAULT_MODEL_PREFIX),
-        )
-        .as_str()
-        .to_owned();
-        Ok(Self {
-            knn_k,
-            exact_knn_max_items: settings
-                .parse_or(var::RECO_EXACT_KNN_MAX_ITEMS, DEFAULT_EXACT_KNN_MAX_ITEMS)?,
-            model_version_pin: settings.get(var::RECO_MODEL_VERSION).map(str::to_owned),
-            artifacts_bucket: settings.require(var::RECO_ARTIFACTS_BUCKET)?.to_owned(),
-            model_prefix,
-        })
+    /// The transformer's plain values.
+    pub fn options(&self) -> TransformOptions {
+        self.transform.options(&self.models.model_prefix)
     }
 
+    /// The artifacts bucket, or an error naming `RECO_ARTIFACTS_BUCKET`.
+    pub fn artifacts_bucket(&self) -> Result<&str, ConfigError> {
+        self.models.bucket()
+    }
+}
+
+/// The plain values a [`crate::Transformer`] and its adapters are built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformOptions {
+    /// Items per list, within `1..=MAX_KNN_K`.
+    pub knn_k: usize,
+    /// Catalogues of at most this many items are searched exactly in memory (0: never).
+    pub exact_knn_max_items: usize,
+    /// The only model version served; `None` follows the loaded embeddings.
+    pub model_version_pin: Option<String>,
+    /// Where model versions live in the artifacts bucket.
+    pub model_prefix: ModelPrefix,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        Self {
+            knn_k: DEFAULT_KNN_K,
+            exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
+            model_version_pin: None,
+            model_prefix: ModelPrefix::default(),
+        }
+    }
+}
+
+impl TransformOptions {
     /// Key of model `version`'s artifact.
     pub fn model_key(&self, version: &str) -> String {
-        ModelPrefix::new(&self.model_prefix).key(version, MODEL_FILE)
+        self.model_prefix.key(version, MODEL_FILE)
     }
 }
 
@@ -63,37 +147,55 @@ impl TransformConfig {
 mod tests {
     use super::*;
 
+    fn parse(flags: &[&str]) -> Result<TransformConfig, String> {
+        TransformConfig::try_parse_from(std::iter::once("bootstrap").chain(flags.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn defaults_and_checks() {
-        let mut settings = Settings::default();
-        let err = TransformConfig::from_settings(&settings)
-            .unwrap_err()
-            .to_string();
+        let config = parse(&[]).unwrap();
+        let err = config.artifacts_bucket().unwrap_err().to_string();
         assert!(err.contains("RECO_ARTIFACTS_BUCKET"), "{err}");
-        settings.set(var::RECO_ARTIFACTS_BUCKET, "b");
-        settings.set(var::RECO_MODEL_PREFIX, "m");
-        let config = TransformConfig::from_settings(&settings).unwrap();
-        assert_eq!(config.knn_k, DEFAULT_KNN_K);
-        assert_eq!(config.model_key("v1"), "m/v1/model.json");
-        assert_eq!(config.model_version_pin, None);
-        assert_eq!(config.exact_knn_max_items, DEFAULT_EXACT_KNN_MAX_ITEMS);
-        settings.set(var::RECO_EXACT_KNN_MAX_ITEMS, "0");
-        assert_eq!(
-            TransformConfig::from_settings(&settings)
-                .unwrap()
-                .exact_knn_max_items,
-            0
-        );
-        settings.set(var::RECO_EXACT_KNN_MAX_ITEMS, "many");
-        let err = TransformConfig::from_settings(&settings)
-            .unwrap_err()
-            .to_string();
+
+        let config = parse(&["--artifacts-bucket", "b", "--model-prefix", "m"]).unwrap();
+        assert_eq!(config.artifacts_bucket().unwrap(), "b");
+        let options = config.options();
+        assert_eq!(options.knn_k, DEFAULT_KNN_K);
+        assert_eq!(options.model_key("v1"), "m/v1/model.json");
+        assert_eq!(options.model_version_pin, None);
+        assert_eq!(options.exact_knn_max_items, DEFAULT_EXACT_KNN_MAX_ITEMS);
+
+        let config = parse(&["--exact-knn-max-items", "0", "--model-version", "v7"]).unwrap();
+        assert_eq!(config.options().exact_knn_max_items, 0);
+        assert_eq!(config.options().model_version_pin.as_deref(), Some("v7"));
+
+        let err = parse(&["--exact-knn-max-items", "many"]).unwrap_err();
         assert!(err.contains("RECO_EXACT_KNN_MAX_ITEMS"), "{err}");
-        settings.set(var::RECO_EXACT_KNN_MAX_ITEMS, "");
-        settings.set(var::RECO_KNN_K, "0");
-        let err = TransformConfig::from_settings(&settings)
+        for bad in ["0", "1001"] {
+            let err = parse(&["--knn-k", bad]).unwrap_err();
+            assert!(err.contains("RECO_KNN_K"), "{err}");
+        }
+        assert_eq!(parse(&["--knn-k", "1000"]).unwrap().options().knn_k, 1000);
+        let err = parse(&["--ef-search", "0"]).unwrap_err();
+        assert!(err.contains("RECO_EF_SEARCH"), "{err}");
+    }
+
+    #[test]
+    fn store_options_carry_the_query_tuning_and_are_checked() {
+        let config = parse(&["--ef-search", "64", "--knn-parallelism", "2"]).unwrap();
+        let options = config
+            .transform
+            .store_options(StoreOptions::for_lambda())
+            .unwrap();
+        assert_eq!((options.ef_search, options.knn_parallelism), (64, 2));
+        // More statements than the Lambda's pool has connections.
+        let config = parse(&["--knn-parallelism", "9"]).unwrap();
+        let err = config
+            .transform
+            .store_options(StoreOptions::for_lambda())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("RECO_KNN_K"), "{err}");
+        assert!(err.contains("parallelism"), "{err}");
     }
 }

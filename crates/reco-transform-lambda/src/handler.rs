@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
 use reco_domain::firehose::{FirehoseEvent, FirehoseResponse};
-use reco_domain::recommendation::{Provenance, UtcDateTime};
+use reco_domain::recommendation::Provenance;
 use reco_domain::transform::{
     AnswerCountMismatch, CustomerEmbedder, RecordFailure, finish_batch, prepare_batch,
 };
 use tokio::sync::Mutex;
 
-use crate::config::TransformConfig;
+use crate::config::TransformOptions;
 use crate::ports::{IndexError, IndexVersion, ModelLoadError, ModelStore, NeighbourIndex};
 
 /// How long the active embedding version is trusted before it is read again: a new load
@@ -112,13 +112,13 @@ pub struct InvocationCounts {
 }
 
 impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
-    /// A transformer over `index` and `models`.
-    pub fn new(index: I, models: M, config: &TransformConfig) -> Self {
+    /// A transformer over `index` and `models`; `options` give `k` and the version pin.
+    pub fn new(index: I, models: M, options: &TransformOptions) -> Self {
         Self {
             index,
             models,
-            knn_k: config.knn_k,
-            pin: config.model_version_pin.clone(),
+            knn_k: options.knn_k,
+            pin: options.model_version_pin.clone(),
             serving: Mutex::new(None),
         }
     }
@@ -197,7 +197,7 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         let provenance = Provenance {
             model_version: version.model_version,
             embedding_version: version.embedding_version,
-            generated_at: UtcDateTime::now().rfc3339(),
+            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
         let outcome = finish_batch(batch, answers, &provenance, self.knn_k)?;
         for failure in outcome.failures.iter().take(MAX_LOGGED_FAILURES) {

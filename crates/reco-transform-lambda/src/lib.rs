@@ -3,14 +3,14 @@
 //!
 //! The per-record work is the pure transform in `reco_domain::transform`; this crate holds
 //! the handler ([`handler`]), the capabilities it needs ([`ports`]), their adapters
-//! ([`pg_index`], [`s3_models`], [`memory`]) and the configuration ([`config`]).
+//! ([`pg_index`], [`s3_models`]) and the configuration ([`config`]). In-memory adapters for
+//! tests are in `reco_testkit::fakes`.
 
 pub mod config;
 pub mod handler;
-pub mod memory;
 pub mod pg_index;
 pub mod ports;
 pub mod s3_models;
 
-pub use config::TransformConfig;
+pub use config::{TransformArgs, TransformConfig, TransformOptions};
 pub use handler::{HandlerError, InvocationCounts, Transformed, Transformer, function_handler};

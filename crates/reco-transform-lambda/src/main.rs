@@ -1,6 +1,7 @@
 //! The transform Lambda's entry point: tracing, configuration, clients, then the runtime loop.
 
-use reco_domain::Settings;
+use clap::Parser as _;
+use reco_aws::Bucket;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::s3_models::S3ModelStore;
 use reco_transform_lambda::{TransformConfig, Transformer, function_handler};
@@ -8,24 +9,23 @@ use reco_vector_store::{StoreOptions, VectorStore};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
-    let settings = Settings::load()?;
-    let config = TransformConfig::from_settings(&settings)?;
-    let sdk_config = reco_aws::sdk_config(&settings).await;
-    let models = S3ModelStore::new(reco_aws::s3_client(&sdk_config), config.clone());
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = TransformConfig::try_parse_from([env!("CARGO_BIN_NAME")]).map_err(|e| {
+        let message = e.to_string();
+        tracing::error!(error = %message.trim_end(), "invalid configuration");
+        message
+    })?;
+    let options = config.options();
+    let sdk_config = reco_aws::sdk_config(&config.aws).await;
+    let models = S3ModelStore::new(
+        Bucket::s3(&config.aws, config.artifacts_bucket()?)?,
+        options.model_prefix.clone(),
+    );
     let connecting = std::time::Instant::now();
-    let connect = reco_vector_store::connect_options(&settings, &sdk_config).await?;
+    let connect = reco_vector_store::connect_options(&config.pg.target()?, &sdk_config).await?;
     let store = VectorStore::connect_with(
         connect,
-        StoreOptions::for_lambda().with_settings(&settings)?,
+        config.transform.store_options(StoreOptions::for_lambda())?,
     )
     .await?;
     // Logged so that cold-start measurements can tell connection time from the rest.
@@ -34,9 +34,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "vector database connected"
     );
     let transformer = Transformer::new(
-        PgVectorIndex::new(store, config.exact_knn_max_items),
+        PgVectorIndex::new(store, options.exact_knn_max_items),
         models,
-        &config,
+        &options,
     );
     // Load the model during init, not on the first batch.
     if let Err(error) = transformer.warm_up().await {

@@ -1,6 +1,6 @@
 //! The capabilities the handler needs, as small traits: a neighbour index (the vector
 //! database) and a model store (the artifacts bucket). Adapters implement them; the
-//! in-memory ones in [`crate::memory`] make handler tests fast.
+//! in-memory ones in `reco_testkit::fakes` make handler tests fast.
 
 use std::future::Future;
 

@@ -10,9 +10,9 @@ use reco_domain::event::{ClickEvent, MAX_EVENT_BYTES};
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::CustomerEmbedder;
-use reco_transform_lambda::memory::{InMemoryIndex, InMemoryModels};
+use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
-use reco_transform_lambda::{HandlerError, TransformConfig, Transformer, function_handler};
+use reco_transform_lambda::{HandlerError, TransformOptions, Transformer, function_handler};
 
 const DIM: usize = 3;
 
@@ -59,12 +59,11 @@ fn transformer(k: usize) -> TestTransformer {
         items(),
     );
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
-    let config = TransformConfig {
+    let config = TransformOptions {
         knn_k: k,
         exact_knn_max_items: 0,
         model_version_pin: None,
-        artifacts_bucket: "unused".into(),
-        model_prefix: "models/".into(),
+        ..TransformOptions::default()
     };
     Transformer::new(index, models, &config)
 }
@@ -305,12 +304,11 @@ async fn model_is_loaded_once_and_reused_across_invocations() {
         items(),
     );
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
-    let config = TransformConfig {
+    let config = TransformOptions {
         knn_k: 2,
         exact_knn_max_items: 0,
         model_version_pin: None,
-        artifacts_bucket: "unused".into(),
-        model_prefix: "models/".into(),
+        ..TransformOptions::default()
     };
     let transformer = Transformer::new(index, &models, &config);
     for _ in 0..3 {
@@ -334,12 +332,11 @@ async fn pinned_model_that_is_not_the_loaded_one_fails_with_a_clear_error() {
         },
         items(),
     );
-    let config = TransformConfig {
+    let config = TransformOptions {
         knn_k: 2,
         exact_knn_max_items: 0,
         model_version_pin: Some("model-v0".into()),
-        artifacts_bucket: "unused".into(),
-        model_prefix: "models/".into(),
+        ..TransformOptions::default()
     };
     let transformer = Transformer::new(
         index,

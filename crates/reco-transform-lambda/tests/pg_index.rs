@@ -2,6 +2,8 @@
 //! once per embedding version and searched in memory, with the answers of the HNSW path; a
 //! new version replaces the copy; a catalogue above the limit is searched by HNSW.
 
+#![cfg(feature = "integration")]
+
 use std::fmt::Write as _;
 
 use rand::{Rng, SeedableRng};

@@ -3,6 +3,8 @@
 //! is trained by reco-train on a small synthetic snapshot, its artifact put in a fresh
 //! bucket and its embeddings loaded into a fresh database.
 
+#![cfg(feature = "integration")]
+
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
@@ -12,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use reco_config::var;
+use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
 use reco_domain::recommendation::RecommendationRecord;
-use reco_domain::settings::var;
 use reco_testkit::LocalStack;
 use reco_train::job::{embeddings_csv, item_embeddings, user_embeddings};
 use reco_train::snapshot::{SnapshotRow, training_data};
@@ -98,13 +101,13 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
         "2026-01-01T00:00:00Z",
         |_, _| {},
     );
-    bucket
-        .client()
-        .put_object()
+    stack
         .bucket(&bucket.name)
-        .key(format!("models/{MODEL_VERSION}/model.json"))
-        .body(artifact.to_json_vec().unwrap().into())
-        .send()
+        .put(
+            &ModelPrefix::default().key(MODEL_VERSION, MODEL_FILE),
+            artifact.to_json_vec().unwrap().into(),
+            "application/json",
+        )
         .await
         .unwrap();
     let items = embeddings_csv(&item_embeddings(&artifact, &rows));
@@ -150,7 +153,6 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
     writeln!(env, "{}={}", var::RECO_PG_URL, pg.url).unwrap();
     writeln!(env, "{}={}", var::RECO_ARTIFACTS_BUCKET, bucket.name).unwrap();
     writeln!(env, "{}=3", var::RECO_KNN_K).unwrap();
-    writeln!(env, "{}={}", var::RECO_LOCAL_DIR, dir.display()).unwrap();
     drop(env);
 
     let port = free_port().to_string();

@@ -1,6 +1,7 @@
-//! In-memory adapters of the ports: exact (brute-force) cosine k-NN over a handful of item
-//! vectors, and a model store holding embedders by version. They serve handler tests and
-//! the local runner's tests; production uses pgvector and S3.
+//! In-memory fakes of the transform's ports (`reco_transform_lambda::ports`): exact
+//! (brute-force) cosine k-NN over a handful of item vectors, and a model store holding
+//! embedders by version. They serve the handler's tests, the local Firehose's tests and
+//! benchmarks; production uses pgvector and S3.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use reco_domain::recommendation::ScoredItem;
 use reco_domain::transform::{CustomerEmbedder, KnnQuery};
 
-use crate::ports::{IndexError, IndexVersion, ModelLoadError, ModelStore, NeighbourIndex};
+use reco_transform_lambda::ports::{
+    IndexError, IndexVersion, ModelLoadError, ModelStore, NeighbourIndex,
+};
 
 /// Exact cosine k-NN over items held in memory.
 #[derive(Debug, Default)]
