@@ -3,16 +3,26 @@
 //! (embeddings CSV + Parquet, `model.json`, `metrics.json`, then `LATEST`).
 //!
 //! Used by `reco train`, `reco eval` and the scheduled job binary `reco-train-job`.
+//!
+//! A training job flows through one file per step: [`read`] (newest snapshot, Parquet rows)
+//! -> [`train`] (synchronous CPU work: held-out evaluation and the full model) -> [`gate`]
+//! (against the previous good version) -> [`publish`] (the version's files, then `LATEST`),
+//! joined by [`job::run`]. [`config`] holds the typed options and [`metrics`] `metrics.json`.
 
 pub mod als;
+pub mod config;
 pub mod evaluation;
 pub mod files;
+pub mod gate;
 pub mod interactions;
 pub mod job;
+pub mod metrics;
 pub mod offline;
+pub mod publish;
+pub mod read;
 pub mod snapshot;
-pub mod store;
 pub mod towers;
+pub mod train;
 
 /// What can go wrong while reading, training or publishing.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +66,24 @@ pub enum TrainError {
     },
     /// Object storage failed.
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Storage(#[from] reco_aws::StorageError),
     /// The model artifact failed its own checks.
     #[error(transparent)]
     Model(#[from] reco_domain::model::ModelError),
+}
+
+/// Runs CPU-bound `work` on tokio's blocking thread pool and waits for it; a panic in `work`
+/// resumes on the caller.
+pub(crate) async fn on_blocking_thread<T, F>(work: F) -> Result<T, TrainError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, TrainError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("blocking task cancelled by the runtime shutting down: {e}"),
+        },
+    }
 }

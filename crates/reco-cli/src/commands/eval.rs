@@ -8,52 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use reco_domain::Settings;
+use reco_train::config::ModelOptions;
 use reco_train::evaluation::{self, RankingMetrics};
 use reco_train::offline::{self, EvalReport};
-use reco_train::towers::TrainConfig;
-use reco_train::{als, files, towers};
-
-/// Model hyper-parameters shared by `reco train` and `reco eval`.
-#[derive(Debug, Clone, Args)]
-pub struct ModelArgs {
-    /// Latent factors (embedding dimension D = factors + 1).
-    #[arg(long, default_value_t = als::DEFAULT_FACTORS)]
-    pub factors: usize,
-    /// ALS iterations.
-    #[arg(long, default_value_t = als::DEFAULT_ITERATIONS)]
-    pub iterations: usize,
-    /// L2 regularisation of the factors.
-    #[arg(long, default_value_t = als::DEFAULT_REGULARIZATION)]
-    pub regularization: f64,
-    /// Confidence scale: an observed pair weighs 1 + alpha * weight.
-    #[arg(long, default_value_t = als::DEFAULT_ALPHA)]
-    pub alpha: f64,
-    /// L2 regularisation of the feature towers.
-    #[arg(long, default_value_t = towers::DEFAULT_FEATURE_REGULARIZATION)]
-    pub feature_regularization: f64,
-    /// Seed of the initial factors (same seed, same embeddings).
-    #[arg(long, default_value_t = als::DEFAULT_SEED)]
-    pub seed: u64,
-}
-
-impl ModelArgs {
-    /// The trainer's configuration, checked.
-    pub fn config(&self) -> anyhow::Result<TrainConfig> {
-        let config = TrainConfig {
-            als: als::AlsConfig {
-                factors: self.factors,
-                iterations: self.iterations,
-                regularization: self.regularization,
-                alpha: self.alpha,
-                seed: self.seed,
-            },
-            feature_regularization: self.feature_regularization,
-        };
-        config.validate()?;
-        Ok(config)
-    }
-}
+use reco_train::towers::{TrainConfig, TrainingData};
+use reco_train::{files, read, train};
 
 /// Arguments of `reco eval`.
 #[derive(Debug, Args)]
@@ -88,7 +47,7 @@ pub struct EvalArgs {
     pub min_ndcg: Option<f64>,
     /// Model hyper-parameters.
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: ModelOptions,
 }
 
 fn print_row(name: &str, m: &RankingMetrics) {
@@ -115,28 +74,24 @@ pub fn print_table(rows: &[(&str, &RankingMetrics)]) {
 }
 
 /// Runs `reco eval`.
-pub async fn run(args: EvalArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
-    let config = args.model.config()?;
+pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    // Reading, training and ranking are CPU work: off the async workers.
+    tokio::task::spawn_blocking(move || evaluate(&args)).await?
+}
+
+fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let config = args.model.train_config()?;
     if let Some(path) = &args.input {
-        let rows = reco_train::job::read_local(path)?;
+        let rows = read::read_local(path)?;
         let source = path.display().to_string();
-        let (train_rows, test_rows) = reco_train::snapshot::holdout(&rows, config.als.seed);
-        let test: Vec<evaluation::Event> = test_rows
-            .iter()
-            .map(|r| evaluation::Event {
-                user: r.customer_number.to_string(),
-                item: r.product_code.clone(),
-                timestamp: 0.0,
-            })
-            .collect();
-        let data = reco_train::snapshot::training_data(&train_rows, &source)?;
+        let (data, test) = train::holdout_split(&rows, config.als.seed, &source)?;
         eprintln!(
             "eval: {} rows -> {} training rows, {} held-out pairs",
             rows.len(),
-            train_rows.len(),
+            data.rows,
             test.len()
         );
-        return finish(&args, &config, &data, &test);
+        return finish(args, &config, &data, &test);
     }
     let (train, test, source) = match (&args.ratings, &args.train, &args.test) {
         (Some(path), _, _) => {
@@ -165,13 +120,13 @@ pub async fn run(args: EvalArgs, _settings: &Settings) -> anyhow::Result<ExitCod
         _ => anyhow::bail!("give --ratings FILE, --input PARQUET, or --train FILE --test FILE"),
     };
     let data = offline::data_from_events(&train, &source)?;
-    finish(&args, &config, &data, &test)
+    finish(args, &config, &data, &test)
 }
 
 fn finish(
     args: &EvalArgs,
     config: &TrainConfig,
-    data: &reco_train::towers::TrainingData,
+    data: &TrainingData,
     test: &[evaluation::Event],
 ) -> anyhow::Result<ExitCode> {
     eprintln!(
@@ -180,11 +135,9 @@ fn finish(
         data.interactions.items.len(),
         data.interactions.nnz()
     );
+    let iterations = config.als.iterations;
     let run = offline::evaluate(data, test, config, |iteration, loss| {
-        eprintln!(
-            "train: iteration {iteration}/{} loss {loss:.4}",
-            config.als.iterations
-        );
+        tracing::info!(iteration, iterations, loss, "ALS iteration");
     });
     eprintln!("eval: trained in {:.2} s", run.report.train_seconds);
     let external = match &args.score_recs {

@@ -6,30 +6,51 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use clap::Parser;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use reco_domain::Settings;
-use reco_domain::settings::var;
-use reco_train::job;
-use reco_train::store::S3Store;
+use reco_aws::Bucket;
+use reco_config::{AwsArgs, ModelStoreArgs, required, var};
+use reco_train::config::{JobConfig, TrainOptions};
+use reco_train::{job, read};
 use serde_json::Value;
 
-async fn handler(_event: LambdaEvent<Value>, settings: &Settings) -> Result<Value, Error> {
-    let config = job::config_from_settings(settings)?;
-    let sdk = reco_aws::sdk_config(settings).await;
-    let client = reco_aws::s3_client(&sdk);
-    let lake = S3Store::new(
-        client.clone(),
-        settings.require(var::RECO_DATA_LAKE_BUCKET)?,
-    );
-    let artifacts = S3Store::new(client, settings.require(var::RECO_ARTIFACTS_BUCKET)?);
-    let date = job::newest_snapshot(&lake).await?;
-    let (rows, source) = job::read_snapshot(&lake, &date).await?;
+/// The job's configuration, every field from its environment variable.
+#[derive(Debug, Parser)]
+struct Config {
+    #[command(flatten)]
+    aws: AwsArgs,
+    #[command(flatten)]
+    models: ModelStoreArgs,
+    /// S3 bucket of the training snapshots.
+    #[arg(long, env = var::RECO_DATA_LAKE_BUCKET)]
+    data_lake_bucket: Option<String>,
+    #[command(flatten)]
+    train: TrainOptions,
+}
+
+/// What every invocation uses: the two buckets and the job's settings.
+struct Job {
+    lake: Bucket,
+    artifacts: Bucket,
+    config: JobConfig,
+}
+
+impl Job {
+    fn new(config: Config) -> Result<Self, Error> {
+        let lake = required(var::RECO_DATA_LAKE_BUCKET, &config.data_lake_bucket)?;
+        Ok(Self {
+            lake: Bucket::s3(&config.aws, lake)?,
+            artifacts: Bucket::s3(&config.aws, config.models.bucket()?)?,
+            config: config.train.job_config(&config.models.model_prefix)?,
+        })
+    }
+}
+
+async fn handler(_event: LambdaEvent<Value>, job: &Job) -> Result<Value, Error> {
+    let date = read::newest_snapshot(&job.lake).await?;
+    let (rows, source) = read::read_snapshot(&job.lake, &date).await?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    // Training is CPU-bound: keep it off the runtime's async workers.
-    let report = tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current()
-            .block_on(job::run(&rows, &source, &artifacts, &config, now))
-    })?;
+    let report = job::run(rows, source, &job.artifacts, &job.config, now).await?;
     tracing::info!(
         model_version = %report.model_version,
         gate_passed = report.metrics.gate.passed,
@@ -41,12 +62,10 @@ async fn handler(_event: LambdaEvent<Value>, settings: &Settings) -> Result<Valu
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    let settings = Settings::load()?;
-    let settings = &settings;
-    run(service_fn(move |event| handler(event, settings))).await
+    // INFO by default; AWS_LAMBDA_LOG_LEVEL or RUST_LOG override, AWS_LAMBDA_LOG_FORMAT=JSON.
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::try_parse_from([env!("CARGO_BIN_NAME")])?;
+    let job = Job::new(config)?;
+    let job = &job;
+    run(service_fn(move |event| handler(event, job))).await
 }

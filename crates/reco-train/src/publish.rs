@@ -1,0 +1,244 @@
+//! Publishing a model version: its files (embeddings as CSV and Parquet, `model.json`,
+//! `metrics.json`) under `<model prefix><version>/`, then `LATEST` last and only when the
+//! quality gate passed, so a reader never follows `LATEST` to a half-written version.
+//!
+//! Encoding is synchronous and tested without storage; [`publish`] only writes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use reco_aws::Bucket;
+use reco_domain::artifacts::{
+    ITEM_EMBEDDINGS_CSV, ITEM_EMBEDDINGS_PARQUET, METRICS_FILE, MODEL_FILE, ModelPrefix,
+    USER_EMBEDDINGS_CSV, USER_EMBEDDINGS_PARQUET,
+};
+use reco_domain::model::{self, CustomerFeatures, ModelArtifact, ProductFeatures};
+
+use crate::TrainError;
+use crate::metrics::Metrics;
+use crate::snapshot::SnapshotRow;
+
+/// Content type of the CSV files.
+const CSV: &str = "text/csv";
+/// Content type of the Parquet files.
+const PARQUET: &str = "application/vnd.apache.parquet";
+/// Content type of `model.json` and `metrics.json`.
+const JSON: &str = "application/json";
+
+/// One file of a model version, encoded.
+#[derive(Debug, Clone)]
+pub struct VersionFile {
+    /// File name inside the version folder (`reco_domain::artifacts`).
+    pub name: &'static str,
+    /// The bytes.
+    pub body: Bytes,
+    /// Its content type.
+    pub content_type: &'static str,
+}
+
+/// `id,embedding` CSV with pgvector literals, always quoted (`S10_1678,"[0.1,-0.2]"`): what
+/// `sql/embeddings.sql` imports and the vector-store loader reads.
+pub fn embeddings_csv(rows: &[(String, Vec<f32>)]) -> Bytes {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::with_capacity(rows.len() * 64));
+    let written = (|| -> csv::Result<Vec<u8>> {
+        writer.write_record(["id", "embedding"])?;
+        for (id, embedding) in rows {
+            // A pgvector literal of two or more values holds a comma, so the writer quotes it;
+            // every embedding has at least two (D = factors + 1, factors >= 1).
+            writer.write_record([id.as_str(), &model::pgvector_literal(embedding)])?;
+        }
+        writer.into_inner().map_err(|e| e.into_error().into())
+    })();
+    Bytes::from(written.expect("writing CSV to memory cannot fail"))
+}
+
+/// Parquet with `id` (Int64 for users, Utf8 for items) and `embedding` (FixedSizeList<Float32>).
+pub fn embeddings_parquet(ids: ArrayRef, embeddings: &[Vec<f32>], dim: usize) -> Bytes {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let values = Float32Array::from_iter_values(embeddings.iter().flatten().copied());
+    let list = FixedSizeListArray::new(item.clone(), dim as i32, Arc::new(values), None);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", ids.data_type().clone(), false),
+        Field::new(
+            "embedding",
+            DataType::FixedSizeList(item, dim as i32),
+            false,
+        ),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids, Arc::new(list)])
+        .expect("columns match the schema");
+    let mut buffer = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buffer, schema, None).expect("in-memory writer");
+    writer.write(&batch).expect("in-memory write");
+    writer.close().expect("in-memory close");
+    Bytes::from(buffer)
+}
+
+/// Embeds every known customer with `embed_customer` (what the Lambda computes), by number.
+pub fn user_embeddings(artifact: &ModelArtifact, rows: &[SnapshotRow]) -> Vec<(i64, Vec<f32>)> {
+    let mut first: BTreeMap<i64, &SnapshotRow> = BTreeMap::new();
+    for r in rows {
+        first.entry(r.customer_number).or_insert(r);
+    }
+    first
+        .into_values()
+        .map(|r| {
+            let features = CustomerFeatures {
+                customer_number: Some(r.customer_number),
+                city: r.city.clone(),
+                country: r.country.clone(),
+                credit_limit: r.credit_limit,
+            };
+            (r.customer_number, artifact.embed_customer(&features))
+        })
+        .collect()
+}
+
+/// Embeds every known product with `embed_product`, by code.
+pub fn item_embeddings(artifact: &ModelArtifact, rows: &[SnapshotRow]) -> Vec<(String, Vec<f32>)> {
+    let mut first: BTreeMap<&str, &SnapshotRow> = BTreeMap::new();
+    for r in rows {
+        first.entry(&r.product_code).or_insert(r);
+    }
+    first
+        .into_values()
+        .map(|r| {
+            let features = ProductFeatures {
+                product_code: Some(r.product_code.clone()),
+                product_line: r.product_line.clone(),
+                product_scale: r.product_scale.clone(),
+                quantity_in_stock: r.quantity_in_stock,
+                buy_price: r.buy_price,
+                msrp: r.msrp,
+            };
+            (r.product_code.clone(), artifact.embed_product(&features))
+        })
+        .collect()
+}
+
+/// The model files of a version, in publication order: item and user embeddings as CSV, then
+/// as Parquet, then `model.json` (CPU work: run it on a blocking thread in async code).
+pub fn model_files(
+    artifact: &ModelArtifact,
+    rows: &[SnapshotRow],
+) -> Result<Vec<VersionFile>, TrainError> {
+    let users = user_embeddings(artifact, rows);
+    let items = item_embeddings(artifact, rows);
+    let dim = artifact.dim;
+    let user_ids: ArrayRef = Arc::new(Int64Array::from_iter_values(users.iter().map(|u| u.0)));
+    let item_ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+        items.iter().map(|i| i.0.as_str()),
+    ));
+    let item_vectors: Vec<Vec<f32>> = items.iter().map(|i| i.1.clone()).collect();
+    let item_parquet = embeddings_parquet(item_ids, &item_vectors, dim);
+    let users_text: Vec<(String, Vec<f32>)> = users
+        .into_iter()
+        .map(|(id, e)| (id.to_string(), e))
+        .collect();
+    let user_vectors: Vec<Vec<f32>> = users_text.iter().map(|u| u.1.clone()).collect();
+    let file = |name, body, content_type| VersionFile {
+        name,
+        body,
+        content_type,
+    };
+    Ok(vec![
+        file(ITEM_EMBEDDINGS_CSV, embeddings_csv(&items), CSV),
+        file(USER_EMBEDDINGS_CSV, embeddings_csv(&users_text), CSV),
+        file(ITEM_EMBEDDINGS_PARQUET, item_parquet, PARQUET),
+        file(
+            USER_EMBEDDINGS_PARQUET,
+            embeddings_parquet(user_ids, &user_vectors, dim),
+            PARQUET,
+        ),
+        file(MODEL_FILE, Bytes::from(artifact.to_json_vec()?), JSON),
+    ])
+}
+
+/// `metrics.json` of a version.
+pub fn metrics_file(metrics: &Metrics) -> VersionFile {
+    VersionFile {
+        name: METRICS_FILE,
+        body: Bytes::from(serde_json::to_vec_pretty(metrics).expect("metrics serialise")),
+        content_type: JSON,
+    }
+}
+
+/// Writes `files` under `prefix`/`version`/ in order, then `LATEST` (holding `version`) when
+/// `move_latest`. Returns the keys written, `LATEST` last when written.
+pub async fn publish(
+    artifacts: &Bucket,
+    prefix: &ModelPrefix,
+    version: &str,
+    files: Vec<VersionFile>,
+    move_latest: bool,
+) -> Result<Vec<String>, TrainError> {
+    let mut keys = Vec::with_capacity(files.len() + 1);
+    for file in files {
+        let key = prefix.key(version, file.name);
+        artifacts.put(&key, file.body, file.content_type).await?;
+        keys.push(key);
+    }
+    if move_latest {
+        let key = prefix.latest_key();
+        artifacts
+            .put(&key, Bytes::from(version.to_owned()), "text/plain")
+            .await?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_csv_quotes_the_vector_and_only_ids_that_need_it() {
+        let rows = vec![
+            ("S10_1678".to_owned(), vec![0.1, -0.25]),
+            ("a,b".to_owned(), vec![1.0, 0.0, 1e-8]),
+            ("say \"hi\"".to_owned(), vec![2.5, 3.0]),
+        ];
+        let text = String::from_utf8(embeddings_csv(&rows).to_vec()).unwrap();
+        assert_eq!(
+            text,
+            "id,embedding\n\
+             S10_1678,\"[0.1,-0.25]\"\n\
+             \"a,b\",\"[1,0,0.00000001]\"\n\
+             \"say \"\"hi\"\"\",\"[2.5,3]\"\n"
+        );
+        assert_eq!(embeddings_csv(&[]).as_ref(), b"id,embedding\n");
+    }
+
+    #[tokio::test]
+    async fn latest_is_written_last_and_only_when_asked() {
+        let bucket = Bucket::in_memory("artifacts");
+        let prefix = ModelPrefix::new("models");
+        let files = || {
+            vec![VersionFile {
+                name: MODEL_FILE,
+                body: Bytes::from_static(b"{}"),
+                content_type: JSON,
+            }]
+        };
+        let keys = publish(&bucket, &prefix, "v1", files(), false)
+            .await
+            .unwrap();
+        assert_eq!(keys, ["models/v1/model.json"]);
+        assert_eq!(bucket.get_opt("models/LATEST").await.unwrap(), None);
+
+        let keys = publish(&bucket, &prefix, "v2", files(), true)
+            .await
+            .unwrap();
+        assert_eq!(keys, ["models/v2/model.json", "models/LATEST"]);
+        assert_eq!(bucket.get("models/LATEST").await.unwrap().as_ref(), b"v2");
+    }
+}
