@@ -3,6 +3,7 @@
 //! records on several shards, every record accounted for in S3 and every customer's latest
 //! document published; and AWS's active-partition quota enforced when a stream partitions by
 //! customer.
+#![cfg(feature = "integration")]
 
 use std::io::Read as _;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use aws_sdk_firehose::types::{
 };
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::StreamStatus;
+use reco_aws::Bucket;
 use reco_domain::event::ClickEvent;
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::CustomerEmbedder;
@@ -21,10 +23,10 @@ use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPositi
 use reco_serving::catalogue::CatalogueSource;
 use reco_serving::documents::DocumentStore;
 use reco_serving::lambda::Publisher;
+use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_testkit::{LocalStack, TempBucket, unique_name};
-use reco_transform_lambda::memory::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
-use reco_transform_lambda::{TransformConfig, Transformer};
+use reco_transform_lambda::{TransformOptions, Transformer};
 
 /// The deployed prefix: time partitions only.
 const PREFIX: &str = "recommendations/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/";
@@ -59,14 +61,13 @@ fn transformer() -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> 
         },
         items,
     );
-    let config = TransformConfig {
+    let options = TransformOptions {
         knn_k: 4,
         exact_knn_max_items: 0,
         model_version_pin: None,
-        artifacts_bucket: "unused".into(),
-        model_prefix: "models/".into(),
+        ..TransformOptions::default()
     };
-    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &config)
+    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
 }
 
 fn event(i: usize) -> Vec<u8> {
@@ -241,41 +242,26 @@ impl Streams {
 }
 
 fn publisher(bucket: &TempBucket, lake: &TempBucket) -> Publisher {
-    let settings = &LocalStack::get().settings;
-    let objects = reco_aws::storage::bucket_store(settings, &bucket.name).unwrap();
+    let stack = LocalStack::get();
+    let objects = stack.bucket(&bucket.name).store().clone();
     Publisher {
         bucket: bucket.name.clone(),
         documents: DocumentStore::new(objects.clone(), format!("s3://{}", bucket.name)),
         objects,
         catalogue: CatalogueSource::new(
-            reco_aws::storage::bucket_store(settings, &lake.name).unwrap(),
+            stack.bucket(&lake.name).store().clone(),
             format!("s3://{}", lake.name),
         ),
     }
 }
 
+/// The destination bucket as the runner writes it.
+fn destination(bucket: &TempBucket) -> Bucket {
+    LocalStack::get().bucket(&bucket.name)
+}
+
 async fn keys(bucket: &TempBucket) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut token = None;
-    loop {
-        let page = bucket
-            .client()
-            .list_objects_v2()
-            .bucket(&bucket.name)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .unwrap();
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            return keys;
-        }
-    }
+    destination(bucket).list("").await.unwrap()
 }
 
 #[tokio::test]
@@ -284,6 +270,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
     let bucket = stack.s3_bucket().await;
     let lake = stack.s3_bucket().await;
     let streams = Streams::create(&bucket, PREFIX, 3).await;
+    let objects = destination(&bucket);
     let (kinesis, firehose, stream, delivery) = (
         streams.kinesis.clone(),
         streams.firehose.clone(),
@@ -321,7 +308,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
         let counts = LocalFirehose::new(
             config.clone(),
             kinesis.clone(),
-            bucket.client().clone(),
+            objects.clone(),
             &transformer,
         )
         .with_publisher(&publisher)
@@ -337,28 +324,14 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
             (4, 4)
         );
 
-        let listed = bucket
-            .client()
-            .list_objects_v2()
-            .bucket(&bucket.name)
-            .send()
-            .await?;
         let mut ok_lines = 0;
         let mut error_lines = Vec::new();
-        for object in listed.contents() {
-            let key = object.key().unwrap().to_owned();
+        for key in objects.list("").await? {
             if key.starts_with("latest/") {
                 continue; // the published documents, checked below
             }
             assert!(key.ends_with(".ndjson.gz"), "{key}");
-            let body = bucket
-                .client()
-                .get_object()
-                .bucket(&bucket.name)
-                .key(&key)
-                .send()
-                .await?;
-            let text = gunzip(&body.body.collect().await?.into_bytes());
+            let text = gunzip(&objects.get(&key).await?);
             if key.starts_with("errors/processing-failed/") {
                 error_lines.extend(
                     text.lines()
@@ -426,7 +399,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
         let again = LocalFirehose::new(
             config.clone(),
             kinesis.clone(),
-            bucket.client().clone(),
+            objects.clone(),
             &transformer,
         )
         .run(options.clone())
@@ -435,24 +408,19 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
         let idle = LocalFirehose::new(
             config.clone(),
             kinesis.clone(),
-            bucket.client().clone(),
+            objects.clone(),
             &transformer,
         )
         .run(options.clone())
         .await?;
         assert_eq!(idle.read, 0, "nothing new after the checkpoint");
         // Without a checkpoint the stream is read from the oldest record again.
-        let all = LocalFirehose::new(
-            config,
-            kinesis.clone(),
-            bucket.client().clone(),
-            &transformer,
-        )
-        .run(RunOptions {
-            checkpoint: None,
-            ..options
-        })
-        .await?;
+        let all = LocalFirehose::new(config, kinesis.clone(), objects.clone(), &transformer)
+            .run(RunOptions {
+                checkpoint: None,
+                ..options
+            })
+            .await?;
         assert_eq!(all.read, 45);
         Ok::<_, Box<dyn std::error::Error>>(())
     }
@@ -487,7 +455,7 @@ async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partiti
     let counts = LocalFirehose::new(
         config,
         streams.kinesis.clone(),
-        per_customer.client().clone(),
+        destination(&per_customer),
         &transformer,
     )
     .run(options.clone())
@@ -513,7 +481,7 @@ async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partiti
     let counts = LocalFirehose::new(
         config,
         streams.kinesis.clone(),
-        per_hour.client().clone(),
+        destination(&per_hour),
         &transformer,
     )
     .run(options)

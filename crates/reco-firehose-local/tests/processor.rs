@@ -1,0 +1,162 @@
+//! The processor against the in-memory transform (no services): a failing invocation is
+//! retried as configured, then every record of the batch goes under the error prefix with
+//! the attempts made; a working one turns the handler's answers into deliveries.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reco_domain::event::ClickEvent;
+use reco_domain::firehose::{FirehoseRecord, encode_data};
+use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::transform::CustomerEmbedder;
+use reco_firehose_local::DeliveryConfig;
+use reco_firehose_local::processor::{Delivery, PROCESSING_FAILED, Processor};
+use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
+use reco_transform_lambda::ports::IndexVersion;
+use reco_transform_lambda::{TransformOptions, Transformer};
+
+struct CountryEmbedder;
+
+impl CustomerEmbedder for CountryEmbedder {
+    fn model_version(&self) -> &str {
+        "model-v1"
+    }
+    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+        let france = f32::from(u8::from(event.country.as_deref() == Some("France")));
+        vec![france, 1.0 - france]
+    }
+}
+
+fn transformer() -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
+    let items = (0..12)
+        .map(|i| {
+            let angle = i as f32 / 12.0 * std::f32::consts::FRAC_PI_2;
+            (format!("S10_{i:04}"), vec![angle.cos(), angle.sin()])
+        })
+        .collect();
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-1".into(),
+            dim: 2,
+        },
+        items,
+    );
+    let options = TransformOptions {
+        knn_k: 3,
+        exact_knn_max_items: 0,
+        model_version_pin: None,
+        ..TransformOptions::default()
+    };
+    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
+}
+
+fn config(retries: u32, dynamic_partitioning: bool) -> DeliveryConfig {
+    DeliveryConfig {
+        name: "recs".into(),
+        version_id: "1".into(),
+        source_stream: "clicks".into(),
+        lambda_arn: "arn:aws:lambda:us-east-1:1:function:t".into(),
+        processor_buffer_bytes: 1 << 20,
+        processor_interval: Duration::from_secs(60),
+        processor_retries: retries,
+        bucket: "b".into(),
+        prefix: "recommendations/".into(),
+        error_prefix: "errors/!{firehose:error-output-type}/".into(),
+        buffer_bytes: 64 << 20,
+        buffer_interval: Duration::from_secs(60),
+        gzip: false,
+        dynamic_partitioning,
+        file_extension: String::new(),
+    }
+}
+
+fn record(id: &str, data: &[u8]) -> FirehoseRecord {
+    FirehoseRecord {
+        record_id: id.into(),
+        approximate_arrival_timestamp: Some(1_709_251_199_000),
+        data: encode_data(data),
+        kinesis_record_metadata: None,
+    }
+}
+
+fn batch() -> Vec<FirehoseRecord> {
+    let good = serde_json::to_vec(&serde_json::json!({
+        "session_id": "s-1",
+        "customer_number": 100,
+        "country": "France",
+        "city": "Nantes",
+        "credit_limit": 1000.0,
+        "browse_history": [{"product_code": "S10_0001", "quantity": 1, "in_shopping_cart": false}],
+        "event_id": "e-1",
+    }))
+    .unwrap();
+    vec![record("good", &good), record("bad", b"not json")]
+}
+
+#[tokio::test]
+async fn a_failing_invocation_is_retried_then_its_records_go_under_the_error_prefix() {
+    let transformer = transformer();
+    transformer.index().set_unavailable(true);
+    let config = config(2, false);
+    let processor = Processor::new(&transformer, &config, Duration::from_millis(1));
+    let records = batch();
+    let processed = processor.process(records.clone()).await;
+    assert_eq!(processed.invocations, 3, "the first attempt and 2 retries");
+    assert_eq!(processed.oversized_responses, 0);
+    assert_eq!(processed.deliveries.len(), 2);
+    for (delivery, original) in processed.deliveries.iter().zip(&records) {
+        let Delivery::Failed(failed) = delivery else {
+            panic!("{delivery:?}");
+        };
+        assert_eq!(failed.error_output_type, PROCESSING_FAILED);
+        assert_eq!(failed.code, "Lambda.FunctionError");
+        assert_eq!(failed.attempts, 3);
+        assert_eq!(failed.raw_data, original.data);
+        assert_eq!(failed.arrival_ms, 1_709_251_199_000);
+        assert!(failed.message.contains("unavailable"), "{}", failed.message);
+    }
+
+    // Without retries configured: one attempt.
+    let config = self::config(0, false);
+    let processor = Processor::new(&transformer, &config, Duration::from_millis(1));
+    assert_eq!(processor.process(batch()).await.invocations, 1);
+}
+
+#[tokio::test]
+async fn answers_become_deliveries_with_partition_keys_when_partitioning() {
+    let transformer = transformer();
+    for dynamic_partitioning in [false, true] {
+        let config = config(3, dynamic_partitioning);
+        let processor = Processor::new(&transformer, &config, Duration::from_millis(1));
+        let processed = processor.process(batch()).await;
+        assert_eq!(processed.invocations, 1);
+        let [good, bad] = processed.deliveries.as_slice() else {
+            panic!("{:?}", processed.deliveries);
+        };
+        let Delivery::Ok {
+            keys,
+            line,
+            arrival_ms,
+        } = good
+        else {
+            panic!("{good:?}");
+        };
+        assert_eq!(*arrival_ms, 1_709_251_199_000);
+        let expected_keys = if dynamic_partitioning {
+            BTreeMap::from([("customer_number".to_owned(), "100".to_owned())])
+        } else {
+            BTreeMap::new()
+        };
+        assert_eq!(keys, &expected_keys);
+        assert!(line.ends_with(b"\n"), "one NDJSON line");
+        let recommendation: RecommendationRecord = serde_json::from_slice(line).unwrap();
+        assert_eq!(recommendation.event.customer_number, 100);
+        assert_eq!(recommendation.recommended_items.len(), 3);
+        let Delivery::Failed(failed) = bad else {
+            panic!("{bad:?}");
+        };
+        assert_eq!(failed.code, "Lambda.ProcessingFailed");
+        assert_eq!(failed.attempts, 1);
+    }
+}
