@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Static checks of terraform/: fmt, offline init + validate (root and every module),
-# `terraform test` with mocked AWS per module, and checkov. Runs every step, names
-# each failed one, exits non-zero if any failed. Needs no network except PyPI the
-# first time (checkov's venv in .local/venv-checkov).
+# `terraform test` with mocked AWS per module (the shared mock data of
+# terraform/tests/mocks/aws, loaded by each test's mock_provider), and checkov. Runs
+# every step, names each failed one, exits non-zero if any failed. Needs no network
+# except PyPI the first time (checkov's venv in .local/venv-checkov).
 #
 # Env:
 #   TF_PROVIDER_MIRROR     folder above registry.terraform.io (found automatically)
