@@ -15,7 +15,7 @@ bash scripts/local-up.sh >/dev/null
 set -a; . .local/env; set +a
 
 echo "== building the benchmark (release)" >&2
-cargo build --release -q -p reco-vector-store --example vector_store_bench
+cargo build --release -q -p reco-vector-loader --example vector_store_bench
 BIN="$CARGO_TARGET_DIR/release/examples/vector_store_bench"
 
 for size in $SIZES; do

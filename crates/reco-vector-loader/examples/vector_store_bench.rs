@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reco_vector_store::{
-    DEFAULT_KNN_PARALLELISM, EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore,
-};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{DEFAULT_KNN_PARALLELISM, KnnRequest, StoreOptions, VectorStore};
 use sqlx::Connection;
 
 /// Queries used for recall and latency.
@@ -135,21 +134,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::fs::File::from_std(std::fs::File::open(dir.join(file))?),
         ))
     };
-    let report = store
-        .load_version(
-            EmbeddingSource {
-                model_version: "bench".into(),
-                items: EmbeddingFile {
-                    name: "item_embeddings.csv".into(),
-                    reader: open("item_embeddings.csv")?,
-                },
-                users: EmbeddingFile {
-                    name: "user_embeddings.csv".into(),
-                    reader: open("user_embeddings.csv")?,
-                },
+    let report = Loader::new(&store)
+        .load_version(EmbeddingSource {
+            model_version: "bench".into(),
+            items: EmbeddingFile {
+                name: "item_embeddings.csv".into(),
+                reader: open("item_embeddings.csv")?,
             },
-            &|m| eprintln!("   {m}"),
-        )
+            users: EmbeddingFile {
+                name: "user_embeddings.csv".into(),
+                reader: open("user_embeddings.csv")?,
+            },
+        })
         .await?;
     let binary_secs = report.copy_items.as_secs_f64();
 

@@ -1,80 +1,56 @@
-//! Model artifacts on S3, as the trainer writes them:
-//! `s3://<bucket>/<prefix><version>/item_embeddings.csv` and `user_embeddings.csv`, and
-//! `<prefix>LATEST` holding the newest good version's name (written last).
+//! Model artifacts in the object store, as the trainer writes them (the contract is
+//! [`reco_domain::artifacts`]): `<prefix><version>/item_embeddings.csv` and
+//! `user_embeddings.csv`, and `<prefix>LATEST` holding the newest good version's name.
+//!
+//! Embeddings files can be hundreds of MB: they are streamed into the load (object body ->
+//! `AsyncBufRead`), never held whole in memory.
 
-use reco_domain::Settings;
-use reco_domain::settings::{DEFAULT_MODEL_PREFIX, var};
+use futures_util::TryStreamExt as _;
+use object_store::ObjectStoreExt as _;
+use reco_aws::storage::StorageErrorKind;
+use reco_aws::{Bucket, ObjectPath, StorageError};
+use reco_domain::artifacts::{ITEM_EMBEDDINGS_CSV, ModelPrefix, USER_EMBEDDINGS_CSV};
 use tokio::io::AsyncBufRead;
+use tokio_util::io::StreamReader;
 
-use crate::{EmbeddingFile, EmbeddingSource, LoadError, LoadReport, StoreError, VectorStore};
+use crate::{EmbeddingFile, EmbeddingSource, LoadError};
 
-use reco_domain::artifacts::ModelPrefix;
-pub use reco_domain::artifacts::{
-    ITEM_EMBEDDINGS_CSV as ITEM_EMBEDDINGS_FILE, LATEST_FILE,
-    USER_EMBEDDINGS_CSV as USER_EMBEDDINGS_FILE,
-};
-
-/// Where model versions live: a bucket and a key prefix (ending in `/`, or empty).
+/// Where model versions live: a bucket and a key prefix.
 #[derive(Debug, Clone)]
 pub struct ModelArtifacts {
-    client: aws_sdk_s3::Client,
-    bucket: String,
+    bucket: Bucket,
     prefix: ModelPrefix,
 }
 
 impl ModelArtifacts {
-    /// Artifacts in `bucket` under `prefix` (a missing trailing `/` is added).
-    pub fn new(client: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Self {
-        Self {
-            client,
-            bucket: bucket.to_owned(),
-            prefix: ModelPrefix::new(prefix),
-        }
+    /// Artifacts in `bucket` under `prefix`.
+    pub fn new(bucket: Bucket, prefix: ModelPrefix) -> Self {
+        Self { bucket, prefix }
     }
 
-    /// Artifacts named by `RECO_ARTIFACTS_BUCKET` and `RECO_MODEL_PREFIX` (default `models/`).
-    pub fn from_settings(
-        client: aws_sdk_s3::Client,
-        settings: &Settings,
-    ) -> Result<Self, StoreError> {
-        let bucket =
-            settings
-                .require(var::RECO_ARTIFACTS_BUCKET)
-                .map_err(|e| StoreError::Config {
-                    reason: e.to_string(),
-                })?;
-        let prefix = settings
-            .get(var::RECO_MODEL_PREFIX)
-            .unwrap_or(DEFAULT_MODEL_PREFIX);
-        Ok(Self::new(client, bucket, prefix))
-    }
-
-    /// The key of `file` in model `version`.
-    pub fn key(&self, version: &str, file: &str) -> String {
-        self.prefix.key(version, file)
+    /// `s3://bucket/<prefix><version>/`, for messages.
+    pub fn location(&self, version: &str) -> String {
+        self.bucket.location(&self.prefix.version_prefix(version))
     }
 
     /// The newest good version, read from `<prefix>LATEST`.
     pub async fn latest_version(&self) -> Result<String, LoadError> {
         let key = self.prefix.latest_key();
-        let object = self.get(&key).await?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.s3_error(&key, e.to_string()))?
-            .into_bytes();
+        let bytes = self.bucket.get(&key).await?;
+        let bad = |reason: &str| LoadError::BadFile {
+            file: self.bucket.location(&key),
+            reason: reason.to_owned(),
+        };
         let version = std::str::from_utf8(&bytes)
-            .map_err(|_| self.s3_error(&key, "LATEST is not UTF-8 text".to_owned()))?
-            .trim()
-            .to_owned();
+            .map_err(|_| bad("LATEST is not UTF-8 text"))?
+            .trim();
         if version.is_empty() {
-            return Err(self.s3_error(&key, "LATEST is empty".to_owned()));
+            return Err(bad("LATEST is empty"));
         }
-        Ok(version)
+        Ok(version.to_owned())
     }
 
-    /// Streams of both embeddings files of `version`.
+    /// Streams of both embeddings files of `version`; fails early when either is missing.
     pub async fn open(
         &self,
         version: &str,
@@ -85,73 +61,119 @@ impl ModelArtifacts {
         >,
         LoadError,
     > {
-        let items_key = self.key(version, ITEM_EMBEDDINGS_FILE);
-        let users_key = self.key(version, USER_EMBEDDINGS_FILE);
-        let items = self.get(&items_key).await?;
-        let users = self.get(&users_key).await?;
         Ok(EmbeddingSource {
             model_version: version.to_owned(),
-            items: EmbeddingFile {
-                name: format!("s3://{}/{items_key}", self.bucket),
-                reader: Box::pin(items.body.into_async_read()),
-            },
-            users: EmbeddingFile {
-                name: format!("s3://{}/{users_key}", self.bucket),
-                reader: Box::pin(users.body.into_async_read()),
-            },
+            items: self
+                .stream(&self.prefix.key(version, ITEM_EMBEDDINGS_CSV))
+                .await?,
+            users: self
+                .stream(&self.prefix.key(version, USER_EMBEDDINGS_CSV))
+                .await?,
         })
     }
 
-    async fn get(
+    /// The object at `key` as a buffered byte stream named by its location; errors while
+    /// reading name the location too.
+    async fn stream(
         &self,
         key: &str,
-    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, LoadError> {
-        self.client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                use aws_sdk_s3::error::ProvideErrorMetadata;
-                // The service's code and message name the problem (NoSuchKey, AccessDenied);
-                // the full context (raw response) only when there is none (network errors).
-                let reason = match (e.code(), e.message()) {
-                    (Some(code), Some(message)) => format!("{code}: {message}"),
-                    (Some(code), None) => code.to_owned(),
-                    _ => aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                };
-                self.s3_error(key, reason)
-            })
-    }
-
-    fn s3_error(&self, key: &str, reason: String) -> LoadError {
-        LoadError::S3 {
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
+    ) -> Result<EmbeddingFile<impl AsyncBufRead + Unpin + Send + use<>>, LoadError> {
+        let location = self.bucket.location(key);
+        let open_error = |kind, reason: String| StorageError {
+            operation: "get",
+            location: location.clone(),
+            kind,
             reason,
-        }
+        };
+        let path = ObjectPath::parse(key).map_err(|e| {
+            open_error(
+                StorageErrorKind::Other,
+                format!("not a valid object key: {e}"),
+            )
+        })?;
+        let object = self.bucket.store().get(&path).await.map_err(|e| {
+            tracing::debug!(%location, error = ?e, "object store error");
+            match e {
+                object_store::Error::NotFound { .. } => {
+                    open_error(StorageErrorKind::NotFound, "no such object".to_owned())
+                }
+                other => open_error(StorageErrorKind::Other, one_line(&other.to_string())),
+            }
+        })?;
+        let body = object.into_stream().map_err(std::io::Error::from);
+        Ok(EmbeddingFile {
+            name: location,
+            reader: StreamReader::new(body),
+        })
     }
 }
 
-impl VectorStore {
-    /// Loads model `version` (default: the one named by `LATEST`) from S3 and activates it.
-    pub async fn load_from_s3(
-        &self,
-        artifacts: &ModelArtifacts,
-        version: Option<&str>,
-        progress: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<LoadReport, LoadError> {
-        let version = match version {
-            Some(v) => v.to_owned(),
-            None => artifacts.latest_version().await?,
-        };
-        progress(&format!(
-            "loading model version {version} from s3://{}/{}",
-            artifacts.bucket,
-            artifacts.key(&version, "")
-        ));
-        let source = artifacts.open(&version).await?;
-        self.load_version(source, progress).await
+/// The first line of an error text (the full error is in the debug log).
+fn one_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use tokio::io::AsyncBufReadExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn latest_names_the_version_and_files_stream_from_the_bucket() {
+        let bucket = Bucket::in_memory("artifacts");
+        let artifacts = ModelArtifacts::new(bucket.clone(), ModelPrefix::new("models"));
+        let err = artifacts.latest_version().await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "get memory://artifacts/models/LATEST failed: no such object"
+        );
+        bucket
+            .put("models/LATEST", Bytes::from_static(b" \n"), "text/plain")
+            .await
+            .unwrap();
+        let err = artifacts.latest_version().await.unwrap_err().to_string();
+        assert!(err.contains("models/LATEST: LATEST is empty"), "{err}");
+        bucket
+            .put("models/LATEST", Bytes::from_static(b"v2\n"), "text/plain")
+            .await
+            .unwrap();
+        assert_eq!(artifacts.latest_version().await.unwrap(), "v2");
+
+        bucket
+            .put(
+                "models/v2/item_embeddings.csv",
+                Bytes::from_static(b"id,embedding\nS10_1678,\"[1,2]\"\n"),
+                "text/csv",
+            )
+            .await
+            .unwrap();
+        let missing = artifacts.open("v2").await.err().unwrap();
+        assert!(matches!(&missing, LoadError::Storage(e) if e.is_not_found()));
+        assert_eq!(
+            missing.to_string(),
+            "get memory://artifacts/models/v2/user_embeddings.csv failed: no such object"
+        );
+        bucket
+            .put(
+                "models/v2/user_embeddings.csv",
+                Bytes::from_static(b"id,embedding\n103,\"[3,4]\"\n"),
+                "text/csv",
+            )
+            .await
+            .unwrap();
+        let source = artifacts.open("v2").await.unwrap();
+        assert_eq!(source.model_version, "v2");
+        assert_eq!(
+            source.items.name,
+            "memory://artifacts/models/v2/item_embeddings.csv"
+        );
+        let mut lines = source.users.reader.lines();
+        let mut read = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            read.push(line);
+        }
+        assert_eq!(read, ["id,embedding", "103,\"[3,4]\""]);
     }
 }

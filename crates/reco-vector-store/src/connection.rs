@@ -1,18 +1,15 @@
-//! Where the vector database is: `RECO_PG_URL` locally, or on AWS the RDS-managed master
-//! secret (`RECO_PG_SECRET_ARN`, JSON with `username` and `password` only) plus
-//! `RECO_PG_HOST` / `RECO_PG_PORT` / `RECO_PG_DATABASE`, always over TLS.
+//! Where the vector database is, as the binary's configuration resolved it ([`PgTarget`]): a
+//! URL locally, or on AWS the RDS-managed master secret (JSON with `username` and `password`
+//! only) plus host, port and database, always over TLS.
 
 use std::str::FromStr;
 
-use reco_domain::Settings;
-use reco_domain::settings::var;
+use reco_config::groups::PgTarget;
+use reco_config::var;
 use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::StoreError;
-
-/// PostgreSQL's default port, used when `RECO_PG_PORT` is unset.
-const DEFAULT_PG_PORT: u16 = 5432;
 
 /// The fields reco reads from an RDS-managed master-user secret.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,38 +48,25 @@ pub fn connect_options_from_secret(
         .ssl_mode(PgSslMode::Require)
 }
 
-/// Connect options from the settings: `RECO_PG_URL` when set (local use), otherwise the
-/// RDS secret fetched from Secrets Manager with `sdk_config`.
+/// Connect options for `target`: the URL as given (local use), or the RDS secret fetched from
+/// Secrets Manager with `sdk_config` and TLS required.
 pub async fn connect_options(
-    settings: &Settings,
+    target: &PgTarget,
     sdk_config: &aws_config::SdkConfig,
 ) -> Result<PgConnectOptions, StoreError> {
-    if let Some(url) = settings.get(var::RECO_PG_URL) {
-        return PgConnectOptions::from_str(url).map_err(|e| StoreError::Config {
-            reason: format!("{} is not a PostgreSQL URL: {e}", var::RECO_PG_URL),
-        });
-    }
-    let missing = |name: &str| StoreError::Config {
-        reason: format!(
-            "neither {} nor {name} is set (set the URL locally, or the secret ARN with \
-             RECO_PG_HOST, RECO_PG_PORT and RECO_PG_DATABASE on AWS)",
-            var::RECO_PG_URL
-        ),
+    let (secret_arn, host, port, database) = match target {
+        PgTarget::Url(url) => {
+            return PgConnectOptions::from_str(url).map_err(|e| StoreError::Config {
+                reason: format!("{} is not a PostgreSQL URL: {e}", var::RECO_PG_URL),
+            });
+        }
+        PgTarget::Secret {
+            arn,
+            host,
+            port,
+            database,
+        } => (arn, host, *port, database),
     };
-    let secret_arn = settings
-        .get(var::RECO_PG_SECRET_ARN)
-        .ok_or_else(|| missing(var::RECO_PG_SECRET_ARN))?;
-    let host = settings
-        .get(var::RECO_PG_HOST)
-        .ok_or_else(|| missing(var::RECO_PG_HOST))?;
-    let database = settings
-        .get(var::RECO_PG_DATABASE)
-        .ok_or_else(|| missing(var::RECO_PG_DATABASE))?;
-    let port = settings
-        .parse_or(var::RECO_PG_PORT, DEFAULT_PG_PORT)
-        .map_err(|e| StoreError::Config {
-            reason: e.to_string(),
-        })?;
     let client = aws_sdk_secretsmanager::Client::new(sdk_config);
     let output = client
         .get_secret_value()
@@ -91,7 +75,8 @@ pub async fn connect_options(
         .await
         .map_err(|e| StoreError::Config {
             reason: format!(
-                "cannot read secret {secret_arn}: {}",
+                "cannot read secret {secret_arn} ({}): {}",
+                var::RECO_PG_SECRET_ARN,
                 aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
             ),
         })?;
@@ -119,6 +104,27 @@ mod tests {
         assert_eq!(options.get_username(), "reco_admin");
         assert_eq!(options.get_database(), Some("reco"));
         assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+    }
+
+    #[tokio::test]
+    async fn a_url_target_is_used_as_given_and_a_bad_one_is_named() {
+        let sdk = aws_config::SdkConfig::builder().build();
+        let options = connect_options(
+            &PgTarget::Url("postgres://reco:pw@127.0.0.1:15432/reco".into()),
+            &sdk,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (options.get_host(), options.get_port()),
+            ("127.0.0.1", 15432)
+        );
+        assert_eq!(options.get_database(), Some("reco"));
+        let err = connect_options(&PgTarget::Url("not a url".into()), &sdk)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RECO_PG_URL"), "{err}");
     }
 
     #[test]

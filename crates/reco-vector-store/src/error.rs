@@ -1,4 +1,4 @@
-//! Errors of the vector store: query-time ([`StoreError`]) and load-time ([`LoadError`]).
+//! Errors of the vector store's readers.
 
 use std::borrow::Cow;
 
@@ -86,94 +86,5 @@ fn classify(error: &sqlx::Error) -> ErrorClass {
             }
         }
         _ => ErrorClass::Other,
-    }
-}
-
-/// Where in an embeddings file a problem was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilePosition {
-    /// The file's name (e.g. `item_embeddings.csv` or its S3 URI).
-    pub file: String,
-    /// 1-based line number (the header is line 1).
-    pub line: u64,
-}
-
-impl std::fmt::Display for FilePosition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
-    }
-}
-
-/// Why loading a model version's embeddings failed. The active version is left untouched.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// A line of an embeddings file is malformed (bad literal, wrong dimension, duplicate id, ...).
-    #[error("{at}: {reason}")]
-    Malformed {
-        /// File and line of the offending record.
-        at: FilePosition,
-        /// What was wrong.
-        reason: String,
-    },
-    /// An embeddings file has a header other than `id,embedding` or no rows.
-    #[error("{file}: {reason}")]
-    BadFile {
-        /// The file.
-        file: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// Item and user embeddings disagree on the dimension.
-    #[error("dimension mismatch: item embeddings have {items}, user embeddings have {users}")]
-    DimensionMismatch {
-        /// Dimension of the item embeddings.
-        items: usize,
-        /// Dimension of the user embeddings.
-        users: usize,
-    },
-    /// The database rejected or could not perform a step of the load.
-    #[error("loading embeddings failed while {step}: {source}")]
-    Database {
-        /// The step (e.g. "building the HNSW index").
-        step: &'static str,
-        /// The database error.
-        #[source]
-        source: StoreError,
-    },
-    /// Reading an embeddings file failed.
-    #[error("reading {file} failed: {source}")]
-    Read {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Fetching model artifacts from S3 failed.
-    #[error("fetching s3://{bucket}/{key} failed: {reason}")]
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// The object key.
-        key: String,
-        /// The SDK's error, rendered.
-        reason: String,
-    },
-    /// A model version name is not acceptable.
-    #[error("invalid model version {version:?}: {reason}")]
-    InvalidVersion {
-        /// The offending name.
-        version: String,
-        /// Why it was refused.
-        reason: String,
-    },
-}
-
-impl LoadError {
-    pub(crate) fn db(step: &'static str) -> impl FnOnce(sqlx::Error) -> LoadError {
-        move |e| LoadError::Database {
-            step,
-            source: StoreError::from(e),
-        }
     }
 }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use sqlx::Row;
 
 use crate::knn::{KnnRequest, ScoredItem};
@@ -18,7 +19,7 @@ use crate::schema::{is_embedding_version, item_table};
 use crate::{StoreError, VectorStore};
 
 /// Below this many multiply-adds a batch is scored on the calling thread; above it the
-/// queries are split across the available cores (spawning threads costs ~20 µs each).
+/// queries are scored in parallel on rayon's pool (handing work to it costs microseconds).
 const PARALLEL_MIN_WORK: usize = 4_000_000;
 
 /// Item embeddings of one version, L2-normalised, row-major, with their ids.
@@ -30,8 +31,6 @@ pub struct ExactIndex {
     /// `ids.len() * dim` values; row `r` is item `ids[r]`, unit length.
     unit: Vec<f32>,
     rows: HashMap<String, u32>,
-    /// Cores to score on, read once (the lookup reads cgroup files on Linux).
-    threads: usize,
 }
 
 impl ExactIndex {
@@ -48,9 +47,6 @@ impl ExactIndex {
             ids: Vec::new(),
             unit: Vec::new(),
             rows: HashMap::new(),
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
         };
         for (id, vector) in items {
             if index.ids.is_empty() && index.dim == 0 {
@@ -138,33 +134,18 @@ impl ExactIndex {
             .map(|(index, request)| self.query(index, request))
             .collect::<Result<Vec<_>, _>>()?;
         let work = queries.len() * self.unit.len();
-        let threads = self.threads.min(queries.len().max(1));
-        if threads <= 1 || work < PARALLEL_MIN_WORK {
+        if work < PARALLEL_MIN_WORK || queries.len() < 2 {
             let mut scores = Vec::new();
             return Ok(queries
                 .iter()
                 .map(|q| self.nearest(q, k, &mut scores))
                 .collect());
         }
-        let chunk = queries.len().div_ceil(threads);
-        let answers = std::thread::scope(|scope| {
-            let handles: Vec<_> = queries
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut scores = Vec::new();
-                        part.iter()
-                            .map(|q| self.nearest(q, k, &mut scores))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        Ok(answers)
+        // In request order; each rayon job reuses one score buffer for its queries.
+        Ok(queries
+            .par_iter()
+            .map_init(Vec::new, |scores, q| self.nearest(q, k, scores))
+            .collect())
     }
 
     /// A request as a unit query vector (or none) and the rows it must not return.

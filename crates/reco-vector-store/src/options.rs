@@ -2,13 +2,10 @@
 
 use std::time::Duration;
 
-use reco_domain::Settings;
-use reco_domain::settings::var;
-
 use crate::StoreError;
 
 /// Default number of neighbours per request (`RECO_KNN_K`): ten items fit a recommendation row.
-pub const DEFAULT_KNN_K: usize = 10;
+pub const DEFAULT_KNN_K: usize = reco_domain::transform::DEFAULT_KNN_K;
 
 /// Default HNSW `ef_search` (`RECO_EF_SEARCH`): the smallest of 40/100/200 that reached
 /// recall@10 >= 0.95 in `bench/vector-store` on 1M x 32 clustered items (0.932 / 0.948 /
@@ -43,10 +40,6 @@ pub const DEFAULT_KNN_PARALLELISM: u32 = 2;
 /// Smallest part of a split batch: below this, one more connection is not worth it.
 pub const KNN_PART_MIN_REQUESTS: usize = 32;
 
-/// Memory for HNSW builds: the graph of 1M x 32-dim items (m = 16) needs about 400 MB;
-/// a build that outgrows it still finishes, more slowly.
-pub const DEFAULT_MAINTENANCE_WORK_MEM: &str = "1GB";
-
 /// Options of a [`crate::VectorStore`]: connection pool and query tuning.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -58,8 +51,6 @@ pub struct StoreOptions {
     pub ef_search: u32,
     /// Server-side statement timeout of queries (`None`: no limit). Loads lift it.
     pub statement_timeout: Option<Duration>,
-    /// `maintenance_work_mem` of the HNSW index build during a load.
-    pub maintenance_work_mem: String,
     /// Statements a large k-NN batch is split into (at most `max_connections`); 1 keeps
     /// every batch one statement.
     pub knn_parallelism: u32,
@@ -73,7 +64,6 @@ impl StoreOptions {
             acquire_timeout: LAMBDA_ACQUIRE_TIMEOUT,
             ef_search: DEFAULT_EF_SEARCH,
             statement_timeout: Some(LAMBDA_STATEMENT_TIMEOUT),
-            maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
             knn_parallelism: DEFAULT_KNN_PARALLELISM,
         }
     }
@@ -85,24 +75,15 @@ impl StoreOptions {
             acquire_timeout: CLI_ACQUIRE_TIMEOUT,
             ef_search: DEFAULT_EF_SEARCH,
             statement_timeout: None,
-            maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
             knn_parallelism: DEFAULT_KNN_PARALLELISM,
         }
     }
 
-    /// These options with `ef_search` from `RECO_EF_SEARCH` when set.
-    pub fn with_settings(mut self, settings: &Settings) -> Result<Self, StoreError> {
-        let ef = settings
-            .parse_or(var::RECO_EF_SEARCH, self.ef_search)
-            .map_err(|e| StoreError::Config {
-                reason: e.to_string(),
-            })?;
-        self.ef_search = ef;
-        self.knn_parallelism = settings
-            .parse_or(var::RECO_KNN_PARALLELISM, self.knn_parallelism)
-            .map_err(|e| StoreError::Config {
-                reason: e.to_string(),
-            })?;
+    /// These options with the query tuning a binary read from its configuration
+    /// (`RECO_EF_SEARCH`, `RECO_KNN_PARALLELISM`), checked by [`StoreOptions::validate`].
+    pub fn with_tuning(mut self, ef_search: u32, knn_parallelism: u32) -> Result<Self, StoreError> {
+        self.ef_search = ef_search;
+        self.knn_parallelism = knn_parallelism;
         self.validate()?;
         Ok(self)
     }
@@ -149,69 +130,33 @@ impl StoreOptions {
     }
 }
 
-/// `k` from `RECO_KNN_K` (default [`DEFAULT_KNN_K`]), checked against [`MAX_K`].
-pub fn knn_k(settings: &Settings) -> Result<usize, StoreError> {
-    let k = settings
-        .parse_or(var::RECO_KNN_K, DEFAULT_KNN_K)
-        .map_err(|e| StoreError::Config {
-            reason: e.to_string(),
-        })?;
-    if k == 0 || k > MAX_K {
-        return Err(StoreError::Config {
-            reason: format!("{}={k} must be within 1..={MAX_K}", var::RECO_KNN_K),
-        });
-    }
-    Ok(k)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn settings_override_ef_search_and_k_with_named_errors() {
-        let mut settings = Settings::default();
-        assert_eq!(
-            StoreOptions::for_lambda()
-                .with_settings(&settings)
-                .unwrap()
-                .ef_search,
-            DEFAULT_EF_SEARCH
-        );
-        assert_eq!(knn_k(&settings).unwrap(), DEFAULT_KNN_K);
-        settings.set(var::RECO_EF_SEARCH, "40");
-        settings.set(var::RECO_KNN_K, "25");
+    fn tuning_is_checked_against_pgvector_and_the_pool() {
+        assert_eq!(StoreOptions::for_lambda().ef_search, DEFAULT_EF_SEARCH);
         assert_eq!(
             StoreOptions::for_cli()
-                .with_settings(&settings)
+                .with_tuning(40, 2)
                 .unwrap()
                 .ef_search,
             40
         );
-        assert_eq!(knn_k(&settings).unwrap(), 25);
-        settings.set(var::RECO_EF_SEARCH, "5000");
         let err = StoreOptions::for_cli()
-            .with_settings(&settings)
+            .with_tuning(5000, 2)
             .unwrap_err()
             .to_string();
         assert!(err.contains("ef_search 5000"), "{err}");
-        settings.set(var::RECO_EF_SEARCH, "");
-        settings.set(var::RECO_KNN_PARALLELISM, "1");
-        let options = StoreOptions::for_lambda().with_settings(&settings).unwrap();
+        let options = StoreOptions::for_lambda().with_tuning(200, 1).unwrap();
         assert_eq!(options.knn_parallelism, 1);
-        settings.set(var::RECO_KNN_PARALLELISM, "3");
         let err = StoreOptions::for_lambda()
-            .with_settings(&settings)
+            .with_tuning(200, 3)
             .unwrap_err()
             .to_string();
         assert!(err.contains("parallelism 3 must be within 1..=2"), "{err}");
-        settings.set(var::RECO_KNN_K, "0");
-        assert!(
-            knn_k(&settings)
-                .unwrap_err()
-                .to_string()
-                .contains("RECO_KNN_K")
-        );
+        assert!(StoreOptions::for_cli().with_tuning(0, 1).is_err());
     }
 
     #[test]

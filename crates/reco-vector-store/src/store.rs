@@ -158,9 +158,9 @@ impl VectorStore {
             .collect())
     }
 
-    /// A dedicated connection with the same settings as the pool's (used by loads, which
-    /// hold one transaction for minutes and should not starve the pool).
-    pub(crate) async fn dedicated_connection(&self) -> Result<PgConnection, StoreError> {
+    /// A dedicated connection with the same settings as the pool's, outside the pool (for
+    /// loads, which hold one transaction for minutes and should not starve the pool).
+    pub async fn dedicated_connection(&self) -> Result<PgConnection, StoreError> {
         let options = self.pool.connect_options();
         PgConnection::connect_with(&options)
             .await

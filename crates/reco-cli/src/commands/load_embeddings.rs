@@ -4,32 +4,41 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use reco_domain::Settings;
-use reco_vector_store::{ModelArtifacts, StoreOptions, VectorStore};
+use reco_aws::Bucket;
+use reco_config::{AwsArgs, ModelStoreArgs, PgArgs};
+use reco_domain::artifacts::ModelPrefix;
+use reco_vector_loader::{Loader, ModelArtifacts};
+use reco_vector_store::{StoreOptions, VectorStore};
 
 /// Arguments of `reco load-embeddings`.
 #[derive(Debug, Args)]
 pub struct LoadEmbeddingsArgs {
-    /// Model version (folder under RECO_MODEL_PREFIX); default: the one named by LATEST.
-    #[arg(long)]
+    /// Model version (folder under the model prefix); default: the one named by LATEST.
+    #[arg(long, value_name = "VERSION")]
     pub model: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub pg: PgArgs,
+    #[command(flatten)]
+    pub models: ModelStoreArgs,
 }
 
-/// Runs `reco load-embeddings`: reads `item_embeddings.csv` and `user_embeddings.csv` of the
+/// Runs `reco load-embeddings`: streams `item_embeddings.csv` and `user_embeddings.csv` of the
 /// model version from the artifacts bucket, loads them with binary COPY into new versioned
 /// tables, builds the HNSW index and swaps them in atomically; the previous version stays
 /// active if anything fails.
-pub async fn run(args: LoadEmbeddingsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let sdk_config = reco_aws::sdk_config(settings).await;
-    let artifacts = ModelArtifacts::from_settings(reco_aws::s3_client(&sdk_config), settings)?;
-    let connect_options = reco_vector_store::connect_options(settings, &sdk_config).await?;
-    let options = StoreOptions::for_cli().with_settings(settings)?;
-    let store = VectorStore::connect_with(connect_options, options)
+pub async fn run(args: LoadEmbeddingsArgs) -> anyhow::Result<ExitCode> {
+    let bucket = Bucket::s3(&args.aws, args.models.bucket()?)?;
+    let artifacts = ModelArtifacts::new(bucket, ModelPrefix::new(&args.models.model_prefix));
+    let target = args.pg.target()?;
+    let sdk_config = reco_aws::sdk_config(&args.aws).await;
+    let connect_options = reco_vector_store::connect_options(&target, &sdk_config).await?;
+    let store = VectorStore::connect_with(connect_options, StoreOptions::for_cli())
         .await
         .context("connecting to the vector database")?;
-    let progress = |message: &str| eprintln!("reco load-embeddings: {message}");
-    let report = store
-        .load_from_s3(&artifacts, args.model.as_deref(), &progress)
+    let report = Loader::new(&store)
+        .load_from(&artifacts, args.model.as_deref())
         .await?;
     let rate = |rows: u64, seconds: f64| rows as f64 / seconds.max(1e-9);
     eprintln!(
