@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use object_store::memory::InMemory;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use reco_aws::Bucket;
 use reco_domain::artifacts::ModelPrefix;
 use reco_domain::recommendation::{RecommendationRecord, ScoredItem};
 use reco_domain::serving::{CatalogueProduct, LatestDocument, ProductCatalogue};
@@ -222,7 +222,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sizes: Mutex::new(Vec::with_capacity(customers + 1)),
     };
     let started = Instant::now();
-    let report = score_shard(inputs, &config, &sink, &|m| eprintln!("   {m}")).await?;
+    let report = score_shard(inputs, &config, &sink).await?;
     let full_secs = started.elapsed().as_secs_f64();
     assert_eq!(report.written as usize, customers);
     let mut sizes = sink.sizes.into_inner().expect("sizes");
@@ -332,16 +332,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|d| d.to_json_vec().map(|b| b.len() as u32))
         .collect::<Result<_, _>>()?;
     let stream_sizes = size_stats(&mut stream_sizes);
-    let memory = DocumentStore::new(Arc::new(InMemory::new()), "memory://bench");
+    let memory = DocumentStore::new(Bucket::in_memory("bench"));
     let started = Instant::now();
     let r = publish_object("bench.ndjson", &body, &cat, &memory).await?;
     let memory_secs = started.elapsed().as_secs_f64();
     assert_eq!(r.written as usize, records);
     let bucket = stack.s3_bucket().await;
-    let emulator = DocumentStore::new(
-        reco_aws::storage::bucket_store(&stack.settings, &bucket.name)?,
-        format!("s3://{}", bucket.name),
-    );
+    let emulator = DocumentStore::new(stack.bucket(&bucket.name));
     let started = Instant::now();
     let r = publish_object("bench.ndjson", &body, &cat, &emulator).await?;
     let emulator_secs = started.elapsed().as_secs_f64();
@@ -384,7 +381,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| publisher, one object of {records} records | seconds | documents/s |");
     println!("|---|---:|---:|");
     println!(
-        "| (c) to object_store InMemory | {memory_secs:.2} | {:.0} |",
+        "| (c) to an in-memory bucket (object_store InMemory) | {memory_secs:.2} | {:.0} |",
         per_s(records, memory_secs)
     );
     println!(

@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use object_store::GetOptions;
 use object_store::path::Path;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt as _};
+use reco_aws::{Bucket, StorageError};
 use reco_domain::serving::{CATALOGUE_KEY, DocumentError, ProductCatalogue};
 use tokio::sync::Mutex;
+
+use crate::documents::storage_error;
 
 /// The catalogue could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -18,14 +22,8 @@ pub enum CatalogueError {
         location: String,
     },
     /// The store failed.
-    #[error("reading {location}/{CATALOGUE_KEY}: {source}")]
-    Store {
-        /// The bucket.
-        location: String,
-        /// The store's error.
-        #[source]
-        source: object_store::Error,
-    },
+    #[error(transparent)]
+    Store(#[from] StorageError),
     /// Not a catalogue file.
     #[error("{location}/{CATALOGUE_KEY}: {source}")]
     Malformed {
@@ -40,17 +38,17 @@ pub enum CatalogueError {
 /// Reads the catalogue once and again only when it changed (a conditional GET per refresh).
 #[derive(Debug)]
 pub struct CatalogueSource {
-    store: Arc<dyn ObjectStore>,
+    lake: Bucket,
     location: String,
     cached: Mutex<Option<(Option<String>, Arc<ProductCatalogue>)>>,
 }
 
 impl CatalogueSource {
-    /// The catalogue of the data lake `store`; `location` names it in messages.
-    pub fn new(store: Arc<dyn ObjectStore>, location: impl Into<String>) -> Self {
+    /// The catalogue of the data lake `lake`.
+    pub fn new(lake: Bucket) -> Self {
         Self {
-            store,
-            location: location.into(),
+            location: lake.location("").trim_end_matches('/').to_owned(),
+            lake,
             cached: Mutex::new(None),
         }
     }
@@ -63,7 +61,8 @@ impl CatalogueSource {
             ..Default::default()
         };
         let path = Path::from(CATALOGUE_KEY);
-        let result = match self.store.get_opts(&path, options).await {
+        let store_error = |source| storage_error("get", self.lake.location(CATALOGUE_KEY), source);
+        let result = match self.lake.store().get_opts(&path, options).await {
             Ok(r) => r,
             Err(object_store::Error::NotModified { .. }) => {
                 if let Some((_, catalogue)) = cached.as_ref() {
@@ -78,21 +77,10 @@ impl CatalogueSource {
                     location: self.location.clone(),
                 });
             }
-            Err(source) => {
-                return Err(CatalogueError::Store {
-                    location: self.location.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Err(store_error(source).into()),
         };
         let etag = result.meta.e_tag.clone();
-        let bytes = result
-            .bytes()
-            .await
-            .map_err(|source| CatalogueError::Store {
-                location: self.location.clone(),
-                source,
-            })?;
+        let bytes = result.bytes().await.map_err(store_error)?;
         let catalogue = Arc::new(ProductCatalogue::from_json_slice(&bytes).map_err(|source| {
             CatalogueError::Malformed {
                 location: self.location.clone(),
@@ -104,21 +92,23 @@ impl CatalogueSource {
     }
 }
 
-/// Writes `catalogue` at [`CATALOGUE_KEY`] of `store` (the ETL's last step).
+/// Writes `catalogue` at [`CATALOGUE_KEY`] of the data lake `lake` (what the ETL's last step
+/// writes; tests and benchmarks use it).
 pub async fn write_catalogue(
-    store: &dyn ObjectStore,
+    lake: &Bucket,
     catalogue: &ProductCatalogue,
-) -> Result<(), object_store::Error> {
-    store
-        .put(&Path::from(CATALOGUE_KEY), catalogue.to_json_vec().into())
-        .await
-        .map(|_| ())
+) -> Result<(), StorageError> {
+    lake.put(
+        CATALOGUE_KEY,
+        Bytes::from(catalogue.to_json_vec()),
+        "application/json",
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
     use reco_domain::serving::CatalogueProduct;
 
     fn product(code: &str, name: &str) -> CatalogueProduct {
@@ -132,28 +122,22 @@ mod tests {
 
     #[tokio::test]
     async fn missing_then_read_then_refreshed_when_replaced() {
-        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let source = CatalogueSource::new(memory.clone(), "memory://lake");
+        let lake = Bucket::in_memory("lake");
+        let source = CatalogueSource::new(lake.clone());
         let err = source.current().await.unwrap_err();
         assert!(err.to_string().contains("run the ETL first"), "{err}");
 
-        write_catalogue(
-            memory.as_ref(),
-            &ProductCatalogue::new([product("A", "one")]),
-        )
-        .await
-        .unwrap();
+        write_catalogue(&lake, &ProductCatalogue::new([product("A", "one")]))
+            .await
+            .unwrap();
         let first = source.current().await.unwrap();
         assert_eq!(first.get("A").unwrap().name, "one");
         // Unchanged: the same cached value.
         assert!(Arc::ptr_eq(&first, &source.current().await.unwrap()));
 
-        write_catalogue(
-            memory.as_ref(),
-            &ProductCatalogue::new([product("A", "two")]),
-        )
-        .await
-        .unwrap();
+        write_catalogue(&lake, &ProductCatalogue::new([product("A", "two")]))
+            .await
+            .unwrap();
         assert_eq!(
             source.current().await.unwrap().get("A").unwrap().name,
             "two"

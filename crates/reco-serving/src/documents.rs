@@ -6,13 +6,13 @@
 //! it is as new or newer, else PUT with `If-Match: <etag>` (or `If-None-Match: *` when there is
 //! none). A concurrent writer makes the PUT fail with 412 and the write starts over.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion,
+    Attribute, Attributes, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion,
 };
+use reco_aws::storage::StorageErrorKind;
+use reco_aws::{Bucket, StorageError};
 use reco_domain::serving::{DocumentError, LatestDocument};
 
 /// Compare-and-set rounds before a write gives up (each lost round means another writer won
@@ -36,16 +36,8 @@ pub enum WriteOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentStoreError {
     /// The object store failed.
-    #[error("{operation} {key}: {source}")]
-    Store {
-        /// `get` or `put`.
-        operation: &'static str,
-        /// The object key.
-        key: String,
-        /// The store's error.
-        #[source]
-        source: object_store::Error,
-    },
+    #[error(transparent)]
+    Store(#[from] StorageError),
     /// The document breaks the contract (too large, unreadable).
     #[error("{key}: {source}")]
     Document {
@@ -68,23 +60,18 @@ pub enum DocumentStoreError {
 /// The latest documents of one bucket.
 #[derive(Debug, Clone)]
 pub struct DocumentStore {
-    store: Arc<dyn ObjectStore>,
-    /// Name of the bucket, for messages (`s3://<bucket>/...`).
-    location: String,
+    bucket: Bucket,
 }
 
 impl DocumentStore {
-    /// Documents in `store`; `location` names it in messages (e.g. `s3://bucket`).
-    pub fn new(store: Arc<dyn ObjectStore>, location: impl Into<String>) -> Self {
-        Self {
-            store,
-            location: location.into(),
-        }
+    /// The documents of `bucket` (the recommendations bucket).
+    pub fn new(bucket: Bucket) -> Self {
+        Self { bucket }
     }
 
-    /// Where the documents live, for messages.
-    pub fn location(&self) -> &str {
-        &self.location
+    /// The bucket the documents live in.
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
     }
 
     /// The document at `key`, or `None` when there is none.
@@ -97,7 +84,7 @@ impl DocumentStore {
         key: &str,
     ) -> Result<Option<(LatestDocument, UpdateVersion)>, DocumentStoreError> {
         let path = Path::from(key);
-        let result = match self.store.get(&path).await {
+        let result = match self.bucket.store().get(&path).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(source) => return Err(self.store_error("get", key, source)),
@@ -157,7 +144,8 @@ impl DocumentStore {
                 ..Default::default()
             };
             match self
-                .store
+                .bucket
+                .store()
                 .put_opts(&path, body.clone().into(), options)
                 .await
             {
@@ -177,7 +165,7 @@ impl DocumentStore {
     }
 
     fn display_key(&self, key: &str) -> String {
-        format!("{}/{key}", self.location)
+        self.bucket.location(key)
     }
 
     fn store_error(
@@ -186,18 +174,41 @@ impl DocumentStore {
         key: &str,
         source: object_store::Error,
     ) -> DocumentStoreError {
-        DocumentStoreError::Store {
-            operation,
-            key: self.display_key(key),
-            source,
+        storage_error(operation, self.display_key(key), source).into()
+    }
+}
+
+/// The seam's error for a failed call on [`Bucket::store`] (conditional reads and writes the
+/// seam's own methods do not offer): the kind callers branch on and the error's first line.
+pub(crate) fn storage_error(
+    operation: &'static str,
+    location: String,
+    source: object_store::Error,
+) -> StorageError {
+    tracing::debug!(operation, %location, error = ?source, "object store error");
+    let kind = match &source {
+        object_store::Error::NotFound { .. } => StorageErrorKind::NotFound,
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            StorageErrorKind::Conflict
         }
+        _ => StorageErrorKind::Other,
+    };
+    StorageError {
+        operation,
+        location,
+        kind,
+        reason: source
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
     use reco_domain::serving::{DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA};
 
     fn doc(customer: i64, generated_at: &str, id: &str, source: DocumentSource) -> LatestDocument {
@@ -218,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn newest_wins_in_either_order_and_replays_change_nothing() {
-        let store = DocumentStore::new(Arc::new(InMemory::new()), "memory://");
+        let store = DocumentStore::new(Bucket::in_memory("recs"));
         let old = doc(7, "2026-12-02T10:00:00.000Z", "a", DocumentSource::Batch);
         let new = doc(7, "2026-12-02T10:00:05.000Z", "b", DocumentSource::Stream);
         assert_eq!(
@@ -231,7 +242,7 @@ mod tests {
         assert_eq!(store.put_if_newer(&new).await.unwrap(), WriteOutcome::Kept);
         assert_eq!(store.get(&new.key()).await.unwrap(), Some(new.clone()));
 
-        let other = DocumentStore::new(Arc::new(InMemory::new()), "memory://");
+        let other = DocumentStore::new(Bucket::in_memory("recs"));
         assert_eq!(
             other.put_if_newer(&old).await.unwrap(),
             WriteOutcome::Written
@@ -246,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_writers_end_with_the_newest_document() {
-        let store = DocumentStore::new(Arc::new(InMemory::new()), "memory://");
+        let store = DocumentStore::new(Bucket::in_memory("recs"));
         let docs: Vec<LatestDocument> = (0..40)
             .map(|i| {
                 doc(
@@ -271,11 +282,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreadable_stored_object_is_replaced_and_a_newer_schema_is_reported() {
-        let memory = Arc::new(InMemory::new());
-        let store = DocumentStore::new(memory.clone(), "memory://");
+        let memory = Bucket::in_memory("recs");
+        let store = DocumentStore::new(memory.clone());
         let d = doc(3, "2026-12-02T10:00:00.000Z", "a", DocumentSource::Batch);
         memory
-            .put(&Path::from(d.key().as_str()), b"garbage".to_vec().into())
+            .put(&d.key(), Bytes::from_static(b"garbage"), "application/json")
             .await
             .unwrap();
         assert!(matches!(

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt as _};
+use reco_aws::Bucket;
 use serde::Deserialize;
 
 use crate::catalogue::{CatalogueError, CatalogueSource};
@@ -18,10 +17,8 @@ use reco_domain::serving::ProductCatalogue;
 /// What the handler needs: the recommendations bucket and the catalogue.
 #[derive(Debug)]
 pub struct Publisher {
-    /// Name of the recommendations bucket (delivered objects and latest documents).
-    pub bucket: String,
-    /// The recommendations bucket.
-    pub objects: Arc<dyn ObjectStore>,
+    /// The recommendations bucket (delivered objects and latest documents).
+    pub recs: Bucket,
     /// Its latest documents.
     pub documents: DocumentStore,
     /// The product catalogue.
@@ -78,20 +75,23 @@ pub fn created_objects(body: &str) -> Result<Vec<(String, String)>, serde_json::
 }
 
 impl Publisher {
+    /// The publisher of delivered objects in `recs`, with the product catalogue of the data
+    /// lake `lake`.
+    pub fn new(recs: Bucket, lake: Bucket) -> Self {
+        Self {
+            documents: DocumentStore::new(recs.clone()),
+            recs,
+            catalogue: CatalogueSource::new(lake),
+        }
+    }
+
     /// Publishes one delivered object of the recommendations bucket.
     pub async fn publish_key(
         &self,
         key: &str,
         catalogue: &ProductCatalogue,
     ) -> Result<PublishReport, String> {
-        let body = self
-            .objects
-            .get(&Path::from(key))
-            .await
-            .map_err(|e| format!("get s3://{}/{key}: {e}", self.bucket))?
-            .bytes()
-            .await
-            .map_err(|e| format!("read s3://{}/{key}: {e}", self.bucket))?;
+        let body = self.recs.get(key).await.map_err(|e| e.to_string())?;
         publish_object(key, &body, catalogue, &self.documents)
             .await
             .map_err(|e| e.to_string())
@@ -124,10 +124,10 @@ impl Publisher {
                 let objects = created_objects(message.body.as_deref().unwrap_or_default())
                     .map_err(|e| format!("message is not an S3 notification: {e}"))?;
                 for (bucket, key) in objects {
-                    if bucket != self.bucket {
+                    if bucket != self.recs.name() {
                         return Err(format!(
                             "notification for bucket {bucket}, but this publisher serves {}",
-                            self.bucket
+                            self.recs.name()
                         ));
                     }
                     total.add(&self.publish_key(&key, &catalogue).await?);
@@ -158,7 +158,6 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
     use reco_domain::serving::customer_document_key;
 
     const RECORD: &str = r#"{"session_id":"s","customer_number":42,"browse_history":[],"recommended_items":[{"id":"P1","score":0.5}],"similar_items":[],"recommendation_id":"r","model_version":"m","embedding_version":"e","generated_at":"2026-12-02T10:00:00.000Z"}"#;
@@ -190,18 +189,16 @@ mod tests {
 
     #[tokio::test]
     async fn publishes_notified_objects_and_reports_only_the_failed_messages() {
-        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let recs = Bucket::in_memory("recs");
         let key = "recommendations/dt=2026-12-02/hour=10/batch-1.ndjson";
-        memory
-            .put(&Path::from(key), format!("{RECORD}\n").into_bytes().into())
-            .await
-            .unwrap();
-        let publisher = Publisher {
-            bucket: "recs".into(),
-            objects: memory.clone(),
-            documents: DocumentStore::new(memory.clone(), "memory://recs"),
-            catalogue: CatalogueSource::new(Arc::new(InMemory::new()), "memory://lake"),
-        };
+        recs.put(
+            key,
+            format!("{RECORD}\n").into_bytes().into(),
+            "application/x-ndjson",
+        )
+        .await
+        .unwrap();
+        let publisher = Publisher::new(recs, Bucket::in_memory("lake"));
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
             message("ok", &notification("recs", "recommendations/dt%3D2026-12-02/hour%3D10/batch-1.ndjson")),
             message("missing", &notification("recs", "recommendations/nope.ndjson")),

@@ -148,9 +148,8 @@ pub async fn publish_object(
 mod tests {
     use super::*;
     use std::io::Write as _;
-    use std::sync::Arc;
 
-    use object_store::memory::InMemory;
+    use reco_aws::Bucket;
     use reco_domain::recommendation::ScoredItem;
     use reco_domain::serving::{CatalogueProduct, DocumentSource, customer_document_key};
 
@@ -185,7 +184,7 @@ mod tests {
     }
 
     fn store() -> DocumentStore {
-        DocumentStore::new(Arc::new(InMemory::new()), "memory://recs")
+        DocumentStore::new(Bucket::in_memory("recs"))
     }
 
     async fn item_of(store: &DocumentStore, customer: i64) -> String {

@@ -36,21 +36,17 @@ use arrow::datatypes::{DataType, Float32Type};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt as _};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
-use reco_domain::Settings;
+use reco_aws::{Bucket, StorageError};
 use reco_domain::artifacts::{
-    DEFAULT_MODEL_PREFIX, ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
+    ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
 };
 use reco_domain::model::MODEL_FORMAT_VERSION;
-use reco_domain::recommendation::UtcDateTime;
 use reco_domain::serving::{
     DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument, ProductCatalogue,
 };
-use reco_domain::settings::{SettingsError, var};
 use reco_domain::training::{
     COL_CUSTOMER_NUMBER, COL_PRODUCT_CODE, MANIFEST_FILE, SnapshotDate, TRAINING_PREFIX,
 };
@@ -77,7 +73,7 @@ pub const MAX_K: usize = 50;
 pub const CHUNK_CUSTOMERS: usize = 16_384;
 /// Rows per decoded Parquet batch.
 const PARQUET_BATCH_ROWS: usize = 8_192;
-/// Least time between two progress messages.
+/// Least time between two progress events.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A contiguous range of the customers sorted by number: shard `index` of `count`.
@@ -168,22 +164,23 @@ pub struct ScoreAllConfig {
     pub chunk_customers: usize,
 }
 
+/// `generated_at`'s format: RFC 3339 UTC with milliseconds, fixed width, so that newest-wins
+/// can compare times as text.
+const GENERATED_AT_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
 impl ScoreAllConfig {
-    /// The defaults from settings (`RECO_MODEL_PREFIX`, `RECO_KNN_K`), everyone, starting now.
-    pub fn from_settings(settings: &Settings) -> Result<Self, SettingsError> {
-        Ok(Self {
+    /// The defaults: the live model under `model_prefix`, [`DEFAULT_K`] products, every
+    /// customer, starting now.
+    pub fn new(model_prefix: ModelPrefix) -> Self {
+        Self {
             model_version: None,
-            model_prefix: ModelPrefix::new(
-                settings
-                    .get(var::RECO_MODEL_PREFIX)
-                    .unwrap_or(DEFAULT_MODEL_PREFIX),
-            ),
+            model_prefix,
             snapshot: None,
             shard: Shard::ALL,
-            k: settings.parse_or(var::RECO_KNN_K, DEFAULT_K)?,
-            generated_at: UtcDateTime::now().rfc3339(),
+            k: DEFAULT_K,
+            generated_at: chrono::Utc::now().format(GENERATED_AT_FORMAT).to_string(),
             chunk_customers: CHUNK_CUSTOMERS,
-        })
+        }
     }
 
     /// Refuses a `k`, start time, version or snapshot that would make bad documents.
@@ -216,54 +213,11 @@ impl ScoreAllConfig {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the fixed width newest-wins compares as text.
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` naming a real instant, in the fixed width newest-wins compares
+/// as text.
 fn is_rfc3339_millis(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 24
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b'T',
-            13 | 16 => c == b':',
-            19 => c == b'.',
-            23 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-/// A bucket and its name for messages (`s3://bucket`).
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    /// The store.
-    pub store: Arc<dyn ObjectStore>,
-    /// `s3://<bucket>` (or another URL naming the store).
-    pub location: String,
-}
-
-impl Bucket {
-    /// `store` named `location` in messages.
-    pub fn new(store: Arc<dyn ObjectStore>, location: impl Into<String>) -> Self {
-        Self {
-            store,
-            location: location.into(),
-        }
-    }
-
-    fn url(&self, key: &str) -> String {
-        format!("{}/{key}", self.location)
-    }
-
-    /// The object at `key`, `None` when there is none.
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, ScoreAllError> {
-        let store_error = |source| ScoreAllError::Store {
-            location: self.url(key),
-            source,
-        };
-        match self.store.get(&Path::from(key)).await {
-            Ok(result) => result.bytes().await.map(Some).map_err(store_error),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(store_error(source)),
-        }
-    }
+    chrono::NaiveDateTime::parse_from_str(s, GENERATED_AT_FORMAT)
+        .is_ok_and(|t| t.format(GENERATED_AT_FORMAT).to_string() == s)
 }
 
 /// Why a run failed.
@@ -323,14 +277,8 @@ pub enum ScoreAllError {
         reason: String,
     },
     /// The object store failed.
-    #[error("reading {location}: {source}")]
-    Store {
-        /// The object.
-        location: String,
-        /// The store's error.
-        #[source]
-        source: object_store::Error,
-    },
+    #[error(transparent)]
+    Store(#[from] StorageError),
     /// A document could not be written.
     #[error(transparent)]
     Document(#[from] DocumentStoreError),
@@ -433,19 +381,18 @@ pub struct ScoreAllReport {
 }
 
 /// Scores `config.shard` of the model in `artifacts` against the snapshot and catalogue in
-/// `lake`, writing documents to `sink`; `progress` gets one-line messages.
+/// `lake`, writing documents to `sink`; progress is reported as `tracing` events.
 pub async fn score_all<S: DocumentSink>(
     config: &ScoreAllConfig,
     artifacts: &Bucket,
     lake: &Bucket,
     sink: &S,
-    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ScoreAllReport, ScoreAllError> {
     config.validate()?;
     let started = Instant::now();
-    let (inputs, snapshot_rows, zero_items) = load_shard(config, artifacts, lake, progress).await?;
+    let (inputs, snapshot_rows, zero_items) = load_shard(config, artifacts, lake).await?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let mut report = score_shard(inputs, config, sink, progress).await?;
+    let mut report = score_shard(inputs, config, sink).await?;
     report.snapshot_rows = snapshot_rows;
     report.zero_items = zero_items;
     report.load_seconds = load_seconds;
@@ -463,15 +410,15 @@ async fn resolve_version(
     }
     let key = config.model_prefix.latest_key();
     let body = artifacts
-        .get(&key)
+        .get_opt(&key)
         .await?
         .ok_or_else(|| ScoreAllError::NoLatest {
-            location: artifacts.url(&key),
+            location: artifacts.location(&key),
         })?;
     let version = String::from_utf8_lossy(&body).trim().to_owned();
     if version.is_empty() || version.contains('/') {
         return Err(malformed(
-            &artifacts.url(&key),
+            &artifacts.location(&key),
             format!("{version:?} is not a model version"),
         ));
     }
@@ -504,14 +451,13 @@ async fn load_shard(
     config: &ScoreAllConfig,
     artifacts: &Bucket,
     lake: &Bucket,
-    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(ShardInputs, u64, u64), ScoreAllError> {
     let version = resolve_version(config, artifacts).await?;
     let prefix = &config.model_prefix;
     let model_key = prefix.key(&version, MODEL_FILE);
-    let model_location = artifacts.url(&model_key);
+    let model_location = artifacts.location(&model_key);
     let model = artifacts
-        .get(&model_key)
+        .get_opt(&model_key)
         .await?
         .ok_or_else(|| ScoreAllError::NoModel {
             version: version.clone(),
@@ -530,25 +476,23 @@ async fn load_shard(
         ));
     }
     // The catalogue first: a missing one fails before the large reads.
-    let catalogue = CatalogueSource::new(lake.store.clone(), lake.location.clone())
-        .current()
-        .await?;
+    let catalogue = CatalogueSource::new(lake.clone()).current().await?;
 
     let items_key = prefix.key(&version, ITEM_EMBEDDINGS_PARQUET);
-    let items_location = artifacts.url(&items_key);
+    let items_location = artifacts.location(&items_key);
     let bytes =
         artifacts
-            .get(&items_key)
+            .get_opt(&items_key)
             .await?
             .ok_or_else(|| ScoreAllError::MissingEmbeddings {
                 location: items_location.clone(),
             })?;
     let (items, item_rows, zero_items) = read_items(bytes, &items_location)?;
     let users_key = prefix.key(&version, USER_EMBEDDINGS_PARQUET);
-    let users_location = artifacts.url(&users_key);
+    let users_location = artifacts.location(&users_key);
     let bytes =
         artifacts
-            .get(&users_key)
+            .get_opt(&users_key)
             .await?
             .ok_or_else(|| ScoreAllError::MissingEmbeddings {
                 location: users_location.clone(),
@@ -574,14 +518,15 @@ async fn load_shard(
             ),
         ));
     }
-    progress(&format!(
-        "model {version}: {} items (dimension {}), {} customers, shard {} has {}",
-        items.len(),
-        items.dim(),
-        users.total,
-        config.shard,
-        users.customers.len()
-    ));
+    tracing::info!(
+        model_version = %version,
+        items = items.len(),
+        dim = items.dim(),
+        customers = users.total,
+        shard = %config.shard,
+        shard_customers = users.customers.len(),
+        "embeddings read"
+    );
 
     let snapshot = match &config.snapshot {
         Some(s) => s.clone(),
@@ -589,10 +534,11 @@ async fn load_shard(
             Some(s) => s,
             None => {
                 let newest = newest_snapshot(lake).await?;
-                progress(&format!(
-                    "the model was trained on {:?}, not a data-lake snapshot: excluding the newest snapshot, {newest}",
-                    header.training.source
-                ));
+                tracing::info!(
+                    source = %header.training.source,
+                    snapshot = %newest,
+                    "the model was not trained on a data-lake snapshot: excluding the newest snapshot"
+                );
                 newest
             }
         },
@@ -607,19 +553,13 @@ async fn load_shard(
     .await?;
     drop(item_rows);
     let exclusions = Exclusions::from_pairs(users.customers.len(), pairs.pairs)?;
-    progress(&format!(
-        "snapshot {snapshot}: {} rows, {} pairs of the shard excluded{}",
-        pairs.rows,
-        exclusions.total(),
-        if pairs.without_item > 0 {
-            format!(
-                " ({} pairs name products without an embedding)",
-                pairs.without_item
-            )
-        } else {
-            String::new()
-        }
-    ));
+    tracing::info!(
+        snapshot = %snapshot,
+        rows = pairs.rows,
+        excluded_pairs = exclusions.total(),
+        pairs_without_embedding = pairs.without_item,
+        "snapshot read"
+    );
     let popularity = pairs.counts.map(|(known, unknown)| {
         let mut all: Vec<(String, u64)> = known
             .into_iter()
@@ -882,28 +822,18 @@ fn read_users(bytes: Bytes, location: &str, shard: Shard) -> Result<ShardUsers, 
 
 /// The newest `snapshot=YYYY-MM-DD` under the training prefix.
 async fn newest_snapshot(lake: &Bucket) -> Result<String, ScoreAllError> {
-    let prefix = Path::from(TRAINING_PREFIX);
-    let listing = lake
-        .store
-        .list_with_delimiter(Some(&prefix))
-        .await
-        .map_err(|source| ScoreAllError::Store {
-            location: lake.url(&format!("{TRAINING_PREFIX}/")),
-            source,
-        })?;
-    listing
-        .common_prefixes
+    let prefix = format!("{TRAINING_PREFIX}/snapshot=");
+    lake.list(&prefix)
+        .await?
         .iter()
-        .filter_map(|p| {
-            p.filename()?
-                .strip_prefix("snapshot=")?
-                .parse::<SnapshotDate>()
-                .ok()
+        .filter_map(|key| {
+            let (date, _) = key[prefix.len()..].split_once('/')?;
+            date.parse::<SnapshotDate>().ok()
         })
         .max()
         .map(|d| d.to_string())
         .ok_or_else(|| ScoreAllError::NoSnapshot {
-            location: lake.url(&format!("{TRAINING_PREFIX}/")),
+            location: lake.location(&format!("{TRAINING_PREFIX}/")),
         })
 }
 
@@ -938,11 +868,11 @@ async fn read_snapshot_pairs(
 ) -> Result<SnapshotPairs, ScoreAllError> {
     let prefix = format!("{TRAINING_PREFIX}/snapshot={snapshot}/");
     let manifest_key = format!("{prefix}{MANIFEST_FILE}");
-    let files: Vec<String> = match lake.get(&manifest_key).await? {
+    let files: Vec<String> = match lake.get_opt(&manifest_key).await? {
         Some(body) => {
             let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| {
                 malformed(
-                    &lake.url(&manifest_key),
+                    &lake.location(&manifest_key),
                     format!("not a snapshot manifest: {e}"),
                 )
             })?;
@@ -950,22 +880,15 @@ async fn read_snapshot_pairs(
         }
         // No manifest (a snapshot written by hand): the Parquet files directly inside.
         None => lake
-            .store
-            .list_with_delimiter(Some(&Path::from(prefix.as_str())))
-            .await
-            .map_err(|source| ScoreAllError::Store {
-                location: lake.url(&prefix),
-                source,
-            })?
-            .objects
+            .list(&prefix)
+            .await?
             .into_iter()
-            .map(|o| o.location.to_string())
-            .filter(|k| k.ends_with(".parquet"))
+            .filter(|k| !k[prefix.len()..].contains('/') && k.ends_with(".parquet"))
             .collect(),
     };
     if files.is_empty() {
         return Err(ScoreAllError::NoSnapshot {
-            location: lake.url(&prefix),
+            location: lake.location(&prefix),
         });
     }
     let range = (customers.first().copied(), customers.last().copied());
@@ -976,9 +899,9 @@ async fn read_snapshot_pairs(
         without_item: 0,
     };
     for key in &files {
-        let location = lake.url(key);
+        let location = lake.location(key);
         let bytes = lake
-            .get(key)
+            .get_opt(key)
             .await?
             .ok_or_else(|| malformed(&location, "listed by the snapshot but missing"))?;
         let mut reader =
@@ -1176,7 +1099,6 @@ pub async fn score_shard<S: DocumentSink>(
     inputs: ShardInputs,
     config: &ScoreAllConfig,
     sink: &S,
-    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ScoreAllReport, ScoreAllError> {
     config.validate()?;
     let started = Instant::now();
@@ -1247,12 +1169,14 @@ pub async fn score_shard<S: DocumentSink>(
         if next.is_none() || last_message.elapsed() >= PROGRESS_INTERVAL {
             last_message = Instant::now();
             let done = report.scored + report.empty;
-            progress(&format!(
-                "{done}/{n} customers scored, {} written, {} kept ({:.0} customers/s)",
-                report.written,
-                report.kept,
-                done as f64 / started.elapsed().as_secs_f64().max(1e-9)
-            ));
+            tracing::info!(
+                scored = done,
+                customers = n,
+                written = report.written,
+                kept = report.kept,
+                per_second = (done as f64 / started.elapsed().as_secs_f64().max(1e-9)).round(),
+                "customers scored"
+            );
         }
     }
     if config.shard.index == 0
@@ -1275,7 +1199,6 @@ pub async fn score_shard<S: DocumentSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
     use reco_domain::serving::{CatalogueProduct, POPULAR_DOCUMENT_KEY, customer_document_key};
 
     #[test]
@@ -1302,10 +1225,12 @@ mod tests {
 
     #[test]
     fn config_checks_k_start_time_version_and_snapshot() {
-        let settings =
-            Settings::from_layers(&[], [("RECO_KNN_K".to_owned(), "7".to_owned())]).unwrap();
-        let config = ScoreAllConfig::from_settings(&settings).unwrap();
+        let config = ScoreAllConfig {
+            k: 7,
+            ..ScoreAllConfig::new(ModelPrefix::new("models"))
+        };
         assert_eq!((config.k, config.model_prefix.as_str()), (7, "models/"));
+        assert_eq!(ScoreAllConfig::new(ModelPrefix::default()).k, DEFAULT_K);
         config.validate().unwrap();
         let with = |f: &dyn Fn(&mut ScoreAllConfig)| {
             let mut c = config.clone();
@@ -1319,6 +1244,16 @@ mod tests {
                 .unwrap_err()
                 .contains("milliseconds")
         );
+        for bad in [
+            "2026-12-01T00:00:00.00Z",
+            "2026-12-01T00:00:00.0000Z",
+            "2026-12-01 00:00:00.000Z",
+            "2026-02-30T00:00:00.000Z",
+            "2026-12-01T00:00:00.000+00:00",
+        ] {
+            assert!(with(&|c| c.generated_at = bad.into()).is_err(), "{bad}");
+        }
+        assert!(with(&|c| c.generated_at = "2026-12-01T23:59:59.999Z".into()).is_ok());
         assert!(with(&|c| c.model_version = Some("../x".into())).is_err());
         assert!(with(&|c| c.snapshot = Some("2026-13-01".into())).is_err());
         assert!(with(&|c| c.snapshot = Some("2026-12-01".into())).is_ok());
@@ -1390,10 +1325,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn documents_exclude_rated_products_and_carry_display_fields_and_provenance() {
-        let store = DocumentStore::new(Arc::new(InMemory::new()), "memory://recs");
-        let report = score_shard(inputs(), &config(), &store, &|_| {})
-            .await
-            .unwrap();
+        let store = DocumentStore::new(Bucket::in_memory("recs"));
+        let report = score_shard(inputs(), &config(), &store).await.unwrap();
         assert_eq!(
             (
                 report.customers,
@@ -1447,18 +1380,13 @@ mod tests {
         assert_eq!(shares, [("C", 1.0), ("A", 0.5)]);
 
         // The same run again: nothing changes. Shard 1 of 2 writes no popular document.
-        let again = score_shard(inputs(), &config(), &store, &|_| {})
-            .await
-            .unwrap();
+        let again = score_shard(inputs(), &config(), &store).await.unwrap();
         assert_eq!((again.written, again.kept), (0, 2));
         assert_eq!(again.popular, Some(WriteOutcome::Kept));
         let mut other = config();
         other.shard = Shard::new(1, 2).unwrap();
         assert_eq!(
-            score_shard(inputs(), &other, &store, &|_| {})
-                .await
-                .unwrap()
-                .popular,
+            score_shard(inputs(), &other, &store).await.unwrap().popular,
             None
         );
     }
@@ -1466,10 +1394,10 @@ mod tests {
     #[test]
     fn the_whole_run_is_send_so_a_lambda_can_run_it() {
         fn assert_send<T: Send>(_: &T) {}
-        let store = DocumentStore::new(Arc::new(InMemory::new()), "memory://recs");
-        let bucket = Bucket::new(Arc::new(InMemory::new()), "memory://a");
+        let store = DocumentStore::new(Bucket::in_memory("recs"));
+        let bucket = Bucket::in_memory("a");
         let config = config();
-        let future = score_all(&config, &bucket, &bucket, &store, &|_| {});
+        let future = score_all(&config, &bucket, &bucket, &store);
         assert_send(&future);
     }
 }

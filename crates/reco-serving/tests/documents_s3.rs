@@ -2,6 +2,8 @@
 //! `If-Match: <etag>`) behave there as on S3, in both orders, under replays and with
 //! concurrent writers; documents are stored as JSON with a short cache lifetime.
 
+#![cfg(feature = "integration")]
+
 use std::sync::Arc;
 
 use reco_domain::serving::{
@@ -31,10 +33,7 @@ fn doc(customer: i64, generated_at: &str, id: &str, source: DocumentSource) -> L
 async fn conditional_writes_keep_the_newest_document_on_the_emulator() {
     let stack = LocalStack::get();
     let bucket = stack.s3_bucket().await;
-    let store = DocumentStore::new(
-        reco_aws::storage::bucket_store(&stack.settings, &bucket.name).unwrap(),
-        format!("s3://{}", bucket.name),
-    );
+    let store = DocumentStore::new(stack.bucket(&bucket.name));
     let old = doc(
         11,
         "2026-12-02T04:30:00.000Z",

@@ -5,17 +5,18 @@
 //! nothing, a newer stream document survives an older run, and missing or inconsistent inputs
 //! fail with a message naming the fix.
 
+#![cfg(feature = "integration")]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt as _};
 use parquet::arrow::ArrowWriter;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use reco_aws::Bucket;
 use reco_domain::artifacts::{
     ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
 };
@@ -27,7 +28,7 @@ use reco_domain::serving::{
 use reco_serving::catalogue::write_catalogue;
 use reco_serving::documents::{DocumentStore, WriteOutcome};
 use reco_serving::score_all::{
-    Bucket, CHUNK_CUSTOMERS, ScoreAllConfig, ScoreAllError, ScoreAllReport, Shard, score_all,
+    CHUNK_CUSTOMERS, ScoreAllConfig, ScoreAllError, ScoreAllReport, Shard, score_all,
 };
 use reco_testkit::{LocalStack, TempBucket};
 use reco_train::job::embeddings_parquet;
@@ -100,15 +101,11 @@ struct World {
 
 impl World {
     fn bucket(&self, bucket: &TempBucket) -> Bucket {
-        Bucket::new(
-            reco_aws::storage::bucket_store(&self.stack.settings, &bucket.name).unwrap(),
-            format!("s3://{}", bucket.name),
-        )
+        self.stack.bucket(&bucket.name)
     }
 
     fn documents(&self) -> DocumentStore {
-        let b = self.bucket(&self.recs);
-        DocumentStore::new(b.store, b.location)
+        DocumentStore::new(self.bucket(&self.recs))
     }
 
     async fn run(&self, shard: Shard, generated_at: &str) -> Result<ScoreAllReport, ScoreAllError> {
@@ -126,15 +123,14 @@ impl World {
             &self.bucket(&self.artifacts),
             &self.bucket(&self.lake),
             &self.documents(),
-            &|m| eprintln!("score-all {shard}: {m}"),
         )
         .await
     }
 }
 
-async fn put(store: &dyn ObjectStore, key: &str, body: impl Into<bytes::Bytes>) {
-    store
-        .put(&Path::from(key), body.into().into())
+async fn put(bucket: &Bucket, key: &str, body: impl Into<bytes::Bytes>) {
+    bucket
+        .put(key, body.into(), "application/octet-stream")
         .await
         .unwrap_or_else(|e| panic!("put {key}: {e}"));
 }
@@ -197,14 +193,14 @@ async fn world() -> World {
         rated: HashMap::new(),
         rating_counts: HashMap::new(),
     };
-    let art = w.bucket(&w.artifacts).store;
+    let art = w.bucket(&w.artifacts);
     let prefix = ModelPrefix::default();
     let item_ids: ArrayRef = Arc::new(StringArray::from_iter_values(
         w.items.iter().map(|i| i.0.as_str()),
     ));
     let item_vecs: Vec<Vec<f32>> = w.items.iter().map(|i| i.1.clone()).collect();
     put(
-        art.as_ref(),
+        &art,
         &prefix.key(VERSION, ITEM_EMBEDDINGS_PARQUET),
         embeddings_parquet(item_ids, &item_vecs, DIM),
     )
@@ -212,30 +208,25 @@ async fn world() -> World {
     let user_ids: ArrayRef = Arc::new(Int64Array::from_iter_values(numbers.iter().copied()));
     let user_vecs: Vec<Vec<f32>> = numbers.iter().map(|c| w.users[c].clone()).collect();
     put(
-        art.as_ref(),
+        &art,
         &prefix.key(VERSION, USER_EMBEDDINGS_PARQUET),
         embeddings_parquet(user_ids, &user_vecs, DIM),
     )
     .await;
     put(
-        art.as_ref(),
+        &art,
         &prefix.key(VERSION, MODEL_FILE),
         artifact(DIM, &w.lake.name).to_json_vec().unwrap(),
     )
     .await;
-    put(
-        art.as_ref(),
-        &prefix.latest_key(),
-        VERSION.as_bytes().to_vec(),
-    )
-    .await;
+    put(&art, &prefix.latest_key(), VERSION.as_bytes().to_vec()).await;
     w
 }
 
 /// Ratings in two parts: the model's customers, a customer without an embedding, a product
 /// without one; returns what each customer rated and the counts per product.
 async fn write_snapshot(w: &mut World) {
-    let lake = w.bucket(&w.lake).store;
+    let lake = w.bucket(&w.lake);
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let mut rows: Vec<(i64, String, i8)> = Vec::new();
     for &c in w.users.keys() {
@@ -265,11 +256,11 @@ async fn write_snapshot(w: &mut World) {
         let key = format!("{prefix}run=r1/part-{i:05}.parquet");
         let body = snapshot_part(part);
         files.push(serde_json::json!({"key": key, "rows": part.len(), "bytes": body.len()}));
-        put(lake.as_ref(), &key, body).await;
+        put(&lake, &key, body).await;
     }
     // A stray run the manifest does not name: never read.
     put(
-        lake.as_ref(),
+        &lake,
         &format!("{prefix}run=old/part-00000.parquet"),
         snapshot_part(&[(100, product(0), 5)]),
     )
@@ -280,7 +271,7 @@ async fn write_snapshot(w: &mut World) {
         "rows": rows.len(), "files": files,
     });
     put(
-        lake.as_ref(),
+        &lake,
         &format!("{prefix}_manifest.json"),
         serde_json::to_vec(&manifest).unwrap(),
     )
@@ -295,7 +286,7 @@ async fn write_catalogue_of(w: &World) {
         product_line: "Classic Cars".into(),
         msrp_cents: 1_000 + p as i64,
     }));
-    write_catalogue(w.bucket(&w.lake).store.as_ref(), &catalogue)
+    write_catalogue(&w.bucket(&w.lake), &catalogue)
         .await
         .unwrap();
 }
@@ -319,12 +310,10 @@ fn expected(w: &World) -> BTreeMap<i64, Vec<(String, f32)>> {
 }
 
 async fn stored_customers(w: &World) -> BTreeSet<i64> {
-    let store = w.bucket(&w.recs).store;
-    let mut listing = store.list(Some(&Path::from("latest/customers")));
+    let keys = w.bucket(&w.recs).list("latest/customers/").await.unwrap();
     let mut out = BTreeSet::new();
-    use futures_util::StreamExt as _;
-    while let Some(meta) = listing.next().await {
-        let name = meta.unwrap().location.filename().unwrap().to_owned();
+    for key in keys {
+        let name = key.rsplit('/').next().unwrap().to_owned();
         assert!(
             out.insert(name.trim_end_matches(".json").parse::<i64>().unwrap()),
             "{name} twice"
@@ -470,9 +459,9 @@ async fn missing_or_inconsistent_inputs_fail_with_a_message_naming_the_fix() {
     );
     write_catalogue_of(&w).await;
 
-    let art = w.bucket(&w.artifacts).store;
+    let art = w.bucket(&w.artifacts);
     // No LATEST.
-    art.delete(&Path::from("models/LATEST")).await.unwrap();
+    art.delete(&["models/LATEST".to_owned()]).await.unwrap();
     let err = w.run(Shard::ALL, T_RUN).await.unwrap_err().to_string();
     assert!(
         err.contains("reco train") && err.contains("models/LATEST"),
@@ -482,19 +471,19 @@ async fn missing_or_inconsistent_inputs_fail_with_a_message_naming_the_fix() {
     // A version without user embeddings.
     let broken = "20261202T000000Z-s1";
     put(
-        art.as_ref(),
+        &art,
         &format!("models/{broken}/model.json"),
         artifact(DIM, &w.lake.name).to_json_vec().unwrap(),
     )
     .await;
     let items: ArrayRef = Arc::new(StringArray::from_iter_values(["A", "B"]));
     put(
-        art.as_ref(),
+        &art,
         &format!("models/{broken}/item_embeddings.parquet"),
         embeddings_parquet(items, &[vec![1.0; DIM], vec![0.5; DIM]], DIM),
     )
     .await;
-    put(art.as_ref(), "models/LATEST", broken.as_bytes().to_vec()).await;
+    put(&art, "models/LATEST", broken.as_bytes().to_vec()).await;
     let err = w.run(Shard::ALL, T_RUN).await.unwrap_err();
     assert!(
         matches!(err, ScoreAllError::MissingEmbeddings { .. }),
@@ -505,7 +494,7 @@ async fn missing_or_inconsistent_inputs_fail_with_a_message_naming_the_fix() {
     // User embeddings of another dimension than the items'.
     let users: ArrayRef = Arc::new(Int64Array::from_iter_values([1, 2]));
     put(
-        art.as_ref(),
+        &art,
         &format!("models/{broken}/user_embeddings.parquet"),
         embeddings_parquet(users, &[vec![1.0; 4], vec![0.5; 4]], 4),
     )

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use reco_domain::Settings;
+use reco_aws::{AwsArgs, Bucket};
+use reco_config::{required, var};
 use reco_domain::serving::{
     DocumentItem, LatestDocument, POPULAR_DOCUMENT_KEY, customer_document_key,
 };
-use reco_domain::settings::var;
 use reco_serving::documents::DocumentStore;
 
 /// Arguments of `reco recs`.
@@ -25,16 +25,19 @@ pub struct RecsArgs {
     /// Do not fall back to the popular document when the customer has none.
     #[arg(long)]
     pub no_fallback: bool,
+    /// The recommendations bucket holding the latest documents.
+    #[arg(long, env = var::RECO_RECS_BUCKET, value_name = "BUCKET")]
+    pub recs_bucket: Option<String>,
+    /// AWS endpoint, region and credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Runs `reco recs`: exit 0 with the customer's document (or the popular fallback), 1 when
 /// there is nothing to show.
-pub async fn run(args: RecsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let bucket = settings.require(var::RECO_RECS_BUCKET)?;
-    let store = DocumentStore::new(
-        reco_aws::storage::bucket_store(settings, bucket)?,
-        format!("s3://{bucket}"),
-    );
+pub async fn run(args: RecsArgs) -> anyhow::Result<ExitCode> {
+    let bucket = required(var::RECO_RECS_BUCKET, &args.recs_bucket)?;
+    let store = DocumentStore::new(Bucket::s3(&args.aws, bucket)?);
     let key = customer_document_key(args.customer);
     let mut found = store
         .get(&key)

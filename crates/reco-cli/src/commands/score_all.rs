@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use reco_domain::Settings;
-use reco_domain::settings::var;
+use reco_aws::{AwsArgs, Bucket};
+use reco_config::{ModelStoreArgs, required, var};
+use reco_domain::artifacts::ModelPrefix;
 use reco_serving::documents::DocumentStore;
-use reco_serving::score_all::{Bucket, MAX_K, ScoreAllConfig, Shard, score_all};
+use reco_serving::score_all::{DEFAULT_K, MAX_K, ScoreAllConfig, Shard, score_all};
 
 /// Arguments of `reco score-all`.
 #[derive(Debug, Args)]
@@ -18,9 +19,15 @@ pub struct ScoreAllArgs {
     /// This run's customers: shard I of N (0-based) of the customers sorted by number.
     #[arg(long, value_name = "I/N", default_value = "0/1")]
     pub shard: Shard,
-    /// Products per customer [settings: RECO_KNN_K, default 10].
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=MAX_K as i64))]
-    pub k: Option<u16>,
+    /// Products per customer.
+    #[arg(
+        long,
+        env = var::RECO_KNN_K,
+        value_name = "K",
+        default_value_t = DEFAULT_K as u16,
+        value_parser = clap::value_parser!(u16).range(1..=MAX_K as i64)
+    )]
+    pub k: u16,
     /// Training snapshot (YYYY-MM-DD) whose ratings are excluded; default: the one the model
     /// was trained on.
     #[arg(long, value_name = "DATE")]
@@ -30,41 +37,50 @@ pub struct ScoreAllArgs {
     /// rewrites nothing and never replaces a newer stream document.
     #[arg(long, value_name = "TIME")]
     pub started_at: Option<String>,
+    /// The recommendations bucket the documents go to.
+    #[arg(long, env = var::RECO_RECS_BUCKET, value_name = "BUCKET")]
+    pub recs_bucket: Option<String>,
+    /// The data lake: training snapshot and product catalogue.
+    #[arg(long, env = var::RECO_DATA_LAKE_BUCKET, value_name = "BUCKET")]
+    pub data_lake_bucket: Option<String>,
+    /// The artifacts bucket and the model prefix.
+    #[command(flatten)]
+    pub models: ModelStoreArgs,
+    /// AWS endpoint, region and credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Runs `reco score-all`.
-pub async fn run(args: ScoreAllArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let mut config = ScoreAllConfig::from_settings(settings)?;
+pub async fn run(args: ScoreAllArgs) -> anyhow::Result<ExitCode> {
+    let mut config = ScoreAllConfig::new(ModelPrefix::new(&args.models.model_prefix));
     config.model_version = args.model;
     config.shard = args.shard;
     config.snapshot = args.snapshot;
-    if let Some(k) = args.k {
-        config.k = usize::from(k);
-    }
+    config.k = usize::from(args.k);
     if let Some(t) = args.started_at {
         config.generated_at = t;
     }
     config.validate()?;
 
-    let bucket = |name: &str| -> anyhow::Result<Bucket> {
-        let bucket = settings.require(name)?;
-        Ok(Bucket::new(
-            reco_aws::storage::bucket_store(settings, bucket)?,
-            format!("s3://{bucket}"),
-        ))
-    };
-    let artifacts = bucket(var::RECO_ARTIFACTS_BUCKET)?;
-    let lake = bucket(var::RECO_DATA_LAKE_BUCKET)?;
-    let recs = bucket(var::RECO_RECS_BUCKET)?;
-    let documents = DocumentStore::new(recs.store, recs.location.clone());
+    let artifacts = Bucket::s3(&args.aws, args.models.bucket()?)?;
+    let lake = Bucket::s3(
+        &args.aws,
+        required(var::RECO_DATA_LAKE_BUCKET, &args.data_lake_bucket)?,
+    )?;
+    let recs = Bucket::s3(
+        &args.aws,
+        required(var::RECO_RECS_BUCKET, &args.recs_bucket)?,
+    )?;
     eprintln!(
         "score-all: shard {}, k = {}, generated at {}, documents to {}",
-        config.shard, config.k, config.generated_at, recs.location
+        config.shard,
+        config.k,
+        config.generated_at,
+        recs.location("").trim_end_matches('/')
     );
-    let report = score_all(&config, &artifacts, &lake, &documents, &|m| {
-        eprintln!("score-all: {m}")
-    })
-    .await?;
+    let documents = DocumentStore::new(recs);
+    let report = score_all(&config, &artifacts, &lake, &documents).await?;
     let popular = match report.popular {
         Some(outcome) => format!("; popular document {outcome:?}").to_lowercase(),
         None => String::new(),
