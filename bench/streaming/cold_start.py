@@ -66,6 +66,8 @@ def one_run(bootstrap, port):
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "RUST_LOG": "info",
+        # JSON log lines, as with the function's JSON log format (Lambda sets this variable).
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
     })
     started = time.perf_counter()
     # The binary logs JSON lines to stdout (as Lambda collects them); stderr is merged in.

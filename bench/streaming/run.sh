@@ -63,6 +63,5 @@ event["records"] = event["records"][:50]
 with open(f"{sys.argv[3]}/small.json", "w") as f:
     json.dump(event, f)
 PY
-mkdir -p "$out/empty-local"
-RECO_LOCAL_DIR="$out/empty-local" RECO_PG_URL="$server/$db" RECO_ARTIFACTS_BUCKET="$bucket" \
+RECO_PG_URL="$server/$db" RECO_ARTIFACTS_BUCKET="$bucket" \
   "$venv/bin/python" bench/streaming/cold_start.py "$CARGO_TARGET_DIR/lambda/bootstrap/bootstrap" "$out/small.json" 5
