@@ -20,8 +20,6 @@ use reco_domain::event::ClickEvent;
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::CustomerEmbedder;
 use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPosition};
-use reco_serving::catalogue::CatalogueSource;
-use reco_serving::documents::DocumentStore;
 use reco_serving::lambda::Publisher;
 use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_testkit::{LocalStack, TempBucket, unique_name};
@@ -243,16 +241,7 @@ impl Streams {
 
 fn publisher(bucket: &TempBucket, lake: &TempBucket) -> Publisher {
     let stack = LocalStack::get();
-    let objects = stack.bucket(&bucket.name).store().clone();
-    Publisher {
-        bucket: bucket.name.clone(),
-        documents: DocumentStore::new(objects.clone(), format!("s3://{}", bucket.name)),
-        objects,
-        catalogue: CatalogueSource::new(
-            stack.bucket(&lake.name).store().clone(),
-            format!("s3://{}", lake.name),
-        ),
-    }
+    Publisher::new(stack.bucket(&bucket.name), stack.bucket(&lake.name))
 }
 
 /// The destination bucket as the runner writes it.
