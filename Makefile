@@ -20,13 +20,13 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 test: lint ## Run every check: fmt, clippy, unit + integration tests (local stack), Lambda zips, Terraform checks + apply to the emulator
 	bash scripts/local-install.sh --with-cargo-lambda
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --features integration
 	bash scripts/terraform-check.sh
 	bash scripts/build-lambda.sh
 	bash scripts/terraform-apply-local-test.sh
 
-test-unit: ## The quick loop: unit tests of every crate (library and binary targets), no service needed
-	$(CARGO) test --workspace --lib --bins
+test-unit: ## The quick loop: every test that needs no service (no local stack), under a minute after the build
+	$(CARGO) test --workspace
 
 local-up: ## Install (if missing) and start MariaDB, PostgreSQL + pgvector and moto on 127.0.0.1; write .local/env
 	@bash scripts/local-up.sh
@@ -37,8 +37,13 @@ local-down: ## Stop the local services this project started
 local-status: ## Show each local service up or down
 	@bash scripts/local-status.sh
 
-ENV ?= aws
-export ENV
+# One switch for the target environment, default real AWS: RECO_ENV, or ENV as its short
+# form (`ENV=local make deploy-etl`). Both are exported with the same value, for the scripts
+# and for the reco CLI they run.
+RECO_ENV ?= aws
+ENV ?= $(RECO_ENV)
+override RECO_ENV := $(ENV)
+export ENV RECO_ENV
 
 build-lambda: ## Build the Lambda zips (provided.al2023, x86_64) into dist/lambda/
 	@bash scripts/build-lambda.sh

@@ -33,7 +33,7 @@ cd "${RECO_ROOT}"
 usage() { echo "usage: ENV=local|aws $0 plan|apply|destroy [etl|vector-db|streaming|all]" >&2; exit 2; }
 action="${1:-}"
 part="${2:-all}"
-env_name="${ENV:-aws}"
+env_name="${ENV:-${RECO_ENV:-aws}}"
 case "${action}" in plan | apply | destroy) ;; *) usage ;; esac
 case "${env_name}" in local | aws) ;; *) tf_die "ENV must be local or aws, not '${env_name}'" ;; esac
 

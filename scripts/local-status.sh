@@ -15,9 +15,9 @@ show() {
   fi
   printf '%-10s 127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
 }
-show mariadb "$RECO_MYSQL_PORT"
-show postgres "$RECO_PG_PORT"
-show moto "$RECO_MOTO_PORT"
+show mariadb "$RECO_LOCAL_MYSQL_PORT"
+show postgres "$RECO_LOCAL_PG_PORT"
+show moto "$RECO_LOCAL_MOTO_PORT"
 [ -f "$RUN_DIR/storefront.pid" ] && show storefront "${RECO_STOREFRONT_PORT:-18080}"
 [ -f "$LOCAL_DIR/env" ] && echo "settings: $LOCAL_DIR/env"
 exit "$down"

@@ -16,26 +16,26 @@ claim_port() {
   fi
 }
 # Check every port before installing anything, so a conflict is reported at once.
-service_pid mariadb >/dev/null || claim_port MariaDB "$RECO_MYSQL_PORT" RECO_MYSQL_PORT
-service_pid postgres >/dev/null || claim_port PostgreSQL "$RECO_PG_PORT" RECO_PG_PORT
-service_pid moto >/dev/null || claim_port moto "$RECO_MOTO_PORT" RECO_MOTO_PORT
+service_pid mariadb >/dev/null || claim_port MariaDB "$RECO_LOCAL_MYSQL_PORT" RECO_LOCAL_MYSQL_PORT
+service_pid postgres >/dev/null || claim_port PostgreSQL "$RECO_LOCAL_PG_PORT" RECO_LOCAL_PG_PORT
+service_pid moto >/dev/null || claim_port moto "$RECO_LOCAL_MOTO_PORT" RECO_LOCAL_MOTO_PORT
 
 bash "$RECO_ROOT/scripts/local-install.sh" ${RECO_WITH_CARGO_LAMBDA:+--with-cargo-lambda}
 
 cat >"$LOCAL_DIR/ports.env" <<PORTS
-RECO_MYSQL_PORT=$RECO_MYSQL_PORT
-RECO_PG_PORT=$RECO_PG_PORT
-RECO_MOTO_PORT=$RECO_MOTO_PORT
+RECO_LOCAL_MYSQL_PORT=$RECO_LOCAL_MYSQL_PORT
+RECO_LOCAL_PG_PORT=$RECO_LOCAL_PG_PORT
+RECO_LOCAL_MOTO_PORT=$RECO_LOCAL_MOTO_PORT
 PORTS
 
 started=()
 
 # --- MariaDB ---------------------------------------------------------------
 mysql_dir="$LOCAL_DIR/mysql"
-if service_pid mariadb >/dev/null && port_open "$RECO_MYSQL_PORT"; then
+if service_pid mariadb >/dev/null && port_open "$RECO_LOCAL_MYSQL_PORT"; then
   :
 else
-  claim_port MariaDB "$RECO_MYSQL_PORT" RECO_MYSQL_PORT
+  claim_port MariaDB "$RECO_LOCAL_MYSQL_PORT" RECO_LOCAL_MYSQL_PORT
   mariadbd_bin="$(command -v mariadbd || echo /usr/sbin/mariadbd)"
   if [ ! -d "$mysql_dir/data/mysql" ]; then
     mkdir -p "$mysql_dir/data"
@@ -44,14 +44,14 @@ else
       || die "mariadb-install-db failed (log: $LOG_DIR/mariadb-install.log)"
   fi
   nohup "$mariadbd_bin" --no-defaults --datadir="$mysql_dir/data" --user="$(id -un)" \
-    --bind-address=127.0.0.1 --port="$RECO_MYSQL_PORT" --socket="$mysql_dir/mysqld.sock" \
+    --bind-address=127.0.0.1 --port="$RECO_LOCAL_MYSQL_PORT" --socket="$mysql_dir/mysqld.sock" \
     --pid-file="$mysql_dir/mysqld.pid" --skip-name-resolve --skip-log-bin \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --innodb-log-file-size=256M \
     --max-allowed-packet=256M --local-infile=1 \
     >"$LOG_DIR/mariadb.log" 2>&1 9>&- &
   echo $! >"$RUN_DIR/mariadb.pid"
-  wait_for_port "$RECO_MYSQL_PORT" 60 mariadb
+  wait_for_port "$RECO_LOCAL_MYSQL_PORT" 60 mariadb
   mariadb --no-defaults --socket="$mysql_dir/mysqld.sock" -uroot <<'SQL' || die "MariaDB user setup failed"
 CREATE USER IF NOT EXISTS 'reco'@'127.0.0.1' IDENTIFIED BY 'reco';
 CREATE USER IF NOT EXISTS 'reco'@'localhost' IDENTIFIED BY 'reco';
@@ -59,7 +59,7 @@ GRANT ALL PRIVILEGES ON *.* TO 'reco'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'reco'@'localhost' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS reco CHARACTER SET utf8mb4;
 SQL
-  started+=("MariaDB on 127.0.0.1:$RECO_MYSQL_PORT")
+  started+=("MariaDB on 127.0.0.1:$RECO_LOCAL_MYSQL_PORT")
 fi
 
 # --- PostgreSQL + pgvector --------------------------------------------------
@@ -73,10 +73,10 @@ run_pg() {
     "$@"
   fi
 }
-if service_pid postgres >/dev/null && port_open "$RECO_PG_PORT"; then
+if service_pid postgres >/dev/null && port_open "$RECO_LOCAL_PG_PORT"; then
   :
 else
-  claim_port PostgreSQL "$RECO_PG_PORT" RECO_PG_PORT
+  claim_port PostgreSQL "$RECO_LOCAL_PG_PORT" RECO_LOCAL_PG_PORT
   if [ ! -e "$pg_dir" ]; then
     if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$LOCAL_DIR"; then
       real="/var/tmp/reco-pg-$(echo "$LOCAL_DIR" | md5sum | cut -c1-12)"
@@ -93,12 +93,12 @@ else
   fi
   run_pg mkdir -p "$pg_dir/run"
   run_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $RECO_PG_PORT -k $pg_dir/run -c max_connections=200 -c shared_buffers=512MB -c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -p $RECO_LOCAL_PG_PORT -k $pg_dir/run -c max_connections=200 -c shared_buffers=512MB -c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start >"$LOG_DIR/postgres.log" 2>&1 9>&- \
     || die "PostgreSQL did not start (logs: $LOG_DIR/postgres.log, $pg_dir/postgres.log)"
   head -1 "$pg_dir/data/postmaster.pid" >"$RUN_DIR/postgres.pid"
-  wait_for_port "$RECO_PG_PORT" 30 postgres
-  run_pg psql -q -h "$pg_dir/run" -p "$RECO_PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || die "PostgreSQL role setup failed"
+  wait_for_port "$RECO_LOCAL_PG_PORT" 30 postgres
+  run_pg psql -q -h "$pg_dir/run" -p "$RECO_LOCAL_PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || die "PostgreSQL role setup failed"
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reco') THEN
     CREATE ROLE reco LOGIN SUPERUSER PASSWORD 'reco';
@@ -110,30 +110,30 @@ SELECT 'CREATE DATABASE reco OWNER reco' WHERE NOT EXISTS (SELECT FROM pg_databa
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS vector;
 SQL
-  started+=("PostgreSQL $PG_MAJOR + pgvector on 127.0.0.1:$RECO_PG_PORT")
+  started+=("PostgreSQL $PG_MAJOR + pgvector on 127.0.0.1:$RECO_LOCAL_PG_PORT")
 fi
 
 # --- moto (S3, Kinesis, Firehose API, Glue, IAM, Lambda API, RDS API, Secrets Manager) ---
-if service_pid moto >/dev/null && port_open "$RECO_MOTO_PORT"; then
+if service_pid moto >/dev/null && port_open "$RECO_LOCAL_MOTO_PORT"; then
   :
 else
-  claim_port moto "$RECO_MOTO_PORT" RECO_MOTO_PORT
+  claim_port moto "$RECO_LOCAL_MOTO_PORT" RECO_LOCAL_MOTO_PORT
   # The VPC-attached Lambdas use AWS managed policies (AWSLambdaVPCAccessExecutionRole); moto only knows them when asked.
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$RECO_MOTO_PORT" >"$LOG_DIR/moto.log" 2>&1 9>&- &
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$RECO_LOCAL_MOTO_PORT" >"$LOG_DIR/moto.log" 2>&1 9>&- &
   echo $! >"$RUN_DIR/moto.pid"
-  wait_for_port "$RECO_MOTO_PORT" 60 moto
-  started+=("moto on 127.0.0.1:$RECO_MOTO_PORT")
+  wait_for_port "$RECO_LOCAL_MOTO_PORT" 60 moto
+  started+=("moto on 127.0.0.1:$RECO_LOCAL_MOTO_PORT")
 fi
 
 cat >"$LOCAL_DIR/env.tmp" <<ENV
 # Written by scripts/local-up.sh: settings of the local stack. The environment overrides them.
-AWS_ENDPOINT_URL=http://127.0.0.1:$RECO_MOTO_PORT
+AWS_ENDPOINT_URL=http://127.0.0.1:$RECO_LOCAL_MOTO_PORT
 AWS_REGION=us-east-1
 AWS_DEFAULT_REGION=us-east-1
 AWS_ACCESS_KEY_ID=test
 AWS_SECRET_ACCESS_KEY=test
-RECO_MYSQL_URL=mysql://reco:reco@127.0.0.1:$RECO_MYSQL_PORT/reco
-RECO_PG_URL=postgres://reco:reco@127.0.0.1:$RECO_PG_PORT/reco
+RECO_MYSQL_URL=mysql://reco:reco@127.0.0.1:$RECO_LOCAL_MYSQL_PORT/reco
+RECO_PG_URL=postgres://reco:reco@127.0.0.1:$RECO_LOCAL_PG_PORT/reco
 RECO_DATA_LAKE_BUCKET=reco-local-data-lake
 RECO_ARTIFACTS_BUCKET=reco-local-artifacts
 RECO_RECS_BUCKET=reco-local-recommendations

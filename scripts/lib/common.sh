@@ -21,9 +21,9 @@ if [ -f "$LOCAL_DIR/ports.env" ]; then
   # shellcheck disable=SC1091
   . "$LOCAL_DIR/ports.env"
 fi
-RECO_MYSQL_PORT="${RECO_MYSQL_PORT:-13306}"
-RECO_PG_PORT="${RECO_PG_PORT:-15432}"
-RECO_MOTO_PORT="${RECO_MOTO_PORT:-15000}"
+RECO_LOCAL_MYSQL_PORT="${RECO_LOCAL_MYSQL_PORT:-13306}"
+RECO_LOCAL_PG_PORT="${RECO_LOCAL_PG_PORT:-15432}"
+RECO_LOCAL_MOTO_PORT="${RECO_LOCAL_MOTO_PORT:-15000}"
 
 say() { printf '[reco] %s\n' "$*" >&2; }
 die() { printf '[reco] error: %s\n' "$*" >&2; exit 1; }

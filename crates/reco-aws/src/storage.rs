@@ -58,9 +58,11 @@ impl StorageError {
             object_store::Error::NotFound { .. } => {
                 (StorageErrorKind::NotFound, "no such object".to_owned())
             }
-            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-                (StorageErrorKind::Conflict, "the object exists or changed".to_owned())
-            }
+            object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. } => (
+                StorageErrorKind::Conflict,
+                "the object exists or changed".to_owned(),
+            ),
             _ if text.contains("NoSuchBucket") => (
                 StorageErrorKind::NoBucket,
                 "the bucket does not exist: deploy first (`make deploy-etl` / `make \
@@ -98,6 +100,8 @@ pub struct Bucket {
     /// `s3://bucket`, `file:///path` or `memory://name`: prefix of every location.
     base: String,
     name: String,
+    /// Whether puts carry a content type (a local folder has nowhere to keep one).
+    content_types: bool,
 }
 
 impl fmt::Debug for Bucket {
@@ -124,7 +128,9 @@ impl Bucket {
                 .with_virtual_hosted_style_request(false);
         }
         if let Some((key, secret, token)) = aws.static_keys() {
-            builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
             if let Some(token) = token {
                 builder = builder.with_token(token);
             }
@@ -150,7 +156,9 @@ impl Bucket {
         };
         std::fs::create_dir_all(root).map_err(|e| open(e.to_string()))?;
         let store = LocalFileSystem::new_with_prefix(root).map_err(|e| open(e.to_string()))?;
-        Ok(Self::new(Arc::new(store), base, &root.display().to_string()))
+        let mut bucket = Self::new(Arc::new(store), base, &root.display().to_string());
+        bucket.content_types = false;
+        Ok(bucket)
     }
 
     /// An in-memory bucket (unit tests, benchmarks).
@@ -164,6 +172,7 @@ impl Bucket {
             store,
             base: base.into(),
             name: name.to_owned(),
+            content_types: true,
         }
     }
 
@@ -209,10 +218,17 @@ impl Bucket {
     }
 
     /// Writes (replaces) the object at `key` with `content_type`.
-    pub async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StorageError> {
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         let path = self.path("put", key)?;
         let mut attributes = Attributes::new();
-        attributes.insert(Attribute::ContentType, content_type.to_owned().into());
+        if self.content_types {
+            attributes.insert(Attribute::ContentType, content_type.to_owned().into());
+        }
         let options = PutOptions {
             attributes,
             ..PutOptions::default()
@@ -276,14 +292,25 @@ mod tests {
     async fn put_get_list_delete_round_trip_in_memory() {
         let bucket = Bucket::in_memory("lake");
         bucket
-            .put("training/snapshot=2026-01-01/part-0.parquet", Bytes::from_static(b"a"), "x")
+            .put(
+                "training/snapshot=2026-01-01/part-0.parquet",
+                Bytes::from_static(b"a"),
+                "x",
+            )
             .await
             .unwrap();
         bucket
-            .put("training/snapshot=2026-01-02/part-0.parquet", Bytes::from_static(b"b"), "x")
+            .put(
+                "training/snapshot=2026-01-02/part-0.parquet",
+                Bytes::from_static(b"b"),
+                "x",
+            )
             .await
             .unwrap();
-        bucket.put("training/other", Bytes::from_static(b"c"), "x").await.unwrap();
+        bucket
+            .put("training/other", Bytes::from_static(b"c"), "x")
+            .await
+            .unwrap();
         assert_eq!(
             bucket.list("training/snapshot=").await.unwrap(),
             vec![
@@ -316,11 +343,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         let bucket = Bucket::local_dir(&root).unwrap();
         bucket
-            .put("models/v1/model.json", Bytes::from_static(b"{}"), "application/json")
+            .put(
+                "models/v1/model.json",
+                Bytes::from_static(b"{}"),
+                "application/json",
+            )
             .await
             .unwrap();
         assert!(root.join("models/v1/model.json").is_file());
-        assert_eq!(bucket.list("models/").await.unwrap(), vec!["models/v1/model.json"]);
+        assert_eq!(
+            bucket.list("models/").await.unwrap(),
+            vec!["models/v1/model.json"]
+        );
         assert!(bucket.location("models/v1/").ends_with("models/v1/"));
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -66,7 +66,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
     tracing::debug!(target_env = local.target.name(), files = ?local.files, "settings files read");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("reco: cannot start the async runtime: {err}");

@@ -4,6 +4,7 @@
 //! -> the storefront page in a real headless Chromium, with every resource of its own
 //! (databases, buckets, Glue database, Kinesis stream and a delivery stream shaped like the
 //! deployed one: time partitions, no dynamic partitioning).
+#![cfg(feature = "integration")]
 
 use std::io::Read as _;
 use std::process::{Command, Output};
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::serving::{DocumentSource, LatestDocument};
-use reco_domain::settings::var;
+use reco_config::var;
 use reco_testkit::{LocalStack, unique_name};
 
 const EVENTS: usize = 1_000;
@@ -134,6 +135,7 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
             .await?;
 
         let env = vec![
+            (var::RECO_ENV, "local".to_owned()),
             (var::RECO_MYSQL_URL, mysql.url.clone()),
             (var::RECO_PG_URL, pg.url.clone()),
             (var::RECO_DATA_LAKE_BUCKET, lake.name.clone()),

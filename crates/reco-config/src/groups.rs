@@ -10,19 +10,19 @@ use crate::{ConfigError, required, var};
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
     /// Endpoint of the AWS emulator; unset against real AWS.
-    #[arg(long = "aws-endpoint-url", env = var::AWS_ENDPOINT_URL, value_name = "URL")]
+    #[arg(id = "aws_endpoint_url", long = "aws-endpoint-url", env = var::AWS_ENDPOINT_URL, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// AWS region of every client (default: the SDK's chain).
-    #[arg(long = "aws-region", env = var::AWS_REGION, value_name = "REGION")]
+    #[arg(id = "aws_region", long = "aws-region", env = var::AWS_REGION, value_name = "REGION")]
     pub region: Option<String>,
     /// Static access key (the local stack's dummy keys); unset: the default credential chain.
-    #[arg(long = "aws-access-key-id", env = var::AWS_ACCESS_KEY_ID, hide = true)]
+    #[arg(id = "aws_access_key_id", long = "aws-access-key-id", env = var::AWS_ACCESS_KEY_ID, hide = true)]
     pub access_key_id: Option<String>,
     /// Static secret key paired with the access key.
-    #[arg(long = "aws-secret-access-key", env = var::AWS_SECRET_ACCESS_KEY, hide = true, hide_env_values = true)]
+    #[arg(id = "aws_secret_access_key", long = "aws-secret-access-key", env = var::AWS_SECRET_ACCESS_KEY, hide = true, hide_env_values = true)]
     pub secret_access_key: Option<String>,
     /// Session token paired with the static keys.
-    #[arg(long = "aws-session-token", env = var::AWS_SESSION_TOKEN, hide = true, hide_env_values = true)]
+    #[arg(id = "aws_session_token", long = "aws-session-token", env = var::AWS_SESSION_TOKEN, hide = true, hide_env_values = true)]
     pub session_token: Option<String>,
 }
 
@@ -30,7 +30,10 @@ impl AwsArgs {
     /// The static key pair and token, when both keys are set.
     pub fn static_keys(&self) -> Option<(&str, &str, Option<&str>)> {
         let key = self.access_key_id.as_deref().filter(|v| !v.is_empty())?;
-        let secret = self.secret_access_key.as_deref().filter(|v| !v.is_empty())?;
+        let secret = self
+            .secret_access_key
+            .as_deref()
+            .filter(|v| !v.is_empty())?;
         let token = self.session_token.as_deref().filter(|v| !v.is_empty());
         Some((key, secret, token))
     }
@@ -48,19 +51,19 @@ pub const DEFAULT_PG_PORT: u16 = 5432;
 #[derive(Debug, Clone, Default, Args)]
 pub struct PgArgs {
     /// Vector database URL (`postgres://user:pass@host:port/db`), local use.
-    #[arg(long = "pg-url", env = var::RECO_PG_URL, value_name = "URL", hide_env_values = true)]
+    #[arg(id = "pg_url", long = "pg-url", env = var::RECO_PG_URL, value_name = "URL", hide_env_values = true)]
     pub url: Option<String>,
     /// RDS-managed secret (JSON username, password) of the vector database, on AWS.
-    #[arg(long = "pg-secret-arn", env = var::RECO_PG_SECRET_ARN, value_name = "ARN")]
+    #[arg(id = "pg_secret_arn", long = "pg-secret-arn", env = var::RECO_PG_SECRET_ARN, value_name = "ARN")]
     pub secret_arn: Option<String>,
     /// Vector database host, with the secret.
-    #[arg(long = "pg-host", env = var::RECO_PG_HOST, value_name = "HOST")]
+    #[arg(id = "pg_host", long = "pg-host", env = var::RECO_PG_HOST, value_name = "HOST")]
     pub host: Option<String>,
     /// Vector database port, with the secret.
-    #[arg(long = "pg-port", env = var::RECO_PG_PORT, value_name = "PORT", default_value_t = DEFAULT_PG_PORT)]
+    #[arg(id = "pg_port", long = "pg-port", env = var::RECO_PG_PORT, value_name = "PORT", default_value_t = DEFAULT_PG_PORT)]
     pub port: u16,
     /// Vector database name, with the secret.
-    #[arg(long = "pg-database", env = var::RECO_PG_DATABASE, value_name = "NAME")]
+    #[arg(id = "pg_database", long = "pg-database", env = var::RECO_PG_DATABASE, value_name = "NAME")]
     pub database: Option<String>,
 }
 
@@ -110,10 +113,10 @@ fn missing_pg() -> ConfigError {
 #[derive(Debug, Clone, Default, Args)]
 pub struct MysqlArgs {
     /// Source database URL (`mysql://user:pass@host:port/db`), local use.
-    #[arg(long = "mysql-url", env = var::RECO_MYSQL_URL, value_name = "URL", hide_env_values = true)]
+    #[arg(id = "mysql_url", long = "mysql-url", env = var::RECO_MYSQL_URL, value_name = "URL", hide_env_values = true)]
     pub url: Option<String>,
     /// Secrets Manager secret (JSON host, port, username, password, dbname), on AWS.
-    #[arg(long = "mysql-secret-arn", env = var::RECO_MYSQL_SECRET_ARN, value_name = "ARN")]
+    #[arg(id = "mysql_secret_arn", long = "mysql-secret-arn", env = var::RECO_MYSQL_SECRET_ARN, value_name = "ARN")]
     pub secret_arn: Option<String>,
 }
 
@@ -149,10 +152,10 @@ pub const DEFAULT_MODEL_PREFIX: &str = "models/";
 #[derive(Debug, Clone, Default, Args)]
 pub struct ModelStoreArgs {
     /// S3 bucket of model artifacts and embeddings.
-    #[arg(long = "artifacts-bucket", env = var::RECO_ARTIFACTS_BUCKET, value_name = "BUCKET")]
+    #[arg(id = "artifacts_bucket", long = "artifacts-bucket", env = var::RECO_ARTIFACTS_BUCKET, value_name = "BUCKET")]
     pub artifacts_bucket: Option<String>,
     /// Key prefix of model versions inside the artifacts bucket.
-    #[arg(long = "model-prefix", env = var::RECO_MODEL_PREFIX, value_name = "PREFIX", default_value = DEFAULT_MODEL_PREFIX)]
+    #[arg(id = "model_prefix", long = "model-prefix", env = var::RECO_MODEL_PREFIX, value_name = "PREFIX", default_value = DEFAULT_MODEL_PREFIX)]
     pub model_prefix: String,
 }
 
@@ -182,12 +185,22 @@ mod tests {
     #[test]
     fn flags_resolve_targets_and_missing_parts_are_named() {
         let probe = Probe::parse_from(["probe", "--pg-url", "postgres://u@h/db"]);
-        assert_eq!(probe.pg.target().unwrap(), PgTarget::Url("postgres://u@h/db".into()));
+        assert_eq!(
+            probe.pg.target().unwrap(),
+            PgTarget::Url("postgres://u@h/db".into())
+        );
         assert_eq!(probe.models.model_prefix, DEFAULT_MODEL_PREFIX);
 
         let probe = Probe::parse_from([
-            "probe", "--pg-secret-arn", "arn:s", "--pg-host", "db", "--pg-database", "reco",
-            "--mysql-secret-arn", "arn:m",
+            "probe",
+            "--pg-secret-arn",
+            "arn:s",
+            "--pg-host",
+            "db",
+            "--pg-database",
+            "reco",
+            "--mysql-secret-arn",
+            "arn:m",
         ]);
         assert_eq!(
             probe.pg.target().unwrap(),
@@ -198,12 +211,18 @@ mod tests {
                 database: "reco".into()
             }
         );
-        assert_eq!(probe.mysql.target().unwrap(), MysqlTarget::Secret("arn:m".into()));
+        assert_eq!(
+            probe.mysql.target().unwrap(),
+            MysqlTarget::Secret("arn:m".into())
+        );
 
         let probe = Probe::parse_from(["probe", "--pg-secret-arn", "arn:s"]);
         let err = probe.pg.target().unwrap_err().to_string();
         assert!(err.contains("RECO_PG_HOST"), "{err}");
         let err = probe.models.bucket().unwrap_err().to_string();
-        assert!(err.contains("RECO_ARTIFACTS_BUCKET") && err.contains("deploy"), "{err}");
+        assert!(
+            err.contains("RECO_ARTIFACTS_BUCKET") && err.contains("deploy"),
+            "{err}"
+        );
     }
 }

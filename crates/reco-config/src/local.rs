@@ -30,7 +30,11 @@ impl Target {
         match name {
             "" | "aws" => Ok(Self::Aws),
             "local" => Ok(Self::Local),
-            other if other.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
+            other
+                if other
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
                 Ok(Self::Named(other.to_owned()))
             }
             other => Err(ConfigError::Invalid {
@@ -82,7 +86,9 @@ impl LocalEnv {
         let target = Target::parse(&std::env::var(var::RECO_ENV).unwrap_or_default())?;
         let dir = match std::env::var_os(var::RECO_LOCAL_DIR) {
             Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-            _ => std::env::current_dir().ok().and_then(|d| find_local_dir(&d)),
+            _ => std::env::current_dir()
+                .ok()
+                .and_then(|d| find_local_dir(&d)),
         };
         let mut files = Vec::new();
         if let Some(dir) = &dir {
@@ -151,7 +157,11 @@ mod tests {
         std::fs::create_dir_all(&nested).unwrap();
         assert_eq!(find_local_dir(&nested), None);
         std::fs::create_dir_all(root.join(".local")).unwrap();
-        assert_eq!(find_local_dir(&nested), None, "an empty .local/ holds no settings");
+        assert_eq!(
+            find_local_dir(&nested),
+            None,
+            "an empty .local/ holds no settings"
+        );
         std::fs::write(root.join(".local/outputs-aws.env"), "RECO_RECS_BUCKET=b\n").unwrap();
         assert_eq!(find_local_dir(&nested), Some(root.join(".local")));
         std::fs::remove_dir_all(&root).unwrap();
@@ -177,7 +187,11 @@ mod tests {
     fn files_parse_with_comments_exports_and_quotes_and_name_bad_lines() {
         let dir = temp_dir("parse");
         let good = dir.join("env");
-        std::fs::write(&good, "# comment\n\nexport A=1\nB='two words'\nC=\"x=y\"\nD=\n").unwrap();
+        std::fs::write(
+            &good,
+            "# comment\n\nexport A=1\nB='two words'\nC=\"x=y\"\nD=\n",
+        )
+        .unwrap();
         let values = read_file(&good).unwrap();
         let get = |k: &str| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("A"), Some("1"));

@@ -1,6 +1,7 @@
 //! The recommendation record: one NDJSON line per click event, written to S3 by Firehose
 //! and read by the front end (`reco recs`).
 
+use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::ClickEvent;
@@ -59,8 +60,8 @@ impl RecommendationRecord {
     }
 }
 
-/// A UTC calendar time, enough for RFC 3339 stamps and Firehose's `!{timestamp:...}` prefixes
-/// without a date-time dependency.
+/// A UTC calendar time split into fields, for RFC 3339 stamps and Firehose's
+/// `!{timestamp:...}` prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UtcDateTime {
     /// Year.
@@ -80,37 +81,27 @@ pub struct UtcDateTime {
 }
 
 impl UtcDateTime {
-    /// The calendar time of `millis` since the Unix epoch.
+    /// The calendar time of `millis` since the Unix epoch (out-of-range values clamp to the
+    /// epoch; chrono covers years -262,143..=262,142).
     pub fn from_unix_millis(millis: i64) -> Self {
-        let days = millis.div_euclid(86_400_000);
-        let in_day = millis.rem_euclid(86_400_000);
-        // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        Self::from_chrono(DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::UNIX_EPOCH))
+    }
+
+    fn from_chrono(time: DateTime<Utc>) -> Self {
         Self {
-            year,
-            month,
-            day,
-            hour: (in_day / 3_600_000) as u32,
-            minute: (in_day / 60_000 % 60) as u32,
-            second: (in_day / 1_000 % 60) as u32,
-            millis: (in_day % 1_000) as u32,
+            year: i64::from(time.year()),
+            month: time.month(),
+            day: time.day(),
+            hour: time.hour(),
+            minute: time.minute(),
+            second: time.second(),
+            millis: time.timestamp_subsec_millis().min(999),
         }
     }
 
     /// The current time.
     pub fn now() -> Self {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        Self::from_unix_millis(millis)
+        Self::from_chrono(Utc::now())
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.

@@ -17,6 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 
 /// Version of the training schema and layout; bumped on any incompatible change.
 pub const TRAINING_SCHEMA_VERSION: u32 = 1;
@@ -168,41 +169,39 @@ pub struct SnapshotDateError {
 
 /// A snapshot's calendar date (UTC), the value of the `snapshot=` partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SnapshotDate {
-    year: i32,
-    month: u32,
-    day: u32,
-}
+pub struct SnapshotDate(NaiveDate);
+
+/// Years a snapshot date may have: the Unix era up to four-digit years (the partition value
+/// is always `YYYY-MM-DD`).
+const SNAPSHOT_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
 impl SnapshotDate {
     /// The date, if it exists on the calendar (years 1970..=9999).
     pub fn new(year: i32, month: u32, day: u32) -> Option<Self> {
-        let valid = (1970..=9999).contains(&year)
-            && (1..=12).contains(&month)
-            && day >= 1
-            && day <= days_in_month(year, month);
-        valid.then_some(Self { year, month, day })
+        if !SNAPSHOT_YEARS.contains(&year) {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(year, month, day).map(Self)
     }
 
     /// The UTC date of `seconds` since the Unix epoch.
     pub fn from_unix_seconds(seconds: u64) -> Self {
-        let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
-        Self { year, month, day }
+        let time = i64::try_from(seconds)
+            .ok()
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        Self(time.date_naive())
     }
 
     /// Today's date (UTC).
     pub fn today() -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Self::from_unix_seconds(now)
+        Self(Utc::now().date_naive())
     }
 }
 
 impl fmt::Display for SnapshotDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
     }
 }
 
@@ -213,48 +212,21 @@ impl FromStr for SnapshotDate {
         let err = || SnapshotDateError {
             value: s.to_owned(),
         };
-        let bytes = s.as_bytes();
-        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        // Exactly `YYYY-MM-DD`: chrono alone would also take `2024-1-5` or a signed year.
+        let shape_ok = s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if !shape_ok {
             return Err(err());
         }
-        let digits = |r: std::ops::Range<usize>| -> Result<u32, SnapshotDateError> {
-            let part = &s[r];
-            if part.bytes().all(|b| b.is_ascii_digit()) {
-                part.parse().map_err(|_| err())
-            } else {
-                Err(err())
-            }
-        };
-        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-        Self::new(year as i32, month, day).ok_or_else(err)
+        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| err())?;
+        Self::new(date.year(), date.month(), date.day()).ok_or_else(err)
     }
-}
-
-fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
 }
 
 /// Key prefix of a snapshot: `training_ratings/snapshot=YYYY-MM-DD/`.

@@ -1,5 +1,6 @@
 //! Proves the local stack is real: MariaDB, PostgreSQL + pgvector with an HNSW index, and
 //! S3 + Kinesis on the emulator through the Rust AWS SDK, using the settings in `.local/env`.
+#![cfg(feature = "integration")]
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
