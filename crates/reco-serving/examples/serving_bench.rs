@@ -31,7 +31,8 @@ use reco_serving::publisher::{documents_of_object, publish_object};
 use reco_serving::score_all::{DocumentSink, ScoreAllConfig, Shard, ShardInputs, score_shard};
 use reco_serving::scoring::{Exclusions, ItemMatrix, top_k};
 use reco_testkit::LocalStack;
-use reco_vector_store::{EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{KnnRequest, StoreOptions, VectorStore};
 
 const K: usize = 10;
 /// Requests per `knn_batch` call: a large Firehose batch's worth of events.
@@ -259,21 +260,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::File::open(dir.join(file))?,
             )))
         };
-        let load = store
-            .load_version(
-                EmbeddingSource {
-                    model_version: "bench".into(),
-                    items: EmbeddingFile {
-                        name: "item_embeddings.csv".into(),
-                        reader: open("item_embeddings.csv")?,
-                    },
-                    users: EmbeddingFile {
-                        name: "user_embeddings.csv".into(),
-                        reader: open("user_embeddings.csv")?,
-                    },
+        let load = Loader::new(&store)
+            .load_version(EmbeddingSource {
+                model_version: "bench".into(),
+                items: EmbeddingFile {
+                    name: "item_embeddings.csv".into(),
+                    reader: open("item_embeddings.csv")?,
                 },
-                &|m| eprintln!("   {m}"),
-            )
+                users: EmbeddingFile {
+                    name: "user_embeddings.csv".into(),
+                    reader: open("user_embeddings.csv")?,
+                },
+            })
             .await?;
         let requests: Vec<KnnRequest> = users
             .chunks_exact(dim)

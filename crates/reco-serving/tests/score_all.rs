@@ -31,7 +31,7 @@ use reco_serving::score_all::{
     CHUNK_CUSTOMERS, ScoreAllConfig, ScoreAllError, ScoreAllReport, Shard, score_all,
 };
 use reco_testkit::{LocalStack, TempBucket};
-use reco_train::job::embeddings_parquet;
+use reco_train::publish::embeddings_parquet;
 use reco_vector_store::{ExactIndex, KnnRequest};
 
 const VERSION: &str = "20261201T000000Z-s42";

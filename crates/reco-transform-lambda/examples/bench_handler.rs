@@ -20,13 +20,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
 use reco_domain::model::ModelArtifact;
-use reco_train::job::{embeddings_csv, item_embeddings, user_embeddings};
+use reco_train::publish::{embeddings_csv, item_embeddings, user_embeddings};
 use reco_train::snapshot::{SnapshotRow, training_data};
 use reco_train::towers::{TrainConfig, fit};
 use reco_transform_lambda::pg_index::{DEFAULT_EXACT_KNN_MAX_ITEMS, PgVectorIndex};
 use reco_transform_lambda::ports::{ModelLoadError, ModelStore};
 use reco_transform_lambda::{TransformOptions, Transformer};
-use reco_vector_store::{EmbeddingFile, EmbeddingSource, KnnRequest, StoreOptions, VectorStore};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{KnnRequest, StoreOptions, VectorStore};
 
 const CUSTOMERS: i64 = 2_000;
 const PRODUCTS: usize = 400;
@@ -176,21 +177,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(id, v)| (id.to_string(), v))
         .collect();
     let users = embeddings_csv(&users);
-    store
-        .load_version(
-            EmbeddingSource {
-                model_version: "bench-model".into(),
-                items: EmbeddingFile {
-                    name: "items".into(),
-                    reader: items.as_ref(),
-                },
-                users: EmbeddingFile {
-                    name: "users".into(),
-                    reader: users.as_ref(),
-                },
+    Loader::new(&store)
+        .load_version(EmbeddingSource {
+            model_version: "bench-model".into(),
+            items: EmbeddingFile {
+                name: "items".into(),
+                reader: items.as_ref(),
             },
-            &|_| {},
-        )
+            users: EmbeddingFile {
+                name: "users".into(),
+                reader: users.as_ref(),
+            },
+        })
         .await?;
     // The same handler twice: k-NN by one batched HNSW query per batch, and by the exact
     // in-memory search of the (400-item) catalogue the Lambda uses for small catalogues.
@@ -325,21 +323,18 @@ async fn crossover(pg_url: &str, rng: &mut ChaCha8Rng) -> Result<(), Box<dyn std
             .collect();
         let items_csv = embeddings_csv(&rows);
         let users_csv = embeddings_csv(&[("1".to_owned(), vec![1.0; DIM])]);
-        let report = loader
-            .load_version(
-                EmbeddingSource {
-                    model_version: format!("crossover-{items}"),
-                    items: EmbeddingFile {
-                        name: "items".into(),
-                        reader: items_csv.as_ref(),
-                    },
-                    users: EmbeddingFile {
-                        name: "users".into(),
-                        reader: users_csv.as_ref(),
-                    },
+        let report = Loader::new(&loader)
+            .load_version(EmbeddingSource {
+                model_version: format!("crossover-{items}"),
+                items: EmbeddingFile {
+                    name: "items".into(),
+                    reader: items_csv.as_ref(),
                 },
-                &|_| {},
-            )
+                users: EmbeddingFile {
+                    name: "users".into(),
+                    reader: users_csv.as_ref(),
+                },
+            })
             .await?;
         let t = Instant::now();
         let catalogue = lambda.item_catalogue(&report.embedding_version).await?;

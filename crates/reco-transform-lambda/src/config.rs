@@ -74,11 +74,7 @@ impl TransformArgs {
 
     /// `base` (the pool of a Lambda or of the CLI) with this group's query tuning, checked.
     pub fn store_options(&self, base: StoreOptions) -> Result<StoreOptions, StoreError> {
-        let mut options = base;
-        options.ef_search = self.ef_search;
-        options.knn_parallelism = self.knn_parallelism;
-        options.validate()?;
-        Ok(options)
+        base.with_tuning(self.ef_search, self.knn_parallelism)
     }
 }
 

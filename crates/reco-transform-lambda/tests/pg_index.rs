@@ -12,7 +12,8 @@ use reco_domain::transform::KnnQuery;
 use reco_testkit::LocalStack;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::ports::NeighbourIndex;
-use reco_vector_store::{EmbeddingFile, EmbeddingSource, StoreOptions, VectorStore};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{StoreOptions, VectorStore};
 
 const DIM: usize = 8;
 
@@ -30,21 +31,18 @@ fn catalogue_csv(items: usize, seed: u64) -> String {
 
 async fn load(store: &VectorStore, model: &str, items: &str) -> String {
     let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
-    store
-        .load_version(
-            EmbeddingSource {
-                model_version: model.to_owned(),
-                items: EmbeddingFile {
-                    name: "items".to_owned(),
-                    reader: items.as_bytes(),
-                },
-                users: EmbeddingFile {
-                    name: "users".to_owned(),
-                    reader: users.as_bytes(),
-                },
+    Loader::new(&store)
+        .load_version(EmbeddingSource {
+            model_version: model.to_owned(),
+            items: EmbeddingFile {
+                name: "items".to_owned(),
+                reader: items.as_bytes(),
             },
-            &|_| {},
-        )
+            users: EmbeddingFile {
+                name: "users".to_owned(),
+                reader: users.as_bytes(),
+            },
+        })
         .await
         .unwrap()
         .embedding_version

@@ -18,10 +18,11 @@ use reco_config::var;
 use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_testkit::LocalStack;
-use reco_train::job::{embeddings_csv, item_embeddings, user_embeddings};
+use reco_train::publish::{embeddings_csv, item_embeddings, user_embeddings};
 use reco_train::snapshot::{SnapshotRow, training_data};
 use reco_train::towers::{TrainConfig, fit};
-use reco_vector_store::{EmbeddingFile, EmbeddingSource, StoreOptions, VectorStore};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{StoreOptions, VectorStore};
 
 /// `cargo lambda watch` compiles the debug binary itself: cold, that takes minutes here.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(900);
@@ -119,21 +120,18 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
     let store = VectorStore::connect(&pg.url, StoreOptions::for_cli())
         .await
         .unwrap();
-    store
-        .load_version(
-            EmbeddingSource {
-                model_version: MODEL_VERSION.to_owned(),
-                items: EmbeddingFile {
-                    name: "item_embeddings.csv".into(),
-                    reader: items.as_ref(),
-                },
-                users: EmbeddingFile {
-                    name: "user_embeddings.csv".into(),
-                    reader: users.as_ref(),
-                },
+    Loader::new(&store)
+        .load_version(EmbeddingSource {
+            model_version: MODEL_VERSION.to_owned(),
+            items: EmbeddingFile {
+                name: "item_embeddings.csv".into(),
+                reader: items.as_ref(),
             },
-            &|_| {},
-        )
+            users: EmbeddingFile {
+                name: "user_embeddings.csv".into(),
+                reader: users.as_ref(),
+            },
+        })
         .await
         .unwrap();
 
