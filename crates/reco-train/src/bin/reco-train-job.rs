@@ -15,7 +15,7 @@ use reco_train::{job, read};
 use serde_json::Value;
 
 /// The job's configuration, every field from its environment variable.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 struct Config {
     #[command(flatten)]
     aws: AwsArgs,
@@ -68,4 +68,36 @@ async fn main() -> Result<(), Error> {
     let job = Job::new(config)?;
     let job = &job;
     run(service_fn(move |event| handler(event, job))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_names_a_missing_bucket_and_builds_the_job_config() {
+        let mut config = Config::try_parse_from([
+            "reco-train-job",
+            "--artifacts-bucket",
+            "artifacts",
+            "--model-prefix",
+            "/m",
+            "--data-lake-bucket",
+            "lake",
+            "--aws-region",
+            "eu-west-1",
+            "--seed",
+            "9",
+        ])
+        .unwrap();
+        let job = Job::new(config.clone()).unwrap();
+        assert_eq!(job.lake.location("k"), "s3://lake/k");
+        assert_eq!(job.artifacts.location("k"), "s3://artifacts/k");
+        assert_eq!(job.config.model_prefix.as_str(), "m/");
+        assert_eq!(job.config.train.als.seed, 9);
+
+        config.data_lake_bucket = None;
+        let err = Job::new(config).err().unwrap().to_string();
+        assert!(err.contains("RECO_DATA_LAKE_BUCKET is not set"), "{err}");
+    }
 }
