@@ -31,7 +31,7 @@ fn catalogue_csv(items: usize, seed: u64) -> String {
 
 async fn load(store: &VectorStore, model: &str, items: &str) -> String {
     let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
-    Loader::new(&store)
+    Loader::new(store)
         .load_version(EmbeddingSource {
             model_version: model.to_owned(),
             items: EmbeddingFile {
