@@ -98,7 +98,7 @@ impl KinesisSource {
                 tracing::info!(
                     shard = shard.shard_id(),
                     sequence,
-                    "resuming after the checkpoint"
+                    "resuming after sequence number (checkpoint)"
                 );
             }
             let iterator = request
