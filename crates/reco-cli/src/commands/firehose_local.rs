@@ -11,18 +11,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use reco_domain::Settings;
-use reco_domain::settings::var;
-use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPosition};
-use reco_serving::catalogue::CatalogueSource;
-use reco_serving::documents::DocumentStore;
+use reco_aws::Bucket;
+use reco_config::{AwsArgs, LocalEnv, ModelStoreArgs, PgArgs, required, var};
+use reco_firehose_local::{
+    DeliveryConfig, LocalFirehose, RunOptions, StartPosition, firehose_client, kinesis_client,
+};
 use reco_serving::lambda::Publisher;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::s3_models::S3ModelStore;
-use reco_transform_lambda::{TransformConfig, Transformer};
+use reco_transform_lambda::{TransformArgs, Transformer};
 use reco_vector_store::{StoreOptions, VectorStore};
 
-/// Base pause between retries of a failed invocation (doubled per retry).
+/// Pause before the first retry of a failed invocation (doubled for each later one, with
+/// jitter).
 const RETRY_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Arguments of `reco firehose-local`.
@@ -45,13 +46,32 @@ pub struct FirehoseLocalArgs {
     /// Deliver only: do not publish latest documents from the delivered objects.
     #[arg(long)]
     pub no_publish: bool,
+    /// The delivery stream to run, as deployed (its source, processor and destination are
+    /// read from the Firehose API).
+    #[arg(long, env = var::RECO_DELIVERY_STREAM, value_name = "NAME")]
+    pub delivery_stream: Option<String>,
+    /// Data lake bucket: the product catalogue of the published documents.
+    #[arg(long, env = var::RECO_DATA_LAKE_BUCKET, value_name = "BUCKET")]
+    pub data_lake_bucket: Option<String>,
+    /// The transform's options (neighbours, exact search, model pin, HNSW search).
+    #[command(flatten)]
+    pub transform: TransformArgs,
+    /// AWS endpoint, region and credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The vector database.
+    #[command(flatten)]
+    pub pg: PgArgs,
+    /// Where the model artifacts are.
+    #[command(flatten)]
+    pub models: ModelStoreArgs,
 }
 
 /// The checkpoint file to use, if any: the flag's, else one per delivery stream in the
 /// project's `.local/` folder the settings came from.
 fn checkpoint_path(
     args: &FirehoseLocalArgs,
-    settings: &Settings,
+    local: &LocalEnv,
     delivery_stream: &str,
 ) -> Option<PathBuf> {
     if args.no_checkpoint {
@@ -60,54 +80,68 @@ fn checkpoint_path(
     if let Some(path) = &args.checkpoint {
         return Some(path.clone());
     }
-    settings.local_dir().map(|dir| {
+    local.dir.as_ref().map(|dir| {
         dir.join("firehose-local")
             .join(format!("{delivery_stream}.checkpoint.json"))
     })
 }
 
 /// Runs `reco firehose-local`.
-pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let delivery_stream = settings.require(var::RECO_DELIVERY_STREAM)?;
-    let sdk = reco_aws::sdk_config(settings).await;
-    let config =
-        DeliveryConfig::describe(&aws_sdk_firehose::Client::new(&sdk), delivery_stream).await?;
-    let transform = TransformConfig::from_settings(settings)?;
-    let connect = reco_vector_store::connect_options(settings, &sdk).await?;
-    let store =
-        VectorStore::connect_with(connect, StoreOptions::for_cli().with_settings(settings)?)
-            .await
-            .context("connecting to the vector database")?;
-    let models = S3ModelStore::new(reco_aws::s3_client(&sdk), transform.clone());
+pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<ExitCode> {
+    // Every setting is checked before the first call, so a missing one fails fast.
+    let delivery_stream = required(var::RECO_DELIVERY_STREAM, &args.delivery_stream)?;
+    let lake = if args.no_publish {
+        None
+    } else {
+        Some(required(
+            var::RECO_DATA_LAKE_BUCKET,
+            &args.data_lake_bucket,
+        )?)
+    };
+    let pg = args.pg.target()?;
+    let artifacts = args.models.bucket()?;
+    let options = args.transform.options(&args.models.model_prefix);
+    let store_options = args.transform.store_options(StoreOptions::for_cli())?;
+
+    let sdk = reco_aws::sdk_config(&args.aws).await;
+    let config = DeliveryConfig::describe(&firehose_client(&sdk), delivery_stream).await?;
+    let connect = reco_vector_store::connect_options(&pg, &sdk).await?;
+    let store = VectorStore::connect_with(connect, store_options)
+        .await
+        .context("connecting to the vector database")?;
+    let models = S3ModelStore::new(
+        Bucket::s3(&args.aws, artifacts)?,
+        options.model_prefix.clone(),
+    );
     let transformer = Transformer::new(
-        PgVectorIndex::new(store, transform.exact_knn_max_items),
+        PgVectorIndex::new(store, options.exact_knn_max_items),
         models,
-        &transform,
+        &options,
     );
     let version = transformer
         .warm_up()
         .await
         .context("loading the model of the active embeddings")?;
-    eprintln!(
-        "firehose-local: delivery stream {delivery_stream}, model {} / embeddings {}",
-        version.model_version, version.embedding_version
+    tracing::info!(
+        delivery_stream,
+        model = version.model_version,
+        embeddings = version.embedding_version,
+        "transform ready"
     );
-    let checkpoint = checkpoint_path(&args, settings, delivery_stream);
+    let checkpoint = checkpoint_path(&args, local, delivery_stream);
     match &checkpoint {
-        Some(path) => eprintln!("firehose-local: checkpoint {}", path.display()),
-        None => eprintln!("firehose-local: no checkpoint"),
+        Some(path) => tracing::info!(checkpoint = %path.display(), "checkpoint file"),
+        None => tracing::info!("no checkpoint: reading from the start position"),
     }
-    let publisher = if args.no_publish {
-        None
-    } else {
-        Some(publisher(settings, &config.bucket)?)
+    let publisher = match lake {
+        Some(lake) => Some(Publisher::new(
+            Bucket::s3(&args.aws, &config.bucket)?,
+            Bucket::s3(&args.aws, lake)?,
+        )),
+        None => None,
     };
-    let mut runner = LocalFirehose::new(
-        config,
-        aws_sdk_kinesis::Client::new(&sdk),
-        reco_aws::s3_client(&sdk),
-        &transformer,
-    );
+    let destination = Bucket::s3(&args.aws, &config.bucket)?;
+    let mut runner = LocalFirehose::new(config, kinesis_client(&sdk), destination, &transformer);
     if let Some(publisher) = &publisher {
         runner = runner.with_publisher(publisher);
     }
@@ -140,19 +174,4 @@ pub async fn run(args: FirehoseLocalArgs, settings: &Settings) -> anyhow::Result
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The publisher of delivered objects in `bucket`, with the data lake's product catalogue.
-fn publisher(settings: &Settings, bucket: &str) -> anyhow::Result<Publisher> {
-    let lake = settings.require(var::RECO_DATA_LAKE_BUCKET)?;
-    let objects = reco_aws::storage::bucket_store(settings, bucket)?;
-    Ok(Publisher {
-        bucket: bucket.to_owned(),
-        documents: DocumentStore::new(objects.clone(), format!("s3://{bucket}")),
-        objects,
-        catalogue: CatalogueSource::new(
-            reco_aws::storage::bucket_store(settings, lake)?,
-            format!("s3://{lake}"),
-        ),
-    })
 }

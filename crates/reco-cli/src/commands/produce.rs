@@ -2,6 +2,7 @@
 //! database (plus a share of unknown customers) -> the Kinesis click stream.
 
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -10,17 +11,19 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use clap::Args;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reco_domain::Settings;
-use reco_domain::settings::var;
+use reco_config::{AwsArgs, MysqlArgs, required, var};
+use reco_firehose_local::kinesis_client;
+use reco_firehose_local::retry::{Retryable as _, backoff};
 use sqlx::Row;
 
 /// Most records per PutRecords call (Kinesis API limit).
 const MAX_RECORDS_PER_PUT: usize = 500;
 /// Most bytes per PutRecords call (Kinesis API limit: 5 MiB including partition keys).
 const MAX_BYTES_PER_PUT: usize = 5 * 1024 * 1024;
-/// Attempts for the entries of one batch Kinesis refuses (throttling) before giving up.
+/// PutRecords attempts for the entries of one batch Kinesis refuses (throttling) before
+/// giving up.
 const MAX_PUT_ATTEMPTS: u32 = 10;
-/// First back-off after a partial failure; doubled each attempt.
+/// Pause after the first partial failure; doubled after each later one, with jitter.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Most items one generated session browses.
 const MAX_SESSION_ITEMS: usize = 6;
@@ -42,6 +45,15 @@ pub struct ProduceArgs {
     /// Seed of the session generator (same seed, same sessions).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Kinesis stream of click events.
+    #[arg(long, env = var::RECO_CLICK_STREAM, value_name = "STREAM")]
+    pub click_stream: Option<String>,
+    /// The source database (customers and products of the sessions).
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    /// AWS endpoint, region and credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// A customer of the source database.
@@ -108,15 +120,18 @@ pub fn session_event(
     })
 }
 
-async fn load_source(url: &str) -> anyhow::Result<(Vec<Customer>, Vec<String>)> {
+async fn load_source(
+    options: sqlx::mysql::MySqlConnectOptions,
+) -> anyhow::Result<(Vec<Customer>, Vec<String>)> {
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(1)
-        .connect(url)
+        .connect_with(options)
         .await
         .with_context(|| {
             format!(
-                "connecting to the source database ({})",
-                var::RECO_MYSQL_URL
+                "connecting to the source database ({} or {})",
+                var::RECO_MYSQL_URL,
+                var::RECO_MYSQL_SECRET_ARN
             )
         })?;
     let customers = sqlx::query(
@@ -154,7 +169,7 @@ async fn load_source(url: &str) -> anyhow::Result<(Vec<Customer>, Vec<String>)> 
 }
 
 /// Runs `reco produce`.
-pub async fn run(args: ProduceArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ProduceArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.unknown_share) {
         bail!(
             "--unknown-share must be between 0 and 1, got {}",
@@ -164,16 +179,20 @@ pub async fn run(args: ProduceArgs, settings: &Settings) -> anyhow::Result<ExitC
     if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be a positive number of events per second");
     }
-    let stream = settings.require(var::RECO_CLICK_STREAM)?.to_owned();
-    let (customers, products) = load_source(settings.require(var::RECO_MYSQL_URL)?).await?;
-    eprintln!(
-        "reco produce: {} events to {stream} from {} customers and {} products ({}% unknown customers)",
-        args.events,
-        customers.len(),
-        products.len(),
-        args.unknown_share * 100.0
+    let stream = required(var::RECO_CLICK_STREAM, &args.click_stream)?.to_owned();
+    let source = args.mysql.target()?;
+    let sdk = reco_aws::sdk_config(&args.aws).await;
+    let (customers, products) =
+        load_source(reco_etl::source_db::connect_options(&source, &sdk).await?).await?;
+    tracing::info!(
+        events = args.events,
+        stream,
+        customers = customers.len(),
+        products = products.len(),
+        unknown_share = args.unknown_share,
+        "producing click sessions"
     );
-    let kinesis = aws_sdk_kinesis::Client::new(&reco_aws::sdk_config(settings).await);
+    let kinesis = kinesis_client(&sdk);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let batch_size = match args.rate {
         Some(rate) => (rate.ceil() as usize).clamp(1, MAX_RECORDS_PER_PUT),
@@ -182,7 +201,7 @@ pub async fn run(args: ProduceArgs, settings: &Settings) -> anyhow::Result<ExitC
     let started = Instant::now();
     let mut put = 0u64;
     let mut retried = 0u64;
-    let mut last_progress = Instant::now();
+    let progress = crate::progress::bar(Some(args.events), "putting events");
     while put < args.events {
         let mut batch = Vec::with_capacity(batch_size);
         let mut bytes = 0usize;
@@ -218,11 +237,9 @@ pub async fn run(args: ProduceArgs, settings: &Settings) -> anyhow::Result<ExitC
                 tokio::time::sleep(wait).await;
             }
         }
-        if last_progress.elapsed() >= Duration::from_secs(5) {
-            eprintln!("reco produce: {put}/{} put", args.events);
-            last_progress = Instant::now();
-        }
+        progress.inc(count);
     }
+    progress.finish_and_clear();
     eprintln!(
         "reco produce: put {put} events to {stream} in {:.1}s ({retried} entries retried after throttling)",
         started.elapsed().as_secs_f64()
@@ -230,48 +247,82 @@ pub async fn run(args: ProduceArgs, settings: &Settings) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Puts every entry, retrying the ones Kinesis refuses with exponential back-off; returns
-/// how many retries were needed.
+/// Why a batch could not be put.
+#[derive(Debug)]
+enum PutError {
+    /// The call itself failed (after the SDK's own retries).
+    Call(anyhow::Error),
+    /// Kinesis refused `count` entries (`code`: throttling, internal failure).
+    Refused { count: usize, code: String },
+}
+
+/// Puts every entry, retrying the ones Kinesis refuses with exponential back-off and jitter
+/// ([`MAX_PUT_ATTEMPTS`] calls at most); returns how many retries were needed.
 async fn put_all(
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
-    mut entries: Vec<PutRecordsRequestEntry>,
+    entries: Vec<PutRecordsRequestEntry>,
 ) -> anyhow::Result<u64> {
-    let mut retried = 0u64;
-    let mut backoff = FIRST_BACKOFF;
-    for attempt in 1..=MAX_PUT_ATTEMPTS {
+    // The entries still to put: all of them, then the ones refused last time.
+    let pending = Mutex::new(entries);
+    let retried = Mutex::new(0u64);
+    let (pending_ref, retried_ref) = (&pending, &retried);
+    let attempt = || async move {
+        let entries = pending_ref
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let output = kinesis
             .put_records()
             .stream_name(stream)
             .set_records(Some(entries.clone()))
             .send()
             .await
-            .with_context(|| format!("PutRecords to {stream}"))?;
+            .with_context(|| format!("PutRecords to {stream}"))
+            .map_err(PutError::Call)?;
         if output.failed_record_count().unwrap_or(0) == 0 {
-            return Ok(retried);
+            return Ok(());
         }
         // Entries come back in request order; keep the ones with an error code.
-        let failed: Vec<PutRecordsRequestEntry> = entries
+        let code = output
+            .records()
+            .iter()
+            .find_map(|r| r.error_code())
+            .unwrap_or("unknown")
+            .to_owned();
+        let refused: Vec<PutRecordsRequestEntry> = entries
             .into_iter()
             .zip(output.records())
             .filter(|(_, result)| result.error_code().is_some())
             .map(|(entry, _)| entry)
             .collect();
-        if let Some(code) = output.records().iter().find_map(|r| r.error_code()) {
-            eprintln!(
-                "reco produce: {} entries refused ({code}), retry {attempt}/{MAX_PUT_ATTEMPTS} in {backoff:?}",
-                failed.len()
-            );
-        }
-        retried += failed.len() as u64;
-        entries = failed;
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
+        let count = refused.len();
+        *retried_ref.lock().unwrap_or_else(PoisonError::into_inner) += count as u64;
+        *pending_ref.lock().unwrap_or_else(PoisonError::into_inner) = refused;
+        Err(PutError::Refused { count, code })
+    };
+    let result = attempt
+        .retry(backoff(FIRST_BACKOFF, MAX_PUT_ATTEMPTS))
+        .when(|e| matches!(e, PutError::Refused { .. }))
+        .notify(|e, pause| {
+            if let PutError::Refused { count, code } = e {
+                tracing::warn!(
+                    stream,
+                    entries = count,
+                    code,
+                    ?pause,
+                    "entries refused, retrying"
+                );
+            }
+        })
+        .await;
+    match result {
+        Ok(()) => Ok(retried.into_inner().unwrap_or_else(PoisonError::into_inner)),
+        Err(PutError::Call(e)) => Err(e),
+        Err(PutError::Refused { count, code }) => bail!(
+            "{count} entries still refused by {stream} ({code}) after {MAX_PUT_ATTEMPTS} attempts: the stream is throttled, lower --rate or add shards"
+        ),
     }
-    bail!(
-        "{} entries still refused by {stream} after {MAX_PUT_ATTEMPTS} attempts",
-        entries.len()
-    )
 }
 
 #[cfg(test)]
