@@ -6,7 +6,8 @@
 //! database of the connection: its `CREATE DATABASE` and `USE` statements are skipped,
 //! and so are `SET NAMES` ones (the text was already decoded; the connection is utf8mb4).
 
-use sqlx::{Connection, MySqlConnection};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::{ConnectOptions, MySqlConnection};
 
 use crate::sql_script::{ScriptError, normalized_head, split_statements};
 
@@ -117,14 +118,15 @@ pub async fn execute_script(
     Ok((executed, skipped))
 }
 
-/// Loads `dump` into the database `url` names and derives `ratings`.
+/// Loads `dump` into the database `options` names and derives `ratings`.
 pub async fn load_classicmodels(
-    url: &str,
+    options: &MySqlConnectOptions,
     dump_name: &str,
     dump: &str,
 ) -> Result<LoadReport, LoadError> {
     let query = |what| move |source| LoadError::Query { what, source };
-    let mut conn = MySqlConnection::connect(url)
+    let mut conn = options
+        .connect()
         .await
         .map_err(query("cannot connect to the source database"))?;
     // The dump drops and recreates tables that `ratings` sits next to; start clean.

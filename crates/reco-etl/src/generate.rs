@@ -12,15 +12,17 @@
 //!   line (so observable features carry signal) and both have individual parts a model can
 //!   learn from interactions.
 //!
-//! Rows are written with multi-row INSERTs in primary-key order, with progress on stderr.
+//! Rows are written in primary-key order with multi-row INSERTs of bound values
+//! ([`sqlx::QueryBuilder`]); progress is reported as `tracing` events.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sqlx::{Connection, MySqlConnection};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::query_builder::Separated;
+use sqlx::{ConnectOptions, MySql, MySqlConnection, QueryBuilder};
 
 use crate::classicmodels::{LoadError, SOURCE_SCHEMA_SQL, execute_script};
 
@@ -28,9 +30,13 @@ use crate::classicmodels::{LoadError, SOURCE_SCHEMA_SQL, execute_script};
 const TRAIT_DIM: usize = 4;
 /// Zipf exponent of product popularity.
 const POPULARITY_EXPONENT: f64 = 1.05;
-/// Rows per INSERT statement: ~300 KB statements, far below MariaDB's 16 MB default
+/// Most rows per INSERT statement: ~300 KB statements, far below MariaDB's 16 MB default
 /// `max_allowed_packet`, and large enough to amortise round trips.
 const INSERT_ROWS: usize = 10_000;
+/// Most placeholders in one prepared statement: MySQL and MariaDB refuse more
+/// (`ER_PS_MANY_PARAM`, "Prepared statement contains too many placeholders"; the protocol
+/// counts parameters in 16 bits).
+const MAX_PLACEHOLDERS: usize = 65_535;
 /// Interval of progress lines.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -198,79 +204,195 @@ fn vector(rng: &mut ChaCha8Rng, scale: f64) -> [f64; TRAIT_DIM] {
     std::array::from_fn(|_| normal(rng) * scale)
 }
 
-fn quote(out: &mut String, value: &str) {
-    out.push('\'');
-    for c in value.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-}
-
-fn quote_opt(out: &mut String, value: Option<&str>) {
-    match value {
-        Some(v) => quote(out, v),
-        None => out.push_str("NULL"),
-    }
-}
-
+/// `cents` as a decimal literal (`1234` -> `12.34`), bound to `decimal(10,2)` columns
+/// exactly (a float would round).
 fn cents(value: i64) -> String {
     format!("{}.{:02}", value / 100, value % 100)
 }
 
-struct Inserter<'c> {
-    conn: &'c mut MySqlConnection,
-    table: &'static str,
-    header: String,
-    sql: String,
-    rows: usize,
+/// A row of one source table, inserted with bound values.
+trait SourceRow {
+    /// The table.
+    const TABLE: &'static str;
+    /// Its columns, in the order [`SourceRow::bind`] binds them.
+    const COLUMNS: &'static [&'static str];
+    /// Binds the row's values, one per column.
+    fn bind(&self, values: Separated<'_, MySql, &'static str>);
 }
 
-impl<'c> Inserter<'c> {
-    fn new(conn: &'c mut MySqlConnection, table: &'static str, columns: &str) -> Self {
-        let header = format!("INSERT INTO {table} ({columns}) VALUES ");
+/// Rows per INSERT of a table with `columns` columns: [`INSERT_ROWS`], fewer when the
+/// placeholders would exceed [`MAX_PLACEHOLDERS`].
+fn rows_per_statement(columns: usize) -> usize {
+    INSERT_ROWS.min(MAX_PLACEHOLDERS / columns.max(1))
+}
+
+/// The multi-row INSERT of `rows` (at most [`rows_per_statement`] of them).
+fn insert_statement<R: SourceRow>(rows: &[R]) -> QueryBuilder<MySql> {
+    let mut query = QueryBuilder::new(format!(
+        "INSERT INTO {} ({}) ",
+        R::TABLE,
+        R::COLUMNS.join(", ")
+    ));
+    query.push_values(rows, |values, row| row.bind(values));
+    query
+}
+
+/// Buffers rows of one table and inserts them a statement at a time.
+struct Inserter<'c, R> {
+    conn: &'c mut MySqlConnection,
+    rows: Vec<R>,
+    per_statement: usize,
+}
+
+impl<'c, R: SourceRow> Inserter<'c, R> {
+    fn new(conn: &'c mut MySqlConnection) -> Self {
+        let per_statement = rows_per_statement(R::COLUMNS.len());
         Self {
             conn,
-            table,
-            sql: header.clone(),
-            header,
-            rows: 0,
+            rows: Vec::with_capacity(per_statement),
+            per_statement,
         }
     }
 
-    /// Starts a row: the caller appends the parenthesised values to the returned string.
-    fn row(&mut self) -> &mut String {
-        if self.rows > 0 {
-            self.sql.push(',');
+    /// Adds a row; returns whether a statement was executed.
+    async fn push(&mut self, row: R) -> Result<bool, GenerateError> {
+        self.rows.push(row);
+        if self.rows.len() < self.per_statement {
+            return Ok(false);
         }
-        self.rows += 1;
-        &mut self.sql
-    }
-
-    async fn maybe_flush(&mut self) -> Result<(), GenerateError> {
-        if self.rows >= INSERT_ROWS {
-            self.flush().await?;
-        }
-        Ok(())
+        self.flush().await?;
+        Ok(true)
     }
 
     async fn flush(&mut self) -> Result<(), GenerateError> {
-        if self.rows == 0 {
+        if self.rows.is_empty() {
             return Ok(());
         }
-        let sql = std::mem::replace(&mut self.sql, self.header.clone());
-        self.rows = 0;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        insert_statement(&self.rows)
+            .build()
             .execute(&mut *self.conn)
             .await
             .map_err(|source| GenerateError::Insert {
-                table: self.table,
+                table: R::TABLE,
                 source,
             })?;
+        self.rows.clear();
         Ok(())
+    }
+}
+
+struct ProductLineRow {
+    line: &'static str,
+    text: &'static str,
+}
+
+impl SourceRow for ProductLineRow {
+    const TABLE: &'static str = "productlines";
+    const COLUMNS: &'static [&'static str] = &["productLine", "textDescription"];
+    fn bind(&self, mut values: Separated<'_, MySql, &'static str>) {
+        values.push_bind(self.line).push_bind(self.text);
+    }
+}
+
+struct ProductRow {
+    code: String,
+    name: String,
+    line: &'static str,
+    scale: &'static str,
+    vendor: &'static str,
+    stock: i64,
+    buy_cents: i64,
+    msrp_cents: i64,
+}
+
+impl SourceRow for ProductRow {
+    const TABLE: &'static str = "products";
+    const COLUMNS: &'static [&'static str] = &[
+        "productCode",
+        "productName",
+        "productLine",
+        "productScale",
+        "productVendor",
+        "productDescription",
+        "quantityInStock",
+        "buyPrice",
+        "MSRP",
+    ];
+    fn bind(&self, mut values: Separated<'_, MySql, &'static str>) {
+        values
+            .push_bind(self.code.as_str())
+            .push_bind(self.name.as_str())
+            .push_bind(self.line)
+            .push_bind(self.scale)
+            .push_bind(self.vendor)
+            .push_bind("Generated replica.")
+            .push_bind(self.stock)
+            .push_bind(cents(self.buy_cents))
+            .push_bind(cents(self.msrp_cents));
+    }
+}
+
+struct CustomerRow {
+    number: i64,
+    last_name: &'static str,
+    first_name: &'static str,
+    city: &'static str,
+    state: Option<&'static str>,
+    postal_code: Option<&'static str>,
+    country: &'static str,
+    credit_cents: i64,
+}
+
+impl SourceRow for CustomerRow {
+    const TABLE: &'static str = "customers";
+    const COLUMNS: &'static [&'static str] = &[
+        "customerNumber",
+        "customerName",
+        "contactLastName",
+        "contactFirstName",
+        "phone",
+        "addressLine1",
+        "addressLine2",
+        "city",
+        "state",
+        "postalCode",
+        "country",
+        "salesRepEmployeeNumber",
+        "creditLimit",
+    ];
+    fn bind(&self, mut values: Separated<'_, MySql, &'static str>) {
+        let number = self.number;
+        values
+            .push_bind(number)
+            .push_bind(format!("Customer {number} Ltd."))
+            .push_bind(self.last_name)
+            .push_bind(self.first_name)
+            .push_bind(format!("555-{:04}", number % 10_000))
+            .push_bind(format!("{number} Main St."))
+            .push_bind(None::<&str>)
+            .push_bind(self.city)
+            .push_bind(self.state)
+            .push_bind(self.postal_code)
+            .push_bind(self.country)
+            .push_bind(None::<i64>)
+            .push_bind(cents(self.credit_cents));
+    }
+}
+
+struct RatingRow<'a> {
+    customer_number: i64,
+    product_code: &'a str,
+    rating: i64,
+}
+
+impl SourceRow for RatingRow<'_> {
+    const TABLE: &'static str = "ratings";
+    const COLUMNS: &'static [&'static str] = &["customerNumber", "productCode", "productRating"];
+    fn bind(&self, mut values: Separated<'_, MySql, &'static str>) {
+        values
+            .push_bind(self.customer_number)
+            .push_bind(self.product_code)
+            .push_bind(self.rating);
     }
 }
 
@@ -278,8 +400,11 @@ impl<'c> Inserter<'c> {
 /// previously loaded dump do not get in the way).
 const DROPPED_TABLES: &str = "payments, orderdetails, orders, ratings, customers, employees, offices, products, productlines";
 
-/// Replaces the source tables of the database `url` names with generated data.
-pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, GenerateError> {
+/// Replaces the source tables of the database `options` names with generated data.
+pub async fn generate(
+    options: &MySqlConnectOptions,
+    spec: GenerateSpec,
+) -> Result<GenerateReport, GenerateError> {
     let started = Instant::now();
     if spec.customers == 0 || spec.products == 0 {
         return Err(GenerateError::Invalid(
@@ -294,9 +419,7 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
         )));
     }
     let insert_error = |table| move |source| GenerateError::Insert { table, source };
-    let mut conn = MySqlConnection::connect(url)
-        .await
-        .map_err(insert_error("(connect)"))?;
+    let mut conn = options.connect().await.map_err(insert_error("(connect)"))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "SET FOREIGN_KEY_CHECKS = 0; SET UNIQUE_CHECKS = 0; DROP TABLE IF EXISTS {DROPPED_TABLES}"
     )))
@@ -321,14 +444,9 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
     let country_taste: Vec<[f64; TRAIT_DIM]> =
         countries.iter().map(|_| vector(&mut rng, 0.8)).collect();
 
-    let mut ins = Inserter::new(&mut conn, "productlines", "productLine, textDescription");
-    for (line, text) in PRODUCT_LINES {
-        let out = ins.row();
-        out.push('(');
-        quote(out, line);
-        out.push(',');
-        quote(out, text);
-        out.push(')');
+    let mut ins = Inserter::new(&mut conn);
+    for &(line, text) in PRODUCT_LINES {
+        ins.push(ProductLineRow { line, text }).await?;
     }
     ins.flush().await?;
 
@@ -336,11 +454,7 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
     let mut product_codes = Vec::with_capacity(spec.products as usize);
     let mut product_style = Vec::with_capacity(spec.products as usize);
     let mut product_bias = Vec::with_capacity(spec.products as usize);
-    let mut ins = Inserter::new(
-        &mut conn,
-        "products",
-        "productCode, productName, productLine, productScale, productVendor, productDescription, quantityInStock, buyPrice, MSRP",
-    );
+    let mut ins = Inserter::new(&mut conn);
     for n in 0..spec.products {
         let line = rng.random_range(0..PRODUCT_LINES.len());
         let scale = SCALES[rng.random_range(0..SCALES.len())];
@@ -355,26 +469,18 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
             base[d] + own[d]
         }));
         product_bias.push(normal(&mut rng) * 0.5);
-        let out = ins.row();
-        out.push('(');
-        quote(out, &code);
-        out.push(',');
-        quote(
-            out,
-            &format!("{} {} Model {}", vendor, PRODUCT_LINES[line].0, n + 1),
-        );
-        out.push(',');
-        quote(out, PRODUCT_LINES[line].0);
-        let _ = write!(out, ",'{scale}',");
-        quote(out, vendor);
-        let _ = write!(
-            out,
-            ",'Generated replica.',{stock},{},{})",
-            cents(buy),
-            cents(msrp)
-        );
-        product_codes.push(code);
-        ins.maybe_flush().await?;
+        product_codes.push(code.clone());
+        ins.push(ProductRow {
+            code,
+            name: format!("{} {} Model {}", vendor, PRODUCT_LINES[line].0, n + 1),
+            line: PRODUCT_LINES[line].0,
+            scale,
+            vendor,
+            stock,
+            buy_cents: buy,
+            msrp_cents: msrp,
+        })
+        .await?;
     }
     ins.flush().await?;
 
@@ -394,11 +500,7 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
     let mut customer_taste = Vec::with_capacity(spec.customers as usize);
     let mut customer_bias = Vec::with_capacity(spec.customers as usize);
     let mut activity = Vec::with_capacity(spec.customers as usize);
-    let mut ins = Inserter::new(
-        &mut conn,
-        "customers",
-        "customerNumber, customerName, contactLastName, contactFirstName, phone, addressLine1, addressLine2, city, state, postalCode, country, salesRepEmployeeNumber, creditLimit",
-    );
+    let mut ins = Inserter::new(&mut conn);
     for n in 0..spec.customers {
         let number = 100 + i64::from(n);
         let (city, state, postal, country) = LOCATIONS[rng.random_range(0..LOCATIONS.len())];
@@ -416,36 +518,23 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
         };
         let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
         let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
-        let out = ins.row();
-        let _ = write!(out, "({number},'Customer {number} Ltd.',");
-        quote(out, last);
-        out.push(',');
-        quote(out, first);
-        let _ = write!(
-            out,
-            ",'555-{:04}','{} Main St.',NULL,",
-            number % 10_000,
-            number
-        );
-        quote(out, city);
-        out.push(',');
-        quote_opt(out, state);
-        out.push(',');
-        quote_opt(out, postal);
-        out.push(',');
-        quote(out, country);
-        let _ = write!(out, ",NULL,{})", cents(credit));
-        ins.maybe_flush().await?;
+        ins.push(CustomerRow {
+            number,
+            last_name: last,
+            first_name: first,
+            city,
+            state,
+            postal_code: postal,
+            country,
+            credit_cents: credit,
+        })
+        .await?;
     }
     ins.flush().await?;
 
     // Ratings per customer: shares of `spec.ratings` by activity, capped at the product count.
     let counts = allocate(spec.ratings, &activity, spec.products as u64);
-    let mut ins = Inserter::new(
-        &mut conn,
-        "ratings",
-        "customerNumber, productCode, productRating",
-    );
+    let mut ins = Inserter::new(&mut conn);
     let mut written = 0u64;
     let mut next_progress = Instant::now() + PROGRESS_INTERVAL;
     let mut chosen: Vec<usize> = Vec::new();
@@ -486,15 +575,17 @@ pub async fn generate(url: &str, spec: GenerateSpec) -> Result<GenerateReport, G
                 + 1.2 * affinity / 2.0
                 + normal(&mut rng) * 0.5;
             let rating = score.round().clamp(1.0, 5.0) as i64;
-            let out = ins.row();
-            let _ = write!(out, "({number},'{}',{rating})", product_codes[p]);
             written += 1;
-            if ins.rows >= INSERT_ROWS {
-                ins.flush().await?;
-                if Instant::now() >= next_progress {
-                    next_progress = Instant::now() + PROGRESS_INTERVAL;
-                    tracing::info!(ratings = written, of = spec.ratings, "generating ratings");
-                }
+            let flushed = ins
+                .push(RatingRow {
+                    customer_number: number,
+                    product_code: &product_codes[p],
+                    rating,
+                })
+                .await?;
+            if flushed && Instant::now() >= next_progress {
+                next_progress = Instant::now() + PROGRESS_INTERVAL;
+                tracing::info!(ratings = written, of = spec.ratings, "generating ratings");
             }
         }
     }
@@ -551,9 +642,51 @@ mod tests {
     }
 
     #[test]
-    fn quoting_escapes() {
-        let mut out = String::new();
-        quote(&mut out, "O'Brien \\ co");
-        assert_eq!(out, "'O''Brien \\\\ co'");
+    fn values_are_bound_not_spliced_into_the_statement() {
+        let rows = [
+            RatingRow {
+                customer_number: 100,
+                product_code: "O'Brien \\ co",
+                rating: 5,
+            },
+            RatingRow {
+                customer_number: 101,
+                product_code: "S18_00001",
+                rating: 1,
+            },
+        ];
+        assert_eq!(
+            insert_statement(&rows).sql().as_str(),
+            "INSERT INTO ratings (customerNumber, productCode, productRating) VALUES (?, ?, ?), (?, ?, ?)"
+        );
+    }
+
+    #[test]
+    fn statements_stay_under_the_placeholder_limit() {
+        assert_eq!(rows_per_statement(RatingRow::COLUMNS.len()), INSERT_ROWS);
+        let per_statement = rows_per_statement(CustomerRow::COLUMNS.len());
+        assert_eq!(per_statement, MAX_PLACEHOLDERS / 13);
+        let rows: Vec<CustomerRow> = (0..per_statement as i64)
+            .map(|number| CustomerRow {
+                number,
+                last_name: "King",
+                first_name: "Jean",
+                city: "Nantes",
+                state: None,
+                postal_code: Some("44000"),
+                country: "France",
+                credit_cents: 2_100_000,
+            })
+            .collect();
+        let placeholders = insert_statement(&rows).sql().as_str().matches('?').count();
+        assert_eq!(placeholders, per_statement * 13);
+        assert!(placeholders <= MAX_PLACEHOLDERS);
+    }
+
+    #[test]
+    fn money_is_an_exact_decimal_literal() {
+        assert_eq!(cents(1_500), "15.00");
+        assert_eq!(cents(10_507), "105.07");
+        assert_eq!(cents(0), "0.00");
     }
 }

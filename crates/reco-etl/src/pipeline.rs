@@ -4,7 +4,8 @@
 //!
 //! Work is split over three tasks joined by bounded channels, so memory stays flat however
 //! many ratings there are: the async reader joins rows into Arrow batches, a blocking
-//! thread encodes batches into Parquet parts, and the uploader writes parts to the store.
+//! thread encodes batches into Parquet parts, and the uploader writes parts to the data
+//! lake ([`reco_aws::Bucket`]).
 //!
 //! Publishing is what makes a snapshot replace atomic for readers: parts go under
 //! `snapshot=D/run=<id>/`, which no reader looks at until the Glue partition and
@@ -12,11 +13,12 @@
 //! run's objects and leaves the previous snapshot untouched.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use reco_aws::storage::StorageErrorKind;
+use reco_aws::{Bucket, StorageError};
 use reco_domain::serving::{CATALOGUE_KEY, CatalogueProduct, ProductCatalogue};
 use reco_domain::source::{Customer, Product, is_valid_rating};
 use reco_domain::training::{
@@ -30,7 +32,6 @@ use crate::catalog::{CatalogError, TrainingCatalog};
 use crate::encode::{EncodeError, PART_ROWS, ParquetPart, ROW_GROUP_ROWS, TrainingBatchBuilder};
 use crate::extract::{self, ExtractError};
 use crate::source_check::{SchemaProblem, check_source_schema};
-use crate::store::{DataLakeStore, StoreError};
 
 /// Rejected ratings kept as examples in the report (the count is always complete).
 pub const MAX_REJECTED_EXAMPLES: usize = 10;
@@ -40,6 +41,10 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 const BATCH_QUEUE: usize = 2;
 /// Finished Parquet parts queued between the encoder and the uploader.
 const PART_QUEUE: usize = 1;
+/// Content type of the Parquet parts (the media type registered for Parquet).
+pub const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
+/// Content type of the manifest and the product catalogue.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// What one ETL run does.
 #[derive(Debug, Clone)]
@@ -169,7 +174,7 @@ pub enum EtlError {
     Encode(#[from] EncodeError),
     /// Writing to the data lake failed.
     #[error("writing the data lake failed (previous snapshot left intact): {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// The Glue Data Catalog failed.
     #[error("{0}")]
     Catalog(#[from] CatalogError),
@@ -194,10 +199,11 @@ struct ReadStats {
     rejected_examples: Vec<RejectedRating>,
 }
 
-/// Runs the ETL for `config.snapshot`: source -> Parquet under a new run -> Glue + manifest.
-pub async fn run_etl<S: DataLakeStore>(
+/// Runs the ETL for `config.snapshot`: source -> Parquet under a new run of the data lake
+/// `lake` -> Glue + manifest.
+pub async fn run_etl(
     pool: &MySqlPool,
-    store: Arc<S>,
+    lake: &Bucket,
     catalog: &TrainingCatalog,
     config: &EtlConfig,
 ) -> Result<EtlReport, EtlError> {
@@ -216,26 +222,19 @@ pub async fn run_etl<S: DataLakeStore>(
         snapshot = %config.snapshot,
         "dimensions loaded"
     );
-    catalog.ensure_table(store.bucket()).await?;
+    catalog.ensure_table(lake.name()).await?;
 
     let run_id = new_run_id();
-    let written = write_run(
-        pool, &store, &customers, &products, config, &run_id, started,
-    )
-    .await;
+    let written = write_run(pool, lake, &customers, &products, config, &run_id, started).await;
     let (stats, files) = match written {
         Ok(ok) => ok,
         Err(e) => {
-            discard_run(&*store, config.snapshot, &run_id).await;
+            discard_run(lake, config.snapshot, &run_id).await;
             return Err(e);
         }
     };
     let rows_written: u64 = files.iter().map(|f| f.rows).sum();
-    let location = format!(
-        "s3://{}/{}",
-        store.bucket(),
-        run_prefix(config.snapshot, &run_id)
-    );
+    let location = lake.location(&run_prefix(config.snapshot, &run_id));
     let manifest = SnapshotManifest {
         schema_version: TRAINING_SCHEMA_VERSION,
         snapshot: config.snapshot.to_string(),
@@ -244,19 +243,22 @@ pub async fn run_etl<S: DataLakeStore>(
         rows: rows_written,
         files,
     };
-    publish(&*store, catalog, config.snapshot, &manifest).await?;
+    publish(lake, catalog, config.snapshot, &manifest).await?;
     // The storefront's display fields: names change without a retrain, so every run replaces
     // the catalogue (after the snapshot is live: a failed run leaves the previous one).
     let catalogue = product_catalogue(&products);
-    store
-        .put(CATALOGUE_KEY, Bytes::from(catalogue.to_json_vec()))
-        .await?;
+    lake.put(
+        CATALOGUE_KEY,
+        Bytes::from(catalogue.to_json_vec()),
+        JSON_CONTENT_TYPE,
+    )
+    .await?;
     tracing::info!(
         products = catalogue.len(),
         key = CATALOGUE_KEY,
         "product catalogue written"
     );
-    let old_objects_deleted = delete_old_runs(&*store, config.snapshot, &run_id).await;
+    let old_objects_deleted = delete_old_runs(lake, config.snapshot, &run_id).await;
     Ok(EtlReport {
         manifest,
         customers: customers.len(),
@@ -271,9 +273,9 @@ pub async fn run_etl<S: DataLakeStore>(
     })
 }
 
-async fn write_run<S: DataLakeStore>(
+async fn write_run(
     pool: &MySqlPool,
-    store: &Arc<S>,
+    lake: &Bucket,
     customers: &HashMap<i32, Customer>,
     products: &HashMap<String, Product>,
     config: &EtlConfig,
@@ -281,7 +283,7 @@ async fn write_run<S: DataLakeStore>(
     started: Instant,
 ) -> Result<(ReadStats, Vec<PartFile>), EtlError> {
     let (batch_tx, mut batch_rx) = mpsc::channel::<arrow::record_batch::RecordBatch>(BATCH_QUEUE);
-    let (part_tx, mut part_rx) = mpsc::channel::<(usize, u64, Bytes)>(PART_QUEUE);
+    let (part_tx, part_rx) = mpsc::channel::<(usize, u64, Bytes)>(PART_QUEUE);
     let part_rows = config.part_rows.max(1);
     let encoder = tokio::task::spawn_blocking(move || -> Result<(), EtlError> {
         let mut part = ParquetPart::new()?;
@@ -307,22 +309,12 @@ async fn write_run<S: DataLakeStore>(
         }
         Ok(())
     });
-    let uploader = {
-        let store = Arc::clone(store);
-        let snapshot = config.snapshot;
-        let run_id = run_id.to_owned();
-        tokio::spawn(async move {
-            let mut files = Vec::new();
-            while let Some((index, rows, body)) = part_rx.recv().await {
-                let key = part_key(snapshot, &run_id, index);
-                let bytes = body.len() as u64;
-                store.put(&key, body).await?;
-                tracing::info!(key = %key, rows, bytes, "part uploaded");
-                files.push(PartFile { key, rows, bytes });
-            }
-            Ok::<_, StoreError>(files)
-        })
-    };
+    let uploader = tokio::spawn(upload_parts(
+        lake.clone(),
+        config.snapshot,
+        run_id.to_owned(),
+        part_rx,
+    ));
 
     let read = read_and_join(pool, customers, products, config, batch_tx, started).await;
     let encoded = encoder.await.map_err(|e| EtlError::Task(e.to_string()));
@@ -332,6 +324,24 @@ async fn write_run<S: DataLakeStore>(
     encoded??;
     let stats = read?;
     Ok((stats, files))
+}
+
+/// Uploads the parts `(index, rows, body)` of the run as they come; stops at the first failure.
+async fn upload_parts(
+    lake: Bucket,
+    snapshot: SnapshotDate,
+    run_id: String,
+    mut parts: mpsc::Receiver<(usize, u64, Bytes)>,
+) -> Result<Vec<PartFile>, StorageError> {
+    let mut files = Vec::new();
+    while let Some((index, rows, body)) = parts.recv().await {
+        let key = part_key(snapshot, &run_id, index);
+        let bytes = body.len() as u64;
+        lake.put(&key, body, PARQUET_CONTENT_TYPE).await?;
+        tracing::info!(key = %key, rows, bytes, "part uploaded");
+        files.push(PartFile { key, rows, bytes });
+    }
+    Ok(files)
 }
 
 async fn read_and_join(
@@ -421,8 +431,8 @@ pub fn product_catalogue(products: &HashMap<String, Product>) -> ProductCatalogu
 
 /// Switches readers to the new run: Glue partition first, then the manifest. If the
 /// manifest cannot be written, the partition is pointed back and the new run discarded.
-async fn publish<S: DataLakeStore>(
-    store: &S,
+async fn publish(
+    lake: &Bucket,
     catalog: &TrainingCatalog,
     snapshot: SnapshotDate,
     manifest: &SnapshotManifest,
@@ -430,7 +440,7 @@ async fn publish<S: DataLakeStore>(
     let previous = match catalog.partition_location(snapshot).await {
         Ok(previous) => previous,
         Err(e) => {
-            discard_run(store, snapshot, &manifest.run_id).await;
+            discard_run(lake, snapshot, &manifest.run_id).await;
             return Err(e.into());
         }
     };
@@ -438,28 +448,35 @@ async fn publish<S: DataLakeStore>(
         .register_snapshot(snapshot, &manifest.location)
         .await
     {
-        discard_run(store, snapshot, &manifest.run_id).await;
+        discard_run(lake, snapshot, &manifest.run_id).await;
         return Err(e.into());
     }
     let body = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-    if let Err(e) = store.put(&manifest_key(snapshot), Bytes::from(body)).await {
+    if let Err(e) = lake
+        .put(
+            &manifest_key(snapshot),
+            Bytes::from(body),
+            JSON_CONTENT_TYPE,
+        )
+        .await
+    {
         if let Some(previous) = previous
             && let Err(revert) = catalog.register_snapshot(snapshot, &previous).await
         {
             tracing::error!(error = %revert, "could not point the Glue partition back at the previous run");
         }
-        discard_run(store, snapshot, &manifest.run_id).await;
+        discard_run(lake, snapshot, &manifest.run_id).await;
         return Err(e.into());
     }
     Ok(())
 }
 
 /// Best-effort removal of a failed run's objects (nothing references them).
-async fn discard_run<S: DataLakeStore>(store: &S, snapshot: SnapshotDate, run_id: &str) {
+async fn discard_run(lake: &Bucket, snapshot: SnapshotDate, run_id: &str) {
     let prefix = run_prefix(snapshot, run_id);
     let result = async {
-        let keys = store.list(&prefix).await?;
-        store.delete(&keys).await
+        let keys = lake.list(&prefix).await?;
+        lake.delete(&keys).await
     }
     .await;
     if let Err(e) = result {
@@ -468,22 +485,18 @@ async fn discard_run<S: DataLakeStore>(store: &S, snapshot: SnapshotDate, run_id
 }
 
 /// Deletes every object of the snapshot's runs other than `run_id`; returns how many.
-async fn delete_old_runs<S: DataLakeStore>(
-    store: &S,
-    snapshot: SnapshotDate,
-    run_id: &str,
-) -> usize {
+async fn delete_old_runs(lake: &Bucket, snapshot: SnapshotDate, run_id: &str) -> usize {
     let prefix = snapshot_prefix(snapshot);
     let keep = run_prefix(snapshot, run_id);
     let result = async {
-        let old: Vec<String> = store
+        let old: Vec<String> = lake
             .list(&prefix)
             .await?
             .into_iter()
             .filter(|k| k[prefix.len()..].starts_with("run=") && !k.starts_with(&keep))
             .collect();
-        store.delete(&old).await?;
-        Ok::<_, StoreError>(old.len())
+        lake.delete(&old).await?;
+        Ok::<_, StorageError>(old.len())
     }
     .await;
     match result {
@@ -495,21 +508,206 @@ async fn delete_old_runs<S: DataLakeStore>(
     }
 }
 
-/// Reads the published manifest of `snapshot`, if any.
-pub async fn read_manifest<S: DataLakeStore>(
-    store: &S,
+/// Reads the published manifest of `snapshot` from the data lake `lake`, if any.
+pub async fn read_manifest(
+    lake: &Bucket,
     snapshot: SnapshotDate,
-) -> Result<Option<SnapshotManifest>, StoreError> {
+) -> Result<Option<SnapshotManifest>, StorageError> {
     let key = manifest_key(snapshot);
-    match store.get(&key).await? {
+    match lake.get_opt(&key).await? {
         None => Ok(None),
         Some(body) => serde_json::from_slice(&body)
             .map(Some)
-            .map_err(|e| StoreError {
+            .map_err(|e| StorageError {
                 operation: "get",
-                bucket: store.bucket().to_owned(),
-                key,
+                location: lake.location(&key),
+                kind: StorageErrorKind::Other,
                 reason: format!("manifest is not valid JSON: {e}"),
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+
+    use super::*;
+    use crate::test_support::FailingStore;
+
+    fn day() -> SnapshotDate {
+        "2025-08-15".parse().unwrap()
+    }
+
+    async fn put(lake: &Bucket, key: &str) {
+        lake.put(key, Bytes::from_static(b"x"), PARQUET_CONTENT_TYPE)
+            .await
+            .unwrap();
+    }
+
+    fn manifest(lake: &Bucket, run_id: &str) -> SnapshotManifest {
+        SnapshotManifest {
+            schema_version: TRAINING_SCHEMA_VERSION,
+            snapshot: day().to_string(),
+            run_id: run_id.to_owned(),
+            location: lake.location(&run_prefix(day(), run_id)),
+            rows: 7,
+            files: vec![PartFile {
+                key: part_key(day(), run_id, 0),
+                rows: 7,
+                bytes: 1,
+            }],
+        }
+    }
+
+    /// Parts sent to the uploader, as the encoder sends them.
+    fn parts(count: usize) -> mpsc::Receiver<(usize, u64, Bytes)> {
+        let (tx, rx) = mpsc::channel(count.max(1));
+        for index in 0..count {
+            tx.try_send((index, 10, Bytes::from(vec![index as u8; 3])))
+                .unwrap();
+        }
+        rx
+    }
+
+    #[tokio::test]
+    async fn parts_are_uploaded_under_the_run_in_order() {
+        let lake = Bucket::in_memory("lake");
+        let files = upload_parts(lake.clone(), day(), "r1".into(), parts(3))
+            .await
+            .unwrap();
+        let keys: Vec<String> = files.iter().map(|f| f.key.clone()).collect();
+        assert_eq!(
+            keys,
+            [
+                "training_ratings/snapshot=2025-08-15/run=r1/part-00000.parquet",
+                "training_ratings/snapshot=2025-08-15/run=r1/part-00001.parquet",
+                "training_ratings/snapshot=2025-08-15/run=r1/part-00002.parquet",
+            ]
+        );
+        assert!(files.iter().all(|f| f.rows == 10 && f.bytes == 3));
+        assert_eq!(lake.list(&run_prefix(day(), "r1")).await.unwrap(), keys);
+        assert_eq!(lake.get(&keys[2]).await.unwrap().as_ref(), [2, 2, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_upload_is_reported_and_discarding_leaves_the_previous_run() {
+        let memory: Arc<dyn object_store::ObjectStore> = Arc::new(InMemory::new());
+        let lake = Bucket::new(Arc::clone(&memory), "memory://lake", "lake");
+        put(&lake, &part_key(day(), "old", 0)).await;
+        let failing = Bucket::new(
+            Arc::new(FailingStore::new(Arc::clone(&memory), 2)),
+            "memory://lake",
+            "lake",
+        );
+        let err = upload_parts(failing.clone(), day(), "new".into(), parts(4))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(lake.list(&run_prefix(day(), "new")).await.unwrap().len(), 2);
+        let err = EtlError::from(err).to_string();
+        assert!(
+            err.starts_with("writing the data lake failed (previous snapshot left intact)"),
+            "{err}"
+        );
+
+        discard_run(&failing, day(), "new").await;
+        assert_eq!(
+            lake.list(&snapshot_prefix(day())).await.unwrap(),
+            [part_key(day(), "old", 0)]
+        );
+    }
+
+    #[tokio::test]
+    async fn older_runs_are_deleted_and_the_published_one_kept() {
+        let lake = Bucket::in_memory("lake");
+        for run in ["a", "b", "c"] {
+            put(&lake, &part_key(day(), run, 0)).await;
+            put(&lake, &part_key(day(), run, 1)).await;
+        }
+        let other_day: SnapshotDate = "2025-08-16".parse().unwrap();
+        put(&lake, &part_key(other_day, "a", 0)).await;
+        let body = serde_json::to_vec(&manifest(&lake, "c")).unwrap();
+        lake.put(&manifest_key(day()), Bytes::from(body), JSON_CONTENT_TYPE)
+            .await
+            .unwrap();
+
+        assert_eq!(delete_old_runs(&lake, day(), "c").await, 4);
+        assert_eq!(
+            lake.list(&snapshot_prefix(day())).await.unwrap(),
+            [
+                manifest_key(day()),
+                part_key(day(), "c", 0),
+                part_key(day(), "c", 1)
+            ]
+        );
+        assert_eq!(
+            lake.list(&snapshot_prefix(other_day)).await.unwrap().len(),
+            1,
+            "other snapshots untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn manifests_round_trip_and_bad_ones_are_named() {
+        let lake = Bucket::in_memory("lake");
+        assert_eq!(read_manifest(&lake, day()).await.unwrap(), None);
+        let published = manifest(&lake, "r1");
+        assert_eq!(
+            published.location,
+            "memory://lake/training_ratings/snapshot=2025-08-15/run=r1/"
+        );
+        let body = serde_json::to_vec_pretty(&published).unwrap();
+        lake.put(&manifest_key(day()), Bytes::from(body), JSON_CONTENT_TYPE)
+            .await
+            .unwrap();
+        assert_eq!(read_manifest(&lake, day()).await.unwrap(), Some(published));
+
+        lake.put(
+            &manifest_key(day()),
+            Bytes::from_static(b"{"),
+            JSON_CONTENT_TYPE,
+        )
+        .await
+        .unwrap();
+        let err = read_manifest(&lake, day()).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "get memory://lake/training_ratings/snapshot=2025-08-15/_manifest.json failed: manifest is not valid JSON"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_catalogue_has_every_product_with_its_display_fields() {
+        let product = |code: &str, name: &str, msrp: i64| Product {
+            product_code: code.into(),
+            product_name: name.into(),
+            product_line: "Motorcycles".into(),
+            product_scale: "1:10".into(),
+            quantity_in_stock: 3,
+            buy_price: reco_domain::training::Cents(100),
+            msrp: reco_domain::training::Cents(msrp),
+        };
+        let products: HashMap<String, Product> = [
+            product("S10_1678", "1969 Harley Davidson Ultimate Chopper", 9570),
+            product("S10_2016", "1996 Moto Guzzi 1100i", 11844),
+        ]
+        .into_iter()
+        .map(|p| (p.product_code.clone(), p))
+        .collect();
+        let catalogue = product_catalogue(&products);
+        assert_eq!(catalogue.len(), 2);
+        let harley = catalogue.get("S10_1678").unwrap();
+        assert_eq!(
+            (
+                harley.name.as_str(),
+                harley.product_line.as_str(),
+                harley.msrp_cents
+            ),
+            ("1969 Harley Davidson Ultimate Chopper", "Motorcycles", 9570)
+        );
     }
 }

@@ -1,12 +1,13 @@
-//! Connecting to the source MySQL database: `RECO_MYSQL_URL` (local use) or the Secrets
-//! Manager secret `RECO_MYSQL_SECRET_ARN` (JSON `host`, `port`, `username`, `password`,
-//! `dbname`, as RDS and the Terraform `etl` module write it).
+//! Connecting to the source MySQL database, as [`MysqlTarget`] names it: a URL
+//! (`RECO_MYSQL_URL`, local use) or the Secrets Manager secret `RECO_MYSQL_SECRET_ARN` (JSON
+//! `host`, `port`, `username`, `password`, `dbname`, as RDS and the Terraform `etl` module
+//! write it), read with the caller's AWS configuration.
 
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use reco_domain::Settings;
-use reco_domain::settings::var;
+use reco_config::groups::MysqlTarget;
+use reco_config::var;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 /// Connections the ETL keeps: one streams ratings, one serves side queries.
@@ -19,11 +20,8 @@ const DEFAULT_MYSQL_PORT: u16 = 3306;
 /// Why the source database could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceDbError {
-    /// Neither variable is set.
-    #[error("no source database configured: set {url} (local) or {secret} (AWS)", url = var::RECO_MYSQL_URL, secret = var::RECO_MYSQL_SECRET_ARN)]
-    NotConfigured,
-    /// `RECO_MYSQL_URL` does not parse.
-    #[error("RECO_MYSQL_URL is not a valid mysql:// URL: {source}")]
+    /// The URL does not parse.
+    #[error("{name} is not a valid mysql:// URL: {source}", name = var::RECO_MYSQL_URL)]
     BadUrl {
         /// Parser error.
         source: sqlx::Error,
@@ -55,57 +53,61 @@ struct MySqlSecret {
     dbname: Option<String>,
 }
 
-/// Connection options of the source database from the settings (URL first, then secret).
+/// Connection options of the source database `target`; a secret is read from Secrets
+/// Manager through `sdk`.
 pub async fn connect_options(
-    settings: &Settings,
-    sdk: Option<&SdkConfig>,
+    target: &MysqlTarget,
+    sdk: &SdkConfig,
 ) -> Result<MySqlConnectOptions, SourceDbError> {
-    if let Some(url) = settings.get(var::RECO_MYSQL_URL) {
-        return url
-            .parse::<MySqlConnectOptions>()
-            .map_err(|source| SourceDbError::BadUrl { source });
-    }
-    let Some(arn) = settings.get(var::RECO_MYSQL_SECRET_ARN) else {
-        return Err(SourceDbError::NotConfigured);
+    let arn = match target {
+        MysqlTarget::Url(url) => {
+            return url
+                .parse::<MySqlConnectOptions>()
+                .map_err(|source| SourceDbError::BadUrl { source });
+        }
+        MysqlTarget::Secret(arn) => arn,
     };
     let secret_error = |reason: String| SourceDbError::Secret {
         arn: arn.to_owned(),
         reason,
     };
-    let sdk = match sdk {
-        Some(sdk) => sdk.clone(),
-        None => reco_aws::sdk_config(settings).await,
-    };
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
     let value = client
         .get_secret_value()
         .secret_id(arn)
         .send()
         .await
         .map_err(|e| {
-            secret_error(format!(
-                "{}",
+            tracing::debug!(error = ?e, "GetSecretValue failed");
+            secret_error(
                 aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            ))
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
         })?;
     let text = value
         .secret_string()
         .ok_or_else(|| secret_error("secret has no SecretString".into()))?;
-    let secret: MySqlSecret = serde_json::from_str(text).map_err(|e| {
-        secret_error(format!(
-            "expected JSON host, port, username, password, dbname: {e}"
-        ))
-    })?;
+    options_from_secret(text).map_err(secret_error)
+}
+
+/// Connection options from the secret's JSON text; the error says what is wrong with it.
+fn options_from_secret(text: &str) -> Result<MySqlConnectOptions, String> {
+    let secret: MySqlSecret = serde_json::from_str(text)
+        .map_err(|e| format!("expected JSON host, port, username, password, dbname: {e}"))?;
     let port = match secret.port {
         None => DEFAULT_MYSQL_PORT,
         Some(serde_json::Value::Number(n)) => n
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| secret_error(format!("invalid port {n}")))?,
-        Some(serde_json::Value::String(s)) => s
-            .parse()
-            .map_err(|_| secret_error(format!("invalid port {s:?}")))?,
-        Some(other) => return Err(secret_error(format!("invalid port {other}"))),
+            .ok_or_else(|| format!("invalid port {n}"))?,
+        Some(serde_json::Value::String(s)) => {
+            s.parse().map_err(|_| format!("invalid port {s:?}"))?
+        }
+        Some(other) => return Err(format!("invalid port {other}")),
     };
     let mut options = MySqlConnectOptions::new()
         .host(&secret.host)
@@ -118,8 +120,15 @@ pub async fn connect_options(
     Ok(options)
 }
 
-/// A small pool on the source database; fails fast when it is unreachable.
+/// A small pool on the source database; fails when it is unreachable for [`CONNECT_TIMEOUT`].
 pub async fn connect(options: MySqlConnectOptions) -> Result<MySqlPool, SourceDbError> {
+    connect_within(options, CONNECT_TIMEOUT).await
+}
+
+async fn connect_within(
+    options: MySqlConnectOptions,
+    timeout: Duration,
+) -> Result<MySqlPool, SourceDbError> {
     let target = format!(
         "{}:{}/{}",
         options.get_host(),
@@ -128,8 +137,71 @@ pub async fn connect(options: MySqlConnectOptions) -> Result<MySqlPool, SourceDb
     );
     MySqlPoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(timeout)
         .connect_with(options)
         .await
         .map_err(|source| SourceDbError::Unreachable { target, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_gives_host_port_user_and_database() {
+        let options = options_from_secret(
+            r#"{"host":"db.example","port":"3307","username":"etl","password":"p","dbname":"src"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                options.get_host(),
+                options.get_port(),
+                options.get_username(),
+                options.get_database()
+            ),
+            ("db.example", 3307, "etl", Some("src"))
+        );
+        let options =
+            options_from_secret(r#"{"host":"h","port":3308,"username":"u","password":"p"}"#)
+                .unwrap();
+        assert_eq!((options.get_port(), options.get_database()), (3308, None));
+        let options = options_from_secret(r#"{"host":"h","username":"u","password":"p"}"#).unwrap();
+        assert_eq!(options.get_port(), DEFAULT_MYSQL_PORT);
+    }
+
+    #[test]
+    fn bad_secrets_say_what_is_wrong() {
+        let err = options_from_secret(r#"{"host":"h","port":70000,"username":"u","password":"p"}"#)
+            .unwrap_err();
+        assert_eq!(err, "invalid port 70000");
+        let err = options_from_secret(r#"{"host":"h"}"#).unwrap_err();
+        assert!(err.starts_with("expected JSON host, port"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_names_the_variable() {
+        let sdk = SdkConfig::builder().build();
+        let err = connect_options(&MysqlTarget::Url("mysql://u@h:port/db".into()), &sdk)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("RECO_MYSQL_URL is not a valid mysql:// URL"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_database_is_a_clear_error() {
+        let options = "mysql://reco:reco@127.0.0.1:1/nope".parse().unwrap();
+        let err = connect_within(options, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot connect to the source database 127.0.0.1:1/nope"),
+            "{err}"
+        );
+    }
 }

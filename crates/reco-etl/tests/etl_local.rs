@@ -1,13 +1,15 @@
 //! The ETL against the local stack: real MariaDB, S3 and Glue on moto.
+#![cfg(feature = "integration")]
+
+mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Decimal128Type, Int8Type, Int16Type, Int32Type};
 use arrow::record_batch::RecordBatch;
-use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use reco_aws::Bucket;
 use reco_domain::training::{SnapshotDate, snapshot_prefix, training_schema};
 use reco_etl::catalog::{PARQUET_SERDE, TrainingCatalog};
 use reco_etl::classicmodels::load_classicmodels;
@@ -15,15 +17,16 @@ use reco_etl::generate::{GenerateSpec, generate};
 use reco_etl::pipeline::{RejectReason, read_manifest};
 use reco_etl::source_check::SchemaProblem;
 use reco_etl::sql_script::decode_script;
-use reco_etl::store::{DataLakeStore, S3Store, StoreError};
 use reco_etl::{EtlConfig, EtlError, run_etl, source_db};
 use reco_testkit::{LocalStack, TempBucket, TempDatabase, unique_name};
 use sqlx::MySqlPool;
+use sqlx::mysql::MySqlConnectOptions;
+use support::FailingStore;
 
 struct Fixture {
     db: TempDatabase,
     bucket: TempBucket,
-    store: Arc<S3Store>,
+    lake: Bucket,
     catalog: TrainingCatalog,
     glue: aws_sdk_glue::Client,
     glue_database: String,
@@ -38,21 +41,23 @@ impl Fixture {
         let glue = aws_sdk_glue::Client::new(&sdk);
         let glue_database = unique_name("reco_t_", '_');
         let catalog = TrainingCatalog::new(glue.clone(), &glue_database, "training_ratings");
-        let store = Arc::new(S3Store::new(bucket.client().clone(), &bucket.name));
+        let lake = stack.bucket(&bucket.name);
         Self {
             db,
             bucket,
-            store,
+            lake,
             catalog,
             glue,
             glue_database,
         }
     }
 
+    fn options(&self) -> MySqlConnectOptions {
+        self.db.url.parse().unwrap()
+    }
+
     async fn pool(&self) -> MySqlPool {
-        source_db::connect(self.db.url.parse().unwrap())
-            .await
-            .unwrap()
+        source_db::connect(self.options()).await.unwrap()
     }
 
     async fn cleanup(self) {
@@ -67,10 +72,10 @@ impl Fixture {
     }
 }
 
-async fn read_parts(store: &S3Store, keys: &[String]) -> Vec<RecordBatch> {
+async fn read_parts(lake: &Bucket, keys: &[String]) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     for key in keys {
-        let body: Bytes = store.get(key).await.unwrap().expect("part exists");
+        let body = lake.get(key).await.unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(body)
             .unwrap()
             .build()
@@ -115,7 +120,7 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
         )
         .unwrap(),
     );
-    let loaded = load_classicmodels(&f.db.url, "classicmodels.sql", &dump)
+    let loaded = load_classicmodels(&f.options(), "classicmodels.sql", &dump)
         .await
         .unwrap();
     assert_eq!(
@@ -135,7 +140,7 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
     assert_eq!(products, 110);
 
     let day = snapshot("2025-06-30");
-    let report = run_etl(&pool, f.store.clone(), &f.catalog, &EtlConfig::new(day))
+    let report = run_etl(&pool, &f.lake, &f.catalog, &EtlConfig::new(day))
         .await
         .unwrap();
     assert_eq!(
@@ -143,17 +148,16 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
         (2532, 2532, 2532)
     );
     assert_eq!(report.rejected_total(), 0);
-    let manifest = read_manifest(&*f.store, day)
+    let manifest = read_manifest(&f.lake, day)
         .await
         .unwrap()
         .expect("manifest published");
     assert_eq!(manifest, report.manifest);
     // The storefront's catalogue: every product with its name, line and MSRP.
     let catalogue = reco_domain::serving::ProductCatalogue::from_json_slice(
-        &f.store
+        &f.lake
             .get(reco_domain::serving::CATALOGUE_KEY)
             .await
-            .unwrap()
             .expect("catalogue written"),
     )
     .unwrap();
@@ -170,7 +174,7 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
         ("1969 Harley Davidson Ultimate Chopper", "Motorcycles", 9570)
     );
     let keys: Vec<String> = manifest.files.iter().map(|p| p.key.clone()).collect();
-    let batches = read_parts(&f.store, &keys).await;
+    let batches = read_parts(&f.lake, &keys).await;
     assert_eq!(
         batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
         2532
@@ -268,14 +272,13 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
     );
 
     // Re-run: replaces the snapshot (new run, old run's files gone, no duplicates).
-    let again = run_etl(&pool, f.store.clone(), &f.catalog, &EtlConfig::new(day))
+    let again = run_etl(&pool, &f.lake, &f.catalog, &EtlConfig::new(day))
         .await
         .unwrap();
     assert_ne!(again.manifest.run_id, manifest.run_id);
     assert_eq!(again.rows_written, 2532);
     assert_eq!(again.old_objects_deleted, 1);
-    let mut listed = f.store.list(&snapshot_prefix(day)).await.unwrap();
-    listed.sort();
+    let listed = f.lake.list(&snapshot_prefix(day)).await.unwrap();
     let mut expected_keys: Vec<String> =
         again.manifest.files.iter().map(|p| p.key.clone()).collect();
     expected_keys.push(format!("{}_manifest.json", snapshot_prefix(day)));
@@ -307,11 +310,11 @@ async fn synthetic_round_trip_counts_orphans_and_keeps_nulls() {
         seed: 7,
     };
     let checksum = "SELECT CAST(COUNT(*) AS SIGNED), CAST(SUM(CRC32(CONCAT_WS('|', customerNumber, productCode, productRating))) AS SIGNED) FROM ratings";
-    let report = generate(&f.db.url, spec).await.unwrap();
+    let report = generate(&f.options(), spec).await.unwrap();
     assert_eq!(report.ratings, 900);
     let pool = f.pool().await;
     let first: (i64, i64) = sqlx::query_as(checksum).fetch_one(&pool).await.unwrap();
-    generate(&f.db.url, spec).await.unwrap();
+    generate(&f.options(), spec).await.unwrap();
     let second: (i64, i64) = sqlx::query_as(checksum).fetch_one(&pool).await.unwrap();
     assert_eq!(first, second, "same seed, same ratings");
     let (distinct_ratings, null_states): (i64, i64) = sqlx::query_as(
@@ -342,9 +345,7 @@ async fn synthetic_round_trip_counts_orphans_and_keeps_nulls() {
         row_group_rows: 128,
         ..EtlConfig::new(day)
     };
-    let etl = run_etl(&pool, f.store.clone(), &f.catalog, &config)
-        .await
-        .unwrap();
+    let etl = run_etl(&pool, &f.lake, &f.catalog, &config).await.unwrap();
     assert_eq!(
         (etl.rows_read, etl.rows_joined, etl.rows_written),
         (903, 900, 900)
@@ -373,7 +374,7 @@ async fn synthetic_round_trip_counts_orphans_and_keeps_nulls() {
     let rows_per_file: Vec<u64> = etl.manifest.files.iter().map(|p| p.rows).collect();
     assert_eq!(rows_per_file, [512, 388]);
     let keys: Vec<String> = etl.manifest.files.iter().map(|p| p.key.clone()).collect();
-    let batches = read_parts(&f.store, &keys).await;
+    let batches = read_parts(&f.lake, &keys).await;
     assert_eq!(
         batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
         900
@@ -387,7 +388,7 @@ async fn synthetic_round_trip_counts_orphans_and_keeps_nulls() {
 async fn schema_mismatch_and_missing_table_are_named() {
     let f = Fixture::new().await;
     generate(
-        &f.db.url,
+        &f.options(),
         GenerateSpec {
             customers: 5,
             products: 5,
@@ -404,7 +405,7 @@ async fn schema_mismatch_and_missing_table_are_named() {
         .unwrap();
     let err = run_etl(
         &pool,
-        f.store.clone(),
+        &f.lake,
         &f.catalog,
         &EtlConfig::new(snapshot("2025-01-02")),
     )
@@ -429,50 +430,17 @@ async fn schema_mismatch_and_missing_table_are_named() {
         "{message}"
     );
     assert!(
-        f.store.list("").await.unwrap().is_empty(),
+        f.lake.list("").await.unwrap().is_empty(),
         "nothing written on bad input"
     );
     f.cleanup().await;
-}
-
-/// A store whose puts of Parquet parts fail after `allowed` successes.
-struct FailingStore {
-    inner: S3Store,
-    allowed: usize,
-    puts: AtomicUsize,
-}
-
-impl DataLakeStore for FailingStore {
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
-    }
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        if key.ends_with(".parquet") && self.puts.fetch_add(1, Ordering::SeqCst) >= self.allowed {
-            return Err(StoreError {
-                operation: "put",
-                bucket: self.bucket().into(),
-                key: key.into(),
-                reason: "injected failure".into(),
-            });
-        }
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.inner.delete(keys).await
-    }
 }
 
 #[tokio::test]
 async fn failed_write_leaves_the_previous_snapshot_intact() {
     let f = Fixture::new().await;
     generate(
-        &f.db.url,
+        &f.options(),
         GenerateSpec {
             customers: 30,
             products: 30,
@@ -489,35 +457,26 @@ async fn failed_write_leaves_the_previous_snapshot_intact() {
         row_group_rows: 50,
         ..EtlConfig::new(day)
     };
-    let good = run_etl(&pool, f.store.clone(), &f.catalog, &config)
-        .await
-        .unwrap();
-    let before = {
-        let mut k = f.store.list(&snapshot_prefix(day)).await.unwrap();
-        k.sort();
-        k
-    };
-    let failing = Arc::new(FailingStore {
-        inner: (*f.store).clone(),
-        allowed: 2,
-        puts: AtomicUsize::new(0),
-    });
-    let err = run_etl(&pool, failing, &f.catalog, &config)
+    let good = run_etl(&pool, &f.lake, &f.catalog, &config).await.unwrap();
+    let before = f.lake.list(&snapshot_prefix(day)).await.unwrap();
+    // The same bucket, through a store whose third Parquet put fails.
+    let failing = Bucket::new(
+        Arc::new(FailingStore::new(Arc::clone(f.lake.store()), 2)),
+        format!("s3://{}", f.bucket.name),
+        &f.bucket.name,
+    );
+    let err = run_etl(&pool, &failing, &f.catalog, &config)
         .await
         .unwrap_err();
     assert!(matches!(err, EtlError::Store(_)), "{err}");
     assert!(err.to_string().contains("injected failure"), "{err}");
-    let after = {
-        let mut k = f.store.list(&snapshot_prefix(day)).await.unwrap();
-        k.sort();
-        k
-    };
+    let after = f.lake.list(&snapshot_prefix(day)).await.unwrap();
     assert_eq!(
         after, before,
         "previous run intact, failed run's parts removed"
     );
     assert_eq!(
-        read_manifest(&*f.store, day).await.unwrap(),
+        read_manifest(&f.lake, day).await.unwrap(),
         Some(good.manifest.clone())
     );
     assert_eq!(
@@ -526,7 +485,7 @@ async fn failed_write_leaves_the_previous_snapshot_intact() {
     );
     let keys: Vec<String> = good.manifest.files.iter().map(|p| p.key.clone()).collect();
     assert_eq!(
-        read_parts(&f.store, &keys)
+        read_parts(&f.lake, &keys)
             .await
             .iter()
             .map(RecordBatch::num_rows)
@@ -534,16 +493,4 @@ async fn failed_write_leaves_the_previous_snapshot_intact() {
         500
     );
     f.cleanup().await;
-}
-
-#[tokio::test]
-async fn unreachable_database_is_a_clear_error() {
-    let err = source_db::connect("mysql://reco:reco@127.0.0.1:1/nope".parse().unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("cannot connect to the source database 127.0.0.1:1/nope"),
-        "{err}"
-    );
 }
