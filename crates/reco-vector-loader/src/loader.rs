@@ -29,7 +29,7 @@ const MAX_MODEL_VERSION_LEN: usize = 200;
 /// One embeddings file: a name for messages and a buffered stream of its bytes.
 #[derive(Debug)]
 pub struct EmbeddingFile<R> {
-    /// Name used in error messages (file name or S3 URI).
+    /// Name used in error messages (a file name or an `s3://` location).
     pub name: String,
     /// The CSV bytes.
     pub reader: R,

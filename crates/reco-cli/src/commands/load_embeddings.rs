@@ -16,10 +16,13 @@ pub struct LoadEmbeddingsArgs {
     /// Model version (folder under the model prefix); default: the one named by LATEST.
     #[arg(long, value_name = "VERSION")]
     pub model: Option<String>,
+    /// AWS endpoint, region and credentials.
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// The vector database.
     #[command(flatten)]
     pub pg: PgArgs,
+    /// Where the model artifacts are.
     #[command(flatten)]
     pub models: ModelStoreArgs,
 }
