@@ -51,7 +51,9 @@ impl StorageError {
         self.kind == StorageErrorKind::NotFound
     }
 
-    fn from_store(operation: &'static str, location: String, e: object_store::Error) -> Self {
+    /// The seam's error for an `object_store` error of `operation` at `location` (for callers
+    /// that use [`Bucket::store`] directly: conditional puts, ETags, streaming reads).
+    pub fn from_store(operation: &'static str, location: String, e: object_store::Error) -> Self {
         tracing::debug!(operation, %location, error = ?e, "object store error");
         let text = e.to_string();
         let (kind, reason) = match &e {

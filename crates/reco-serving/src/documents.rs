@@ -11,7 +11,6 @@ use object_store::path::Path;
 use object_store::{
     Attribute, Attributes, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion,
 };
-use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, StorageError};
 use reco_domain::serving::{DocumentError, LatestDocument};
 
@@ -178,32 +177,13 @@ impl DocumentStore {
     }
 }
 
-/// The seam's error for a failed call on [`Bucket::store`] (conditional reads and writes the
-/// seam's own methods do not offer): the kind callers branch on and the error's first line.
+/// The seam's error for an `object_store` error (one mapping, in `reco_aws`).
 pub(crate) fn storage_error(
     operation: &'static str,
     location: String,
     source: object_store::Error,
 ) -> StorageError {
-    tracing::debug!(operation, %location, error = ?source, "object store error");
-    let kind = match &source {
-        object_store::Error::NotFound { .. } => StorageErrorKind::NotFound,
-        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-            StorageErrorKind::Conflict
-        }
-        _ => StorageErrorKind::Other,
-    };
-    StorageError {
-        operation,
-        location,
-        kind,
-        reason: source
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-    }
+    StorageError::from_store(operation, location, source)
 }
 
 #[cfg(test)]
