@@ -17,9 +17,6 @@ use crate::snapshot::SnapshotRow;
 use crate::train::{self, TrainedModel};
 use crate::{gate, on_blocking_thread};
 
-// Embedding encoders, also used by other crates' tests and benchmarks; they live in `publish`.
-pub use crate::publish::{embeddings_csv, embeddings_parquet, item_embeddings, user_embeddings};
-
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobReport {
