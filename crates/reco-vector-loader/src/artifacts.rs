@@ -79,38 +79,24 @@ impl ModelArtifacts {
         key: &str,
     ) -> Result<EmbeddingFile<impl AsyncBufRead + Unpin + Send + use<>>, LoadError> {
         let location = self.bucket.location(key);
-        let open_error = |kind, reason: String| StorageError {
+        let path = ObjectPath::parse(key).map_err(|e| StorageError {
             operation: "get",
             location: location.clone(),
-            kind,
-            reason,
-        };
-        let path = ObjectPath::parse(key).map_err(|e| {
-            open_error(
-                StorageErrorKind::Other,
-                format!("not a valid object key: {e}"),
-            )
+            kind: StorageErrorKind::Other,
+            reason: format!("not a valid object key: {e}"),
         })?;
-        let object = self.bucket.store().get(&path).await.map_err(|e| {
-            tracing::debug!(%location, error = ?e, "object store error");
-            match e {
-                object_store::Error::NotFound { .. } => {
-                    open_error(StorageErrorKind::NotFound, "no such object".to_owned())
-                }
-                other => open_error(StorageErrorKind::Other, one_line(&other.to_string())),
-            }
-        })?;
+        let object = self
+            .bucket
+            .store()
+            .get(&path)
+            .await
+            .map_err(|e| StorageError::from_store("get", location.clone(), e))?;
         let body = object.into_stream().map_err(std::io::Error::from);
         Ok(EmbeddingFile {
             name: location,
             reader: StreamReader::new(body),
         })
     }
-}
-
-/// The first line of an error text (the full error is in the debug log).
-fn one_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
