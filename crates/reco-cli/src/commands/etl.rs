@@ -1,15 +1,13 @@
 //! `reco etl`: MySQL -> training Parquet on S3 + Glue Data Catalog.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use reco_domain::Settings;
-use reco_domain::settings::var;
+use reco_aws::Bucket;
+use reco_config::{AwsArgs, MysqlArgs, required, var};
 use reco_domain::training::SnapshotDate;
 use reco_etl::catalog::TrainingCatalog;
-use reco_etl::store::S3Store;
 use reco_etl::{EtlConfig, run_etl, source_db};
 
 /// Arguments of `reco etl`.
@@ -18,32 +16,36 @@ pub struct EtlArgs {
     /// Snapshot date (YYYY-MM-DD); default: today (UTC).
     #[arg(long)]
     pub snapshot: Option<SnapshotDate>,
-}
-
-/// Progress and report lines go to stderr through `tracing` (RUST_LOG overrides `info`).
-pub fn init_stderr_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    /// The data lake bucket (training Parquet).
+    #[arg(long, env = var::RECO_DATA_LAKE_BUCKET, value_name = "BUCKET")]
+    pub data_lake_bucket: Option<String>,
+    /// The Glue database of the training table.
+    #[arg(long, env = var::RECO_GLUE_DATABASE, value_name = "NAME")]
+    pub glue_database: Option<String>,
+    /// The Glue table of training rows.
+    #[arg(long, env = var::RECO_GLUE_TABLE, value_name = "NAME")]
+    pub glue_table: Option<String>,
+    /// The source database.
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    /// AWS endpoint, region and credentials.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Runs `reco etl`.
-pub async fn run(args: EtlArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    init_stderr_logging();
+pub async fn run(args: EtlArgs) -> anyhow::Result<ExitCode> {
     let snapshot = args.snapshot.unwrap_or_else(SnapshotDate::today);
-    let bucket = settings.require(var::RECO_DATA_LAKE_BUCKET)?;
-    let database = settings.require(var::RECO_GLUE_DATABASE)?;
-    let table = settings.require(var::RECO_GLUE_TABLE)?;
-    let sdk = reco_aws::sdk_config(settings).await;
-    let options = source_db::connect_options(settings, Some(&sdk)).await?;
+    let bucket = required(var::RECO_DATA_LAKE_BUCKET, &args.data_lake_bucket)?;
+    let database = required(var::RECO_GLUE_DATABASE, &args.glue_database)?;
+    let table = required(var::RECO_GLUE_TABLE, &args.glue_table)?;
+    let source = args.mysql.target()?;
+    let sdk = reco_aws::sdk_config(&args.aws).await;
+    let options = source_db::connect_options(&source, &sdk).await?;
     let pool = source_db::connect(options).await?;
     let catalog = TrainingCatalog::new(aws_sdk_glue::Client::new(&sdk), database, table);
-    let store = Arc::new(S3Store::new(reco_aws::s3_client(&sdk), bucket));
-    let report = run_etl(&pool, store, &catalog, &EtlConfig::new(snapshot))
+    let lake = Bucket::s3(&args.aws, bucket)?;
+    let report = run_etl(&pool, &lake, &catalog, &EtlConfig::new(snapshot))
         .await
         .with_context(|| format!("etl of snapshot {snapshot} failed"))?;
     let secs = report.elapsed.as_secs_f64();
