@@ -13,7 +13,7 @@
 -- item_emb_<version> / user_emb_<version>, builds the HNSW (cosine) index, re-points the
 -- views item_emb / user_emb and records the active version in reco_embedding_versions.
 -- Any error rolls everything back: the active version is untouched. Old versions are dropped
--- afterwards. Keep in step with crates/reco-vector-store/src/{schema,loader}.rs.
+-- afterwards. Keep in step with crates/reco-vector-loader/src/{schema,swap}.rs.
 
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -36,7 +36,7 @@
 \endif
 
 BEGIN;
--- LOAD_LOCK_KEY of crates/reco-vector-store/src/schema.rs ("recoemb1").
+-- LOAD_LOCK_KEY of crates/reco-vector-loader/src/schema.rs ("recoemb1").
 SELECT pg_advisory_xact_lock(8243124871606493745);
 SET LOCAL statement_timeout = 0;
 SET LOCAL maintenance_work_mem = '1GB';

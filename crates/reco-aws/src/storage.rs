@@ -57,6 +57,12 @@ impl StorageError {
         tracing::debug!(operation, %location, error = ?e, "object store error");
         let text = e.to_string();
         let (kind, reason) = match &e {
+            _ if text.contains("NoSuchBucket") => (
+                StorageErrorKind::NoBucket,
+                "the bucket does not exist: deploy first (`make deploy-etl` / `make \
+                 deploy-streaming`, ENV=local for the local stack)"
+                    .to_owned(),
+            ),
             object_store::Error::NotFound { .. } => {
                 (StorageErrorKind::NotFound, "no such object".to_owned())
             }
@@ -64,12 +70,6 @@ impl StorageError {
             | object_store::Error::Precondition { .. } => (
                 StorageErrorKind::Conflict,
                 "the object exists or changed".to_owned(),
-            ),
-            _ if text.contains("NoSuchBucket") => (
-                StorageErrorKind::NoBucket,
-                "the bucket does not exist: deploy first (`make deploy-etl` / `make \
-                 deploy-streaming`, ENV=local for the local stack)"
-                    .to_owned(),
             ),
             _ if text.contains("AccessDenied") => (
                 StorageErrorKind::Other,

@@ -1,6 +1,8 @@
 //! The CLI's one logging setup: library events (progress, reports) as plain lines on stderr at
 //! INFO; `RUST_LOG` overrides (`RUST_LOG=debug` shows the SDKs' and stores' full errors).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the stderr subscriber once; later calls do nothing.
@@ -12,6 +14,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .try_init();

@@ -18,9 +18,9 @@ use aws_sdk_firehose::types::{
 use aws_sdk_kinesis::types::StreamStatus;
 use std::collections::BTreeMap;
 
+use reco_config::var;
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::serving::{DocumentSource, LatestDocument};
-use reco_config::var;
 use reco_testkit::{LocalStack, unique_name};
 
 const EVENTS: usize = 1_000;

@@ -11,7 +11,7 @@ pub mod groups;
 pub mod local;
 pub mod var;
 
-pub use groups::{AwsArgs, ModelStoreArgs, MysqlArgs, PgArgs};
+pub use groups::{AwsArgs, ModelStoreArgs, MysqlArgs, MysqlTarget, PgArgs, PgTarget};
 pub use local::{LocalEnv, Target};
 
 /// A setting that is missing or does not fit.

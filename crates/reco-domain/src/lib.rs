@@ -9,9 +9,6 @@ pub mod firehose;
 pub mod model;
 pub mod recommendation;
 pub mod serving;
-pub mod settings;
 pub mod source;
 pub mod training;
 pub mod transform;
-
-pub use settings::{Settings, SettingsError};

@@ -63,6 +63,15 @@ resource "aws_lambda_function" "this" {
     mode = var.tracing_mode
   }
 
+  # Structured logs: the Rust runtime's subscriber writes JSON at the level Lambda passes it
+  # (AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL come from this block).
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    application_log_level = var.log_level
+    system_log_level      = "WARN"
+  }
+
   tags = var.tags
 
   depends_on = [

@@ -136,3 +136,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "log_level" {
+  description = "Application log level of the function's JSON logs (Lambda passes it to the runtime as AWS_LAMBDA_LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}

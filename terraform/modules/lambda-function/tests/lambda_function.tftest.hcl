@@ -45,6 +45,11 @@ run "provided_al2023_with_log_group_and_alarms" {
   }
 
   assert {
+    condition     = aws_lambda_function.this.logging_config[0].log_format == "JSON" && aws_lambda_function.this.logging_config[0].application_log_level == "INFO" && aws_lambda_function.this.logging_config[0].log_group == "/aws/lambda/reco-transform"
+    error_message = "Logs are JSON at INFO into the function's own log group (the runtime's subscriber follows AWS_LAMBDA_LOG_FORMAT/LEVEL)."
+  }
+
+  assert {
     condition     = length(aws_lambda_function.this.vpc_config) == 0 && length(aws_iam_role_policy_attachment.vpc_access) == 0
     error_message = "No VPC attachment without subnets."
   }
