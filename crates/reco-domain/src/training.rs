@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Version of the training schema and layout; bumped on any incompatible change.
 pub const TRAINING_SCHEMA_VERSION: u32 = 1;
@@ -249,8 +250,181 @@ pub fn part_key(snapshot: SnapshotDate, run_id: &str, index: usize) -> String {
     format!("{}part-{index:05}.parquet", run_prefix(snapshot, run_id))
 }
 
+/// Key prefix every snapshot's keys start with: list it to see every snapshot.
+pub fn snapshots_listing_prefix() -> String {
+    format!("{TRAINING_PREFIX}/{PARTITION_KEY_SNAPSHOT}=")
+}
+
+/// One Parquet part of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartFile {
+    /// Object key.
+    pub key: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// File size.
+    pub bytes: u64,
+}
+
+/// The published description of a snapshot, `snapshot=D/_manifest.json`: written by the ETL
+/// last, after every part; read by training and `score-all`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    /// [`TRAINING_SCHEMA_VERSION`] of the files.
+    pub schema_version: u32,
+    /// Snapshot date.
+    pub snapshot: String,
+    /// The run that wrote the files.
+    pub run_id: String,
+    /// `s3://bucket/.../run=<id>/`.
+    pub location: String,
+    /// Total rows.
+    pub rows: u64,
+    /// The part files.
+    pub files: Vec<PartFile>,
+}
+
+/// A snapshot that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The manifest is not a snapshot manifest.
+    #[error("{key}: not a snapshot manifest: {reason}")]
+    BadManifest {
+        /// The manifest's key.
+        key: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Nothing readable in the snapshot.
+    #[error(
+        "snapshot {snapshot} has no published part files (an ETL run that has not finished, or an empty folder): run `reco etl` for it"
+    )]
+    NoParts {
+        /// The snapshot.
+        snapshot: SnapshotDate,
+    },
+}
+
+/// Whether `key` (under `snapshot`'s prefix) makes the snapshot readable: its manifest, or a
+/// Parquet file directly inside (a snapshot written by hand). Parts of an unpublished ETL run
+/// (`run=<id>/`, no manifest yet) do not.
+fn publishes(snapshot_prefix: &str, key: &str) -> bool {
+    match key.strip_prefix(snapshot_prefix) {
+        Some(rest) => rest == MANIFEST_FILE || (!rest.contains('/') && rest.ends_with(".parquet")),
+        None => false,
+    }
+}
+
+/// The newest readable snapshot in a listing of [`snapshots_listing_prefix`]: published (its
+/// manifest exists) or written by hand (Parquet files directly inside). A newer snapshot whose
+/// ETL run was killed before publishing is passed over, not chosen and found empty.
+pub fn newest_readable_snapshot<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Option<SnapshotDate> {
+    let listing = snapshots_listing_prefix();
+    keys.into_iter()
+        .filter_map(|key| {
+            let (date, _) = key.strip_prefix(&listing)?.split_once('/')?;
+            let date: SnapshotDate = date.parse().ok()?;
+            publishes(&snapshot_prefix(date), key).then_some(date)
+        })
+        .max()
+}
+
+/// The part files to read of `snapshot`: the manifest's when there is one (`manifest`, its
+/// bytes), else the Parquet files directly under the snapshot in `listing` (a listing of the
+/// snapshot's prefix).
+pub fn snapshot_parts<'a>(
+    snapshot: SnapshotDate,
+    manifest: Option<&[u8]>,
+    listing: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, SnapshotError> {
+    let files: Vec<String> = match manifest {
+        Some(body) => {
+            let manifest: SnapshotManifest =
+                serde_json::from_slice(body).map_err(|e| SnapshotError::BadManifest {
+                    key: manifest_key(snapshot),
+                    reason: e.to_string(),
+                })?;
+            manifest.files.into_iter().map(|f| f.key).collect()
+        }
+        None => {
+            let prefix = snapshot_prefix(snapshot);
+            let mut files: Vec<String> = listing
+                .into_iter()
+                .filter(|k| publishes(&prefix, k) && !k.ends_with(MANIFEST_FILE))
+                .map(str::to_owned)
+                .collect();
+            files.sort();
+            files
+        }
+    };
+    if files.is_empty() {
+        return Err(SnapshotError::NoParts { snapshot });
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_newest_snapshot_is_the_newest_published_one() {
+        let keys = [
+            "training_ratings/snapshot=2026-01-01/_manifest.json",
+            "training_ratings/snapshot=2026-01-01/run=a/part-00000.parquet",
+            "training_ratings/snapshot=2026-01-02/by-hand.parquet",
+            // Killed before publishing: parts of a run, no manifest.
+            "training_ratings/snapshot=2026-01-03/run=b/part-00000.parquet",
+            "training_ratings/snapshot=not-a-date/_manifest.json",
+        ];
+        assert_eq!(
+            newest_readable_snapshot(keys),
+            Some("2026-01-02".parse().unwrap())
+        );
+        assert_eq!(newest_readable_snapshot(keys[3..].iter().copied()), None);
+    }
+
+    #[test]
+    fn parts_come_from_the_manifest_or_the_files_inside() {
+        let day: SnapshotDate = "2026-01-01".parse().unwrap();
+        let manifest = SnapshotManifest {
+            schema_version: TRAINING_SCHEMA_VERSION,
+            snapshot: day.to_string(),
+            run_id: "a".into(),
+            location: "s3://lake/x".into(),
+            rows: 3,
+            files: vec![PartFile {
+                key: part_key(day, "a", 0),
+                rows: 3,
+                bytes: 10,
+            }],
+        };
+        let body = serde_json::to_vec(&manifest).unwrap();
+        assert_eq!(
+            snapshot_parts(day, Some(&body), []).unwrap(),
+            vec![part_key(day, "a", 0)]
+        );
+        let listing = [
+            "training_ratings/snapshot=2026-01-01/b.parquet",
+            "training_ratings/snapshot=2026-01-01/a.parquet",
+            "training_ratings/snapshot=2026-01-01/run=x/part-00000.parquet",
+            "training_ratings/snapshot=2026-01-01/notes.txt",
+        ];
+        assert_eq!(
+            snapshot_parts(day, None, listing).unwrap(),
+            vec![
+                "training_ratings/snapshot=2026-01-01/a.parquet".to_owned(),
+                "training_ratings/snapshot=2026-01-01/b.parquet".to_owned()
+            ]
+        );
+        let err = snapshot_parts(day, None, [listing[2]])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reco etl"), "{err}");
+        let err = snapshot_parts(day, Some(b"{"), []).unwrap_err().to_string();
+        assert!(err.contains("_manifest.json"), "{err}");
+    }
+
     use super::*;
 
     #[test]

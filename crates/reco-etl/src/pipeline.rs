@@ -21,6 +21,7 @@ use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, StorageError};
 use reco_domain::serving::{CATALOGUE_KEY, CatalogueProduct, ProductCatalogue};
 use reco_domain::source::{Customer, Product, is_valid_rating};
+pub use reco_domain::training::{PartFile, SnapshotManifest};
 use reco_domain::training::{
     SnapshotDate, TRAINING_SCHEMA_VERSION, manifest_key, part_key, run_prefix, snapshot_prefix,
 };
@@ -92,34 +93,6 @@ pub struct RejectedRating {
     pub rating: i64,
     /// Why it was rejected.
     pub reason: RejectReason,
-}
-
-/// One Parquet part of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartFile {
-    /// Object key.
-    pub key: String,
-    /// Rows in the file.
-    pub rows: u64,
-    /// File size.
-    pub bytes: u64,
-}
-
-/// The published description of a snapshot: `snapshot=D/_manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotManifest {
-    /// [`TRAINING_SCHEMA_VERSION`] of the files.
-    pub schema_version: u32,
-    /// Snapshot date.
-    pub snapshot: String,
-    /// The run that wrote the files.
-    pub run_id: String,
-    /// `s3://bucket/.../run=<id>/`.
-    pub location: String,
-    /// Total rows.
-    pub rows: u64,
-    /// The part files.
-    pub files: Vec<PartFile>,
 }
 
 /// What a run did.

@@ -48,7 +48,8 @@ use reco_domain::serving::{
     DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument, ProductCatalogue,
 };
 use reco_domain::training::{
-    COL_CUSTOMER_NUMBER, COL_PRODUCT_CODE, MANIFEST_FILE, SnapshotDate, TRAINING_PREFIX,
+    self, COL_CUSTOMER_NUMBER, COL_PRODUCT_CODE, SnapshotDate, SnapshotDateError, SnapshotError,
+    TRAINING_PREFIX,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -820,31 +821,14 @@ fn read_users(bytes: Bytes, location: &str, shard: Shard) -> Result<ShardUsers, 
     })
 }
 
-/// The newest `snapshot=YYYY-MM-DD` under the training prefix.
+/// The newest readable snapshot (published by the ETL, or written by hand) of the data lake.
 async fn newest_snapshot(lake: &Bucket) -> Result<String, ScoreAllError> {
-    let prefix = format!("{TRAINING_PREFIX}/snapshot=");
-    lake.list(&prefix)
-        .await?
-        .iter()
-        .filter_map(|key| {
-            let (date, _) = key[prefix.len()..].split_once('/')?;
-            date.parse::<SnapshotDate>().ok()
-        })
-        .max()
+    let keys = lake.list(&training::snapshots_listing_prefix()).await?;
+    training::newest_readable_snapshot(keys.iter().map(String::as_str))
         .map(|d| d.to_string())
         .ok_or_else(|| ScoreAllError::NoSnapshot {
             location: lake.location(&format!("{TRAINING_PREFIX}/")),
         })
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    files: Vec<ManifestFile>,
-}
-
-#[derive(Deserialize)]
-struct ManifestFile {
-    key: String,
 }
 
 /// What the snapshot gives the shard.
@@ -866,31 +850,29 @@ async fn read_snapshot_pairs(
     item_rows: &HashMap<String, u32>,
     count_popularity: bool,
 ) -> Result<SnapshotPairs, ScoreAllError> {
-    let prefix = format!("{TRAINING_PREFIX}/snapshot={snapshot}/");
-    let manifest_key = format!("{prefix}{MANIFEST_FILE}");
-    let files: Vec<String> = match lake.get_opt(&manifest_key).await? {
-        Some(body) => {
-            let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| {
-                malformed(
-                    &lake.location(&manifest_key),
-                    format!("not a snapshot manifest: {e}"),
-                )
-            })?;
-            manifest.files.into_iter().map(|f| f.key).collect()
-        }
-        // No manifest (a snapshot written by hand): the Parquet files directly inside.
-        None => lake
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter(|k| !k[prefix.len()..].contains('/') && k.ends_with(".parquet"))
-            .collect(),
+    let date: SnapshotDate = snapshot.parse().map_err(|e: SnapshotDateError| {
+        malformed(&lake.location(TRAINING_PREFIX), e.to_string())
+    })?;
+    let prefix = training::snapshot_prefix(date);
+    let manifest = lake.get_opt(&training::manifest_key(date)).await?;
+    let listing = match manifest {
+        Some(_) => Vec::new(),
+        None => lake.list(&prefix).await?,
     };
-    if files.is_empty() {
-        return Err(ScoreAllError::NoSnapshot {
+    let files = training::snapshot_parts(
+        date,
+        manifest.as_deref(),
+        listing.iter().map(String::as_str),
+    )
+    .map_err(|e| match e {
+        SnapshotError::BadManifest { key, reason } => malformed(
+            &lake.location(&key),
+            format!("not a snapshot manifest: {reason}"),
+        ),
+        SnapshotError::NoParts { .. } => ScoreAllError::NoSnapshot {
             location: lake.location(&prefix),
-        });
-    }
+        },
+    })?;
     let range = (customers.first().copied(), customers.last().copied());
     let mut out = SnapshotPairs {
         pairs: Vec::new(),

@@ -8,42 +8,24 @@ use std::path::Path;
 
 use bytes::Bytes;
 use reco_aws::Bucket;
-use reco_domain::training::{MANIFEST_FILE, TRAINING_PREFIX};
-use serde::Deserialize;
+use reco_domain::training::{
+    self, SnapshotDate, SnapshotDateError, SnapshotError, TRAINING_PREFIX,
+};
 
 use crate::TrainError;
 use crate::snapshot::{self, SnapshotRow};
 
-#[derive(Deserialize)]
-struct Manifest {
-    files: Vec<ManifestFile>,
-}
-
-#[derive(Deserialize)]
-struct ManifestFile {
-    key: String,
-}
-
-/// Key prefix of a snapshot's folder (`training_ratings/snapshot=DATE/`).
-fn snapshot_prefix(date: &str) -> String {
-    format!("{TRAINING_PREFIX}/snapshot={date}/")
-}
-
-/// The newest snapshot date in the data lake (`training_ratings/snapshot=YYYY-MM-DD/`).
+/// The newest readable snapshot in the data lake (`training_ratings/snapshot=YYYY-MM-DD/`):
+/// published by the ETL (its manifest exists) or written by hand; a newer snapshot whose ETL
+/// run never published is passed over.
 pub async fn newest_snapshot(lake: &Bucket) -> Result<String, TrainError> {
-    let keys = lake.list(&format!("{TRAINING_PREFIX}/snapshot=")).await?;
-    keys.iter()
-        .filter_map(|k| {
-            k.strip_prefix(TRAINING_PREFIX)?
-                .strip_prefix("/snapshot=")?
-                .split('/')
-                .next()
-        })
-        .max()
-        .map(str::to_owned)
+    let keys = lake.list(&training::snapshots_listing_prefix()).await?;
+    training::newest_readable_snapshot(keys.iter().map(String::as_str))
+        .map(|d| d.to_string())
         .ok_or_else(|| TrainError::Empty {
             source_name: lake.location(&format!("{TRAINING_PREFIX}/")),
-            reason: "no snapshot=YYYY-MM-DD partitions".to_owned(),
+            reason: "no snapshot=YYYY-MM-DD partition published yet: run `reco etl` first"
+                .to_owned(),
         })
 }
 
@@ -53,32 +35,36 @@ pub async fn read_snapshot(
     lake: &Bucket,
     date: &str,
 ) -> Result<(Vec<SnapshotRow>, String), TrainError> {
-    let prefix = snapshot_prefix(date);
+    let snapshot: SnapshotDate =
+        date.parse()
+            .map_err(|e: SnapshotDateError| TrainError::Malformed {
+                source_name: lake.location(&format!("{TRAINING_PREFIX}/")),
+                line: 0,
+                reason: e.to_string(),
+            })?;
+    let prefix = training::snapshot_prefix(snapshot);
     let source = lake.location(&prefix);
-    let manifest_key = format!("{prefix}{MANIFEST_FILE}");
-    let files: Vec<String> = match lake.get_opt(&manifest_key).await? {
-        Some(body) => {
-            let manifest: Manifest =
-                serde_json::from_slice(&body).map_err(|e| TrainError::Malformed {
-                    source_name: lake.location(&manifest_key),
-                    line: e.line(),
-                    reason: format!("not a snapshot manifest: {e}"),
-                })?;
-            manifest.files.into_iter().map(|f| f.key).collect()
-        }
-        None => lake
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter(|k| k.ends_with(".parquet") && !k[prefix.len()..].contains('/'))
-            .collect(),
+    let manifest = lake.get_opt(&training::manifest_key(snapshot)).await?;
+    let listing = match manifest {
+        Some(_) => Vec::new(),
+        None => lake.list(&prefix).await?,
     };
-    if files.is_empty() {
-        return Err(TrainError::Empty {
-            source_name: source,
-            reason: "no Parquet files in the snapshot".to_owned(),
-        });
-    }
+    let files = training::snapshot_parts(
+        snapshot,
+        manifest.as_deref(),
+        listing.iter().map(String::as_str),
+    )
+    .map_err(|e| match e {
+        SnapshotError::BadManifest { key, reason } => TrainError::Malformed {
+            source_name: lake.location(&key),
+            line: 0,
+            reason: format!("not a snapshot manifest: {reason}"),
+        },
+        SnapshotError::NoParts { .. } => TrainError::Empty {
+            source_name: source.clone(),
+            reason: e.to_string(),
+        },
+    })?;
     let mut rows = Vec::new();
     for key in &files {
         let location = lake.location(key);
