@@ -9,8 +9,11 @@
 //! <artifacts bucket>/<model prefix><version>/item_embeddings.{csv,parquet}
 //! <artifacts bucket>/<model prefix><version>/user_embeddings.{csv,parquet}
 //! ```
-//! CSV: `id,embedding` with pgvector text literals (what `sql/embeddings.sql` imports);
-//! Parquet: `id` (Utf8 for items, Int64 for users) and `embedding` FixedSizeList<Float32, D>.
+//! CSV: `id,embedding` with pgvector text literals, what both pgvector loads read (the binary
+//! COPY loader, `reco load-embeddings`, and `sql/embeddings.sql` through RDS's `aws_s3` import,
+//! which takes only text formats); Parquet: `id` (Utf8 for items, Int64 for users) and
+//! `embedding` FixedSizeList<Float32, D>, what `score-all` reads (typed, columnar, a quarter of
+//! the CSV's size to decode) and what Athena can query.
 
 /// Default key prefix of model versions (`RECO_MODEL_PREFIX`).
 pub const DEFAULT_MODEL_PREFIX: &str = "models/";
