@@ -16,57 +16,18 @@ use aws_sdk_firehose::types::{
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::StreamStatus;
 use reco_aws::Bucket;
-use reco_domain::event::ClickEvent;
 use reco_domain::recommendation::RecommendationRecord;
-use reco_domain::transform::CustomerEmbedder;
 use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPosition};
 use reco_serving::lambda::Publisher;
-use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_testkit::{LocalStack, TempBucket, unique_name};
-use reco_transform_lambda::ports::IndexVersion;
-use reco_transform_lambda::{TransformOptions, Transformer};
+
+mod support;
 
 /// The deployed prefix: time partitions only.
 const PREFIX: &str = "recommendations/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/";
 /// A prefix per customer: breaks past Firehose's 500 active partitions.
 const CUSTOMER_PREFIX: &str = "recommendations/customer=!{partitionKeyFromLambda:customer_number}/!{timestamp:yyyy/MM/dd/HH}/";
 const ERROR_PREFIX: &str = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/";
-
-struct CountryEmbedder;
-
-impl CustomerEmbedder for CountryEmbedder {
-    fn model_version(&self) -> &str {
-        "model-v1"
-    }
-    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
-        let france = f32::from(u8::from(event.country.as_deref() == Some("France")));
-        vec![france, 1.0 - france]
-    }
-}
-
-fn transformer() -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
-    let items = (0..12)
-        .map(|i| {
-            let angle = i as f32 / 12.0 * std::f32::consts::FRAC_PI_2;
-            (format!("S10_{i:04}"), vec![angle.cos(), angle.sin()])
-        })
-        .collect();
-    let index = InMemoryIndex::new(
-        IndexVersion {
-            model_version: "model-v1".into(),
-            embedding_version: "emb-1".into(),
-            dim: 2,
-        },
-        items,
-    );
-    let options = TransformOptions {
-        knn_k: 4,
-        exact_knn_max_items: 0,
-        model_version_pin: None,
-        ..TransformOptions::default()
-    };
-    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
-}
 
 fn event(i: usize) -> Vec<u8> {
     event_of(i, 100 + (i % 4))
@@ -286,7 +247,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
         entries.push(("bad2".into(), br#"{"customer_number": 100}"#.to_vec()));
         streams.put(&entries).await;
 
-        let transformer = transformer();
+        let transformer = support::transformer(4);
         let publisher = publisher(&bucket, &lake);
         let options = RunOptions {
             until_idle: true,
@@ -422,7 +383,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
 #[tokio::test]
 async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partitions_do_not() {
     let stack = LocalStack::get();
-    let transformer = transformer();
+    let transformer = support::transformer(4);
     // 600 distinct customers in one buffer window (buffering 64 MB / 60 s).
     let entries: Vec<(String, Vec<u8>)> = (0..600)
         .map(|i| (format!("k{i}"), event_of(i, 1000 + i)))

@@ -5,51 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reco_domain::event::ClickEvent;
 use reco_domain::firehose::{FirehoseRecord, encode_data};
 use reco_domain::recommendation::RecommendationRecord;
-use reco_domain::transform::CustomerEmbedder;
 use reco_firehose_local::DeliveryConfig;
 use reco_firehose_local::processor::{Delivery, PROCESSING_FAILED, Processor};
-use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
-use reco_transform_lambda::ports::IndexVersion;
-use reco_transform_lambda::{TransformOptions, Transformer};
 
-struct CountryEmbedder;
-
-impl CustomerEmbedder for CountryEmbedder {
-    fn model_version(&self) -> &str {
-        "model-v1"
-    }
-    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
-        let france = f32::from(u8::from(event.country.as_deref() == Some("France")));
-        vec![france, 1.0 - france]
-    }
-}
-
-fn transformer() -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
-    let items = (0..12)
-        .map(|i| {
-            let angle = i as f32 / 12.0 * std::f32::consts::FRAC_PI_2;
-            (format!("S10_{i:04}"), vec![angle.cos(), angle.sin()])
-        })
-        .collect();
-    let index = InMemoryIndex::new(
-        IndexVersion {
-            model_version: "model-v1".into(),
-            embedding_version: "emb-1".into(),
-            dim: 2,
-        },
-        items,
-    );
-    let options = TransformOptions {
-        knn_k: 3,
-        exact_knn_max_items: 0,
-        model_version_pin: None,
-        ..TransformOptions::default()
-    };
-    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
-}
+mod support;
 
 fn config(retries: u32, dynamic_partitioning: bool) -> DeliveryConfig {
     DeliveryConfig {
@@ -96,7 +57,7 @@ fn batch() -> Vec<FirehoseRecord> {
 
 #[tokio::test]
 async fn a_failing_invocation_is_retried_then_its_records_go_under_the_error_prefix() {
-    let transformer = transformer();
+    let transformer = support::transformer(3);
     transformer.index().set_unavailable(true);
     let config = config(2, false);
     let processor = Processor::new(&transformer, &config, Duration::from_millis(1));
@@ -125,7 +86,7 @@ async fn a_failing_invocation_is_retried_then_its_records_go_under_the_error_pre
 
 #[tokio::test]
 async fn answers_become_deliveries_with_partition_keys_when_partitioning() {
-    let transformer = transformer();
+    let transformer = support::transformer(3);
     for dynamic_partitioning in [false, true] {
         let config = config(3, dynamic_partitioning);
         let processor = Processor::new(&transformer, &config, Duration::from_millis(1));

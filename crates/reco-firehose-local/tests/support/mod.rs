@@ -1,0 +1,46 @@
+//! Shared by the local Firehose's tests: a two-dimensional in-memory transform whose customer
+//! vector says whether the customer is in France, over twelve items on a quarter circle.
+
+use reco_domain::event::ClickEvent;
+use reco_domain::transform::CustomerEmbedder;
+use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
+use reco_transform_lambda::ports::IndexVersion;
+use reco_transform_lambda::{TransformOptions, Transformer};
+
+/// Embeds a customer as (in France, not in France).
+pub struct CountryEmbedder;
+
+impl CustomerEmbedder for CountryEmbedder {
+    fn model_version(&self) -> &str {
+        "model-v1"
+    }
+    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+        let france = f32::from(u8::from(event.country.as_deref() == Some("France")));
+        vec![france, 1.0 - france]
+    }
+}
+
+/// The transform over twelve items `S10_0000`..`S10_0011`, `knn_k` items per list.
+pub fn transformer(knn_k: usize) -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
+    let items = (0..12)
+        .map(|i| {
+            let angle = i as f32 / 12.0 * std::f32::consts::FRAC_PI_2;
+            (format!("S10_{i:04}"), vec![angle.cos(), angle.sin()])
+        })
+        .collect();
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-1".into(),
+            dim: 2,
+        },
+        items,
+    );
+    let options = TransformOptions {
+        knn_k,
+        exact_knn_max_items: 0,
+        model_version_pin: None,
+        ..TransformOptions::default()
+    };
+    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
+}
