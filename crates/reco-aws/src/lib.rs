@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 pub use reco_config::AwsArgs;
 
+pub mod emf;
 pub mod storage;
 
 pub use storage::{Bucket, ObjectPath, StorageError};
