@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
-use reco_domain::firehose::{FirehoseEvent, FirehoseResponse};
+use reco_aws::emf::{MetricSet, Unit};
+use reco_domain::firehose::{FirehoseEvent, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::Provenance;
 use reco_domain::transform::{
-    AnswerCountMismatch, CustomerEmbedder, RecordFailure, finish_batch, prepare_batch,
+    AnswerCountMismatch, BatchOutcome, CustomerEmbedder, RecordError, RecordFailure, finish_batch,
+    prepare_batch,
 };
 use tokio::sync::Mutex;
 
@@ -22,6 +24,9 @@ pub const VERSION_RECHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Failed records logged one by one per invocation; the rest are only counted.
 pub const MAX_LOGGED_FAILURES: usize = 20;
+
+/// The `Service` dimension of the transform's metrics.
+pub const METRICS_SERVICE: &str = "transform";
 
 /// Why an invocation failed as a whole (Firehose retries the batch, then writes it under
 /// the error prefix). Bad records never cause this: they come back `ProcessingFailed`.
@@ -98,6 +103,31 @@ pub struct Transformed {
     pub counts: InvocationCounts,
     /// The `ProcessingFailed` records and their reasons.
     pub failures: Vec<RecordFailure>,
+    /// How long the batch's k-NN request took (`None` when no record needed one).
+    pub knn_elapsed: Option<Duration>,
+}
+
+impl Transformed {
+    /// The invocation's metrics (Service `transform`): the record counts, the batch size
+    /// and the k-NN time when there was a k-NN request.
+    pub fn metrics(&self) -> MetricSet {
+        let mut metrics = MetricSet::new(METRICS_SERVICE);
+        let c = &self.counts;
+        metrics
+            .count("RecordsOk", c.ok as u64)
+            .count("RecordsFailed", c.failed as u64)
+            .count("RecordsDropped", c.dropped as u64)
+            .count("ResponseFull", c.response_full as u64)
+            .count("BatchRecords", c.records as u64);
+        if let Some(knn) = self.knn_elapsed {
+            metrics.value(
+                "KnnMilliseconds",
+                Unit::Milliseconds,
+                knn.as_secs_f64() * 1e3,
+            );
+        }
+        metrics
+    }
 }
 
 /// Counts of one invocation.
@@ -107,8 +137,33 @@ pub struct InvocationCounts {
     pub records: usize,
     /// Records returned `Ok`.
     pub ok: usize,
-    /// Records returned `ProcessingFailed`.
+    /// Records returned `ProcessingFailed` (for any reason, `response_full` included).
     pub failed: usize,
+    /// Records returned `Dropped`.
+    pub dropped: usize,
+    /// Of the `failed` records, those returned unprocessed because the response reached
+    /// Lambda's payload limit (valid events, not bad input).
+    pub response_full: usize,
+}
+
+impl InvocationCounts {
+    /// The counts of a finished batch of `records` records, read from the results it
+    /// returns, so that they always agree with what Firehose is told.
+    pub fn of_outcome(records: usize, outcome: &BatchOutcome) -> Self {
+        let results = outcome.response.records.iter().map(|r| r.result);
+        let count = |wanted: FirehoseResult| results.clone().filter(|r| *r == wanted).count();
+        Self {
+            records,
+            ok: count(FirehoseResult::Ok),
+            failed: count(FirehoseResult::ProcessingFailed),
+            dropped: count(FirehoseResult::Dropped),
+            response_full: outcome
+                .failures
+                .iter()
+                .filter(|f| matches!(f.error, RecordError::ResponseFull { .. }))
+                .count(),
+        }
+    }
 }
 
 impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
@@ -189,10 +244,12 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         let records = event.records.len();
         let (model, version) = self.current().await?;
         let batch = prepare_batch(event.records, model.as_ref());
-        let answers = if batch.queries.is_empty() {
-            Vec::new()
+        let (answers, knn_elapsed) = if batch.queries.is_empty() {
+            (Vec::new(), None)
         } else {
-            self.index.knn_batch(&batch.queries, self.knn_k).await?
+            let started = Instant::now();
+            let answers = self.index.knn_batch(&batch.queries, self.knn_k).await?;
+            (answers, Some(started.elapsed()))
         };
         let provenance = Provenance {
             model_version: version.model_version,
@@ -203,21 +260,21 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         for failure in outcome.failures.iter().take(MAX_LOGGED_FAILURES) {
             tracing::warn!(record_id = %failure.record_id, reason = %failure.error, "record failed");
         }
-        let counts = InvocationCounts {
-            records,
-            ok: outcome.ok,
-            failed: outcome.failures.len(),
-        };
+        let counts = InvocationCounts::of_outcome(records, &outcome);
         tracing::info!(
             records = counts.records,
             ok = counts.ok,
             failed = counts.failed,
+            dropped = counts.dropped,
+            response_full = counts.response_full,
+            knn_ms = knn_elapsed.map(|d| d.as_secs_f64() * 1e3),
             "batch transformed"
         );
         Ok(Transformed {
             response: outcome.response,
             counts,
             failures: outcome.failures,
+            knn_elapsed,
         })
     }
 }
@@ -227,8 +284,19 @@ pub async fn function_handler<I: NeighbourIndex, M: ModelStore>(
     event: LambdaEvent<FirehoseEvent>,
     transformer: &Transformer<I, M>,
 ) -> Result<FirehoseResponse, lambda_runtime::Error> {
+    handle_invocation(event, transformer)
+        .await
+        .map(|transformed| transformed.response)
+}
+
+/// One invocation as [`function_handler`] answers it, with the whole outcome (counts and
+/// k-NN time for [`Transformed::metrics`]); a failed invocation is logged here.
+pub async fn handle_invocation<I: NeighbourIndex, M: ModelStore>(
+    event: LambdaEvent<FirehoseEvent>,
+    transformer: &Transformer<I, M>,
+) -> Result<Transformed, lambda_runtime::Error> {
     match transformer.transform(event.payload).await {
-        Ok(transformed) => Ok(transformed.response),
+        Ok(transformed) => Ok(transformed),
         Err(error) => {
             tracing::error!(
                 request_id = %event.context.request_id,
@@ -238,5 +306,64 @@ pub async fn function_handler<I: NeighbourIndex, M: ModelStore>(
             );
             Err(Box::new(error))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reco_domain::firehose::FirehoseResponseRecord;
+
+    fn answer(id: &str, result: FirehoseResult) -> FirehoseResponseRecord {
+        let mut record = FirehoseResponseRecord::failed(id.to_owned(), String::new());
+        record.result = result;
+        record
+    }
+
+    #[test]
+    fn counts_separate_response_full_and_dropped_records_from_bad_input() {
+        let outcome = BatchOutcome {
+            response: FirehoseResponse {
+                records: vec![
+                    answer("a", FirehoseResult::Ok),
+                    answer("b", FirehoseResult::ProcessingFailed),
+                    answer("c", FirehoseResult::ProcessingFailed),
+                    answer("d", FirehoseResult::Dropped),
+                ],
+            },
+            failures: vec![
+                RecordFailure {
+                    record_id: "b".into(),
+                    error: RecordError::ResponseFull { limit: 6 },
+                },
+                RecordFailure {
+                    record_id: "c".into(),
+                    error: reco_domain::event::EventError::NotBase64 { reason: "x".into() }.into(),
+                },
+            ],
+            ok: 1,
+        };
+        let counts = InvocationCounts::of_outcome(4, &outcome);
+        assert_eq!(
+            counts,
+            InvocationCounts {
+                records: 4,
+                ok: 1,
+                failed: 2,
+                dropped: 1,
+                response_full: 1,
+            }
+        );
+        let transformed = Transformed {
+            response: outcome.response,
+            counts,
+            failures: outcome.failures,
+            knn_elapsed: Some(Duration::from_micros(2_500)),
+        };
+        let metrics = transformed.metrics();
+        assert_eq!(metrics.values("ResponseFull"), Some(&[1.0][..]));
+        assert_eq!(metrics.values("RecordsDropped"), Some(&[1.0][..]));
+        assert_eq!(metrics.values("RecordsFailed"), Some(&[2.0][..]));
+        assert_eq!(metrics.values("KnnMilliseconds"), Some(&[2.5][..]));
     }
 }

@@ -13,4 +13,6 @@ pub mod ports;
 pub mod s3_models;
 
 pub use config::{TransformArgs, TransformConfig, TransformOptions};
-pub use handler::{HandlerError, InvocationCounts, Transformed, Transformer, function_handler};
+pub use handler::{
+    HandlerError, InvocationCounts, Transformed, Transformer, function_handler, handle_invocation,
+};

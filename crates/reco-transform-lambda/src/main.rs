@@ -1,10 +1,11 @@
-//! The transform Lambda's entry point: tracing, configuration, clients, then the runtime loop.
+//! The transform Lambda's entry point: tracing, configuration, clients, then the runtime loop
+//! (each answered batch also writes its metrics as one EMF line, see `Transformed::metrics`).
 
 use clap::Parser as _;
 use reco_aws::Bucket;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::s3_models::S3ModelStore;
-use reco_transform_lambda::{TransformConfig, Transformer, function_handler};
+use reco_transform_lambda::{TransformConfig, Transformer, handle_invocation};
 use reco_vector_store::{StoreOptions, VectorStore};
 
 #[tokio::main]
@@ -43,8 +44,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::warn!(error = %error, "model not loaded at start; retrying on the first batch");
     }
     let transformer = &transformer;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        function_handler(event, transformer)
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        // One EMF line per answered batch; a failed invocation is Lambda's `Errors` metric.
+        let transformed = handle_invocation(event, transformer).await?;
+        transformed.metrics().emit();
+        Ok::<_, lambda_runtime::Error>(transformed.response)
     }))
     .await
 }

@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_runtime::{Context, LambdaEvent};
+use reco_aws::emf::Unit;
 use reco_domain::event::{ClickEvent, MAX_EVENT_BYTES};
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::CustomerEmbedder;
 use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
-use reco_transform_lambda::{HandlerError, TransformOptions, Transformer, function_handler};
+use reco_transform_lambda::{
+    HandlerError, TransformOptions, Transformer, function_handler, handle_invocation,
+};
 
 const DIM: usize = 3;
 
@@ -348,4 +351,73 @@ async fn pinned_model_that_is_not_the_loaded_one_fails_with_a_clear_error() {
         err.contains("RECO_MODEL_VERSION=model-v0") && err.contains("model-v1"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_invocation_metrics_count_what_firehose_is_told() {
+    let transformer = transformer(3);
+    let records = vec![
+        record("good", &fixture("good.json")),
+        record("unknown-customer", &fixture("unknown-customer.json")),
+        record("missing-fields", &fixture("missing-fields.json")),
+        record("non-json", &fixture("non-json.txt")),
+        record("empty-history", &fixture("empty-browse-history.json")),
+    ];
+    let transformed = handle_invocation(firehose_event(records), &transformer)
+        .await
+        .unwrap();
+    let metrics = transformed.metrics();
+    assert_eq!(metrics.service(), "transform");
+    let one = |name: &str| {
+        let values = metrics
+            .values(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(values.len(), 1, "{name}: one value per invocation");
+        values[0]
+    };
+    assert_eq!(one("BatchRecords"), 5.0);
+    assert_eq!(one("RecordsOk"), 3.0);
+    assert_eq!(one("RecordsFailed"), 2.0);
+    assert_eq!(one("RecordsDropped"), 0.0);
+    assert_eq!(one("ResponseFull"), 0.0);
+    for name in [
+        "BatchRecords",
+        "RecordsOk",
+        "RecordsFailed",
+        "RecordsDropped",
+        "ResponseFull",
+    ] {
+        assert_eq!(metrics.unit(name), Some(Unit::Count), "{name}");
+    }
+    assert_eq!(metrics.unit("KnnMilliseconds"), Some(Unit::Milliseconds));
+    assert!(one("KnnMilliseconds") >= 0.0);
+    // The counts agree with the response itself.
+    let ok = transformed
+        .response
+        .records
+        .iter()
+        .filter(|r| r.result == FirehoseResult::Ok)
+        .count();
+    assert_eq!(ok, 3);
+    // The EMF line carries the same numbers.
+    let line: serde_json::Value = serde_json::from_str(&metrics.to_line(0)).unwrap();
+    assert_eq!(line["RecordsOk"], 3);
+    assert_eq!(line["Service"], "transform");
+    assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "reco");
+}
+
+#[tokio::test]
+async fn a_batch_without_a_valid_event_makes_no_knn_request_and_reports_no_knn_time() {
+    let transformer = transformer(3);
+    let transformed = handle_invocation(
+        firehose_event(vec![record("non-json", &fixture("non-json.txt"))]),
+        &transformer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(transformer.index().knn_calls(), 0);
+    let metrics = transformed.metrics();
+    assert_eq!(metrics.values("RecordsFailed"), Some(&[1.0][..]));
+    assert_eq!(metrics.values("BatchRecords"), Some(&[1.0][..]));
+    assert_eq!(metrics.values("KnnMilliseconds"), None);
 }

@@ -286,5 +286,37 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
                 .all(|i| i.id.starts_with("S10_"))
         );
     }
+    // The binary writes the invocation's metrics as one EMF line on stdout (the watch log).
+    let metrics = loop {
+        let log = std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default();
+        let emf = log
+            .lines()
+            .filter_map(|line| line.find("{\"").map(|start| &line[start..]))
+            .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+            .find(|doc| doc.get("_aws").is_some());
+        if let Some(doc) = emf {
+            break doc;
+        }
+        assert!(
+            started.elapsed() < WATCH_TIMEOUT,
+            "no EMF line in the watch log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(metrics["Service"], "transform");
+    assert_eq!(metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"], "reco");
+    assert_eq!(
+        (
+            &metrics["BatchRecords"],
+            &metrics["RecordsOk"],
+            &metrics["RecordsFailed"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(2),
+            &serde_json::json!(1)
+        )
+    );
+    assert!(metrics["KnnMilliseconds"].as_f64().is_some());
     std::fs::remove_dir_all(&dir).ok();
 }
