@@ -1,10 +1,15 @@
-# reco-etl: source MySQL -> training Parquet on the data lake + Glue partitions.
+# The daily loop's first two steps (modules/pipeline runs them in order). Both are the
+# one pipeline binary; the state machine's payload ({"step":"etl"}, {"step":"train"})
+# selects the work. Invoked synchronously by Step Functions, which retries and reports
+# failures, so there is no dead-letter queue.
+
+# ETL: source MySQL -> training Parquet on the data lake + Glue partitions.
 module "etl_job" {
   source = "../lambda-function"
 
   function_name                  = "${var.name}-etl"
-  description                    = "reco-etl: extracts the source database into training Parquet and registers it in Glue"
-  zip_path                       = var.etl_zip_path
+  description                    = "reco pipeline step etl: extracts the source database into training Parquet and registers it in Glue"
+  zip_path                       = var.pipeline_zip_path
   memory_size                    = var.etl_memory_size
   timeout                        = var.etl_timeout
   reserved_concurrent_executions = 1 # one snapshot at a time: a second run would race the first
@@ -12,7 +17,6 @@ module "etl_job" {
   security_group_ids             = var.security_group_ids
   kms_key_arn                    = var.kms_key_arn
   log_retention_days             = var.log_retention_days
-  enable_dead_letter_queue       = true
   alarm_actions                  = var.alarm_actions
   policy_json                    = data.aws_iam_policy_document.etl.json
   tags                           = var.tags
@@ -27,13 +31,14 @@ module "etl_job" {
   }
 }
 
-# reco-train: training Parquet -> model artifact + embeddings CSV.
+# Training: training Parquet -> model version (artifact + embeddings), behind the
+# quality gate; it never moves LATEST (the loop's publish step does).
 module "train_job" {
   source = "../lambda-function"
 
   function_name                  = "${var.name}-train"
-  description                    = "reco-train: trains the two-tower model and writes the model artifact and embeddings"
-  zip_path                       = var.train_zip_path
+  description                    = "reco pipeline step train: trains the two-tower model and writes a model version (artifact, embeddings)"
+  zip_path                       = var.pipeline_zip_path
   memory_size                    = var.train_memory_size
   timeout                        = var.train_timeout
   reserved_concurrent_executions = 1 # one training run at a time: versions are written in order
@@ -41,7 +46,6 @@ module "train_job" {
   security_group_ids             = var.security_group_ids
   kms_key_arn                    = var.kms_key_arn
   log_retention_days             = var.log_retention_days
-  enable_dead_letter_queue       = true
   alarm_actions                  = var.alarm_actions
   policy_json                    = data.aws_iam_policy_document.train.json
   tags                           = var.tags

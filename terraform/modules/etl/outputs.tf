@@ -53,12 +53,17 @@ output "train_function_name" {
   value       = module.train_job.function_name
 }
 
-output "etl_dead_letter_queue_arn" {
-  description = "Dead-letter queue of failed scheduled ETL runs."
-  value       = module.etl_job.dead_letter_queue_arn
+output "etl_function_arn" {
+  description = "ARN of the ETL job's function (the state machine's Etl task)."
+  value       = module.etl_job.function_arn
 }
 
-output "train_dead_letter_queue_arn" {
-  description = "Dead-letter queue of failed scheduled training runs."
-  value       = module.train_job.dead_letter_queue_arn
+output "train_function_arn" {
+  description = "ARN of the training job's function (the state machine's Train task)."
+  value       = module.train_job.function_arn
+}
+
+output "training_prefix" {
+  description = "Key prefix of the training Parquet in the data lake bucket."
+  value       = "${local.training_prefix}/"
 }

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix of the jobs, schedules and secret (e.g. \"reco\" gives reco-etl, reco-train)."
+  description = "Name prefix of the jobs and secret (e.g. \"reco\" gives reco-etl, reco-train)."
   type        = string
 
   validation {
@@ -150,13 +150,8 @@ variable "secret_recovery_window_days" {
   }
 }
 
-variable "etl_zip_path" {
-  description = "Path to the reco-etl deployment zip (dist/lambda/etl.zip)."
-  type        = string
-}
-
-variable "train_zip_path" {
-  description = "Path to the reco-train deployment zip (dist/lambda/train.zip)."
+variable "pipeline_zip_path" {
+  description = "Path to the reco-pipeline-lambda deployment zip (dist/lambda/pipeline.zip): one binary for every step of the daily loop, the payload's `step` selects the work."
   type        = string
 }
 
@@ -202,34 +197,6 @@ variable "train_timeout" {
     condition     = var.train_timeout >= 1 && var.train_timeout <= 900
     error_message = "train_timeout must be between 1 and 900 seconds."
   }
-}
-
-variable "etl_schedule_expression" {
-  description = "EventBridge schedule of the ETL job (UTC)."
-  type        = string
-  default     = "cron(0 2 * * ? *)"
-
-  validation {
-    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.etl_schedule_expression))
-    error_message = "etl_schedule_expression must be a cron(...) or rate(...) expression."
-  }
-}
-
-variable "train_schedule_expression" {
-  description = "EventBridge schedule of the training job (UTC); after the ETL's."
-  type        = string
-  default     = "cron(0 4 * * ? *)"
-
-  validation {
-    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.train_schedule_expression))
-    error_message = "train_schedule_expression must be a cron(...) or rate(...) expression."
-  }
-}
-
-variable "enable_schedules" {
-  description = "Whether the schedules fire; false keeps them defined but disabled."
-  type        = bool
-  default     = true
 }
 
 variable "snapshot_retention_days" {

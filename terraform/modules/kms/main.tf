@@ -8,12 +8,15 @@ locals {
   # Any distribution of this account: naming the storefront's own would make the key
   # depend on the distribution, which depends on buckets encrypted with the key.
   distributions = "arn:${data.aws_partition.current.partition}:cloudfront::${data.aws_caller_identity.current.account_id}:distribution/*"
+  alarms        = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:alarm:*"
 }
 
 # One customer managed key for the whole stack: buckets, stream, secrets, queues,
 # log groups and Lambda environments. Services reach it through their callers' IAM
-# roles, which the account statement below enables; the three that act on their own
-# (CloudWatch Logs, S3 notifications, CloudFront) have statements of their own.
+# roles, which the account statement below enables (so does the state machine, whose
+# role publishes to the notifications topic); the services that act on their own
+# (CloudWatch Logs, S3 notifications, CloudFront, CloudWatch alarms and EventBridge
+# rules publishing to the encrypted topic) have statements of their own.
 resource "aws_kms_key" "this" {
   description             = var.description
   enable_key_rotation     = true
@@ -67,6 +70,29 @@ resource "aws_kms_key" "this" {
         Condition = {
           ArnLike = { "AWS:SourceArn" = local.distributions }
         }
+      },
+      {
+        # Alarm notifications into the KMS-encrypted notifications topic.
+        Sid       = "CloudWatchAlarmsPublishToEncryptedTopics"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+          ArnLike      = { "aws:SourceArn" = local.alarms }
+        }
+      },
+      {
+        # EventBridge rules (the state machine's timed-out/aborted executions) into the
+        # encrypted topic. EventBridge's KMS requests carry no aws:SourceAccount or
+        # aws:SourceArn, so a condition on them would drop every message; the topic's
+        # policy admits only this account's rules.
+        Sid       = "EventBridgePublishesToEncryptedTopics"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
       },
     ]
   })

@@ -23,6 +23,16 @@ output "jobs_security_group_id" {
   value       = aws_security_group.jobs.id
 }
 
+output "loader_security_group_id" {
+  description = "Security group for the embeddings loader Lambda (PostgreSQL 5432, HTTPS to AWS APIs)."
+  value       = aws_security_group.loader.id
+}
+
+output "scoring_security_group_id" {
+  description = "Security group for the batch scoring Lambda (HTTPS to S3 and AWS APIs only)."
+  value       = aws_security_group.scoring.id
+}
+
 output "postgres_security_group_id" {
   description = "Security group for the PostgreSQL vector database."
   value       = aws_security_group.postgres.id

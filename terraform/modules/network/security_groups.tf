@@ -1,7 +1,10 @@
 # One group per role in the traffic graph; rules name exactly the flows that exist:
-#   transform Lambda -> PostgreSQL 5432, jobs (ETL, training) -> MySQL 3306
-#   (the source database, in this VPC when the stack creates it),
-#   functions -> AWS APIs 443 (interface endpoints or NAT), functions -> S3 443.
+#   transform Lambda -> PostgreSQL 5432, embeddings loader -> PostgreSQL 5432,
+#   jobs (ETL, training) -> MySQL 3306 (the source database, in this VPC when the
+#   stack creates it), functions -> AWS APIs 443 (interface endpoints or NAT),
+#   functions -> S3 443 (the scorer needs nothing else).
+# A group's description cannot change without replacing the group (and detaching it
+# from its database), so the older ones keep their first wording.
 
 resource "aws_security_group" "transform" {
   #checkov:skip=CKV2_AWS_5:Attached outside this module (see outputs.tf: transform_security_group_id); checkov does not follow module outputs.
@@ -17,6 +20,24 @@ resource "aws_security_group" "jobs" {
   description = "Scheduled ETL and training jobs: extracts from MySQL, S3, Glue and Secrets Manager"
   vpc_id      = aws_vpc.this.id
   tags        = merge(var.tags, { Name = "${var.name}-jobs" })
+}
+
+# The daily loop's embeddings loader (COPY + swap in pgvector).
+resource "aws_security_group" "loader" {
+  #checkov:skip=CKV2_AWS_5:Attached outside this module (see outputs.tf: loader_security_group_id); checkov does not follow module outputs.
+  name        = "${var.name}-loader"
+  description = "Embeddings loader Lambda: COPY into PostgreSQL, model files from S3, secret from Secrets Manager"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-loader" })
+}
+
+# The daily loop's batch scorer: S3 only (through the gateway endpoint).
+resource "aws_security_group" "scoring" {
+  #checkov:skip=CKV2_AWS_5:Attached outside this module (see outputs.tf: scoring_security_group_id); checkov does not follow module outputs.
+  name        = "${var.name}-scoring"
+  description = "Batch scoring Lambda: model, snapshot and latest documents in S3 only"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-scoring" })
 }
 
 resource "aws_security_group" "postgres" {
@@ -59,6 +80,24 @@ resource "aws_vpc_security_group_ingress_rule" "postgres_from_transform" {
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.transform.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "loader_to_postgres" {
+  security_group_id            = aws_security_group.loader.id
+  description                  = "Embeddings COPY and swap into the vector database"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.postgres.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "postgres_from_loader" {
+  security_group_id            = aws_security_group.postgres.id
+  description                  = "Embeddings loads from the daily loop's loader Lambda"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.loader.id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgres_from_operators" {
@@ -153,6 +192,8 @@ locals {
   function_groups = {
     transform = aws_security_group.transform.id
     jobs      = aws_security_group.jobs.id
+    loader    = aws_security_group.loader.id
+    scoring   = aws_security_group.scoring.id
   }
   mysql_cidrs = length(var.mysql_cidr_blocks) > 0 ? var.mysql_cidr_blocks : [var.vpc_cidr]
 }

@@ -71,3 +71,64 @@ resource "aws_cloudwatch_metric_alarm" "publisher_dead_letters" {
   ok_actions          = var.alarm_actions
   tags                = var.tags
 }
+
+# Records the transform answered ProcessingFailed (they go to Firehose's error prefix),
+# as a share of every record it answered, from its Embedded Metric Format metrics
+# (namespace "reco", Service "transform").
+resource "aws_cloudwatch_metric_alarm" "transform_failed_rate" {
+  alarm_name          = "${var.name}-transform-processing-failed-rate"
+  alarm_description   = "More than ${var.processing_failed_percent_alarm}% of the transform's records were answered ProcessingFailed (see the error prefix and the transform's logs)."
+  evaluation_periods  = 1
+  threshold           = var.processing_failed_percent_alarm
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "rate"
+    label       = "processing-failed rate (%)"
+    expression  = "IF(total > 0, 100 * FILL(failed, 0) / total, 0)"
+    return_data = true
+  }
+
+  metric_query {
+    id         = "total"
+    expression = "FILL(ok, 0) + FILL(failed, 0) + FILL(dropped, 0)"
+  }
+
+  dynamic "metric_query" {
+    for_each = { ok = "RecordsOk", failed = "RecordsFailed", dropped = "RecordsDropped" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = local.metrics_namespace
+        metric_name = metric_query.value
+        dimensions  = { Service = "transform" }
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
+}
+
+# Latest documents written long after their click event: the stream, Firehose's
+# buffering or the publisher is behind.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  alarm_name          = "${var.name}-publisher-freshness"
+  alarm_description   = "Latest documents were written more than ${var.freshness_alarm_seconds} s after their click event (publisher's FreshnessSeconds, maximum)."
+  namespace           = local.metrics_namespace
+  metric_name         = "FreshnessSeconds"
+  dimensions          = { Service = "publisher" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  threshold           = var.freshness_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

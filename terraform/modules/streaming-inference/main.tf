@@ -14,6 +14,8 @@ locals {
   # Where the publisher writes each customer's latest document
   # (reco_domain::serving::LATEST_PREFIX); no lifecycle rule may expire it.
   latest_prefix = "latest/"
+  # Namespace of the Embedded Metric Format metrics the Lambda binaries emit.
+  metrics_namespace = "reco"
 
   # Delivered objects and failed records expire; latest documents never do (only their
   # replaced versions, by the bucket module's rule for noncurrent versions).

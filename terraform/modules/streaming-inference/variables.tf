@@ -403,6 +403,28 @@ variable "iterator_age_alarm_ms" {
   }
 }
 
+variable "processing_failed_percent_alarm" {
+  description = "Percentage of the transform's records answered ProcessingFailed (of ok + failed + dropped, over 5 minutes) above which the alarm fires."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.processing_failed_percent_alarm > 0 && var.processing_failed_percent_alarm <= 100
+    error_message = "processing_failed_percent_alarm must be a percentage above 0 and at most 100."
+  }
+}
+
+variable "freshness_alarm_seconds" {
+  description = "Event-to-document freshness in seconds (the publisher's maximum FreshnessSeconds, two 5-minute periods in a row) above which the alarm fires."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.freshness_alarm_seconds >= 1
+    error_message = "freshness_alarm_seconds must be at least 1."
+  }
+}
+
 variable "log_retention_days" {
   description = "Days CloudWatch keeps the Lambda's and Firehose's logs."
   type        = number

@@ -11,12 +11,11 @@ variables {
   kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/test"
   subnet_ids            = ["subnet-a", "subnet-b"]
   security_group_ids    = ["sg-jobs"]
-  etl_zip_path          = "../../tests/fixtures/bootstrap.zip"
-  train_zip_path        = "../../tests/fixtures/bootstrap.zip"
+  pipeline_zip_path     = "../../tests/fixtures/bootstrap.zip"
   mysql_secret_arn      = "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
 }
 
-run "jobs_buckets_catalog_and_schedules" {
+run "jobs_buckets_and_catalog" {
   command = apply
 
   variables {
@@ -50,31 +49,22 @@ run "jobs_buckets_catalog_and_schedules" {
   }
 
   assert {
-    condition     = alltrue([for r in aws_cloudwatch_event_rule.schedule : r.state == "ENABLED"]) && length(aws_lambda_permission.schedule) == 2
-    error_message = "Both jobs must be scheduled and invocable by EventBridge."
+    condition     = module.etl_job.dead_letter_queue_arn == null && module.train_job.dead_letter_queue_arn == null
+    error_message = "The jobs are invoked synchronously by the state machine (which retries and reports): no dead-letter queue."
   }
 
   assert {
-    condition     = output.etl_dead_letter_queue_arn != null && output.train_dead_letter_queue_arn != null
-    error_message = "Scheduled (asynchronous) jobs must have dead-letter queues."
+    condition     = output.etl_function_arn == module.etl_job.function_arn && output.train_function_arn == module.train_job.function_arn
+    error_message = "The jobs' ARNs must be outputs (the state machine invokes them)."
   }
 }
 
-run "existing_secret_and_disabled_schedules" {
+run "existing_secret" {
   command = plan
-
-  variables {
-    enable_schedules = false
-  }
 
   assert {
     condition     = length(aws_secretsmanager_secret.mysql) == 0 && output.mysql_secret_arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:classicmodels-AbCdEf"
     error_message = "An existing secret must be used as is."
-  }
-
-  assert {
-    condition     = alltrue([for r in aws_cloudwatch_event_rule.schedule : r.state == "DISABLED"])
-    error_message = "enable_schedules = false must disable both schedules."
   }
 }
 
@@ -97,16 +87,6 @@ run "rejects_no_secret_at_all" {
   }
 
   expect_failures = [var.mysql_secret_arn]
-}
-
-run "rejects_bad_schedule" {
-  command = plan
-
-  variables {
-    etl_schedule_expression = "every day"
-  }
-
-  expect_failures = [var.etl_schedule_expression]
 }
 
 run "rejects_athena_incompatible_database_name" {

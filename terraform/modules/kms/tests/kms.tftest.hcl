@@ -70,3 +70,27 @@ run "rejects_short_deletion_window" {
 
   expect_failures = [var.deletion_window_in_days]
 }
+
+run "lets_alarms_and_rules_publish_to_encrypted_topics" {
+  command = plan
+
+  variables {
+    name = "reco"
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_kms_key.this.policy).Statement : s
+      if s.Principal == { Service = "cloudwatch.amazonaws.com" }
+    ]).Condition.ArnLike["aws:SourceArn"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"
+    error_message = "CloudWatch may use the key only for this account's alarms."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(aws_kms_key.this.policy).Statement : s.Action
+      if s.Principal == { Service = "events.amazonaws.com" }
+    ]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    error_message = "EventBridge only encrypts messages for the topic (decrypt and data keys)."
+  }
+}

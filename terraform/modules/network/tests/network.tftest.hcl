@@ -42,6 +42,16 @@ run "private_subnets_in_two_zones_with_endpoints" {
   }
 
   assert {
+    condition     = aws_vpc_security_group_ingress_rule.postgres_from_loader.from_port == 5432 && aws_vpc_security_group_egress_rule.loader_to_postgres.to_port == 5432
+    error_message = "The embeddings loader must reach PostgreSQL on exactly 5432."
+  }
+
+  assert {
+    condition     = toset(keys(aws_vpc_security_group_egress_rule.functions_to_s3)) == toset(["transform", "jobs", "loader", "scoring"])
+    error_message = "Every function group (transform, jobs, loader, scoring) must reach S3 through the gateway endpoint."
+  }
+
+  assert {
     condition     = [for r in aws_vpc_security_group_egress_rule.jobs_to_mysql : r.cidr_ipv4] == ["10.42.0.0/16"] && alltrue([for r in aws_vpc_security_group_egress_rule.jobs_to_mysql : r.from_port == 3306 && r.to_port == 3306])
     error_message = "Jobs must reach MySQL on 3306 only, inside the VPC by default."
   }

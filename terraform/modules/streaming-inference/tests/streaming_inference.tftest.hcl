@@ -211,6 +211,21 @@ run "publisher_fed_by_bucket_notifications_through_a_queue" {
     condition     = aws_cloudwatch_metric_alarm.publisher_dead_letters.dimensions["QueueName"] == aws_sqs_queue.publisher_dead_letter.name && aws_cloudwatch_metric_alarm.publisher_dead_letters.threshold == 0 && aws_cloudwatch_metric_alarm.publisher_dead_letters.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:alerts"])
     error_message = "A message in the dead-letter queue must raise an alarm to the alarm actions."
   }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.transform_failed_rate.threshold == 1
+      && aws_cloudwatch_metric_alarm.transform_failed_rate.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:alerts"])
+      && one([for q in aws_cloudwatch_metric_alarm.transform_failed_rate.metric_query : q.expression if q.return_data == true]) == "IF(total > 0, 100 * FILL(failed, 0) / total, 0)"
+      && toset(flatten([for q in aws_cloudwatch_metric_alarm.transform_failed_rate.metric_query : [for m in q.metric : "${m.namespace}/${m.metric_name}/${m.dimensions["Service"]}/${m.stat}"]])) == toset(["reco/RecordsOk/transform/Sum", "reco/RecordsFailed/transform/Sum", "reco/RecordsDropped/transform/Sum"])
+    )
+    error_message = "The processing-failed rate alarm must be RecordsFailed / (RecordsOk + RecordsFailed + RecordsDropped) of the transform's EMF metrics, above 1%, to the alarm actions."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.freshness.namespace == "reco" && aws_cloudwatch_metric_alarm.freshness.metric_name == "FreshnessSeconds" && aws_cloudwatch_metric_alarm.freshness.dimensions["Service"] == "publisher" && aws_cloudwatch_metric_alarm.freshness.statistic == "Maximum" && aws_cloudwatch_metric_alarm.freshness.threshold == 300 && aws_cloudwatch_metric_alarm.freshness.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:alerts"])
+    error_message = "The freshness alarm must watch the publisher's maximum FreshnessSeconds above 300 s, to the alarm actions."
+  }
 }
 
 run "latest_documents_never_expire" {
@@ -341,4 +356,14 @@ run "rejects_bad_compression" {
   }
 
   expect_failures = [var.compression_format]
+}
+
+run "rejects_processing_failed_percent_above_100" {
+  command = plan
+
+  variables {
+    processing_failed_percent_alarm = 150
+  }
+
+  expect_failures = [var.processing_failed_percent_alarm]
 }

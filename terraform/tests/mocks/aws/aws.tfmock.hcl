@@ -85,3 +85,11 @@ mock_resource "aws_cloudfront_cache_policy" {
 mock_resource "aws_cloudfront_response_headers_policy" {
   defaults = { id = "headers-policy-mock" }
 }
+
+mock_resource "aws_sns_topic" {
+  defaults = { arn = "arn:aws:sns:us-east-1:123456789012:mock" }
+}
+
+mock_resource "aws_sfn_state_machine" {
+  defaults = { arn = "arn:aws:states:us-east-1:123456789012:stateMachine:mock" }
+}
