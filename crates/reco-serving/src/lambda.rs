@@ -115,6 +115,12 @@ impl Publisher {
 
     /// Handles one SQS batch: failed messages are listed for redelivery.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_with_report(event).await.0
+    }
+
+    /// As [`Publisher::handle`], with what publishing the batch's objects did (summed over
+    /// the objects; [`PublishReport::metrics`] gives the invocation's metrics).
+    pub async fn handle_with_report(&self, event: SqsEvent) -> (SqsBatchResponse, PublishReport) {
         let catalogue = self.catalogue().await;
         let mut response = SqsBatchResponse::default();
         let mut total = PublishReport::default();
@@ -148,10 +154,11 @@ impl Publisher {
             customers = total.customers,
             written = total.written,
             kept = total.kept,
+            max_freshness_ms = total.max_freshness_ms,
             failed_messages = response.batch_item_failures.len(),
             "published"
         );
-        response
+        (response, total)
     }
 }
 
@@ -206,7 +213,12 @@ mod tests {
             message("test-event", r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#),
         ]}))
         .unwrap();
-        let response = publisher.handle(event).await;
+        let (response, report) = publisher.handle_with_report(event).await;
+        assert_eq!((report.records, report.written), (1, 1));
+        assert!(
+            report.max_freshness_ms.is_some(),
+            "the document written is measured"
+        );
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()

@@ -4,11 +4,16 @@
 //! Only the newest record of each customer in the object becomes a document, and each write
 //! is newest-wins ([`DocumentStore::put_if_newer`]), so processing an object twice, or an
 //! older object after a newer one, leaves the newest documents in place.
+//!
+//! The report also measures freshness: how long after its event each written document
+//! landed ([`freshness_origin`]), the maximum reported as the `FreshnessSeconds` metric.
 
 use std::collections::HashMap;
 use std::io::Read as _;
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
+use reco_aws::emf::{MetricSet, Unit};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::serving::{LatestDocument, ProductCatalogue};
 
@@ -16,6 +21,9 @@ use crate::documents::{DocumentStore, DocumentStoreError, WriteOutcome};
 
 /// Document writes in flight at once (each is a GET and a PUT of a few KB).
 pub const PUBLISH_CONCURRENCY: usize = 32;
+
+/// The `Service` dimension of the publisher's metrics.
+pub const METRICS_SERVICE: &str = "publisher";
 
 /// What publishing one object did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,17 +39,80 @@ pub struct PublishReport {
     pub written: u64,
     /// Documents kept because the stored one was as new or newer.
     pub kept: u64,
+    /// The largest freshness of the documents written, in milliseconds: the time a document
+    /// was written minus its record's [`freshness_origin`] (negative when the producer's
+    /// clock runs ahead). `None` when nothing was written.
+    pub max_freshness_ms: Option<i64>,
 }
 
 impl PublishReport {
-    /// Adds `other`'s counts to these.
+    /// Adds `other`'s counts to these (and keeps the larger freshness).
     pub fn add(&mut self, other: &PublishReport) {
         self.records += other.records;
         self.malformed += other.malformed;
         self.customers += other.customers;
         self.written += other.written;
         self.kept += other.kept;
+        self.max_freshness_ms = self.max_freshness_ms.max(other.max_freshness_ms);
     }
+
+    /// Counts one document written at `written_at` from a record whose freshness counts from
+    /// `origin`.
+    fn record_written(&mut self, origin: Option<DateTime<Utc>>, written_at: DateTime<Utc>) {
+        self.written += 1;
+        if let Some(origin) = origin {
+            let freshness = freshness_ms(origin, written_at);
+            self.max_freshness_ms = Some(
+                self.max_freshness_ms
+                    .map_or(freshness, |m| m.max(freshness)),
+            );
+        }
+    }
+
+    /// The invocation's metrics (Service `publisher`): documents published and kept, and the
+    /// largest freshness when a document was written.
+    pub fn metrics(&self) -> MetricSet {
+        let mut metrics = MetricSet::new(METRICS_SERVICE);
+        metrics
+            .count("DocumentsPublished", self.written)
+            .count("DocumentsKept", self.kept);
+        if let Some(ms) = self.max_freshness_ms {
+            metrics.value("FreshnessSeconds", Unit::Seconds, ms as f64 / 1e3);
+        }
+        metrics
+    }
+}
+
+/// A customer's newest record of a delivered object, as the document to write and the
+/// instant its freshness counts from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamDocument {
+    /// The customer's latest document.
+    pub document: LatestDocument,
+    /// The record's [`freshness_origin`].
+    pub origin: Option<DateTime<Utc>>,
+}
+
+/// The instant a record's freshness counts from: its event's `event_time` when the producer
+/// set one (RFC 3339), else the time the recommendations were generated (`generated_at`).
+/// `None` only when neither parses.
+pub fn freshness_origin(record: &RecommendationRecord) -> Option<DateTime<Utc>> {
+    let parse = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    record
+        .event
+        .event_time
+        .as_deref()
+        .and_then(parse)
+        .or_else(|| parse(&record.generated_at))
+}
+
+/// Milliseconds from `origin` to `written_at`.
+pub fn freshness_ms(origin: DateTime<Utc>, written_at: DateTime<Utc>) -> i64 {
+    (written_at - origin).num_milliseconds()
 }
 
 /// Why an object could not be published (the caller retries: every step is idempotent).
@@ -67,6 +138,16 @@ pub fn documents_of_object(
     body: &[u8],
     catalogue: &ProductCatalogue,
 ) -> Result<(Vec<LatestDocument>, PublishReport), PublishError> {
+    let (docs, report) = stream_documents_of_object(key, body, catalogue)?;
+    Ok((docs.into_iter().map(|d| d.document).collect(), report))
+}
+
+/// As [`documents_of_object`], each document with the instant its freshness counts from.
+pub fn stream_documents_of_object(
+    key: &str,
+    body: &[u8],
+    catalogue: &ProductCatalogue,
+) -> Result<(Vec<StreamDocument>, PublishReport), PublishError> {
     let text;
     let body = if key.ends_with(".gz") {
         let mut decoded = Vec::with_capacity(body.len() * 4);
@@ -106,27 +187,36 @@ pub fn documents_of_object(
             }
         }
     }
-    let mut docs: Vec<LatestDocument> = newest
+    let mut docs: Vec<StreamDocument> = newest
         .values()
-        .map(|r| LatestDocument::from_record(r, catalogue))
+        .map(|r| StreamDocument {
+            document: LatestDocument::from_record(r, catalogue),
+            origin: freshness_origin(r),
+        })
         .collect();
-    docs.sort_by_key(|d| d.customer_number);
+    docs.sort_by_key(|d| d.document.customer_number);
     report.customers = docs.len() as u64;
     Ok((docs, report))
 }
 
-/// Writes `docs` newest-wins, [`PUBLISH_CONCURRENCY`] at a time; adds the outcomes to `report`.
+/// Writes `docs` newest-wins, [`PUBLISH_CONCURRENCY`] at a time; adds the outcomes (and the
+/// freshness of the documents written) to `report`.
 pub async fn write_documents(
     store: &DocumentStore,
-    docs: &[LatestDocument],
+    docs: &[StreamDocument],
     report: &mut PublishReport,
 ) -> Result<(), PublishError> {
-    let mut writes = futures_util::stream::iter(docs.iter().map(|d| store.put_if_newer(d)))
-        .buffer_unordered(PUBLISH_CONCURRENCY);
+    let mut writes = futures_util::stream::iter(docs.iter().map(|d| async move {
+        let outcome = store.put_if_newer(&d.document).await?;
+        Ok::<_, DocumentStoreError>((outcome, d.origin, Utc::now()))
+    }))
+    .buffer_unordered(PUBLISH_CONCURRENCY);
     while let Some(outcome) = writes.next().await {
         match outcome? {
-            WriteOutcome::Written => report.written += 1,
-            WriteOutcome::Kept => report.kept += 1,
+            (WriteOutcome::Written, origin, written_at) => {
+                report.record_written(origin, written_at)
+            }
+            (WriteOutcome::Kept, ..) => report.kept += 1,
         }
     }
     Ok(())
@@ -139,7 +229,7 @@ pub async fn publish_object(
     catalogue: &ProductCatalogue,
     store: &DocumentStore,
 ) -> Result<PublishReport, PublishError> {
-    let (docs, mut report) = documents_of_object(key, body, catalogue)?;
+    let (docs, mut report) = stream_documents_of_object(key, body, catalogue)?;
     write_documents(store, &docs, &mut report).await?;
     Ok(report)
 }
@@ -154,12 +244,25 @@ mod tests {
     use reco_domain::serving::{CatalogueProduct, DocumentSource, customer_document_key};
 
     fn line(customer: i64, generated_at: &str, id: &str, item: &str) -> String {
-        let event = serde_json::json!({
+        String::from_utf8(record(customer, generated_at, None, id, item).to_ndjson_line()).unwrap()
+    }
+
+    fn record(
+        customer: i64,
+        generated_at: &str,
+        event_time: Option<&str>,
+        id: &str,
+        item: &str,
+    ) -> RecommendationRecord {
+        let mut event = serde_json::json!({
             "session_id": format!("s-{id}"), "customer_number": customer, "city": "Lyon",
             "country": "France", "credit_limit": 1.0,
             "browse_history": [{"product_code": "S1", "quantity": 1, "in_shopping_cart": false}]
         });
-        let record = RecommendationRecord {
+        if let Some(t) = event_time {
+            event["event_time"] = t.into();
+        }
+        RecommendationRecord {
             event: serde_json::from_value(event).unwrap(),
             recommended_items: vec![ScoredItem {
                 id: item.into(),
@@ -170,8 +273,13 @@ mod tests {
             model_version: "m".into(),
             embedding_version: "e".into(),
             generated_at: generated_at.into(),
-        };
-        String::from_utf8(record.to_ndjson_line()).unwrap()
+        }
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn catalogue() -> ProductCatalogue {
@@ -262,5 +370,89 @@ mod tests {
             publish_object("k.ndjson.gz", b"plain", &catalogue(), &s).await,
             Err(PublishError::Decompress { .. })
         ));
+    }
+
+    #[test]
+    fn freshness_counts_from_the_event_time_else_from_generated_at() {
+        let generated = "2026-12-02T10:00:02.500Z";
+        let with_event = record(1, generated, Some("2026-12-02T11:00:00+01:00"), "a", "P1");
+        assert_eq!(
+            freshness_origin(&with_event),
+            Some(utc("2026-12-02T10:00:00Z"))
+        );
+        let without = record(2, generated, None, "b", "P1");
+        assert_eq!(freshness_origin(&without), Some(utc(generated)));
+        // An event time that is not RFC 3339 does not hide the record's own time.
+        let unreadable = record(3, generated, Some("yesterday"), "c", "P1");
+        assert_eq!(freshness_origin(&unreadable), Some(utc(generated)));
+        let neither = record(4, "soon", None, "d", "P1");
+        assert_eq!(freshness_origin(&neither), None);
+
+        let written = utc("2026-12-02T10:00:04Z");
+        assert_eq!(
+            freshness_ms(freshness_origin(&with_event).unwrap(), written),
+            4_000
+        );
+        assert_eq!(
+            freshness_ms(freshness_origin(&without).unwrap(), written),
+            1_500
+        );
+        // A producer clock ahead of ours gives a negative freshness, reported as it is.
+        assert_eq!(freshness_ms(utc("2026-12-02T10:00:05Z"), written), -1_000);
+    }
+
+    #[tokio::test]
+    async fn the_report_carries_the_largest_freshness_of_the_documents_written() {
+        // Customer 1's event is recent; customer 2 has no event time and an older
+        // generated_at, so its document is the least fresh one.
+        let recent = Utc::now() - chrono::TimeDelta::seconds(5);
+        let stale = Utc::now() - chrono::TimeDelta::hours(1);
+        let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let body = [
+            record(1, &at(Utc::now()), Some(&at(recent)), "a", "P1"),
+            record(2, &at(stale), None, "b", "P1"),
+        ]
+        .iter()
+        .map(|r| String::from_utf8(r.to_ndjson_line()).unwrap())
+        .collect::<String>();
+        let s = store();
+        let before = Utc::now();
+        let r = publish_object("f.ndjson", body.as_bytes(), &catalogue(), &s)
+            .await
+            .unwrap();
+        let after = Utc::now();
+        let stale = utc(&at(stale));
+        let max = r.max_freshness_ms.unwrap();
+        assert!(
+            freshness_ms(stale, before) <= max && max <= freshness_ms(stale, after),
+            "{max}"
+        );
+        let metrics = r.metrics();
+        assert_eq!(metrics.service(), "publisher");
+        assert_eq!(metrics.values("DocumentsPublished"), Some(&[2.0][..]));
+        assert_eq!(metrics.values("DocumentsKept"), Some(&[0.0][..]));
+        assert_eq!(metrics.unit("FreshnessSeconds"), Some(Unit::Seconds));
+        assert_eq!(
+            metrics.values("FreshnessSeconds"),
+            Some(&[max as f64 / 1e3][..])
+        );
+
+        // A replay writes nothing: no freshness to report, both documents kept.
+        let again = publish_object("f.ndjson", body.as_bytes(), &catalogue(), &s)
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.written, again.kept, again.max_freshness_ms),
+            (0, 2, None)
+        );
+        let metrics = again.metrics();
+        assert_eq!(metrics.values("DocumentsKept"), Some(&[2.0][..]));
+        assert_eq!(metrics.values("FreshnessSeconds"), None);
+
+        // Summing the two invocations keeps the larger freshness.
+        let mut total = again;
+        total.add(&r);
+        assert_eq!(total.max_freshness_ms, Some(max));
+        assert_eq!((total.written, total.kept), (2, 2));
     }
 }

@@ -1,5 +1,6 @@
 //! The publisher Lambda: S3 notifications of delivered batches (through SQS) -> the latest
-//! document of every customer in them. `main` only sets up tracing, configuration and stores.
+//! document of every customer in them. `main` only sets up tracing, configuration and stores;
+//! each invocation writes its metrics as one EMF line (`PublishReport::metrics`).
 
 use clap::Parser;
 use reco_aws::{AwsArgs, Bucket};
@@ -47,7 +48,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let publisher = &publisher;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(publisher.handle(event.payload).await)
+            let (response, report) = publisher.handle_with_report(event.payload).await;
+            // One EMF line per invocation (documents published and kept, freshness).
+            report.metrics().emit();
+            Ok::<_, lambda_runtime::Error>(response)
         },
     ))
     .await
