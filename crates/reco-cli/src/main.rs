@@ -14,7 +14,7 @@ mod logging;
 mod progress;
 
 use commands::{
-    etl, eval, firehose_local, load_embeddings, produce, recs, score_all, source, train,
+    etl, eval, firehose_local, load_embeddings, pipeline, produce, recs, score_all, source, train,
 };
 
 /// reco: a two-speed recommendation pipeline (batch ETL + training, streaming inference).
@@ -51,6 +51,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Top-k for every customer of a shard -> latest documents (+ the popular fallback).
     ScoreAll(score_all::ScoreAllArgs),
+    /// The daily loop: run it locally, or print its Step Functions definition.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
             Command::Recs(args) => recs::run(args).await,
             Command::Eval(args) => eval::run(args).await,
             Command::ScoreAll(args) => score_all::run(args).await,
+            Command::Pipeline(cmd) => pipeline::run(cmd).await,
         }
     });
     match result {

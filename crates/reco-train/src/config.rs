@@ -106,6 +106,7 @@ impl TrainOptions {
             model_prefix: ModelPrefix::new(model_prefix),
             min_ndcg: self.min_ndcg,
             max_ndcg_drop: (self.max_ndcg_drop < 1.0).then_some(self.max_ndcg_drop),
+            promote: true,
         })
     }
 }
@@ -121,6 +122,10 @@ pub struct JobConfig {
     pub min_ndcg: f64,
     /// Largest accepted relative drop of nDCG@10 against the previous good version.
     pub max_ndcg_drop: Option<f64>,
+    /// Whether a version that passes the gate also moves `LATEST` (`reco train`). The daily
+    /// loop writes versions with `false` and moves `LATEST` in its last step
+    /// ([`crate::publish::promote`]), after the embeddings are loaded and every customer scored.
+    pub promote: bool,
 }
 
 impl Default for JobConfig {
@@ -130,6 +135,7 @@ impl Default for JobConfig {
             model_prefix: ModelPrefix::default(),
             min_ndcg: DEFAULT_MIN_NDCG,
             max_ndcg_drop: Some(DEFAULT_MAX_NDCG_DROP),
+            promote: true,
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct JobReport {
 }
 
 /// Trains on `rows` (read from `source`) and publishes a new version to `artifacts`; `LATEST`
-/// moves only if the gate passes. `now_unix` names the version.
+/// moves only if the gate passes and `config.promote` is set. `now_unix` names the version.
 pub async fn run(
     rows: Vec<SnapshotRow>,
     source: String,
@@ -70,12 +70,14 @@ pub async fn run(
         &config.model_prefix,
         &version,
         files,
-        metrics.gate.passed,
+        metrics.gate.passed && config.promote,
     )
     .await?;
     let location = artifacts.location(&config.model_prefix.version_prefix(&version));
-    if metrics.gate.passed {
+    if metrics.gate.passed && config.promote {
         tracing::info!(%version, %location, reason = %metrics.gate.reason, "published model version; LATEST moved");
+    } else if metrics.gate.passed {
+        tracing::info!(%version, %location, reason = %metrics.gate.reason, "published model version (accepted; LATEST moves when the run promotes it)");
     } else {
         tracing::warn!(%version, %location, reason = %metrics.gate.reason, "model version REFUSED by the quality gate; LATEST unchanged");
     }

@@ -70,6 +70,14 @@ pub enum TrainError {
     /// The model artifact failed its own checks.
     #[error(transparent)]
     Model(#[from] reco_domain::model::ModelError),
+    /// A version cannot become the live one.
+    #[error("model version {version} cannot go live: {reason}")]
+    NotPromotable {
+        /// The version.
+        version: String,
+        /// Why (missing, unreadable, or refused by the quality gate).
+        reason: String,
+    },
 }
 
 /// Runs CPU-bound `work` on tokio's blocking thread pool and waits for it; a panic in `work`

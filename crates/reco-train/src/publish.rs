@@ -196,6 +196,57 @@ pub async fn publish(
     Ok(keys)
 }
 
+/// Makes `version` the live one: checks that its `model.json` exists and that its
+/// `metrics.json` records a passed quality gate, then writes `LATEST`. Returns the version
+/// `LATEST` named before (`None` for the first). Writing the same version again is a no-op
+/// in effect, so a retried run is safe.
+pub async fn promote(
+    artifacts: &Bucket,
+    prefix: &ModelPrefix,
+    version: &str,
+) -> Result<Option<String>, TrainError> {
+    let refuse = |reason: String| TrainError::NotPromotable {
+        version: version.to_owned(),
+        reason,
+    };
+    if version.is_empty() || version.contains('/') || version.trim() != version {
+        return Err(refuse("not a version name".to_owned()));
+    }
+    let model_key = prefix.key(version, MODEL_FILE);
+    if artifacts.get_opt(&model_key).await?.is_none() {
+        return Err(refuse(format!(
+            "{} does not exist",
+            artifacts.location(&model_key)
+        )));
+    }
+    let metrics_key = prefix.key(version, METRICS_FILE);
+    let body = artifacts
+        .get_opt(&metrics_key)
+        .await?
+        .ok_or_else(|| refuse(format!("{} does not exist", artifacts.location(&metrics_key))))?;
+    let metrics: Metrics = serde_json::from_slice(&body).map_err(|e| {
+        refuse(format!(
+            "{} is unreadable: {e}",
+            artifacts.location(&metrics_key)
+        ))
+    })?;
+    if !metrics.gate.passed {
+        return Err(refuse(format!(
+            "the quality gate refused it ({})",
+            metrics.gate.reason
+        )));
+    }
+    let latest_key = prefix.latest_key();
+    let previous = artifacts
+        .get_opt(&latest_key)
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    artifacts
+        .put(&latest_key, Bytes::from(version.to_owned()), "text/plain")
+        .await?;
+    Ok(previous)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ pub mod etl;
 pub mod eval;
 pub mod firehose_local;
 pub mod load_embeddings;
+pub mod pipeline;
 pub mod produce;
 pub mod recs;
 pub mod score_all;

@@ -119,6 +119,7 @@ pub fn config(seed: u64) -> JobConfig {
         model_prefix: ModelPrefix::new("models/"),
         min_ndcg: 0.0,
         max_ndcg_drop: Some(0.10),
+        promote: true,
     }
 }
 
