@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds reco's Lambda zips for provided.al2023 (x86_64), each holding one `bootstrap`:
 #   dist/lambda/transform.zip  bin `bootstrap`       of crate reco-transform-lambda
-#   dist/lambda/etl.zip        bin `reco-etl-job`    of crate reco-etl
-#   dist/lambda/train.zip      bin `reco-train-job`  of crate reco-train
+#   dist/lambda/pipeline.zip   bin `reco-pipeline-lambda` of crate reco-pipeline (every step
+#                              of the daily loop: the etl, train, load-embeddings and
+#                              score-all functions, the request's `step` selects the work)
 #   dist/lambda/publisher.zip  bin `reco-publisher-lambda` of crate reco-serving
 # A binary that does not exist yet is skipped with a message. cargo-lambda (PyPI, with its
 # ziglang dependency) links against glibc 2.34, the version of Amazon Linux 2023, and the
 # script fails if any symbol of a built binary needs a newer glibc.
 #
-# usage: scripts/build-lambda.sh [transform|etl|train|publisher ...]   (default: all four)
+# usage: scripts/build-lambda.sh [transform|pipeline|publisher ...]   (default: all three)
 # Honours CARGO_TARGET_DIR (default: target/ in the repository).
 set -euo pipefail
 
@@ -80,15 +81,14 @@ package_zip() {
 }
 
 targets=("$@")
-[ "${#targets[@]}" -eq 0 ] && targets=(transform etl train publisher)
+[ "${#targets[@]}" -eq 0 ] && targets=(transform pipeline publisher)
 names=() bins=() args=()
 for target in "${targets[@]}"; do
   case "$target" in
     transform) package=reco-transform-lambda bin=bootstrap ;;
-    etl) package=reco-etl bin=reco-etl-job ;;
-    train) package=reco-train bin=reco-train-job ;;
+    pipeline) package=reco-pipeline bin=reco-pipeline-lambda ;;
     publisher) package=reco-serving bin=reco-publisher-lambda ;;
-    *) die "unknown Lambda $target (transform, etl, train or publisher)" ;;
+    *) die "unknown Lambda $target (transform, pipeline or publisher)" ;;
   esac
   if ! has_bin "$package" "$bin"; then
     say "skipping $target.zip: crate $package has no binary $bin yet"

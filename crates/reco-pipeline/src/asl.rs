@@ -108,9 +108,10 @@ fn payload(step: &Step) -> Value {
     for (field, source) in step.inputs {
         match source {
             Source::Path(path) => payload.insert(format!("{field}.$"), (*path).into()),
-            Source::Setting(setting) => {
-                payload.insert((*field).into(), number_variable(setting.template_variable()))
-            }
+            Source::Setting(setting) => payload.insert(
+                (*field).into(),
+                number_variable(setting.template_variable()),
+            ),
         };
     }
     Value::Object(payload)
@@ -327,7 +328,12 @@ fn validate_machine(machine: &Value, scope: &str, top: bool, problems: &mut Vec<
         targets.extend(state.get("Next").and_then(Value::as_str));
         targets.extend(state.get("Default").and_then(Value::as_str));
         for list in ["Choices", "Catch"] {
-            for entry in state.get(list).and_then(Value::as_array).into_iter().flatten() {
+            for entry in state
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 targets.extend(entry.get("Next").and_then(Value::as_str));
             }
         }
@@ -341,7 +347,9 @@ fn validate_machine(machine: &Value, scope: &str, top: bool, problems: &mut Vec<
                 let jitter = state
                     .get("Retry")
                     .and_then(Value::as_array)
-                    .is_some_and(|r| !r.is_empty() && r.iter().all(|r| r["JitterStrategy"] == "FULL"));
+                    .is_some_and(|r| {
+                        !r.is_empty() && r.iter().all(|r| r["JitterStrategy"] == "FULL")
+                    });
                 if !jitter {
                     problems.push(format!("{scope}{name}: no Retry with JitterStrategy FULL"));
                 }
@@ -402,9 +410,11 @@ mod tests {
 
     #[test]
     fn the_committed_template_is_the_generated_one() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(TEMPLATE_PATH);
-        let committed = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(TEMPLATE_PATH);
+        let committed =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(
             committed == template(),
             "{TEMPLATE_PATH} is stale: regenerate it with \
@@ -440,7 +450,10 @@ mod tests {
         assert_eq!(path, expected);
         // Each task sends the step's name and the deploy-time numbers as numbers.
         assert_eq!(states["Etl"]["Parameters"]["Payload"]["step"], "etl");
-        assert_eq!(states["PlanShards"]["Parameters"]["Payload"]["customers_per_shard"], 7);
+        assert_eq!(
+            states["PlanShards"]["Parameters"]["Payload"]["customers_per_shard"],
+            7
+        );
         assert_eq!(states["ScoreAll"]["MaxConcurrency"], 7);
         assert_eq!(
             states["Train"]["Parameters"]["Payload"]["snapshot.$"],
@@ -455,9 +468,22 @@ mod tests {
         definition["States"]["Train"]["Next"] = "Nowhere".into();
         definition["States"]["Etl"]["Retry"] = json!([]);
         let problems = validate(&definition).unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("\"Nowhere\", not a state")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("TrainGate: unreachable")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("Etl: no Retry")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("\"Nowhere\", not a state")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("TrainGate: unreachable")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("Etl: no Retry")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -16,9 +16,7 @@ use reco_domain::training::SnapshotDate;
 use reco_etl::catalog::TrainingCatalog;
 use reco_etl::{EtlConfig, run_etl, source_db};
 use reco_serving::documents::DocumentStore;
-use reco_serving::score_all::{
-    DEFAULT_K, MAX_K, ScoreAllConfig, ScoreAllError, Shard, score_all,
-};
+use reco_serving::score_all::{DEFAULT_K, MAX_K, ScoreAllConfig, ScoreAllError, Shard, score_all};
 use reco_train::config::{JobConfig, TrainOptions};
 use reco_train::metrics::Metrics;
 use reco_train::{job, publish, read};
@@ -28,8 +26,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::io::{
-    EtlResponse, LoadResponse, PlanResponse, PublishResponse, Request, ScoreResponse,
-    ShardRequest, TrainResponse, shard_count,
+    EtlResponse, LoadResponse, PlanResponse, PublishResponse, Request, ScoreResponse, ShardRequest,
+    TrainResponse, shard_count,
 };
 use crate::steps::{INVALID_ERROR, TRANSIENT_ERROR};
 
@@ -198,7 +196,10 @@ impl Services {
     }
 
     fn artifacts(&self) -> Result<Bucket, StepError> {
-        self.bucket(var::RECO_ARTIFACTS_BUCKET, &self.args.models.artifacts_bucket)
+        self.bucket(
+            var::RECO_ARTIFACTS_BUCKET,
+            &self.args.models.artifacts_bucket,
+        )
     }
 
     fn lake(&self) -> Result<Bucket, StepError> {
@@ -226,8 +227,8 @@ impl Services {
         let catalog = TrainingCatalog::new(aws_sdk_glue::Client::new(&self.sdk), database, table);
         let result = run_etl(&pool, &lake, &catalog, &EtlConfig::new(snapshot)).await;
         pool.close().await;
-        let report =
-            result.map_err(|e| StepError::from_error(&format!("etl of snapshot {snapshot}"), &e))?;
+        let report = result
+            .map_err(|e| StepError::from_error(&format!("etl of snapshot {snapshot}"), &e))?;
         Ok(EtlResponse {
             snapshot: snapshot.to_string(),
             rows_read: report.rows_read,
@@ -414,11 +415,18 @@ mod tests {
         assert!(is_transient(&wrapped));
         let e = StepError::from_error("training", &wrapped);
         assert_eq!(e.error_type(), TRANSIENT_ERROR);
-        assert!(e.message.starts_with("training: get s3://b/k failed"), "{}", e.message);
+        assert!(
+            e.message.starts_with("training: get s3://b/k failed"),
+            "{}",
+            e.message
+        );
         let invalid = reco_train::TrainError::Empty {
             source_name: "s3://lake/x".into(),
             reason: "no rows".into(),
         };
-        assert_eq!(StepError::from_error("training", &invalid).error_type(), INVALID_ERROR);
+        assert_eq!(
+            StepError::from_error("training", &invalid).error_type(),
+            INVALID_ERROR
+        );
     }
 }

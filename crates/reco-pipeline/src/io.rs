@@ -177,8 +177,14 @@ mod tests {
 
     #[test]
     fn requests_are_tagged_by_step_and_refuse_unknown_fields() {
-        let r: Request = serde_json::from_value(json!({"step": "train", "snapshot": "2026-12-02"})).unwrap();
-        assert_eq!(r, Request::Train { snapshot: "2026-12-02".into() });
+        let r: Request =
+            serde_json::from_value(json!({"step": "train", "snapshot": "2026-12-02"})).unwrap();
+        assert_eq!(
+            r,
+            Request::Train {
+                snapshot: "2026-12-02".into()
+            }
+        );
         assert_eq!(r.step(), "train");
         let shard = Request::Score(ShardRequest {
             model_version: "v1".into(),
@@ -194,7 +200,12 @@ mod tests {
             serde_json::from_value::<Request>(json!({"step": "etl"})).unwrap(),
             Request::Etl { snapshot: None }
         );
-        assert!(serde_json::from_value::<Request>(json!({"step": "load", "model_version": "v", "x": 1})).is_err());
+        assert!(
+            serde_json::from_value::<Request>(
+                json!({"step": "load", "model_version": "v", "x": 1})
+            )
+            .is_err()
+        );
         assert!(serde_json::from_value::<Request>(json!({"step": "dance"})).is_err());
     }
 

@@ -20,7 +20,11 @@ pub fn train(answer: &TrainResponse) -> MetricSet {
     let mut m = MetricSet::new("train");
     m.value("TrainingSeconds", Unit::Seconds, answer.training_seconds)
         .value("NdcgAt10", Unit::None, answer.ndcg_at_10)
-        .value("PopularityNdcgAt10", Unit::None, answer.popularity_ndcg_at_10)
+        .value(
+            "PopularityNdcgAt10",
+            Unit::None,
+            answer.popularity_ndcg_at_10,
+        )
         .count("ModelAccepted", u64::from(answer.accepted))
         .property("ModelVersion", answer.model_version.clone());
     m
@@ -67,7 +71,10 @@ mod tests {
         assert_eq!(m.service(), "train");
         assert_eq!(m.values("ModelAccepted"), Some(&[0.0][..]));
         assert_eq!(m.values("NdcgAt10"), Some(&[0.01][..]));
-        assert_eq!(m.property_value("ModelVersion"), Some(&serde_json::json!("v9")));
+        assert_eq!(
+            m.property_value("ModelVersion"),
+            Some(&serde_json::json!("v9"))
+        );
         let shard = score(&ScoreResponse {
             shard: "1/4".into(),
             customers: 10,

@@ -393,30 +393,42 @@ mod tests {
                 return Err(errors.remove(0));
             }
             Ok(match request {
-                Request::Etl { .. } => json!({"snapshot": "2026-12-02", "rows_read": 10, "rows_written": 10, "rejected": 0}),
+                Request::Etl { .. } => {
+                    json!({"snapshot": "2026-12-02", "rows_read": 10, "rows_written": 10, "rejected": 0})
+                }
                 Request::Train { .. } => json!({
                     "model_version": "v2", "accepted": self.accepted, "reason": "nDCG@10 0.01 below the minimum 0.05",
                     "customers": 250, "ndcg_at_10": 0.01, "popularity_ndcg_at_10": 0.02
                 }),
-                Request::Load { .. } => json!({"embedding_version": "e1", "items": 5, "users": 250}),
-                Request::Plan { model_version, customers_per_shard, max_shards } => {
+                Request::Load { .. } => {
+                    json!({"embedding_version": "e1", "items": 5, "users": 250})
+                }
+                Request::Plan {
+                    model_version,
+                    customers_per_shard,
+                    max_shards,
+                } => {
                     let count = shard_count(250, customers_per_shard, max_shards);
                     serde_json::to_value(PlanResponse {
                         customers: 250,
                         shard_count: count,
                         shards: (0..count)
-                            .map(|index| Request::Score(ShardRequest {
-                                model_version: model_version.clone(),
-                                index,
-                                count,
-                                generated_at: "2026-12-02T02:00:00.000Z".into(),
-                            }))
+                            .map(|index| {
+                                Request::Score(ShardRequest {
+                                    model_version: model_version.clone(),
+                                    index,
+                                    count,
+                                    generated_at: "2026-12-02T02:00:00.000Z".into(),
+                                })
+                            })
                             .collect(),
                     })
                     .unwrap()
                 }
                 Request::Score(_) => json!({"written": 100, "kept": 0}),
-                Request::Publish { model_version } => json!({"model_version": model_version, "previous": "v1"}),
+                Request::Publish { model_version } => {
+                    json!({"model_version": model_version, "previous": "v1"})
+                }
             })
         }
     }
@@ -433,17 +445,38 @@ mod tests {
     async fn a_run_goes_through_every_step_in_order_and_fans_out_over_the_shards() {
         let executor = Scripted::accepting();
         let report = run(&executor, &options(), &Quiet).await;
-        assert_eq!(report.outcome, Outcome::Live { model_version: "v2".into() });
+        assert_eq!(
+            report.outcome,
+            Outcome::Live {
+                model_version: "v2".into()
+            }
+        );
         assert_eq!(
             executor.steps(),
-            ["etl", "train", "load", "plan", "score", "score", "score", "publish"]
+            [
+                "etl", "train", "load", "plan", "score", "score", "score", "publish"
+            ]
         );
         let log = executor.log.lock().unwrap();
-        assert_eq!(log[1], Request::Train { snapshot: "2026-12-02".into() });
-        assert_eq!(log[2], Request::Load { model_version: "v2".into() });
+        assert_eq!(
+            log[1],
+            Request::Train {
+                snapshot: "2026-12-02".into()
+            }
+        );
+        assert_eq!(
+            log[2],
+            Request::Load {
+                model_version: "v2".into()
+            }
+        );
         assert_eq!(
             log[3],
-            Request::Plan { model_version: "v2".into(), customers_per_shard: 100, max_shards: 1000 }
+            Request::Plan {
+                model_version: "v2".into(),
+                customers_per_shard: 100,
+                max_shards: 1000
+            }
         );
         let score = &report.steps[4];
         assert_eq!((score.invocations, score.attempts), (3, 3));
@@ -457,10 +490,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_step_failing_once_with_a_transient_error_succeeds_on_its_retry() {
-        let executor = Scripted::accepting()
-            .fail("load", vec![StepError::transient("connecting to the vector database: connection refused")]);
+        let executor = Scripted::accepting().fail(
+            "load",
+            vec![StepError::transient(
+                "connecting to the vector database: connection refused",
+            )],
+        );
         let report = run(&executor, &options(), &Quiet).await;
-        assert_eq!(report.outcome, Outcome::Live { model_version: "v2".into() });
+        assert_eq!(
+            report.outcome,
+            Outcome::Live {
+                model_version: "v2".into()
+            }
+        );
         let load = report.steps.iter().find(|s| s.name == "load").unwrap();
         assert_eq!((load.invocations, load.attempts), (1, 2));
         assert_eq!(executor.steps().iter().filter(|s| **s == "load").count(), 2);
@@ -477,15 +519,26 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_error_is_not_retried_and_fails_the_run_before_publish() {
-        let executor = Scripted::accepting().fail("load", vec![StepError::invalid("model.json missing")]);
+        let executor =
+            Scripted::accepting().fail("load", vec![StepError::invalid("model.json missing")]);
         let report = run(&executor, &options(), &Quiet).await;
         assert_eq!(
             report.outcome,
-            Outcome::Failed { step: "load", error: StepError::invalid("model.json missing") }
+            Outcome::Failed {
+                step: "load",
+                error: StepError::invalid("model.json missing")
+            }
         );
         assert_eq!(executor.steps(), ["etl", "train", "load"]);
         assert_eq!(report.notification.0, FAILED.subject);
-        assert!(report.notification.1.starts_with("The daily pipeline failed: reco.Invalid: model.json missing."), "{}", report.notification.1);
+        assert!(
+            report
+                .notification
+                .1
+                .starts_with("The daily pipeline failed: reco.Invalid: model.json missing."),
+            "{}",
+            report.notification.1
+        );
     }
 
     #[tokio::test]
@@ -494,7 +547,10 @@ mod tests {
         let errors = (0..10).map(|_| StepError::transient("s3 503")).collect();
         let executor = Scripted::accepting().fail("train", errors);
         let report = run(&executor, &options(), &Quiet).await;
-        assert!(matches!(report.outcome, Outcome::Failed { step: "train", .. }));
+        assert!(matches!(
+            report.outcome,
+            Outcome::Failed { step: "train", .. }
+        ));
         assert_eq!(report.steps[1].attempts, 1 + train.retry.max_attempts);
     }
 

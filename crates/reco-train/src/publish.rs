@@ -220,10 +220,12 @@ pub async fn promote(
         )));
     }
     let metrics_key = prefix.key(version, METRICS_FILE);
-    let body = artifacts
-        .get_opt(&metrics_key)
-        .await?
-        .ok_or_else(|| refuse(format!("{} does not exist", artifacts.location(&metrics_key))))?;
+    let body = artifacts.get_opt(&metrics_key).await?.ok_or_else(|| {
+        refuse(format!(
+            "{} does not exist",
+            artifacts.location(&metrics_key)
+        ))
+    })?;
     let metrics: Metrics = serde_json::from_slice(&body).map_err(|e| {
         refuse(format!(
             "{} is unreadable: {e}",

@@ -18,7 +18,7 @@ pub enum PipelineCommand {
     /// Run the daily loop here, in the state machine's order: ETL -> train (quality gate) ->
     /// load embeddings -> score every customer -> make the version live. Exit 0 when a new
     /// version is live, 3 when the quality gate refused it, 1 when a step failed.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the Step Functions definition generated from the steps (the Terraform template
     /// terraform/modules/pipeline/state-machine.asl.json.tftpl).
     Definition,
@@ -51,7 +51,7 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<ExitCode> {
             print!("{}", asl::template());
             Ok(ExitCode::SUCCESS)
         }
-        PipelineCommand::Run(args) => run_loop(args).await,
+        PipelineCommand::Run(args) => run_loop(*args).await,
     }
 }
 
@@ -160,13 +160,19 @@ async fn run_loop(args: RunArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Outcome::Refused { .. } => {
-            println!("pipeline: the quality gate refused the new version; the live version is unchanged");
+            println!(
+                "pipeline: the quality gate refused the new version; the live version is unchanged"
+            );
             ExitCode::from(3)
         }
         Outcome::Failed { step, error } => {
             println!(
                 "pipeline: step {step} failed ({}): {}; the live version is unchanged, re-running is safe",
-                if error.transient { "after its retries" } else { "not retryable" },
+                if error.transient {
+                    "after its retries"
+                } else {
+                    "not retryable"
+                },
                 error.message
             );
             ExitCode::FAILURE
