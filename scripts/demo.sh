@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # `make demo`: the whole reco pipeline on this machine, no AWS account needed.
 #
-#   build -> local stack -> Terraform (etl, vector-db, streaming, storefront) applied to the
-#   emulator -> source data -> ETL -> train -> load embeddings -> score every customer ->
-#   click events -> local Firehose (delivers, then publishes the latest documents) ->
+#   build -> local stack -> Terraform (etl, vector-db, streaming, pipeline, storefront) applied
+#   to the emulator -> source data -> the daily loop (`reco pipeline run`: ETL -> train (gate)
+#   -> load embeddings -> score every customer, sharded -> make the version live) -> click
+#   events -> local Firehose (delivers, then publishes the latest documents) ->
 #   recommendations for a few customers (one unknown to the model) -> the storefront page.
 #
 # Env knobs:
 #   DEMO_DUMP=FILE        load a classicmodels-style dump instead of generating data
 #   DEMO_CUSTOMERS, DEMO_PRODUCTS, DEMO_RATINGS, DEMO_SEED   size of the generated source
 #   DEMO_EVENTS           click events to produce (default 500)
+#   DEMO_SHARD_CUSTOMERS  customers per score-all shard (default 100: a few shards)
 # Safe to run again: every step replaces what the previous run made.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -20,6 +22,7 @@ DEMO_PRODUCTS="${DEMO_PRODUCTS:-120}"
 DEMO_RATINGS="${DEMO_RATINGS:-20000}"
 DEMO_SEED="${DEMO_SEED:-7}"
 DEMO_EVENTS="${DEMO_EVENTS:-500}"
+DEMO_SHARD_CUSTOMERS="${DEMO_SHARD_CUSTOMERS:-100}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RECO_ROOT/target}"
 RECO="$CARGO_TARGET_DIR/debug/reco"
 export RECO_ENV=local ENV=local
@@ -109,11 +112,8 @@ step "local stack" "make local-status; logs in .local/log/" bash scripts/local-u
 step "terraform (ENV=local)" "terraform output above; .local/terraform/local/; make local-status" \
   bash scripts/deploy.sh apply all
 step "source data" "MariaDB at RECO_MYSQL_URL in .local/env; .local/log/mariadb.log" source_data
-step "etl" "reco etl output above; the source tables in MariaDB; the data lake bucket" "$RECO" etl
-step "train" "reco train output above (loss, quality gate)" "$RECO" train
-step "load embeddings" "PostgreSQL at RECO_PG_URL; .local/pg/postgres.log" "$RECO" load-embeddings
-step "score all customers" "reco score-all output above; the recommendations bucket's latest/ prefix" \
-  "$RECO" score-all
+step "daily loop" "reco pipeline run output above (the failed step and its error); .local/log/" \
+  "$RECO" pipeline run --customers-per-shard "$DEMO_SHARD_CUSTOMERS"
 step "produce clicks" "the Kinesis stream RECO_CLICK_STREAM in .local/outputs-local.env" \
   "$RECO" produce --events "$DEMO_EVENTS" --seed "$(date +%s)"
 step "local firehose" "reco firehose-local output above; errors/ prefix of the recommendations bucket" \
