@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-.PHONY: help build test test-unit lint build-lambda deploy-etl deploy-vector-db deploy-streaming plan destroy local-up local-down local-status demo bench images
+.PHONY: help build test test-unit lint build-lambda deploy-etl deploy-vector-db deploy-streaming deploy-pipeline plan destroy local-up local-down local-status demo bench images
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,7 +48,7 @@ export ENV RECO_ENV
 build-lambda: ## Build the Lambda zips (provided.al2023, x86_64) into dist/lambda/
 	@bash scripts/build-lambda.sh
 
-deploy-etl: build-lambda ## Apply the etl part (network, source DB, data lake, Glue, ETL + train jobs); ENV=local for the emulator
+deploy-etl: build-lambda ## Apply the etl part (network, source DB, data lake, Glue, the ETL + train functions, unscheduled); ENV=local for the emulator
 	@bash scripts/deploy.sh apply etl
 
 deploy-vector-db: ## Apply the vector-db part (RDS PostgreSQL + s3Import role); ENV=local for the emulator
@@ -56,6 +56,9 @@ deploy-vector-db: ## Apply the vector-db part (RDS PostgreSQL + s3Import role); 
 
 deploy-streaming: build-lambda ## Apply the streaming part (Kinesis, transform Lambda, Firehose, recommendations bucket, publisher Lambda + queue, storefront with CloudFront)
 	@bash scripts/deploy.sh apply streaming
+
+deploy-pipeline: build-lambda ## Apply the daily loop (state machine + its daily schedule, load-embeddings and score-all functions, alarms, dashboard) with every part it needs
+	@bash scripts/deploy.sh apply pipeline
 
 plan: ## terraform plan of the whole stack (ENV=local|aws)
 	@bash scripts/deploy.sh plan all

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Plan, apply or destroy the reco stack (terraform/) or one part of it.
 #
-#   scripts/deploy.sh plan|apply|destroy [etl|vector-db|streaming|all]
+#   scripts/deploy.sh plan|apply|destroy [etl|vector-db|streaming|pipeline|all]
 #
 # Env:
 #   ENV=aws (default)  real AWS with the caller's credentials; state in the S3 backend
@@ -10,19 +10,23 @@
 #                      .tfvars file with the deployment's settings
 #   ENV=local          the local emulator from .local/env (scripts/local-up.sh starts
 #                      it when missing); state in .local/terraform/local/
-#   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP, RECO_PUBLISHER_ZIP  Lambda zips
+#   RECO_TRANSFORM_ZIP, RECO_PIPELINE_ZIP, RECO_PUBLISHER_ZIP  Lambda zips
 #                      (default dist/lambda/*.zip, built with `make build-lambda` when
 #                      missing)
 #   RECO_WEB_DIR       the storefront's page files (default web/)
 #   RECO_NAME_PREFIX   name prefix for ENV=local (default reco)
 #
 # One part is applied with -target on the part and the modules it needs, so it is
-# complete on its own: etl = kms + network + source-db (when created) + etl;
+# complete on its own (every part includes the notifications topic its alarms tell):
+# etl = kms + network + source-db (when created) + etl (the functions of the first two
+# steps, which nothing schedules until the pipeline part is applied);
 # vector-db = kms + network + the artifacts bucket + vector-db; streaming = those +
 # the data lake bucket and Glue database + streaming-inference (with the publisher) +
-# storefront. Destroying one part targets only that part's own modules
-# (Terraform also destroys what depends on it); the source database, like the key
-# and the network, goes only with `destroy all`. After apply and destroy, the outputs are written to
+# storefront; pipeline = all of those + the daily loop (state machine, its one daily
+# schedule, the load-embeddings and score-all functions, alarms, dashboard).
+# Destroying one part targets only that part's own modules (Terraform also destroys
+# what depends on it); the source database, like the key, the network and the topic,
+# goes only with `destroy all`. After apply and destroy, the outputs are written to
 # .local/outputs-<ENV>.env for the reco CLI.
 set -euo pipefail
 
@@ -30,7 +34,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/terraform.sh"
 cd "${RECO_ROOT}"
 
-usage() { echo "usage: ENV=local|aws $0 plan|apply|destroy [etl|vector-db|streaming|all]" >&2; exit 2; }
+usage() { echo "usage: ENV=local|aws $0 plan|apply|destroy [etl|vector-db|streaming|pipeline|all]" >&2; exit 2; }
 action="${1:-}"
 part="${2:-all}"
 env_name="${ENV:-${RECO_ENV:-aws}}"
@@ -40,20 +44,26 @@ case "${env_name}" in local | aws) ;; *) tf_die "ENV must be local or aws, not '
 # Modules a part needs to be complete (apply/plan) and the part's own modules (destroy).
 case "${part}" in
   etl)
-    needs=(module.kms module.network module.source_db module.etl)
+    needs=(module.kms module.notifications module.network module.source_db module.etl)
     own=(module.etl)
-    zips=(etl train)
+    zips=(pipeline)
     ;;
   vector-db)
-    needs=(module.kms module.network module.etl.module.artifacts module.vector_db)
+    needs=(module.kms module.notifications module.network module.etl.module.artifacts module.vector_db)
     own=(module.vector_db)
     zips=()
     ;;
   streaming)
-    needs=(module.kms module.network module.etl.module.artifacts module.etl.module.data_lake
+    needs=(module.kms module.notifications module.network module.etl.module.artifacts module.etl.module.data_lake
       module.etl.aws_glue_catalog_database.this module.vector_db module.streaming_inference module.storefront)
     own=(module.streaming_inference module.storefront)
     zips=(transform publisher)
+    ;;
+  pipeline)
+    needs=(module.kms module.notifications module.network module.source_db module.etl module.vector_db
+      module.streaming_inference module.storefront module.pipeline)
+    own=(module.pipeline)
+    zips=("${TF_LAMBDA_ZIPS[@]}")
     ;;
   all)
     needs=()

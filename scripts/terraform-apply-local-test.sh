@@ -19,7 +19,7 @@
 #                      (installed by scripts/local-up.sh, which is run when missing)
 #   RECO_PYTHON        python with boto3 for the assertions; default: the python next
 #                      to moto_server
-#   RECO_TRANSFORM_ZIP, RECO_ETL_ZIP, RECO_TRAIN_ZIP, RECO_PUBLISHER_ZIP
+#   RECO_TRANSFORM_ZIP, RECO_PIPELINE_ZIP, RECO_PUBLISHER_ZIP
 #                      Lambda zips; default dist/lambda/*.zip (make build-lambda)
 #   RECO_WEB_DIR       storefront page files to upload; default web/
 #   RECO_TF_TEST_SOURCE_DB=0  skip the source-db stack
@@ -114,8 +114,7 @@ aws_endpoint_url            = "${endpoint}"
 aws_region                  = "${AWS_REGION}"
 name_prefix                 = "${run_id}"
 transform_lambda_zip        = "${RECO_TRANSFORM_ZIP}"
-etl_lambda_zip              = "${RECO_ETL_ZIP}"
-train_lambda_zip            = "${RECO_TRAIN_ZIP}"
+pipeline_lambda_zip         = "${RECO_PIPELINE_ZIP}"
 publisher_lambda_zip        = "${RECO_PUBLISHER_ZIP}"
 storefront_web_dir          = "${web_dir}"
 force_destroy_buckets       = true
@@ -187,7 +186,8 @@ VARS
   local assert_rc=0
   "${python_bin}" "${RECO_TF_SRC}/tests/local_apply_assertions.py" --scope "${scope}" \
     --outputs "${work}/outputs.json" --state "${work}/state.json" --raw-state "${state}" \
-    --name-prefix "${run_id}" --web-dir "${web_dir}" >"${work}/assertions.log" 2>&1 || assert_rc=$?
+    --name-prefix "${run_id}" --web-dir "${web_dir}" \
+    --asl-template "${RECO_TF_SRC}/modules/pipeline/state-machine.asl.json.tftpl" >"${work}/assertions.log" 2>&1 || assert_rc=$?
   sed "s/^/[${label}] /" "${work}/assertions.log"
   return "${assert_rc}"
 }

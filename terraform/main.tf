@@ -15,12 +15,13 @@ locals {
 
   dist_dir       = abspath("${path.root}/../dist/lambda")
   transform_zip  = coalesce(var.transform_lambda_zip, "${local.dist_dir}/transform.zip")
-  etl_zip        = coalesce(var.etl_lambda_zip, "${local.dist_dir}/etl.zip")
-  train_zip      = coalesce(var.train_lambda_zip, "${local.dist_dir}/train.zip")
+  pipeline_zip   = coalesce(var.pipeline_lambda_zip, "${local.dist_dir}/pipeline.zip")
   publisher_zip  = coalesce(var.publisher_lambda_zip, "${local.dist_dir}/publisher.zip")
   web_dir        = coalesce(var.storefront_web_dir, abspath("${path.root}/../web"))
   model_prefix   = "models/"
   retention_days = var.log_retention_days
+  # Every alarm of every module tells the stack's topic, and whatever else is given.
+  alarm_actions = concat([module.notifications.topic_arn], var.alarm_actions)
 }
 
 module "kms" {
@@ -28,6 +29,16 @@ module "kms" {
 
   name                    = var.name_prefix
   deletion_window_in_days = var.kms_deletion_window_days
+}
+
+# The operators' topic: alarms, and the daily loop's messages (new version live,
+# refused model, failure). Depends on the key only, so every module can use it.
+module "notifications" {
+  source = "./modules/notifications"
+
+  name        = var.name_prefix
+  kms_key_arn = module.kms.key_arn
+  email       = var.notification_email
 }
 
 module "network" {
@@ -88,13 +99,11 @@ module "etl" {
   mysql_secret_arn            = var.create_source_db ? module.source_db[0].connection_secret_arn : var.mysql_secret_arn
   create_mysql_secret         = !var.create_source_db && var.mysql_secret_arn == null
   secret_recovery_window_days = var.secret_recovery_window_days
-  etl_zip_path                = local.etl_zip
-  train_zip_path              = local.train_zip
-  enable_schedules            = var.enable_schedules
+  pipeline_zip_path           = local.pipeline_zip
   log_retention_days          = local.retention_days
   force_destroy               = var.force_destroy_buckets
   deny_insecure_transport     = var.buckets_deny_insecure_transport
-  alarm_actions               = var.alarm_actions
+  alarm_actions               = local.alarm_actions
 }
 
 module "vector_db" {
@@ -114,7 +123,7 @@ module "vector_db" {
   kms_key_arn                  = module.kms.key_arn
   artifacts_bucket_arn         = local.artifacts_bucket_arn
   model_prefix                 = local.model_prefix
-  alarm_actions                = var.alarm_actions
+  alarm_actions                = local.alarm_actions
 }
 
 module "streaming_inference" {
@@ -151,7 +160,9 @@ module "streaming_inference" {
   log_retention_days                       = local.retention_days
   force_destroy                            = var.force_destroy_buckets
   deny_insecure_transport                  = var.buckets_deny_insecure_transport
-  alarm_actions                            = var.alarm_actions
+  alarm_actions                            = local.alarm_actions
+  processing_failed_percent_alarm          = var.processing_failed_percent_alarm
+  freshness_alarm_seconds                  = var.freshness_alarm_seconds
 }
 
 # The storefront: the page and the customers' latest documents behind one CloudFront
@@ -174,4 +185,42 @@ module "storefront" {
   acm_certificate_arn                         = var.storefront_acm_certificate_arn
   force_destroy                               = var.force_destroy_buckets
   deny_insecure_transport                     = coalesce(var.site_bucket_deny_insecure_transport, var.buckets_deny_insecure_transport)
+}
+
+# The daily loop: one schedule starts the state machine (ETL -> train -> gate -> load
+# embeddings -> score every customer -> publish -> notify), the two functions of its
+# own (load-embeddings, score-all), the executions' alarms and the stack's dashboard.
+module "pipeline" {
+  source = "./modules/pipeline"
+
+  name                        = var.name_prefix
+  kms_key_arn                 = module.kms.key_arn
+  pipeline_zip_path           = local.pipeline_zip
+  subnet_ids                  = module.network.private_subnet_ids
+  loader_security_group_ids   = [module.network.loader_security_group_id]
+  scoring_security_group_ids  = [module.network.scoring_security_group_id]
+  etl_function_arn            = module.etl.etl_function_arn
+  train_function_arn          = module.etl.train_function_arn
+  topic_arn                   = module.notifications.topic_arn
+  artifacts_bucket_name       = module.etl.artifacts_bucket
+  artifacts_bucket_arn        = module.etl.artifacts_bucket_arn
+  model_prefix                = local.model_prefix
+  data_lake_bucket_name       = module.etl.data_lake_bucket
+  data_lake_bucket_arn        = module.etl.data_lake_bucket_arn
+  training_prefix             = module.etl.training_prefix
+  recommendations_bucket_name = module.streaming_inference.recommendations_bucket
+  recommendations_bucket_arn  = module.streaming_inference.recommendations_bucket_arn
+  latest_prefix               = module.streaming_inference.latest_prefix
+  pg_secret_arn               = module.vector_db.master_secret_arn
+  pg_host                     = module.vector_db.endpoint
+  pg_port                     = module.vector_db.port
+  pg_database                 = module.vector_db.database_name
+  schedule_expression         = var.pipeline_schedule_expression
+  enable_schedule             = var.enable_schedules
+  score_max_concurrency       = var.score_max_concurrency
+  customers_per_shard         = var.customers_per_shard
+  max_shards                  = var.max_shards
+  transform_function_name     = module.streaming_inference.transform_function_name
+  log_retention_days          = local.retention_days
+  alarm_actions               = local.alarm_actions
 }

@@ -76,12 +76,12 @@ output "distribution_id" {
 }
 
 output "etl_function_name" {
-  description = "Scheduled ETL job."
+  description = "ETL step of the daily loop."
   value       = module.etl.etl_function_name
 }
 
 output "train_function_name" {
-  description = "Scheduled training job."
+  description = "Training step of the daily loop."
   value       = module.etl.train_function_name
 }
 
@@ -133,4 +133,29 @@ output "kms_key_arn" {
 output "vpc_id" {
   description = "VPC of the stack."
   value       = module.network.vpc_id
+}
+
+output "state_machine_arn" {
+  description = "State machine of the daily loop (start an execution to run it now)."
+  value       = module.pipeline.state_machine_arn
+}
+
+output "load_embeddings_function_name" {
+  description = "Embeddings loader of the daily loop (steps load and publish)."
+  value       = module.pipeline.load_embeddings_function_name
+}
+
+output "score_all_function_name" {
+  description = "Batch scorer of the daily loop (steps plan and score)."
+  value       = module.pipeline.score_all_function_name
+}
+
+output "notifications_topic_arn" {
+  description = "SNS topic of every alarm and of the daily loop's messages."
+  value       = module.notifications.topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the stack's metrics."
+  value       = module.pipeline.dashboard_name
 }

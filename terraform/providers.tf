@@ -3,7 +3,7 @@ locals {
   emulated = var.aws_endpoint_url != null
   emulated_services = [
     "cloudfront", "cloudwatch", "ec2", "events", "firehose", "glue", "iam", "kinesis", "kms",
-    "lambda", "logs", "rds", "s3", "secretsmanager", "sqs", "sts",
+    "lambda", "logs", "rds", "s3", "secretsmanager", "sfn", "sns", "sqs", "sts",
   ]
 }
 
@@ -33,6 +33,8 @@ provider "aws" {
       rds            = endpoints.value
       s3             = endpoints.value
       secretsmanager = endpoints.value
+      sfn            = endpoints.value
+      sns            = endpoints.value
       sqs            = endpoints.value
       sts            = endpoints.value
     }

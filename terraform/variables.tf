@@ -38,14 +38,8 @@ variable "transform_lambda_zip" {
   default     = null
 }
 
-variable "etl_lambda_zip" {
-  description = "Path to the ETL job zip; null means dist/lambda/etl.zip."
-  type        = string
-  default     = null
-}
-
-variable "train_lambda_zip" {
-  description = "Path to the training job zip; null means dist/lambda/train.zip."
+variable "pipeline_lambda_zip" {
+  description = "Path to the pipeline Lambda zip (reco-pipeline-lambda: the etl, train, load-embeddings and score-all functions); null means dist/lambda/pipeline.zip."
   type        = string
   default     = null
 }
@@ -170,9 +164,51 @@ variable "secret_recovery_window_days" {
 }
 
 variable "enable_schedules" {
-  description = "Whether the daily ETL and training schedules fire."
+  description = "Whether the daily schedule of the pipeline (the state machine: ETL, training, embeddings, scoring, publish) fires."
   type        = bool
   default     = true
+}
+
+variable "pipeline_schedule_expression" {
+  description = "EventBridge schedule of the daily loop (UTC)."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+}
+
+variable "score_max_concurrency" {
+  description = "Customer shards scored at once by the state machine's Distributed Map (and the scorer's reserved concurrency)."
+  type        = number
+  default     = 10
+}
+
+variable "customers_per_shard" {
+  description = "Customers one score-all invocation handles at most; the state machine derives the shard count from it."
+  type        = number
+  default     = 100000
+}
+
+variable "max_shards" {
+  description = "Most customer shards the state machine may make."
+  type        = number
+  default     = 1000
+}
+
+variable "notification_email" {
+  description = "E-mail address subscribed to the notifications topic (alarms, new version live, refused model, failures); null for none. AWS mails a confirmation first."
+  type        = string
+  default     = null
+}
+
+variable "processing_failed_percent_alarm" {
+  description = "Percentage of the transform's records answered ProcessingFailed (of ok + failed + dropped, over 5 minutes) above which the alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "freshness_alarm_seconds" {
+  description = "Event-to-document freshness (the publisher's maximum FreshnessSeconds over 5 minutes) above which the alarm fires."
+  type        = number
+  default     = 300
 }
 
 variable "buckets_deny_insecure_transport" {
@@ -344,7 +380,7 @@ variable "storefront_acm_certificate_arn" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs (e.g. an SNS topic) notified by every alarm."
+  description = "ARNs notified by every alarm besides the stack's own notifications topic (always notified)."
   type        = list(string)
   default     = []
 }

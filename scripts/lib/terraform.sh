@@ -114,11 +114,12 @@ tf_load_local_env() {
 }
 
 # Every Lambda zip the root takes (dist/lambda/<name>.zip, RECO_<NAME>_ZIP,
-# <name>_lambda_zip).
-TF_LAMBDA_ZIPS=(transform etl train publisher)
+# <name>_lambda_zip). pipeline.zip is deployed four times (etl, train,
+# load-embeddings, score-all).
+TF_LAMBDA_ZIPS=(transform pipeline publisher)
 
 # Resolve the Lambda zips: env overrides first, then dist/lambda/, building them with
-# `make build-lambda` when missing. Exports RECO_{TRANSFORM,ETL,TRAIN,PUBLISHER}_ZIP as
+# `make build-lambda` when missing. Exports RECO_{TRANSFORM,PIPELINE,PUBLISHER}_ZIP as
 # absolute paths. Args: names of the zips needed (of TF_LAMBDA_ZIPS).
 tf_resolve_zips() {
   local need=("$@") missing=0 name var path
@@ -129,7 +130,7 @@ tf_resolve_zips() {
   done
   if [[ "${missing}" == 1 ]]; then
     tf_log "building Lambda zips (make build-lambda)"
-    (cd "${RECO_ROOT}" && make build-lambda) || tf_die "make build-lambda failed; or set RECO_TRANSFORM_ZIP / RECO_ETL_ZIP / RECO_TRAIN_ZIP / RECO_PUBLISHER_ZIP to existing zips"
+    (cd "${RECO_ROOT}" && make build-lambda) || tf_die "make build-lambda failed; or set RECO_TRANSFORM_ZIP / RECO_PIPELINE_ZIP / RECO_PUBLISHER_ZIP to existing zips"
   fi
   for name in "${TF_LAMBDA_ZIPS[@]}"; do
     var="RECO_${name^^}_ZIP"
