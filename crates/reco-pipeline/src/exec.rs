@@ -8,17 +8,19 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use clap::Args;
+use object_store::ObjectStoreExt as _;
+use parquet::file::FOOTER_SIZE;
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, StorageError};
 use reco_config::{AwsArgs, ConfigError, ModelStoreArgs, MysqlArgs, PgArgs, required, var};
-use reco_domain::artifacts::{METRICS_FILE, ModelPrefix};
+use reco_domain::artifacts::{ModelPrefix, USER_EMBEDDINGS_PARQUET};
 use reco_domain::training::SnapshotDate;
 use reco_etl::catalog::TrainingCatalog;
 use reco_etl::{EtlConfig, run_etl, source_db};
 use reco_serving::documents::DocumentStore;
 use reco_serving::score_all::{DEFAULT_K, MAX_K, ScoreAllConfig, ScoreAllError, Shard, score_all};
 use reco_train::config::{JobConfig, TrainOptions};
-use reco_train::metrics::Metrics;
 use reco_train::{job, publish, read};
 use reco_vector_loader::{Loader, ModelArtifacts};
 use reco_vector_store::{StoreOptions, VectorStore};
@@ -301,15 +303,8 @@ impl Services {
         max_shards: u32,
     ) -> Result<PlanResponse, StepError> {
         let artifacts = self.artifacts()?;
-        let key = self.prefix().key(model_version, METRICS_FILE);
-        let body = artifacts
-            .get(&key)
-            .await
-            .map_err(|e| StepError::from_error("reading the version's metrics", &e))?;
-        let metrics: Metrics = serde_json::from_slice(&body).map_err(|e| {
-            StepError::invalid(format!("{} is unreadable: {e}", artifacts.location(&key)))
-        })?;
-        let customers = metrics.training.users;
+        let key = self.prefix().key(model_version, USER_EMBEDDINGS_PARQUET);
+        let customers = parquet_rows(&artifacts, &key).await?;
         let count = shard_count(customers, customers_per_shard, max_shards);
         let generated_at = ScoreAllConfig::new(self.prefix()).generated_at;
         let shards = (0..count)
@@ -366,6 +361,44 @@ impl Services {
             previous,
         })
     }
+}
+
+/// Rows of the Parquet object at `key`, from its footer alone: two ranged reads, whatever the
+/// file's size (the user embeddings of millions of customers are hundreds of MB).
+async fn parquet_rows(bucket: &Bucket, key: &str) -> Result<u64, StepError> {
+    let location = bucket.location(key);
+    let storage = |operation, e| {
+        let e = StorageError::from_store(operation, location.clone(), e);
+        StepError::from_error("reading the customer count", &e)
+    };
+    let unreadable = |reason: String| StepError::invalid(format!("{location}: {reason}"));
+    let path = object_store::path::Path::parse(key).map_err(|e| unreadable(e.to_string()))?;
+    let store = bucket.store();
+    let size = store
+        .head(&path)
+        .await
+        .map_err(|e| storage("head", e))?
+        .size;
+    let tail_len = FOOTER_SIZE as u64;
+    if size < tail_len + 4 {
+        return Err(unreadable(format!("{size} bytes is too short for Parquet")));
+    }
+    let tail = store
+        .get_range(&path, size - tail_len..size)
+        .await
+        .map_err(|e| storage("get", e))?;
+    let footer = FooterTail::try_from(&tail[..]).map_err(|e| unreadable(e.to_string()))?;
+    let metadata_len = footer.metadata_length() as u64;
+    if metadata_len + tail_len > size {
+        return Err(unreadable("the footer is longer than the file".to_owned()));
+    }
+    let metadata = store
+        .get_range(&path, size - tail_len - metadata_len..size - tail_len)
+        .await
+        .map_err(|e| storage("get", e))?;
+    let metadata =
+        ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| unreadable(e.to_string()))?;
+    Ok(metadata.file_metadata().num_rows().max(0) as u64)
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value, StepError> {

@@ -269,7 +269,11 @@ async fn the_loop_makes_a_version_live_and_a_refused_one_changes_nothing() {
         })
         .await
         .unwrap_err();
-    assert!(missing.message.contains("does not exist"), "{}", missing.message);
+    assert!(
+        missing.message.contains("does not exist"),
+        "{}",
+        missing.message
+    );
     assert_eq!(f.latest().await.as_deref(), Some(model_version.as_str()));
 
     f.cleanup().await;
