@@ -77,7 +77,7 @@ MEASUREMENTS="$OUT/measurements.tsv"
 # appends a line; an exit code outside OK_CODES (space-separated) stops the run.
 measure() {
   local step="$1" input="$2" ok="$3"; shift 3
-  local name="$step-$input" rc=0
+  local name="$step-${input//[^A-Za-z0-9]/_}" rc=0
   echo "== $step, $input (load $(load))" >&2
   /usr/bin/time -v -o "$OUT/$name.time" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
   if [[ " $ok " != *" $rc "* ]]; then
@@ -132,7 +132,7 @@ fi
 # Scoring + documents + JSON without writes (the writes are the part the emulator distorts).
 measure serving-bench "$SCORE_CUSTOMERS customers x $SCORE_ITEMS items" "0" \
   env BENCH_SERVING_CUSTOMERS="$SCORE_CUSTOMERS" BENCH_SERVING_ITEMS="$SCORE_ITEMS" \
-  BENCH_SERVING_DIM=32 BENCH_SERVING_PG_SAMPLE=500 BENCH_SERVING_RECORDS=1000 "$SERVING_BENCH"
+  BENCH_SERVING_DIM=32 BENCH_SERVING_PG_SAMPLE=500 BENCH_SERVING_RECORDS=200 "$SERVING_BENCH"
 
 "$ROOT/.local/venv/bin/python" "$HERE/derive.py" --measurements "$MEASUREMENTS" \
   --s3-docs-per-s "$S3_RATE" --cores "$(nproc)" --started "$STARTED" \
