@@ -8,7 +8,10 @@ partitions registered as a Glue table, delivered objects notify the publisher th
 a queue with a dead-letter queue, buckets are encrypted and private, functions carry
 their RECO_* configuration, the storefront distribution serves the uploaded page and
 the latest documents through origin access control, the vector database is
-encrypted, private and TLS-only. Scope "source-db": the created source
+encrypted, private and TLS-only, the daily loop's state machine runs the rendered
+definition (every transition names a state, ScoreAll is a Distributed Map, every Task
+retries with full jitter and is caught) from one schedule, the notifications topic is
+KMS-encrypted and every alarm tells it, the dashboard names the metrics. Scope "source-db": the created source
 MySQL and its connection secret, and that the generated password is nowhere in the
 state. Prints one line per check and a closing 'N passed, N failed' line; exits
 non-zero on any failure.
@@ -17,6 +20,7 @@ non-zero on any failure.
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 
@@ -27,7 +31,22 @@ EXPECTED_OUTPUTS = [
     "glue_table", "click_stream_name", "delivery_stream_name", "transform_function_name",
     "pg_endpoint", "pg_port", "pg_secret_arn", "mysql_secret_arn", "delivered_log_table",
     "publisher_function_name", "latest_prefix", "storefront_url", "site_bucket", "distribution_id",
+    "state_machine_arn", "notifications_topic_arn", "dashboard_name", "load_embeddings_function_name",
+    "score_all_function_name",
 ]
+
+# The EMF metrics of the contract (namespace reco, dimension Service) the dashboard shows.
+EMF_METRICS = {
+    "transform": ["RecordsOk", "RecordsFailed", "RecordsDropped", "ResponseFull", "BatchRecords", "KnnMilliseconds"],
+    "publisher": ["DocumentsPublished", "DocumentsKept", "FreshnessSeconds"],
+    "etl": ["RowsExtracted", "RowsRejected", "EtlSeconds"],
+    "train": ["TrainingSeconds", "NdcgAt10", "PopularityNdcgAt10", "ModelAccepted"],
+    "score-all": ["DocumentsPublished", "DocumentsKept", "CustomersScored", "ShardSeconds"],
+    "load-embeddings": ["ItemsLoaded", "UsersLoaded", "LoadSeconds"],
+}
+
+# What modules/pipeline passes the state machine's template by default.
+SFN_NUMBERS = {"score_max_concurrency": "10", "customers_per_shard": "100000", "max_shards": "1000"}
 
 # Content types the storefront module gives page files, by extension.
 CONTENT_TYPES = {
@@ -69,6 +88,7 @@ def main():
     ap.add_argument("--raw-state", required=True)
     ap.add_argument("--name-prefix", required=True)
     ap.add_argument("--web-dir", help="folder of the storefront page files the stack uploaded")
+    ap.add_argument("--asl-template", help="the state machine's template (terraform/modules/pipeline)")
     args = ap.parse_args()
 
     outputs = {k: v["value"] for k, v in json.load(open(args.outputs)).items()}
@@ -84,6 +104,7 @@ def main():
     events, cw, iam = client("events"), client("cloudwatch"), client("iam")
     secrets, ec2, logs = client("secretsmanager"), client("ec2"), client("logs")
     sqs, cloudfront, kms = client("sqs"), client("cloudfront"), client("kms")
+    sfn, sns = client("stepfunctions"), client("sns")
 
     key_arn = outputs.get("kms_key_arn")
     checks = Checks()
@@ -96,7 +117,7 @@ def main():
 
 
 def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, kinesis, lam, rds, glue, events, cw, iam, secrets, ec2, logs,
-                sqs, cloudfront, kms, **_):
+                sqs, cloudfront, kms, sfn, sns, **_):
     """The whole root: buckets, streaming, publisher, storefront, functions, catalog, vector database, IAM, alarms."""
 
     def outputs_present():
@@ -405,26 +426,22 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         "RECO_MODEL_PREFIX": "models/",
     }, 1))
 
-    def jobs_have_dead_letter_queues():
-        # moto neither stores nor returns a function's DeadLetterConfig, so only
-        # the queues are checked here; the wiring is asserted by the
-        # lambda-function module's test.
-        sqs = client("sqs")
-        for job in ("etl", "train"):
-            url = sqs.get_queue_url(QueueName=f"{prefix}-{job}-dlq")["QueueUrl"]
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            expect(attrs.get("KmsMasterKeyId") == key_arn, f"{job} queue key {attrs.get('KmsMasterKeyId')}")
+    checks.run("embeddings loader is configured (one load at a time)", function_config(outputs["load_embeddings_function_name"], {
+        "RECO_PG_SECRET_ARN": outputs["pg_secret_arn"],
+        "RECO_PG_HOST": outputs["pg_endpoint"],
+        "RECO_PG_PORT": str(outputs["pg_port"]),
+        "RECO_PG_DATABASE": outputs["pg_database"],
+        "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],
+        "RECO_MODEL_PREFIX": "models/",
+    }, 1))
+    checks.run("batch scorer is configured (reserved concurrency = the map's)", function_config(outputs["score_all_function_name"], {
+        "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],
+        "RECO_MODEL_PREFIX": "models/",
+        "RECO_DATA_LAKE_BUCKET": outputs["data_lake_bucket"],
+        "RECO_RECS_BUCKET": outputs["recommendations_bucket"],
+    }, 10))
 
-    def jobs_are_scheduled():
-        for job in ("etl", "train"):
-            rule = events.describe_rule(Name=f"{prefix}-{job}-schedule")
-            expect(rule["ScheduleExpression"].startswith("cron("), f"{job} schedule {rule['ScheduleExpression']}")
-            targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-            fn_arn = lam.get_function_configuration(FunctionName=f"{prefix}-{job}")["FunctionArn"]
-            expect([t["Arn"] for t in targets] == [fn_arn], f"{job} targets {[t['Arn'] for t in targets]}")
-
-    checks.run("dead-letter queues of the jobs exist, KMS-encrypted", jobs_have_dead_letter_queues)
-    checks.run("jobs are scheduled by EventBridge", jobs_are_scheduled)
+    pipeline_checks(checks, outputs, prefix, key_arn, args, lam, events, cw, iam, sfn, sns, kms)
 
     # --- catalog, secrets ---
     def glue_table():
@@ -458,19 +475,19 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         values = {p["ParameterName"]: p.get("ParameterValue") for p in params}
         expect(values.get("rds.force_ssl") == "1", f"rds.force_ssl={values.get('rds.force_ssl')}")
 
-    def database_only_from_transform():
+    def database_only_from_transform_and_loader():
         sg_id = db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]
         sg = ec2.describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
         perms = sg["IpPermissions"]
-        expect(len(perms) == 1 and perms[0]["FromPort"] == 5432 and perms[0]["ToPort"] == 5432, f"ingress {perms}")
-        sources = [p["GroupId"] for p in perms[0].get("UserIdGroupPairs", [])]
-        expect(sources and not perms[0].get("IpRanges"), f"ingress sources {perms[0]}")
+        expect(all(p["FromPort"] == 5432 and p["ToPort"] == 5432 and not p.get("IpRanges") for p in perms), f"ingress {perms}")
+        sources = sorted(g["GroupId"] for p in perms for g in p.get("UserIdGroupPairs", []))
         transform_sgs = transform["Configuration"]["VpcConfig"]["SecurityGroupIds"]
-        expect(sources == transform_sgs, f"5432 open to {sources}, transform Lambda is in {transform_sgs}")
+        loader_sgs = lam.get_function_configuration(FunctionName=outputs["load_embeddings_function_name"])["VpcConfig"]["SecurityGroupIds"]
+        expect(sources == sorted(transform_sgs + loader_sgs), f"5432 open to {sources}, transform Lambda is in {transform_sgs}, loader in {loader_sgs}")
 
     checks.run("vector database is encrypted, private, backed up, RDS-managed password", database_private_encrypted)
     checks.run("vector database forces TLS", database_tls_only)
-    checks.run("vector database accepts 5432 only from the transform Lambda", database_only_from_transform)
+    checks.run("vector database accepts 5432 only from the transform Lambda and the embeddings loader", database_only_from_transform_and_loader)
 
     # --- IAM, alarms ---
     def no_wildcard_admin():
@@ -492,7 +509,8 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
 
     def alarms_exist():
         names = {a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
-        want = {f"{prefix}-{f}-{kind}" for f in ("transform", "etl", "train", "publisher") for kind in ("errors", "throttles")}
+        functions = ("transform", "etl", "train", "publisher", "load-embeddings", "score-all")
+        want = {f"{prefix}-{f}-{kind}" for f in functions for kind in ("errors", "throttles")}
         want |= {f"{prefix}-firehose-processing-failures", f"{prefix}-clicks-iterator-age"}
         expect(want <= names, f"missing alarms {sorted(want - names)}")
         dlq_alarm = cw.describe_alarms(AlarmNames=[f"{prefix}-publisher-dead-letters"])["MetricAlarms"]
@@ -505,6 +523,237 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
     checks.run("no role allows wildcard actions on all resources", no_wildcard_admin)
     checks.run("alarms on Lambda errors/throttles, Firehose failures, iterator age, publisher dead letters", alarms_exist)
 
+
+
+def render_template(path, values):
+    """The template as Terraform's templatefile renders it (JSON with ${name} variables)."""
+    text = open(path).read()
+    used = set(re.findall(r"(?<!\$)\$\{([^}]*)\}", text))
+    expect(used == set(values), f"template variables {sorted(used)}, passed {sorted(values)}")
+    return re.sub(r"(?<!\$)\$\{([^}]*)\}", lambda m: values[m.group(1)], text).replace("$${", "${")
+
+
+def walk_states(states, inside_map=False):
+    """Every (name, state, inside a map's item processor) of a States object, nested ones too."""
+    for name, state in states.items():
+        yield name, state, inside_map
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from walk_states(processor["States"], True)
+        for branch in state.get("Branches", []):
+            yield from walk_states(branch["States"], inside_map)
+
+
+def transitions_resolve(machine):
+    """Every StartAt / Next / Default / Catch Next names a state of its own States object."""
+    problems = []
+
+    def scope(obj, where):
+        states = obj["States"]
+        if obj["StartAt"] not in states:
+            problems.append(f"{where}StartAt {obj['StartAt']}")
+        for name, state in states.items():
+            targets = [state.get("Next"), state.get("Default")]
+            targets += [c.get("Next") for c in state.get("Choices", [])]
+            targets += [c.get("Next") for c in state.get("Catch", [])]
+            for target in targets:
+                if target is not None and target not in states:
+                    problems.append(f"{where}{name} -> {target}")
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if processor:
+                scope(processor, f"{where}{name}/")
+    scope(machine, "")
+    return problems
+
+
+def policy_statements(iam, role_name):
+    statements = []
+    for pname in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role_name, PolicyName=pname)["PolicyDocument"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        for st in doc["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            statements.append((st.get("Sid"), actions, resources))
+    return statements
+
+
+def resources_of(statements, action):
+    return sorted({r for _, actions, resources in statements if action in actions for r in resources})
+
+
+def pipeline_checks(checks, outputs, prefix, key_arn, args, lam, events, cw, iam, sfn, sns, kms):
+    """The daily loop: state machine, schedule, functions' IAM, topic, alarms, dashboard."""
+    machine_arn = outputs["state_machine_arn"]
+    topic_arn = outputs["notifications_topic_arn"]
+    described = sfn.describe_state_machine(stateMachineArn=machine_arn)
+    definition = json.loads(described["definition"])
+    function_arn = {
+        key: lam.get_function_configuration(FunctionName=outputs[out])["FunctionArn"]
+        for key, out in (("etl_function_arn", "etl_function_name"), ("train_function_arn", "train_function_name"),
+                         ("load_function_arn", "load_embeddings_function_name"), ("score_function_arn", "score_all_function_name"))
+    }
+
+    def machine_is_the_rendered_template():
+        expect(described["type"] == "STANDARD", f"type {described['type']}")
+        expect(described["name"] == f"{prefix}-pipeline", f"name {described['name']}")
+        expect(args.asl_template, "no --asl-template given")
+        want = json.loads(render_template(args.asl_template, {**function_arn, "topic_arn": topic_arn, **SFN_NUMBERS}))
+        expect(definition == want, "the deployed definition is not the template rendered with this stack's functions and topic")
+
+    def transitions():
+        problems = transitions_resolve(definition)
+        expect(not problems, f"transitions to missing states: {problems}")
+        expect(definition["StartAt"] == "Etl", f"StartAt {definition['StartAt']}")
+
+    def score_all_is_distributed():
+        state = definition["States"].get("ScoreAll", {})
+        processor = state.get("ItemProcessor", {})
+        expect(state.get("Type") == "Map", f"ScoreAll is {state.get('Type')}")
+        expect(processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED", f"processor {processor.get('ProcessorConfig')}")
+        expect(processor.get("ProcessorConfig", {}).get("ExecutionType") == "STANDARD", f"processor {processor.get('ProcessorConfig')}")
+        expect(state.get("MaxConcurrency") == 10, f"MaxConcurrency {state.get('MaxConcurrency')}")
+        tasks = [s for _, s, _ in walk_states(processor["States"]) if s["Type"] == "Task"]
+        expect(tasks and all(t["Parameters"]["FunctionName"] == function_arn["score_function_arn"] for t in tasks), "shards must invoke the scorer")
+        expect(state.get("Catch"), "the map has no Catch")
+
+    def tasks_retry_and_catch():
+        bad = []
+        tasks = [(n, s, inside) for n, s, inside in walk_states(definition["States"]) if s["Type"] == "Task"]
+        for name, state, inside in tasks:
+            retries = state.get("Retry", [])
+            if not retries or not all(r.get("JitterStrategy") == "FULL" for r in retries):
+                bad.append(f"{name}: Retry {retries}")
+            # A task inside the map's item processor fails its shard; the map's Catch handles it.
+            if not inside and not state.get("Catch"):
+                bad.append(f"{name}: no Catch")
+        expect(len(tasks) >= 8, f"only {len(tasks)} tasks")
+        expect(not bad, f"tasks: {bad}")
+
+    def machine_role():
+        role_name = described["roleArn"].split("/")[-1]
+        statements = policy_statements(iam, role_name)
+        invoked = resources_of(statements, "lambda:InvokeFunction")
+        want = sorted([a for arn in function_arn.values() for a in (arn, f"{arn}:*")])
+        expect(invoked == want, f"invokes {invoked}")
+        expect(resources_of(statements, "sns:Publish") == [topic_arn], f"publishes to {resources_of(statements, 'sns:Publish')}")
+        expect(resources_of(statements, "states:StartExecution") == [machine_arn], f"starts {resources_of(statements, 'states:StartExecution')}")
+        executions = machine_arn.replace(":stateMachine:", ":execution:") + "/*"
+        expect(resources_of(statements, "states:DescribeExecution") == [executions], f"describes {resources_of(statements, 'states:DescribeExecution')}")
+        expect(resources_of(statements, "logs:CreateLogDelivery") == ["*"], "no log delivery")
+
+    def machine_logs_and_traces():
+        logging = described.get("loggingConfiguration") or {}
+        expect(logging.get("level") == "ERROR" and logging.get("includeExecutionData") is False, f"logging {logging}")
+        destination = logging["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"]
+        expect(f":log-group:/aws/vendedlogs/states/{prefix}-pipeline" in destination, f"log group {destination}")
+        tracing = described.get("tracingConfiguration")
+        # moto keeps the tracing configuration only in some versions; the module test asserts it.
+        if tracing is not None:
+            expect(tracing.get("enabled") is True, f"tracing {tracing}")
+
+    def schedule_starts_machine():
+        rule = events.describe_rule(Name=f"{prefix}-pipeline-schedule")
+        expect(rule["ScheduleExpression"] == "cron(0 2 * * ? *)" and rule["State"] == "ENABLED", f"rule {rule}")
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        expect([t["Arn"] for t in targets] == [machine_arn], f"targets {[t['Arn'] for t in targets]}")
+        role = targets[0]["RoleArn"].split("/")[-1]
+        started = resources_of(policy_statements(iam, role), "states:StartExecution")
+        expect(started == [machine_arn], f"the schedule's role starts {started}")
+
+    def one_schedule_only():
+        rules = [r["Name"] for r in events.list_rules(NamePrefix=prefix)["Rules"] if r.get("ScheduleExpression")]
+        expect(rules == [f"{prefix}-pipeline-schedule"], f"scheduled rules {rules}")
+
+    def abnormal_ends_reach_topic():
+        rule = events.describe_rule(Name=f"{prefix}-pipeline-timed-out-or-aborted")
+        pattern = json.loads(rule["EventPattern"])
+        expect(pattern["detail"]["status"] == ["TIMED_OUT", "ABORTED"] and pattern["detail"]["stateMachineArn"] == [machine_arn], f"pattern {pattern}")
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        expect([t["Arn"] for t in targets] == [topic_arn], f"targets {[t['Arn'] for t in targets]}")
+
+    def loader_and_scorer_least_privilege():
+        loader = policy_statements(iam, f"{prefix}-load-embeddings-lambda")
+        scorer = policy_statements(iam, f"{prefix}-score-all-lambda")
+        artifacts = f"arn:aws:s3:::{outputs['artifacts_bucket']}"
+        recs = f"arn:aws:s3:::{outputs['recommendations_bucket']}"
+        expect(resources_of(loader, "s3:PutObject") == [f"{artifacts}/models/LATEST"], f"loader writes {resources_of(loader, 's3:PutObject')}")
+        expect(resources_of(loader, "secretsmanager:GetSecretValue") == [outputs["pg_secret_arn"]], f"loader reads secrets {resources_of(loader, 'secretsmanager:GetSecretValue')}")
+        expect(resources_of(scorer, "s3:PutObject") == [f"{recs}/latest/*"], f"scorer writes {resources_of(scorer, 's3:PutObject')}")
+        expect(not resources_of(scorer, "secretsmanager:GetSecretValue"), "the scorer reads secrets")
+
+    def topic_encrypted():
+        attrs = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+        expect(topic_arn.endswith(f":{prefix}-notifications"), f"topic {topic_arn}")
+        expect(attrs.get("KmsMasterKeyId") == key_arn, f"topic key {attrs.get('KmsMasterKeyId')}")
+        policy = json.loads(attrs["Policy"])
+        services = {st["Principal"].get("Service") for st in policy["Statement"] if "Service" in st.get("Principal", {})}
+        expect(services == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}, f"services allowed to publish {services}")
+        expect(all(st.get("Condition") for st in policy["Statement"] if "Service" in st.get("Principal", {})), "a service statement without condition")
+
+    def key_lets_alarms_and_rules_use_it():
+        policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+        by_service = {st["Principal"].get("Service"): st for st in policy["Statement"] if "Service" in st.get("Principal", {})}
+        cw_st, ev_st = by_service.get("cloudwatch.amazonaws.com"), by_service.get("events.amazonaws.com")
+        expect(cw_st and cw_st["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":alarm:*"), f"CloudWatch statement {cw_st}")
+        expect(ev_st and sorted(ev_st["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"], f"EventBridge statement {ev_st}")
+
+    def every_alarm_tells_topic():
+        alarms = cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+        expect(len(alarms) >= 20, f"only {len(alarms)} alarms")
+        silent = [a["AlarmName"] for a in alarms if topic_arn not in a.get("AlarmActions", [])]
+        expect(not silent, f"alarms not telling the topic: {silent}")
+
+    def health_alarms():
+        by_name = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
+        rate = by_name.get(f"{prefix}-transform-processing-failed-rate")
+        expect(rate, "no processing-failed rate alarm")
+        queries = {q["Id"]: q for q in rate["Metrics"]}
+        returned = [q for q in rate["Metrics"] if q.get("ReturnData", True) and "Expression" in q and q["Id"] == "rate"]
+        expect(returned and "failed" in returned[0]["Expression"] and rate["Threshold"] == 1, f"rate alarm {rate['Metrics']}")
+        stats = {q["Id"]: (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"],
+                           {d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"]["Dimensions"]})
+                 for q in queries.values() if "MetricStat" in q}
+        want = {"ok": ("reco", "RecordsOk", {"Service": "transform"}), "failed": ("reco", "RecordsFailed", {"Service": "transform"}),
+                "dropped": ("reco", "RecordsDropped", {"Service": "transform"})}
+        expect(stats == want, f"rate metrics {stats}")
+        fresh = by_name.get(f"{prefix}-publisher-freshness")
+        expect(fresh and fresh["Namespace"] == "reco" and fresh["MetricName"] == "FreshnessSeconds" and fresh["Statistic"] == "Maximum"
+               and fresh["Threshold"] == 300 and fresh["Dimensions"] == [{"Name": "Service", "Value": "publisher"}], f"freshness alarm {fresh}")
+        for kind, metric in (("failed", "ExecutionsFailed"), ("timed-out", "ExecutionsTimedOut")):
+            alarm = by_name.get(f"{prefix}-pipeline-executions-{kind}")
+            expect(alarm and alarm["Namespace"] == "AWS/States" and alarm["MetricName"] == metric
+                   and alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": machine_arn}], f"{kind} alarm {alarm}")
+
+    def dashboard_names_metrics():
+        body = json.loads(cw.get_dashboard(DashboardName=outputs["dashboard_name"])["DashboardBody"])
+        shown = set()
+        for widget in body["widgets"]:
+            for metric in widget["properties"].get("metrics", []):
+                plain = [m for m in metric if isinstance(m, str)]
+                if len(plain) >= 4:
+                    shown.add(tuple(plain[:4]))
+        missing = [(svc, m) for svc, names in EMF_METRICS.items() for m in names if ("reco", m, "Service", svc) not in shown]
+        expect(not missing, f"metrics missing from the dashboard: {missing}")
+        for m in ("ExecutionsStarted", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsSucceeded"):
+            expect(("AWS/States", m, "StateMachineArn", machine_arn) in shown, f"no {m} of the state machine")
+        expect(("AWS/Lambda", "Errors", "FunctionName", outputs["transform_function_name"]) in shown, "no transform Lambda errors")
+
+    checks.run("state machine is STANDARD and runs the template rendered with this stack's functions and topic", machine_is_the_rendered_template)
+    checks.run("every StartAt / Next / Default / Catch of the definition names an existing state", transitions)
+    checks.run("ScoreAll is a Distributed Map (STANDARD children, 10 at once) over the scorer", score_all_is_distributed)
+    checks.run("every Task retries with JitterStrategy FULL and is caught (shard tasks by their map)", tasks_retry_and_catch)
+    checks.run("state machine role invokes exactly the four functions, publishes to the topic, runs its map's children", machine_role)
+    checks.run("state machine logs errors without execution data to its vended log group, traces", machine_logs_and_traces)
+    checks.run("daily schedule starts the state machine through a role allowed only that", schedule_starts_machine)
+    checks.run("the daily schedule is the stack's only schedule (no ETL/training crons)", one_schedule_only)
+    checks.run("timed-out and aborted executions reach the topic through EventBridge", abnormal_ends_reach_topic)
+    checks.run("loader writes only models/LATEST and reads only the database secret; scorer writes only latest/*", loader_and_scorer_least_privilege)
+    checks.run("notifications topic is KMS-encrypted; only this account's alarms and rules may publish", topic_encrypted)
+    checks.run("KMS key lets CloudWatch alarms and EventBridge publish to the encrypted topic", key_lets_alarms_and_rules_use_it)
+    checks.run("every alarm of the stack tells the notifications topic", every_alarm_tells_topic)
+    checks.run("alarms: transform processing-failed rate (metric math), publisher freshness, executions failed / timed out", health_alarms)
+    checks.run("dashboard shows every EMF metric, the executions and the transform Lambda's errors", dashboard_names_metrics)
 
 
 def source_db_checks(checks, outputs, prefix, key_arn, args, rds, secrets, ec2, **_):
