@@ -148,7 +148,7 @@ try:
     sfn.validate_state_machine_definition(definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}))
 except botocore.exceptions.ClientError:
     sys.exit(1)
-' || tf_die "the emulator at ${AWS_ENDPOINT_URL} lacks Step Functions ValidateStateMachineDefinition: start moto through terraform/tests/moto_server.py (it adds the action) instead of moto_server"
+' || tf_die "the emulator at ${AWS_ENDPOINT_URL} lacks Step Functions ValidateStateMachineDefinition: restart the local stack (make local-down && make local-up) so that moto runs through scripts/lib/moto_server.py, which adds it"
     fi
   fi
   tf_log "init (local emulator ${AWS_ENDPOINT_URL})"

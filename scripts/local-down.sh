@@ -27,5 +27,6 @@ stop() {
 }
 stop storefront
 stop moto
+rm -f "$RUN_DIR/moto.launcher"
 stop postgres
 stop mariadb

@@ -114,13 +114,24 @@ SQL
 fi
 
 # --- moto (S3, Kinesis, Firehose API, Glue, IAM, Lambda API, RDS API, Secrets Manager) ---
+# moto runs through scripts/lib/moto_server.py, which adds the two Step Functions actions the
+# aws provider calls for the daily loop's state machine; a moto started before without it
+# (no marker) is restarted once.
+MOTO_LAUNCHER="$RECO_ROOT/scripts/lib/moto_server.py"
+if pid="$(service_pid moto)" && [ ! -f "$RUN_DIR/moto.launcher" ]; then
+  say "restarting moto through scripts/lib/moto_server.py (Step Functions actions for Terraform)"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  rm -f "$RUN_DIR/moto.pid"
+fi
 if service_pid moto >/dev/null && port_open "$RECO_LOCAL_MOTO_PORT"; then
   :
 else
   claim_port moto "$RECO_LOCAL_MOTO_PORT" RECO_LOCAL_MOTO_PORT
   # The VPC-attached Lambdas use AWS managed policies (AWSLambdaVPCAccessExecutionRole); moto only knows them when asked.
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$RECO_LOCAL_MOTO_PORT" >"$LOG_DIR/moto.log" 2>&1 9>&- &
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV_DIR/bin/python" "$MOTO_LAUNCHER" -H 127.0.0.1 -p "$RECO_LOCAL_MOTO_PORT" >"$LOG_DIR/moto.log" 2>&1 9>&- &
   echo $! >"$RUN_DIR/moto.pid"
+  touch "$RUN_DIR/moto.launcher"
   wait_for_port "$RECO_LOCAL_MOTO_PORT" 60 moto
   started+=("moto on 127.0.0.1:$RECO_LOCAL_MOTO_PORT")
 fi

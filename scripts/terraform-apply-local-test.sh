@@ -62,9 +62,9 @@ start_emulator() {
   local work="$1" port
   port="$(free_port)"
   # AWS managed policies (AWSLambdaVPCAccessExecutionRole) exist only with this flag.
-  # Started through terraform/tests/moto_server.py, which adds the Step Functions
+  # Started through scripts/lib/moto_server.py, which adds the Step Functions
   # definition validation the aws provider calls (moto lacks it).
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "${python_bin}" "${RECO_TF_SRC}/tests/moto_server.py" -H 127.0.0.1 -p "${port}" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "${python_bin}" "${RECO_ROOT}/scripts/lib/moto_server.py" -H 127.0.0.1 -p "${port}" \
     >"${work}/moto.log" 2>&1 </dev/null &
   echo $! >"${work}/moto.pid"
   local i

@@ -138,12 +138,12 @@ variable "tags" {
 }
 
 variable "log_level" {
-  description = "Application log level of the function's JSON logs (Lambda passes it to the runtime as AWS_LAMBDA_LOG_LEVEL)."
+  description = "Application log level of the function's JSON logs (Lambda passes it to the runtime as AWS_LAMBDA_LOG_LEVEL). Keep it INFO or lower: Lambda treats the functions' metric lines (CloudWatch EMF, JSON without a level) as INFO and drops them at WARN and above."
   type        = string
   default     = "INFO"
 
   validation {
-    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
-    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+    condition     = contains(["TRACE", "DEBUG", "INFO"], var.log_level)
+    error_message = "log_level must be TRACE, DEBUG or INFO: at WARN and above Lambda drops the functions' metric lines (EMF)."
   }
 }

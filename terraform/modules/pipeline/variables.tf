@@ -190,9 +190,9 @@ variable "load_timeout" {
 }
 
 variable "score_memory_size" {
-  description = "Memory of the batch scorer in MB (one shard of customers_per_shard customers per invocation)."
+  description = "Memory of the batch scorer in MB (one shard of customers_per_shard customers per invocation). A shard is bound by its S3 writes (about 320 documents/s assumed): 1769 MB (one vCPU) scores about 136,000 customers within half the timeout (bench/lambda-sizes, README)."
   type        = number
-  default     = 3008
+  default     = 1769
 }
 
 variable "score_timeout" {

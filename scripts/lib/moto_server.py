@@ -10,7 +10,7 @@ Next / Default / Catch target names a state of its own scope (the real schema va
 is asl-validator in scripts/terraform-check.sh) and answers like AWS (result OK or FAIL
 with diagnostics); ListStateMachineVersions lists the versions moto keeps.
 
-    python terraform/tests/moto_server.py -H 127.0.0.1 -p 5000
+    python scripts/lib/moto_server.py -H 127.0.0.1 -p 5000
 """
 
 import json
