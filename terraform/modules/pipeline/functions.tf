@@ -64,13 +64,8 @@ module "score_all" {
   environment = local.score_all_environment
 }
 
-data "aws_iam_policy_document" "load_embeddings" {
-  statement {
-    sid       = "ReadDatabaseCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.pg_secret_arn]
-  }
-
+# Both functions read model versions (files and listing); each policy adds its own rights.
+data "aws_iam_policy_document" "read_model_versions" {
   statement {
     sid       = "ListModelVersions"
     actions   = ["s3:ListBucket"]
@@ -86,6 +81,16 @@ data "aws_iam_policy_document" "load_embeddings" {
     sid       = "ReadModelVersions"
     actions   = ["s3:GetObject"]
     resources = ["${var.artifacts_bucket_arn}/${local.model_prefix}/*"]
+  }
+}
+
+data "aws_iam_policy_document" "load_embeddings" {
+  source_policy_documents = [data.aws_iam_policy_document.read_model_versions.json]
+
+  statement {
+    sid       = "ReadDatabaseCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.pg_secret_arn]
   }
 
   # The publish step: the one object that says which version is live.
@@ -97,22 +102,7 @@ data "aws_iam_policy_document" "load_embeddings" {
 }
 
 data "aws_iam_policy_document" "score_all" {
-  statement {
-    sid       = "ListModelVersions"
-    actions   = ["s3:ListBucket"]
-    resources = [var.artifacts_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.model_prefix}/*"]
-    }
-  }
-
-  statement {
-    sid       = "ReadModelVersions"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.artifacts_bucket_arn}/${local.model_prefix}/*"]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.read_model_versions.json]
 
   statement {
     sid       = "ListTrainingSnapshots"
