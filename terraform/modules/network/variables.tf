@@ -8,14 +8,24 @@ variable "name" {
   }
 }
 
+# CIDR blocks are checked with Terraform's network functions, not compared as strings:
+# cidrnetmask() accepts IPv4 only, and rebuilding "<cidrhost(c, 0)>/<prefix>" must give
+# back exactly what was written, which refuses host bits (10.1.2.3/16), leading zeros
+# (0.0.0.0/00, 010.0.0.0/16) and anything that is not a canonical a.b.c.d/n.
 variable "vpc_cidr" {
-  description = "IPv4 range of the VPC; /16 to /22 so two private and two public /24s fit."
+  description = "IPv4 range of the VPC, canonical (no host bits set); /16 to /22 so two private and two public /24s fit."
   type        = string
   default     = "10.42.0.0/16"
 
   validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 22, false)
-    error_message = "vpc_cidr must be an IPv4 CIDR block with a prefix length between /16 and /22."
+    condition = try(
+      can(cidrnetmask(var.vpc_cidr))
+      && format("%s/%d", cidrhost(var.vpc_cidr, 0), tonumber(split("/", var.vpc_cidr)[1])) == var.vpc_cidr
+      && tonumber(split("/", var.vpc_cidr)[1]) >= 16
+      && tonumber(split("/", var.vpc_cidr)[1]) <= 22,
+      false
+    )
+    error_message = "vpc_cidr must be a canonical IPv4 CIDR block (network address, no host bits set, e.g. 10.42.0.0/16) with a prefix length between /16 and /22."
   }
 }
 
@@ -53,35 +63,60 @@ variable "interface_endpoint_services" {
 }
 
 variable "mysql_cidr_blocks" {
-  description = "Where the source MySQL database lives (jobs may open 3306 only there); empty means inside this VPC."
+  description = "Where the source MySQL database lives (jobs may open 3306 only there); empty means inside this VPC. Canonical IPv4 CIDR blocks (no host bits set) of /16 or narrower: /16 is the largest range a VPC can have, so a wider block can only be a mistake."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.mysql_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "mysql_cidr_blocks must be IPv4 CIDR blocks, and not 0.0.0.0/0."
+    condition = alltrue([for c in var.mysql_cidr_blocks : try(
+      can(cidrnetmask(c))
+      && format("%s/%d", cidrhost(c, 0), tonumber(split("/", c)[1])) == c
+      && tonumber(split("/", c)[1]) >= 16,
+      false
+    )])
+    error_message = "mysql_cidr_blocks must be canonical IPv4 CIDR blocks (network address, no host bits set, e.g. 10.20.0.0/16 or 192.168.4.10/32) of /16 or narrower."
   }
 }
 
 variable "postgres_client_cidr_blocks" {
-  description = "Extra ranges (bastion, VPN) allowed to reach PostgreSQL on 5432, e.g. to run sql/embeddings.sql."
+  description = "Extra ranges (bastion, VPN) allowed to reach PostgreSQL on 5432, e.g. to run sql/embeddings.sql. Canonical IPv4 CIDR blocks (no host bits set) of /16 or narrower: /16 is the largest range a VPC can have, so a wider block can only be a mistake."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.postgres_client_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "postgres_client_cidr_blocks must be IPv4 CIDR blocks, and not 0.0.0.0/0."
+    condition = alltrue([for c in var.postgres_client_cidr_blocks : try(
+      can(cidrnetmask(c))
+      && format("%s/%d", cidrhost(c, 0), tonumber(split("/", c)[1])) == c
+      && tonumber(split("/", c)[1]) >= 16,
+      false
+    )])
+    error_message = "postgres_client_cidr_blocks must be canonical IPv4 CIDR blocks (network address, no host bits set, e.g. 10.20.0.0/16 or 192.168.4.10/32) of /16 or narrower."
   }
 }
 
 variable "mysql_client_cidr_blocks" {
-  description = "Extra ranges (bastion, VPN) allowed to reach a source MySQL created in this VPC, e.g. to load classicmodels."
+  description = "Extra ranges (bastion, VPN) allowed to reach a source MySQL created in this VPC, e.g. to load classicmodels. Canonical IPv4 CIDR blocks (no host bits set) of /16 or narrower: /16 is the largest range a VPC can have, so a wider block can only be a mistake."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.mysql_client_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "mysql_client_cidr_blocks must be IPv4 CIDR blocks, and not 0.0.0.0/0."
+    condition = alltrue([for c in var.mysql_client_cidr_blocks : try(
+      can(cidrnetmask(c))
+      && format("%s/%d", cidrhost(c, 0), tonumber(split("/", c)[1])) == c
+      && tonumber(split("/", c)[1]) >= 16,
+      false
+    )])
+    error_message = "mysql_client_cidr_blocks must be canonical IPv4 CIDR blocks (network address, no host bits set, e.g. 10.20.0.0/16 or 192.168.4.10/32) of /16 or narrower."
+  }
+}
+
+variable "s3_bucket_arns" {
+  description = "ARNs of the project's buckets that anything in the VPC uses (data lake, artifacts, recommendations): the S3 gateway endpoint's policy allows these buckets and no other. Bucket ARNs only (arn:<partition>:s3:::<name>), no wildcards, no object paths."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.s3_bucket_arns) > 0 && alltrue([for a in var.s3_bucket_arns : can(regex("^arn:aws(-[a-z]+)*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", a))])
+    error_message = "s3_bucket_arns must list at least one bucket ARN such as arn:aws:s3:::reco-123456789012-us-east-1-data-lake (no wildcards, no object paths)."
   }
 }
 

@@ -6,6 +6,11 @@ mock_provider "aws" {
 variables {
   name        = "reco"
   kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/test"
+  s3_bucket_arns = [
+    "arn:aws:s3:::reco-123456789012-us-east-1-data-lake",
+    "arn:aws:s3:::reco-123456789012-us-east-1-artifacts",
+    "arn:aws:s3:::reco-123456789012-us-east-1-recommendations",
+  ]
 }
 
 run "private_subnets_in_two_zones_with_endpoints" {
@@ -122,6 +127,86 @@ run "rejects_three_zones" {
   expect_failures = [var.availability_zones]
 }
 
+# The gateway endpoint's policy names exactly the project's buckets (and their objects),
+# exactly the actions the functions call, and only principals of the stack's account.
+run "s3_endpoint_policy_names_exactly_the_project_buckets" {
+  command = plan
+
+  assert {
+    condition = toset(flatten([for s in jsondecode(aws_vpc_endpoint.s3.policy).Statement : s.Resource])) == toset([
+      "arn:aws:s3:::reco-123456789012-us-east-1-artifacts",
+      "arn:aws:s3:::reco-123456789012-us-east-1-data-lake",
+      "arn:aws:s3:::reco-123456789012-us-east-1-recommendations",
+      "arn:aws:s3:::reco-123456789012-us-east-1-artifacts/*",
+      "arn:aws:s3:::reco-123456789012-us-east-1-data-lake/*",
+      "arn:aws:s3:::reco-123456789012-us-east-1-recommendations/*",
+    ])
+    error_message = "The S3 endpoint policy must name the three project buckets and their objects, nothing else."
+  }
+
+  assert {
+    condition = jsonencode({ for s in jsondecode(aws_vpc_endpoint.s3.policy).Statement : s.Sid => sort(s.Action) }) == jsonencode({
+      ListProjectBuckets      = ["s3:ListBucket"]
+      ReadWriteProjectObjects = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    })
+    error_message = "The S3 endpoint policy must allow ListBucket on the buckets and Get/Put/Delete/AbortMultipartUpload on their objects, nothing broader."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_vpc_endpoint.s3.policy).Statement :
+      s.Effect == "Allow" && s.Condition == { StringEquals = { "aws:PrincipalAccount" = "123456789012" } }
+    ])
+    error_message = "Every statement of the S3 endpoint policy must be limited to principals of the stack's account."
+  }
+
+  assert {
+    condition     = !strcontains(aws_vpc_endpoint.s3.policy, "s3:*") && !strcontains(aws_vpc_endpoint.s3.policy, "\"Resource\":\"*\"")
+    error_message = "The S3 endpoint policy must use no action or resource wildcard."
+  }
+}
+
+run "rejects_a_wildcard_bucket" {
+  command = plan
+
+  variables {
+    s3_bucket_arns = ["arn:aws:s3:::*"]
+  }
+
+  expect_failures = [var.s3_bucket_arns]
+}
+
+run "rejects_no_bucket" {
+  command = plan
+
+  variables {
+    s3_bucket_arns = []
+  }
+
+  expect_failures = [var.s3_bucket_arns]
+}
+
+# CIDR blocks: refused by what they mean, not by how they are spelt.
+run "accepts_canonical_narrow_client_ranges" {
+  command = plan
+
+  variables {
+    postgres_client_cidr_blocks = ["10.20.0.0/16", "192.168.4.10/32"]
+    mysql_client_cidr_blocks    = ["172.16.8.0/24"]
+    mysql_cidr_blocks           = ["172.31.0.0/16"]
+  }
+
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.postgres_from_operators : r.cidr_ipv4]) == toset(["10.20.0.0/16", "192.168.4.10/32"])
+    error_message = "Valid operator ranges must become PostgreSQL ingress rules as written."
+  }
+
+  assert {
+    condition     = [for r in aws_vpc_security_group_ingress_rule.mysql_from_operators : r.cidr_ipv4] == ["172.16.8.0/24"]
+    error_message = "A valid operator range must become a MySQL ingress rule as written."
+  }
+}
+
 run "rejects_mysql_open_to_the_world" {
   command = plan
 
@@ -130,4 +215,84 @@ run "rejects_mysql_open_to_the_world" {
   }
 
   expect_failures = [var.mysql_cidr_blocks]
+}
+
+run "rejects_the_world_with_a_padded_prefix" {
+  command = plan
+
+  variables {
+    postgres_client_cidr_blocks = ["0.0.0.0/00"]
+  }
+
+  expect_failures = [var.postgres_client_cidr_blocks]
+}
+
+run "rejects_the_lower_half_of_the_internet" {
+  command = plan
+
+  variables {
+    postgres_client_cidr_blocks = ["0.0.0.0/1"]
+  }
+
+  expect_failures = [var.postgres_client_cidr_blocks]
+}
+
+run "rejects_the_upper_half_of_the_internet" {
+  command = plan
+
+  variables {
+    mysql_client_cidr_blocks = ["128.0.0.0/1"]
+  }
+
+  expect_failures = [var.mysql_client_cidr_blocks]
+}
+
+run "rejects_ipv6_everywhere" {
+  command = plan
+
+  variables {
+    postgres_client_cidr_blocks = ["::/0"]
+  }
+
+  expect_failures = [var.postgres_client_cidr_blocks]
+}
+
+run "rejects_host_bits_set" {
+  command = plan
+
+  variables {
+    postgres_client_cidr_blocks = ["10.20.0.0/16", "10.1.2.3/16"]
+  }
+
+  expect_failures = [var.postgres_client_cidr_blocks]
+}
+
+run "rejects_a_range_wider_than_a_vpc" {
+  command = plan
+
+  variables {
+    mysql_cidr_blocks = ["10.0.0.0/8"]
+  }
+
+  expect_failures = [var.mysql_cidr_blocks]
+}
+
+run "rejects_leading_zeros" {
+  command = plan
+
+  variables {
+    mysql_client_cidr_blocks = ["010.20.0.0/16"]
+  }
+
+  expect_failures = [var.mysql_client_cidr_blocks]
+}
+
+run "rejects_a_vpc_range_with_host_bits" {
+  command = plan
+
+  variables {
+    vpc_cidr = "10.42.1.0/16"
+  }
+
+  expect_failures = [var.vpc_cidr]
 }
