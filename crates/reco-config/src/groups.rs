@@ -2,8 +2,11 @@
 //! variable (`--flag` wins over `VAR`, which wins over the `.local/` files); binaries flatten
 //! the groups they need into their own config and hand the values to the libraries.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
+use crate::tls::DbCa;
 use crate::{ConfigError, required, var};
 
 /// Which AWS endpoint, region and credentials the clients use.
@@ -50,9 +53,13 @@ pub const DEFAULT_PG_PORT: u16 = 5432;
 /// Where the vector database is: a URL locally, or the RDS secret plus host on AWS.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PgArgs {
-    /// Vector database URL (`postgres://user:pass@host:port/db`), local use.
+    /// Vector database URL (`postgres://user:pass@host:port/db?sslmode=...`), local use.
     #[arg(id = "pg_url", long = "pg-url", env = var::RECO_PG_URL, value_name = "URL", hide_env_values = true)]
     pub url: Option<String>,
+    /// With the URL: a secret (JSON username, password) whose credentials replace the URL's and
+    /// are re-read when the database refuses them.
+    #[arg(id = "pg_credentials_secret_arn", long = "pg-credentials-secret-arn", env = var::RECO_PG_CREDENTIALS_SECRET_ARN, value_name = "ARN")]
+    pub credentials_secret_arn: Option<String>,
     /// RDS-managed secret (JSON username, password) of the vector database, on AWS.
     #[arg(id = "pg_secret_arn", long = "pg-secret-arn", env = var::RECO_PG_SECRET_ARN, value_name = "ARN")]
     pub secret_arn: Option<String>,
@@ -65,14 +72,28 @@ pub struct PgArgs {
     /// Vector database name, with the secret.
     #[arg(id = "pg_database", long = "pg-database", env = var::RECO_PG_DATABASE, value_name = "NAME")]
     pub database: Option<String>,
+    /// PEM file of the CAs the server's certificate must chain to, with the secret (default:
+    /// the built-in Amazon RDS CA bundle).
+    #[arg(id = "pg_ca_file", long = "pg-ca-file", env = var::RECO_DB_CA_FILE, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
-/// The vector database, resolved: a URL, or the RDS secret with host, port and database.
+/// The vector database, resolved: a URL (with or without a credentials secret), or the RDS
+/// secret with host, port and database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PgTarget {
-    /// A `postgres://` URL (local use).
+    /// A `postgres://` URL (local use); TLS as its query says.
     Url(String),
-    /// RDS: credentials in Secrets Manager, always over TLS.
+    /// A `postgres://` URL for host, port, database and TLS, with the user and password from a
+    /// secret (JSON username, password) that is re-read when the database refuses them.
+    UrlWithSecret {
+        /// The URL.
+        url: String,
+        /// The credentials secret's ARN.
+        arn: String,
+    },
+    /// RDS: credentials in Secrets Manager, always over TLS verified against `ca`
+    /// (`verify-full`: the chain and the host name).
     Secret {
         /// The secret's ARN.
         arn: String,
@@ -82,14 +103,29 @@ pub enum PgTarget {
         port: u16,
         /// Database name.
         database: String,
+        /// The certificate authorities the server's certificate must chain to.
+        ca: DbCa,
     },
 }
 
 impl PgArgs {
-    /// The URL if set, else the secret with host and database; an error names what is missing.
+    /// The URL if set (with the credentials secret when one is given), else the secret with
+    /// host and database; an error names what is missing.
     pub fn target(&self) -> Result<PgTarget, ConfigError> {
         if let Some(url) = self.url.as_deref().filter(|v| !v.is_empty()) {
-            return Ok(PgTarget::Url(url.to_owned()));
+            return Ok(
+                match self
+                    .credentials_secret_arn
+                    .as_deref()
+                    .filter(|v| !v.is_empty())
+                {
+                    Some(arn) => PgTarget::UrlWithSecret {
+                        url: url.to_owned(),
+                        arn: arn.to_owned(),
+                    },
+                    None => PgTarget::Url(url.to_owned()),
+                },
+            );
         }
         Ok(PgTarget::Secret {
             arn: required(var::RECO_PG_SECRET_ARN, &self.secret_arn)
@@ -98,6 +134,7 @@ impl PgArgs {
             host: required(var::RECO_PG_HOST, &self.host)?.to_owned(),
             port: self.port,
             database: required(var::RECO_PG_DATABASE, &self.database)?.to_owned(),
+            ca: DbCa::from_file(self.ca_file.as_deref()),
         })
     }
 }
@@ -118,15 +155,24 @@ pub struct MysqlArgs {
     /// Secrets Manager secret (JSON host, port, username, password, dbname), on AWS.
     #[arg(id = "mysql_secret_arn", long = "mysql-secret-arn", env = var::RECO_MYSQL_SECRET_ARN, value_name = "ARN")]
     pub secret_arn: Option<String>,
+    /// PEM file of the CAs the server's certificate must chain to, with the secret (default:
+    /// the built-in Amazon RDS CA bundle).
+    #[arg(id = "mysql_ca_file", long = "mysql-ca-file", env = var::RECO_DB_CA_FILE, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The source database, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MysqlTarget {
-    /// A `mysql://` URL (local use).
+    /// A `mysql://` URL (local use); TLS as its query says.
     Url(String),
-    /// The secret's ARN (AWS).
-    Secret(String),
+    /// The secret (AWS), over TLS verified against `ca` (`VERIFY_IDENTITY`).
+    Secret {
+        /// The secret's ARN.
+        arn: String,
+        /// The certificate authorities the server's certificate must chain to.
+        ca: DbCa,
+    },
 }
 
 impl MysqlArgs {
@@ -136,7 +182,10 @@ impl MysqlArgs {
             return Ok(MysqlTarget::Url(url.to_owned()));
         }
         match self.secret_arn.as_deref().filter(|v| !v.is_empty()) {
-            Some(arn) => Ok(MysqlTarget::Secret(arn.to_owned())),
+            Some(arn) => Ok(MysqlTarget::Secret {
+                arn: arn.to_owned(),
+                ca: DbCa::from_file(self.ca_file.as_deref()),
+            }),
             None => Err(ConfigError::Missing {
                 name: var::RECO_MYSQL_URL,
                 hint: var::hint(var::RECO_MYSQL_URL),
@@ -208,12 +257,43 @@ mod tests {
                 arn: "arn:s".into(),
                 host: "db".into(),
                 port: DEFAULT_PG_PORT,
-                database: "reco".into()
+                database: "reco".into(),
+                ca: DbCa::Rds,
             }
         );
         assert_eq!(
             probe.mysql.target().unwrap(),
-            MysqlTarget::Secret("arn:m".into())
+            MysqlTarget::Secret {
+                arn: "arn:m".into(),
+                ca: DbCa::Rds
+            }
+        );
+
+        // One CA file serves both connections; a URL with a credentials secret keeps both.
+        let probe = Probe::parse_from([
+            "probe",
+            "--pg-url",
+            "postgres://h/db",
+            "--pg-credentials-secret-arn",
+            "arn:c",
+            "--mysql-secret-arn",
+            "arn:m",
+            "--mysql-ca-file",
+            "/ca.pem",
+        ]);
+        assert_eq!(
+            probe.pg.target().unwrap(),
+            PgTarget::UrlWithSecret {
+                url: "postgres://h/db".into(),
+                arn: "arn:c".into()
+            }
+        );
+        assert_eq!(
+            probe.mysql.target().unwrap(),
+            MysqlTarget::Secret {
+                arn: "arn:m".into(),
+                ca: DbCa::File("/ca.pem".into())
+            }
         );
 
         let probe = Probe::parse_from(["probe", "--pg-secret-arn", "arn:s"]);

@@ -6,13 +6,17 @@
 //! - [`groups`]: typed option groups (AWS, PostgreSQL, MySQL, model store) that every binary
 //!   flattens into its own clap config, so a value comes from a flag or its variable and is
 //!   passed down as a plain value. Library crates never read the environment.
+//! - [`tls`]: the certificate authorities database connections verify servers against (the
+//!   built-in Amazon RDS CA bundle, or `RECO_DB_CA_FILE`).
 
 pub mod groups;
 pub mod local;
+pub mod tls;
 pub mod var;
 
 pub use groups::{AwsArgs, ModelStoreArgs, MysqlArgs, MysqlTarget, PgArgs, PgTarget};
 pub use local::{LocalEnv, Target};
+pub use tls::DbCa;
 
 /// A setting that is missing or does not fit.
 #[derive(Debug, thiserror::Error)]

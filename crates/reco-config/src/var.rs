@@ -22,8 +22,16 @@ pub const RECO_LOCAL_DIR: &str = "RECO_LOCAL_DIR";
 pub const RECO_MYSQL_URL: &str = "RECO_MYSQL_URL";
 /// Secrets Manager secret (JSON: host, port, username, password, dbname) of the source database.
 pub const RECO_MYSQL_SECRET_ARN: &str = "RECO_MYSQL_SECRET_ARN";
-/// Vector database URL (`postgres://user:pass@host:port/db`), local use.
+/// Vector database URL (`postgres://user:pass@host:port/db`), local use. Its query carries
+/// the TLS settings (`sslmode=verify-full&sslrootcert=...` from `make local-up`).
 pub const RECO_PG_URL: &str = "RECO_PG_URL";
+/// With `RECO_PG_URL`: a secret (JSON username, password) whose credentials replace the URL's,
+/// re-read when the database refuses them (a password changed while the process runs).
+pub const RECO_PG_CREDENTIALS_SECRET_ARN: &str = "RECO_PG_CREDENTIALS_SECRET_ARN";
+/// PEM file of the certificate authorities that sign the database servers' certificates, for
+/// the connections built from a secret (PostgreSQL and MySQL); unset: the Amazon RDS CA bundle
+/// built into the binaries (`certs/rds-global-bundle.pem`).
+pub const RECO_DB_CA_FILE: &str = "RECO_DB_CA_FILE";
 /// RDS-managed master secret (JSON: username, password) of the vector database.
 pub const RECO_PG_SECRET_ARN: &str = "RECO_PG_SECRET_ARN";
 /// Vector database host, used with `RECO_PG_SECRET_ARN`.
@@ -94,7 +102,11 @@ pub fn hint(name: &str) -> &'static str {
             "deploy the streaming part first (`make deploy-streaming`, or `ENV=local make \
              deploy-streaming` with RECO_ENV=local), which writes .local/outputs-<env>.env"
         }
-        RECO_PG_URL | RECO_PG_SECRET_ARN | RECO_PG_HOST | RECO_PG_DATABASE => {
+        RECO_PG_URL
+        | RECO_PG_SECRET_ARN
+        | RECO_PG_HOST
+        | RECO_PG_DATABASE
+        | RECO_PG_CREDENTIALS_SECRET_ARN => {
             "set RECO_PG_URL for a local database (`make local-up` writes it; RECO_ENV=local), \
              or deploy the vector-db part (`make deploy-vector-db`) for the secret and host"
         }

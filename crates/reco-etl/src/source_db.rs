@@ -1,14 +1,17 @@
 //! Connecting to the source MySQL database, as [`MysqlTarget`] names it: a URL
-//! (`RECO_MYSQL_URL`, local use) or the Secrets Manager secret `RECO_MYSQL_SECRET_ARN` (JSON
+//! (`RECO_MYSQL_URL`, local use; TLS as its query says, `make local-up` writes
+//! `ssl-mode=VERIFY_IDENTITY`) or the Secrets Manager secret `RECO_MYSQL_SECRET_ARN` (JSON
 //! `host`, `port`, `username`, `password`, `dbname`, as RDS and the Terraform `etl` module
-//! write it), read with the caller's AWS configuration.
+//! write it), read with the caller's AWS configuration. A connection from the secret is always
+//! TLS with `VERIFY_IDENTITY` against the Amazon RDS CA bundle (or `RECO_DB_CA_FILE`): the
+//! server's certificate must chain to it and name the host.
 
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use reco_config::groups::MysqlTarget;
 use reco_config::var;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlSslMode};
 
 /// Connections the ETL keeps: one streams ratings, one serves side queries.
 const POOL_CONNECTIONS: u32 = 2;
@@ -59,18 +62,20 @@ pub async fn connect_options(
     target: &MysqlTarget,
     sdk: &SdkConfig,
 ) -> Result<MySqlConnectOptions, SourceDbError> {
-    let arn = match target {
+    let (arn, ca) = match target {
         MysqlTarget::Url(url) => {
             return url
                 .parse::<MySqlConnectOptions>()
                 .map_err(|source| SourceDbError::BadUrl { source });
         }
-        MysqlTarget::Secret(arn) => arn,
+        MysqlTarget::Secret { arn, ca } => (arn, ca),
     };
     let secret_error = |reason: String| SourceDbError::Secret {
         arn: arn.to_owned(),
         reason,
     };
+    // The CA first: a bad CA file is reported before any call to Secrets Manager.
+    let pem = ca.pem().map_err(|e| secret_error(e.to_string()))?;
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let value = client
         .get_secret_value()
@@ -91,11 +96,13 @@ pub async fn connect_options(
     let text = value
         .secret_string()
         .ok_or_else(|| secret_error("secret has no SecretString".into()))?;
-    options_from_secret(text).map_err(secret_error)
+    options_from_secret(text, pem).map_err(secret_error)
 }
 
-/// Connection options from the secret's JSON text; the error says what is wrong with it.
-fn options_from_secret(text: &str) -> Result<MySqlConnectOptions, String> {
+/// Connection options from the secret's JSON text, over TLS verified against the
+/// certificate authorities `ca_pem` (`VERIFY_IDENTITY`: the chain and the host name); the
+/// error says what is wrong with the secret.
+fn options_from_secret(text: &str, ca_pem: Vec<u8>) -> Result<MySqlConnectOptions, String> {
     let secret: MySqlSecret = serde_json::from_str(text)
         .map_err(|e| format!("expected JSON host, port, username, password, dbname: {e}"))?;
     let port = match secret.port {
@@ -113,7 +120,9 @@ fn options_from_secret(text: &str) -> Result<MySqlConnectOptions, String> {
         .host(&secret.host)
         .port(port)
         .username(&secret.username)
-        .password(&secret.password);
+        .password(&secret.password)
+        .ssl_mode(MySqlSslMode::VerifyIdentity)
+        .ssl_ca_from_pem(ca_pem);
     if let Some(db) = secret.dbname.as_deref() {
         options = options.database(db);
     }
@@ -145,12 +154,20 @@ async fn connect_within(
 
 #[cfg(test)]
 mod tests {
+    use reco_config::tls::DbCa;
+    use sqlx::ConnectOptions;
+
     use super::*;
+
+    fn rds() -> Vec<u8> {
+        DbCa::Rds.pem().unwrap()
+    }
 
     #[test]
     fn secret_gives_host_port_user_and_database() {
         let options = options_from_secret(
             r#"{"host":"db.example","port":"3307","username":"etl","password":"p","dbname":"src"}"#,
+            rds(),
         )
         .unwrap();
         assert_eq!(
@@ -162,20 +179,61 @@ mod tests {
             ),
             ("db.example", 3307, "etl", Some("src"))
         );
-        let options =
-            options_from_secret(r#"{"host":"h","port":3308,"username":"u","password":"p"}"#)
-                .unwrap();
+        let options = options_from_secret(
+            r#"{"host":"h","port":3308,"username":"u","password":"p"}"#,
+            rds(),
+        )
+        .unwrap();
         assert_eq!((options.get_port(), options.get_database()), (3308, None));
-        let options = options_from_secret(r#"{"host":"h","username":"u","password":"p"}"#).unwrap();
+        let options =
+            options_from_secret(r#"{"host":"h","username":"u","password":"p"}"#, rds()).unwrap();
         assert_eq!(options.get_port(), DEFAULT_MYSQL_PORT);
     }
 
     #[test]
+    fn secret_connections_verify_the_server_against_the_rds_bundle() {
+        let options =
+            options_from_secret(r#"{"host":"h","username":"u","password":"p"}"#, rds()).unwrap();
+        assert!(matches!(
+            options.get_ssl_mode(),
+            MySqlSslMode::VerifyIdentity
+        ));
+        let url = options.to_url_lossy();
+        let ca = url
+            .query_pairs()
+            .find(|(k, _)| k == "ssl-ca")
+            .map(|(_, v)| v.into_owned())
+            .expect("no CA set");
+        assert_eq!(ca.as_bytes(), reco_config::tls::RDS_CA_BUNDLE);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_ca_file_is_named_before_any_connection() {
+        // No region nor endpoint: reaching Secrets Manager would fail with another message.
+        let sdk = SdkConfig::builder().build();
+        let target = MysqlTarget::Secret {
+            arn: "arn:m".into(),
+            ca: DbCa::File("/nonexistent/ca.pem".into()),
+        };
+        let err = connect_options(&target, &sdk)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("arn:m") && err.contains("RECO_DB_CA_FILE") && err.contains("cannot read"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_secrets_say_what_is_wrong() {
-        let err = options_from_secret(r#"{"host":"h","port":70000,"username":"u","password":"p"}"#)
-            .unwrap_err();
+        let err = options_from_secret(
+            r#"{"host":"h","port":70000,"username":"u","password":"p"}"#,
+            rds(),
+        )
+        .unwrap_err();
         assert_eq!(err, "invalid port 70000");
-        let err = options_from_secret(r#"{"host":"h"}"#).unwrap_err();
+        let err = options_from_secret(r#"{"host":"h"}"#, rds()).unwrap_err();
         assert!(err.starts_with("expected JSON host, port"), "{err}");
     }
 

@@ -21,6 +21,20 @@ pub enum StoreError {
         /// What was wrong, naming the request when known.
         reason: String,
     },
+    /// The database refused the user name or password (SQLSTATE class 28: 28P01 wrong
+    /// password, 28000 no such role or no `pg_hba.conf` entry). Not retryable as is: a password
+    /// rotated while the process runs is picked up by [`crate::VectorStore::refresh_credentials`],
+    /// after which the same call may succeed.
+    #[error(
+        "the vector database refused the credentials: {source} (a rotated password is re-read \
+         from its secret by refresh_credentials; otherwise fix the user or password in the \
+         secret or RECO_PG_URL)"
+    )]
+    Authentication {
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// No embeddings have been loaded into this database yet (`item_emb` does not exist).
     #[error("no embeddings loaded (run `reco load-embeddings` or sql/embeddings.sql first)")]
     NoActiveVersion,
@@ -50,6 +64,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(source: sqlx::Error) -> Self {
         match classify(&source) {
             ErrorClass::Unavailable => StoreError::Unavailable { source },
+            ErrorClass::Authentication => StoreError::Authentication { source },
             ErrorClass::UndefinedTable => StoreError::NoActiveVersion,
             ErrorClass::BadData(message) => StoreError::BadRequest { reason: message },
             ErrorClass::Other => StoreError::Query { source },
@@ -59,6 +74,7 @@ impl From<sqlx::Error> for StoreError {
 
 enum ErrorClass {
     Unavailable,
+    Authentication,
     UndefinedTable,
     BadData(String),
     Other,
@@ -78,6 +94,9 @@ fn classify(error: &sqlx::Error) -> ErrorClass {
                 // 53300 too many connections (PostgreSQL "Appendix A. Error Codes").
                 c if c.starts_with("08") => ErrorClass::Unavailable,
                 "57P01" | "57P02" | "57P03" | "53300" => ErrorClass::Unavailable,
+                // Class 28 invalid authorization specification: 28P01 invalid password,
+                // 28000 unknown role or no pg_hba.conf entry.
+                c if c.starts_with("28") => ErrorClass::Authentication,
                 "42P01" => ErrorClass::UndefinedTable,
                 // Class 22 data exception: pgvector raises 22000 for "different vector
                 // dimensions", and rejects NaN / infinite elements with class 22 too.

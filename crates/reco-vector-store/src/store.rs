@@ -1,11 +1,17 @@
-//! [`VectorStore`]: a PostgreSQL pool plus the options its queries run with.
+//! [`VectorStore`]: a PostgreSQL pool plus the options its queries run with, and where its
+//! credentials come from so a rotated password can be re-read
+//! ([`VectorStore::refresh_credentials`]).
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use reco_config::groups::PgTarget;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Row};
 
+use crate::connection::{PgSecret, SecretSource, resolve};
 use crate::{StoreError, StoreOptions};
 
 /// The vector store: pgvector tables behind a connection pool.
@@ -16,6 +22,27 @@ pub struct VectorStore {
     /// Whether every pooled connection already carries the session settings (pools built by
     /// [`VectorStore::connect`]); otherwise queries set them per transaction.
     pub(crate) session_configured: bool,
+    /// Where the credentials come from; shared by every clone of the store.
+    credentials: Arc<Credentials>,
+}
+
+/// The credentials' source and the last re-read, shared by a store's clones.
+#[derive(Debug, Default)]
+struct Credentials {
+    /// The secret the credentials come from; `None`: fixed (a URL's, or a pool built elsewhere).
+    source: Option<SecretSource>,
+    /// Serialises re-reads: callers that fail at once share one read.
+    state: tokio::sync::Mutex<RefreshState>,
+}
+
+#[derive(Debug, Default)]
+struct RefreshState {
+    /// The credentials the pool's connect options carry.
+    current: Option<PgSecret>,
+    /// When the secret was last re-read (successfully or not).
+    last_read: Option<Instant>,
+    /// Whether that re-read changed the connect options.
+    last_changed: bool,
 }
 
 /// The embeddings version readers currently see.
@@ -38,6 +65,81 @@ pub struct ActiveVersion {
 }
 
 impl VectorStore {
+    /// Shortest time between two reads of the credentials' secret by
+    /// [`VectorStore::refresh_credentials`]: during an outage that refuses every login, the
+    /// secret is read at most once per interval, not once per failing call.
+    pub const CREDENTIAL_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+    /// Connects to `target` with a pool sized by `options`, reading the secret (RDS target, or
+    /// a URL with a credentials secret) through `sdk_config`. The store remembers the secret,
+    /// so [`VectorStore::refresh_credentials`] can re-read it after the password is rotated.
+    pub async fn connect_target(
+        target: &PgTarget,
+        sdk_config: &aws_config::SdkConfig,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let (connect_options, secret) = resolve(target, sdk_config).await?;
+        let mut store = Self::connect_with(connect_options, options).await?;
+        if let Some((source, current)) = secret {
+            store.credentials = Arc::new(Credentials {
+                source: Some(source),
+                state: tokio::sync::Mutex::new(RefreshState {
+                    current: Some(current),
+                    ..RefreshState::default()
+                }),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Re-reads the credentials' secret and, when the user or password changed, makes the pool
+    /// open its next connections with them (connections already open are kept: the server
+    /// authenticated them). Returns whether the connect options changed.
+    ///
+    /// Call it when a call failed with [`StoreError::Authentication`], then retry once. A store
+    /// whose credentials are fixed (a plain URL, or [`VectorStore::from_pool`]) returns
+    /// `Ok(false)`. The secret is read at most once per [`Self::CREDENTIAL_REFRESH_INTERVAL`]:
+    /// a call within it returns the outcome of the last read without reading again (callers
+    /// failing at the same time share one read).
+    pub async fn refresh_credentials(&self) -> Result<bool, StoreError> {
+        let Some(source) = &self.credentials.source else {
+            return Ok(false);
+        };
+        let mut state = self.credentials.state.lock().await;
+        if let Some(last) = state.last_read
+            && last.elapsed() < Self::CREDENTIAL_REFRESH_INTERVAL
+        {
+            return Ok(state.last_changed);
+        }
+        state.last_read = Some(Instant::now());
+        state.last_changed = false;
+        let secret = match source.read().await {
+            Ok(secret) => secret,
+            Err(e) => {
+                tracing::warn!(secret = %source.arn, error = %e, "cannot re-read the database credentials");
+                return Err(e);
+            }
+        };
+        let changed = state.current.as_ref() != Some(&secret);
+        if changed {
+            let options = secret.apply((*self.pool.connect_options()).clone());
+            self.pool.set_connect_options(options);
+            tracing::info!(
+                secret = %source.arn,
+                user = %secret.username,
+                "database credentials re-read from the secret: new connections use them"
+            );
+            state.current = Some(secret);
+        } else {
+            tracing::warn!(
+                secret = %source.arn,
+                "database credentials re-read: the secret still holds the refused ones"
+            );
+        }
+        state.last_changed = changed;
+        Ok(changed)
+    }
+
     /// Connects to `url` (`postgres://...`) with a pool sized by `options`.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let connect_options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Config {
@@ -68,6 +170,7 @@ impl VectorStore {
             pool,
             options,
             session_configured: true,
+            credentials: Arc::default(),
         })
     }
 
@@ -78,6 +181,7 @@ impl VectorStore {
             pool,
             options,
             session_configured: false,
+            credentials: Arc::default(),
         }
     }
 
