@@ -9,11 +9,21 @@ use futures_util::TryStreamExt as _;
 use object_store::ObjectStoreExt as _;
 use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, ObjectPath, StorageError};
-use reco_domain::artifacts::{ITEM_EMBEDDINGS_CSV, ModelPrefix, USER_EMBEDDINGS_CSV};
+use reco_domain::artifacts::{ITEM_EMBEDDINGS_CSV, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_CSV};
+use reco_domain::model::MODEL_FORMAT_VERSION;
 use tokio::io::AsyncBufRead;
 use tokio_util::io::StreamReader;
 
+use crate::loader::PreparedSource;
 use crate::{EmbeddingFile, EmbeddingSource, LoadError};
+
+/// The fields of `model.json` the load checks (the towers are not read).
+#[derive(serde::Deserialize)]
+struct ModelHeader {
+    format_version: u32,
+    model_version: String,
+    dim: usize,
+}
 
 /// Where model versions live: a bucket and a key prefix.
 #[derive(Debug, Clone)]
@@ -50,6 +60,66 @@ impl ModelArtifacts {
         Ok(version.to_owned())
     }
 
+    /// The embedding dimension `model.json` of `version` declares; refuses a version without
+    /// `model.json`, with another format or whose `model.json` names another version.
+    pub async fn model_dim(&self, version: &str) -> Result<usize, LoadError> {
+        let key = self.prefix.key(version, MODEL_FILE);
+        let bytes = self
+            .bucket
+            .get(&key)
+            .await
+            .map_err(|e| self.missing(version, MODEL_FILE, e))?;
+        let bad = |reason: String| LoadError::BadFile {
+            file: self.bucket.location(&key),
+            reason,
+        };
+        let header: ModelHeader = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("not a model artifact: {e}")))?;
+        if header.format_version != MODEL_FORMAT_VERSION {
+            return Err(bad(format!(
+                "format_version {} (this loader reads {MODEL_FORMAT_VERSION})",
+                header.format_version
+            )));
+        }
+        if header.model_version != version {
+            return Err(bad(format!(
+                "it is model version {:?}, not {version:?}",
+                header.model_version
+            )));
+        }
+        Ok(header.dim)
+    }
+
+    /// Both embeddings files of `version` opened and checked against its `model.json`
+    /// (present, same dimension in all three) without touching the database.
+    pub async fn open_checked(
+        &self,
+        version: &str,
+    ) -> Result<
+        PreparedSource<
+            impl AsyncBufRead + Unpin + Send + use<>,
+            impl AsyncBufRead + Unpin + Send + use<>,
+        >,
+        LoadError,
+    > {
+        crate::loader::check_model_version(version)?;
+        let dim = self.model_dim(version).await?;
+        PreparedSource::prepare(self.open(version).await?, Some(dim)).await
+    }
+
+    /// A not-found error of `file` of `version` as [`LoadError::VersionIncomplete`].
+    fn missing(&self, version: &str, file: &'static str, e: StorageError) -> LoadError {
+        if e.is_not_found() {
+            LoadError::VersionIncomplete {
+                version: version.to_owned(),
+                file,
+                location: self.bucket.location(&self.prefix.key(version, file)),
+            }
+        } else {
+            e.into()
+        }
+    }
+
     /// Streams of both embeddings files of `version`; fails early when either is missing.
     pub async fn open(
         &self,
@@ -65,10 +135,12 @@ impl ModelArtifacts {
             model_version: version.to_owned(),
             items: self
                 .stream(&self.prefix.key(version, ITEM_EMBEDDINGS_CSV))
-                .await?,
+                .await
+                .map_err(|e| self.missing(version, ITEM_EMBEDDINGS_CSV, e))?,
             users: self
                 .stream(&self.prefix.key(version, USER_EMBEDDINGS_CSV))
-                .await?,
+                .await
+                .map_err(|e| self.missing(version, USER_EMBEDDINGS_CSV, e))?,
         })
     }
 
@@ -77,7 +149,7 @@ impl ModelArtifacts {
     async fn stream(
         &self,
         key: &str,
-    ) -> Result<EmbeddingFile<impl AsyncBufRead + Unpin + Send + use<>>, LoadError> {
+    ) -> Result<EmbeddingFile<impl AsyncBufRead + Unpin + Send + use<>>, StorageError> {
         let location = self.bucket.location(key);
         let path = ObjectPath::parse(key).map_err(|e| StorageError {
             operation: "get",
@@ -136,10 +208,11 @@ mod tests {
             .await
             .unwrap();
         let missing = artifacts.open("v2").await.err().unwrap();
-        assert!(matches!(&missing, LoadError::Storage(e) if e.is_not_found()));
+        assert!(matches!(&missing, LoadError::VersionIncomplete { .. }));
         assert_eq!(
             missing.to_string(),
-            "get memory://artifacts/models/v2/user_embeddings.csv failed: no such object"
+            "model version v2 has no user_embeddings.csv (memory://artifacts/models/v2/user_embeddings.csv): \
+             train it first (`reco train`), or name a trained version with --model"
         );
         bucket
             .put(

@@ -67,6 +67,33 @@ pub enum LoadError {
     /// Opening a model artifact in the object store failed (`get s3://bucket/key failed: ...`).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A file the load needs (`model.json` or an embeddings file) is not in the version's
+    /// folder: the version was not trained (or not completely published).
+    #[error(
+        "model version {version} has no {file} ({location}): train it first (`reco train`), or name a trained version with --model"
+    )]
+    VersionIncomplete {
+        /// The model version.
+        version: String,
+        /// The missing file's name.
+        file: &'static str,
+        /// Where it was looked for.
+        location: String,
+    },
+    /// The embeddings files do not have the dimension the version's `model.json` declares.
+    #[error(
+        "model version {version}: model.json has dimension {model_dim} but {file} has {file_dim}: the files do not belong together; train the version again (`reco train`)"
+    )]
+    ModelDimensionMismatch {
+        /// The model version.
+        version: String,
+        /// Dimension in `model.json`.
+        model_dim: usize,
+        /// The embeddings file that disagrees.
+        file: String,
+        /// Its dimension.
+        file_dim: usize,
+    },
     /// A model version name is not acceptable.
     #[error("invalid model version {version:?}: {reason}")]
     InvalidVersion {

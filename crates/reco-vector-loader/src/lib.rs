@@ -26,5 +26,5 @@ mod swap;
 
 pub use artifacts::ModelArtifacts;
 pub use error::{FilePosition, LoadError};
-pub use loader::{EmbeddingFile, EmbeddingSource, LoadReport, Loader};
+pub use loader::{EmbeddingFile, EmbeddingSource, LoadReport, Loader, PreparedSource};
 pub use schema::DEFAULT_MAINTENANCE_WORK_MEM;

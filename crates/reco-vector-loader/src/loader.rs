@@ -46,6 +46,75 @@ pub struct EmbeddingSource<I, U> {
     pub users: EmbeddingFile<U>,
 }
 
+/// A model version's embeddings with both files past their header and their first records
+/// read: the dimension is known and checked before the database is touched.
+pub struct PreparedSource<I, U> {
+    model_version: String,
+    dim: usize,
+    items: (RecordReader<I>, Record),
+    users: (RecordReader<U>, Record),
+}
+
+impl<I, U> std::fmt::Debug for PreparedSource<I, U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedSource")
+            .field("model_version", &self.model_version)
+            .field("dim", &self.dim)
+            .field("items", &self.items.0.file)
+            .field("users", &self.users.0.file)
+            .finish()
+    }
+}
+
+impl<I: AsyncBufRead + Unpin, U: AsyncBufRead + Unpin> PreparedSource<I, U> {
+    /// Checks the version name, reads both headers and first records: refuses files with no
+    /// row, items and users of different dimensions, and (when `model_dim` is given, from the
+    /// version's `model.json`) files whose dimension is not the model's.
+    pub async fn prepare(
+        source: EmbeddingSource<I, U>,
+        model_dim: Option<usize>,
+    ) -> Result<Self, LoadError> {
+        check_model_version(&source.model_version)?;
+        let items = open_file(source.items).await?;
+        let users = open_file(source.users).await?;
+        let dim = items.1.vector.len();
+        if let Some(model_dim) = model_dim {
+            for (file, file_dim) in [(&items.0.file, dim), (&users.0.file, users.1.vector.len())] {
+                if file_dim != model_dim {
+                    return Err(LoadError::ModelDimensionMismatch {
+                        version: source.model_version,
+                        model_dim,
+                        file: file.clone(),
+                        file_dim,
+                    });
+                }
+            }
+        }
+        if users.1.vector.len() != dim {
+            return Err(LoadError::DimensionMismatch {
+                items: dim,
+                users: users.1.vector.len(),
+            });
+        }
+        Ok(Self {
+            model_version: source.model_version,
+            dim,
+            items,
+            users,
+        })
+    }
+
+    /// The model version.
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    /// The embeddings' dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+}
+
 /// What a load did, with the time of each phase.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
@@ -111,7 +180,20 @@ impl<'a> Loader<'a> {
         I: AsyncBufRead + Unpin + Send,
         U: AsyncBufRead + Unpin + Send,
     {
-        check_model_version(&source.model_version)?;
+        self.load_prepared(PreparedSource::prepare(source, None).await?)
+            .await
+    }
+
+    /// Loads a version whose files were opened and checked ([`PreparedSource::prepare`],
+    /// [`ModelArtifacts::open_checked`]) and makes it the active version atomically.
+    pub async fn load_prepared<I, U>(
+        &self,
+        source: PreparedSource<I, U>,
+    ) -> Result<LoadReport, LoadError>
+    where
+        I: AsyncBufRead + Unpin + Send,
+        U: AsyncBufRead + Unpin + Send,
+    {
         let mut conn =
             self.store
                 .dedicated_connection()
@@ -139,7 +221,8 @@ impl<'a> Loader<'a> {
     }
 
     /// Loads model `version` (default: the one named by `LATEST`) from `artifacts`, streaming
-    /// both embeddings files, and activates it.
+    /// both embeddings files, and activates it. Before the database is touched, the version's
+    /// `model.json` must exist and declare the embeddings files' dimension.
     pub async fn load_from(
         &self,
         artifacts: &ModelArtifacts,
@@ -154,12 +237,12 @@ impl<'a> Loader<'a> {
             from = %artifacts.location(&version),
             "loading model version"
         );
-        let source = artifacts.open(&version).await?;
-        self.load_version(source).await
+        let source = artifacts.open_checked(&version).await?;
+        self.load_prepared(source).await
     }
 }
 
-fn check_model_version(version: &str) -> Result<(), LoadError> {
+pub(crate) fn check_model_version(version: &str) -> Result<(), LoadError> {
     let reason = if version.is_empty() {
         "it is empty"
     } else if version.len() > MAX_MODEL_VERSION_LEN {
@@ -177,7 +260,7 @@ fn check_model_version(version: &str) -> Result<(), LoadError> {
 
 async fn load_in_transaction<I, U>(
     conn: &mut PgConnection,
-    source: EmbeddingSource<I, U>,
+    source: PreparedSource<I, U>,
     maintenance_work_mem: &str,
 ) -> Result<LoadReport, LoadError>
 where
@@ -223,19 +306,13 @@ where
     let user_table = schema::user_table(&version);
 
     let started = Instant::now();
-    let (items, first_item) = open_file(source.items).await?;
-    let dim = first_item.vector.len();
+    let dim = source.dim;
+    let (items, first_item) = source.items;
     let item_rows = copy_file(&mut tx, &item_table, Kind::Items, dim, items, first_item).await?;
     let copy_items = started.elapsed();
 
     let started = Instant::now();
-    let (users, first_user) = open_file(source.users).await?;
-    if first_user.vector.len() != dim {
-        return Err(LoadError::DimensionMismatch {
-            items: dim,
-            users: first_user.vector.len(),
-        });
-    }
+    let (users, first_user) = source.users;
     let user_rows = copy_file(&mut tx, &user_table, Kind::Users, dim, users, first_user).await?;
     let copy_users = started.elapsed();
 

@@ -13,6 +13,7 @@ use reco_domain::artifacts::ModelPrefix;
 use reco_testkit::{LocalStack, unique_name};
 use reco_vector_loader::{LoadError, Loader, ModelArtifacts};
 use reco_vector_store::{KnnRequest, StoreOptions, VectorStore};
+use sqlx::Connection as _;
 use support::{DIM, items_csv, literal, source, store, users_csv, vectors, versioned_tables};
 
 #[tokio::test]
@@ -298,6 +299,11 @@ async fn load_from_s3_follows_latest() {
     };
     for (version, seed) in [("2026-11-20", 16), ("2026-11-21", 17)] {
         put(
+            format!("models/{version}/model.json"),
+            model_json(version, DIM),
+        )
+        .await;
+        put(
             format!("models/{version}/item_embeddings.csv"),
             items_csv("P", &vectors(100, 4, seed)),
         )
@@ -330,8 +336,130 @@ async fn load_from_s3_follows_latest() {
     assert_eq!(
         err,
         format!(
-            "get s3://{}/models/missing/item_embeddings.csv failed: no such object",
+            "model version missing has no model.json (s3://{}/models/missing/model.json): \
+             train it first (`reco train`), or name a trained version with --model",
             temp_bucket.name
         )
     );
+}
+
+/// The part of `model.json` the loader reads (the towers are the trainer's business).
+fn model_json(version: &str, dim: usize) -> String {
+    format!(
+        r#"{{"format_version":1,"model_version":"{version}","dim":{dim},"factors":{}}}"#,
+        dim - 1
+    )
+}
+
+/// A version without `model.json`, or whose `model.json` declares another dimension, is
+/// refused before the database is touched: the active version and the metadata are unchanged,
+/// no versioned table is created.
+#[tokio::test]
+async fn versions_without_a_matching_model_are_refused_before_the_database() {
+    let stack = LocalStack::get();
+    let db = stack.pg_database().await;
+    let temp_bucket = stack.s3_bucket().await;
+    let bucket = stack.bucket(&temp_bucket.name);
+    let store = store(&db, 100).await;
+    let put = |key: String, body: String| {
+        let bucket = bucket.clone();
+        async move {
+            bucket
+                .put(&key, Bytes::from(body), "text/csv")
+                .await
+                .unwrap();
+        }
+    };
+    for version in ["good", "untrained", "skewed"] {
+        put(
+            format!("models/{version}/item_embeddings.csv"),
+            items_csv("P", &vectors(50, 4, 3)),
+        )
+        .await;
+        put(
+            format!("models/{version}/user_embeddings.csv"),
+            users_csv(4, 3),
+        )
+        .await;
+    }
+    put("models/good/model.json".into(), model_json("good", DIM)).await;
+    put(
+        "models/skewed/model.json".into(),
+        model_json("skewed", DIM + 8),
+    )
+    .await;
+    put(
+        "models/nofiles/model.json".into(),
+        model_json("nofiles", DIM),
+    )
+    .await;
+    let artifacts = ModelArtifacts::new(bucket.clone(), ModelPrefix::new("models"));
+    let loader = Loader::new(&store);
+    let good = loader.load_from(&artifacts, Some("good")).await.unwrap();
+
+    let tables = || async {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let versions: i64 = sqlx::query_scalar("SELECT count(*) FROM reco_embedding_versions")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        (tables, versions)
+    };
+    let before = tables().await;
+    let untrained = loader
+        .load_from(&artifacts, Some("untrained"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &untrained,
+            LoadError::VersionIncomplete {
+                file: "model.json",
+                ..
+            }
+        ),
+        "{untrained}"
+    );
+    assert!(
+        untrained
+            .to_string()
+            .starts_with("model version untrained has no model.json")
+    );
+    let skewed = loader
+        .load_from(&artifacts, Some("skewed"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        skewed.to_string(),
+        format!(
+            "model version skewed: model.json has dimension {} but s3://{}/models/skewed/item_embeddings.csv \
+             has {DIM}: the files do not belong together; train the version again (`reco train`)",
+            DIM + 8,
+            temp_bucket.name
+        )
+    );
+    let nofiles = loader
+        .load_from(&artifacts, Some("nofiles"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &nofiles,
+            LoadError::VersionIncomplete {
+                file: "item_embeddings.csv",
+                ..
+            }
+        ),
+        "{nofiles}"
+    );
+    assert_eq!(tables().await, before);
+    let active = store.active_version().await.unwrap().unwrap();
+    assert_eq!(active.model_version, "good");
+    assert_eq!(active.embedding_version, good.embedding_version);
 }

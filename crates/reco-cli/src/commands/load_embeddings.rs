@@ -28,21 +28,33 @@ pub struct LoadEmbeddingsArgs {
 }
 
 /// Runs `reco load-embeddings`: streams `item_embeddings.csv` and `user_embeddings.csv` of the
-/// model version from the artifacts bucket, loads them with binary COPY into new versioned
+/// model version from the artifacts bucket (after checking that its `model.json` exists and
+/// has their dimension), loads them with binary COPY into new versioned
 /// tables, builds the HNSW index and swaps them in atomically; the previous version stays
 /// active if anything fails.
 pub async fn run(args: LoadEmbeddingsArgs) -> anyhow::Result<ExitCode> {
     let bucket = Bucket::s3(&args.aws, args.models.bucket()?)?;
     let artifacts = ModelArtifacts::new(bucket, ModelPrefix::new(&args.models.model_prefix));
     let target = args.pg.target()?;
+    let version = match args.model {
+        Some(version) => version,
+        None => artifacts.latest_version().await?,
+    };
+    // model.json present, same dimension as both embeddings files: checked before the
+    // database is touched.
+    let source = artifacts.open_checked(&version).await?;
+    tracing::info!(
+        model_version = %version,
+        dim = source.dim(),
+        from = %artifacts.location(&version),
+        "loading model version"
+    );
     let sdk_config = reco_aws::sdk_config(&args.aws).await;
     let connect_options = reco_vector_store::connect_options(&target, &sdk_config).await?;
     let store = VectorStore::connect_with(connect_options, StoreOptions::for_cli())
         .await
         .context("connecting to the vector database")?;
-    let report = Loader::new(&store)
-        .load_from(&artifacts, args.model.as_deref())
-        .await?;
+    let report = Loader::new(&store).load_prepared(source).await?;
     let rate = |rows: u64, seconds: f64| rows as f64 / seconds.max(1e-9);
     eprintln!(
         "reco load-embeddings: copy items {:.1}s ({:.0} rows/s), users {:.1}s, keys {:.1}s, \
