@@ -1,7 +1,8 @@
 //! The pure per-record transform of the Firehose Lambda, in two steps around one batched
 //! k-NN query: [`prepare_batch`] decodes, validates and embeds every record and lists the
-//! queries; the caller answers all queries in one round trip; [`finish_batch`] builds the
-//! recommendation records and the Firehose response. No I/O here.
+//! queries; the caller answers all queries in one round trip, each query on its own (a query
+//! the database refuses fails only the records that asked it: [`KnnAnswer`]);
+//! [`finish_batch`] builds the recommendation records and the Firehose response. No I/O here.
 
 use sha2::{Digest, Sha256};
 
@@ -47,6 +48,18 @@ pub enum KnnQuery {
     },
 }
 
+/// Why the vector database refused one query of a batch (the other queries are answered).
+/// The reason is the database's or the validator's message and never holds event values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("k-NN query refused: {reason}")]
+pub struct QueryRejected {
+    /// What was wrong with the query (e.g. "item id 2 contains a NUL byte").
+    pub reason: String,
+}
+
+/// The answer to one query: the nearest items, or why the query was refused.
+pub type KnnAnswer = Result<Vec<ScoredItem>, QueryRejected>;
+
 /// A record after [`prepare_batch`].
 #[derive(Debug, Clone)]
 enum Prepared {
@@ -79,6 +92,10 @@ pub enum RecordError {
     /// The event could not be decoded or validated.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The vector database refused a k-NN query of this record (e.g. a product code it
+    /// cannot store); the rest of the batch is answered.
+    #[error("{0}; record returned unprocessed")]
+    QueryRejected(#[from] QueryRejected),
     /// The response would have passed Lambda's payload limit with this record in it.
     #[error("response would exceed {limit} bytes; record returned unprocessed")]
     ResponseFull {
@@ -163,6 +180,25 @@ pub fn prepare_batch(
     }
 }
 
+impl PreparedBatch {
+    /// Embeds every event again with `embedder` (another model, after the embeddings changed
+    /// under the batch), keeping the records and the query order.
+    pub fn reembed(&mut self, embedder: &impl CustomerEmbedder) {
+        for record in &self.records {
+            if let Prepared::Event {
+                event,
+                customer_query,
+                ..
+            } = record
+                && let Some(KnnQuery::ByVector { vector, .. }) =
+                    self.queries.get_mut(*customer_query)
+            {
+                *vector = embedder.embed_customer(event);
+            }
+        }
+    }
+}
+
 /// Base64-decodes and parses one record's data, returning the event and its raw payload.
 pub fn decode_event(data: &str) -> Result<(ClickEvent, Vec<u8>), EventError> {
     // Refuse before decoding: base64 of MAX_EVENT_BYTES is 4/3 as long.
@@ -183,11 +219,13 @@ pub fn decode_event(data: &str) -> Result<(ClickEvent, Vec<u8>), EventError> {
 /// Builds the recommendation records and the Firehose response from the k-NN answers.
 ///
 /// Lists are cut to `k` and stripped of browsed items (again: the contract must hold even
-/// if a store ignored `exclude`). Records that would push the response past Lambda's payload
-/// limit are returned `ProcessingFailed` (delivered under the error prefix), never lost.
+/// if a store ignored `exclude`). A record one of whose queries was refused is returned
+/// `ProcessingFailed` with [`RecordError::QueryRejected`]; records that would push the
+/// response past Lambda's payload limit are returned `ProcessingFailed` too (delivered under
+/// the error prefix), never lost.
 pub fn finish_batch(
     batch: PreparedBatch,
-    mut answers: Vec<Vec<ScoredItem>>,
+    mut answers: Vec<KnnAnswer>,
     provenance: &Provenance,
     k: usize,
 ) -> Result<BatchOutcome, AnswerCountMismatch> {
@@ -237,41 +275,55 @@ pub fn finish_batch(
                 customer_query,
                 similar_query,
             } => {
-                let browsed = event.browsed_product_codes();
-                let recommended =
-                    clean_list(std::mem::take(&mut answers[customer_query]), &browsed, k);
-                let similar = similar_query
-                    .map(|q| clean_list(std::mem::take(&mut answers[q]), &browsed, k))
-                    .unwrap_or_default();
-                let customer_number = event.customer_number;
-                let record = RecommendationRecord {
-                    event: *event,
-                    recommended_items: recommended,
-                    similar_items: similar,
-                    recommendation_id: recommendation_id(&payload_digest, provenance),
-                    model_version: provenance.model_version.clone(),
-                    embedding_version: provenance.embedding_version.clone(),
-                    generated_at: provenance.generated_at.clone(),
-                };
-                let line = record.to_ndjson_line();
-                let out = FirehoseResponseRecord::ok(record_id.clone(), &line, customer_number);
-                let failed_size =
-                    FirehoseResponseRecord::approximate_failed_json_bytes(&record_id, &data);
-                let grown = (used + out.approximate_json_bytes()).saturating_sub(failed_size);
-                if grown <= budget {
-                    used = grown;
-                    ok += 1;
-                    (out, None)
-                } else {
-                    (
+                let mut take = |q: usize| std::mem::replace(&mut answers[q], Ok(Vec::new()));
+                let lists = take(customer_query).and_then(|recommended| {
+                    let similar = similar_query.map(&mut take).transpose()?;
+                    Ok((recommended, similar.unwrap_or_default()))
+                });
+                match lists {
+                    Err(rejected) => (
                         FirehoseResponseRecord::failed(record_id.clone(), data),
                         Some(RecordFailure {
                             record_id,
-                            error: RecordError::ResponseFull {
-                                limit: MAX_RESPONSE_BYTES,
-                            },
+                            error: rejected.into(),
                         }),
-                    )
+                    ),
+                    Ok((recommended, similar)) => {
+                        let browsed = event.browsed_product_codes();
+                        let customer_number = event.customer_number;
+                        let record = RecommendationRecord {
+                            event: *event,
+                            recommended_items: clean_list(recommended, &browsed, k),
+                            similar_items: clean_list(similar, &browsed, k),
+                            recommendation_id: recommendation_id(&payload_digest, provenance),
+                            model_version: provenance.model_version.clone(),
+                            embedding_version: provenance.embedding_version.clone(),
+                            generated_at: provenance.generated_at.clone(),
+                        };
+                        let line = record.to_ndjson_line();
+                        let out =
+                            FirehoseResponseRecord::ok(record_id.clone(), &line, customer_number);
+                        let failed_size = FirehoseResponseRecord::approximate_failed_json_bytes(
+                            &record_id, &data,
+                        );
+                        let grown =
+                            (used + out.approximate_json_bytes()).saturating_sub(failed_size);
+                        if grown <= budget {
+                            used = grown;
+                            ok += 1;
+                            (out, None)
+                        } else {
+                            (
+                                FirehoseResponseRecord::failed(record_id.clone(), data),
+                                Some(RecordFailure {
+                                    record_id,
+                                    error: RecordError::ResponseFull {
+                                        limit: MAX_RESPONSE_BYTES,
+                                    },
+                                }),
+                            )
+                        }
+                    }
                 }
             }
         };
@@ -420,14 +472,14 @@ mod tests {
         );
         // A careless store returns a browsed item and a duplicate: both are removed.
         let answers = vec![
-            vec![
+            Ok(vec![
                 item("P1", 0.9),
                 item("P2", 0.8),
                 item("P2", 0.8),
                 item("P3", 0.7),
-            ],
-            vec![item("P4", 0.6)],
-            vec![item("P9", 0.5)],
+            ]),
+            Ok(vec![item("P4", 0.6)]),
+            Ok(vec![item("P9", 0.5)]),
         ];
         let outcome = finish_batch(batch, answers, &provenance(), 2).unwrap();
         assert_eq!(outcome.ok, 2);
@@ -465,6 +517,77 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_query_fails_exactly_the_records_that_asked_it() {
+        let event = |customer: u32, code: &str| {
+            format!(
+                r#"{{"session_id":"s","customer_number":{customer},"browse_history":[{{"product_code":"{code}"}}]}}"#
+            )
+        };
+        let mut batch = prepare_batch(
+            vec![
+                record("a", &event(1, "P1")),
+                record("b", &event(2, "BAD")),
+                record("c", &event(3, "P3")),
+            ],
+            &FixedEmbedder,
+        );
+        // Queries: a (0, 1), b (2, 3), c (4, 5); b's similar-items query is refused.
+        assert_eq!(batch.queries.len(), 6);
+        struct Doubled;
+        impl CustomerEmbedder for Doubled {
+            fn model_version(&self) -> &str {
+                "m2"
+            }
+            fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+                vec![event.customer_number as f32 * 2.0, 1.0]
+            }
+        }
+        batch.reembed(&Doubled);
+        assert_eq!(
+            batch.queries[2],
+            KnnQuery::ByVector {
+                vector: vec![4.0, 1.0],
+                exclude: vec!["BAD".into()]
+            },
+            "re-embedding keeps the query order and the exclusions"
+        );
+        let rejected = QueryRejected {
+            reason: "item id 0 contains a NUL byte".into(),
+        };
+        let mut answers: Vec<KnnAnswer> = vec![Ok(vec![item("P9", 0.5)]); 6];
+        answers[3] = Err(rejected.clone());
+        let outcome = finish_batch(batch, answers, &provenance(), 3).unwrap();
+        let results: Vec<_> = outcome.response.records.iter().map(|r| r.result).collect();
+        assert_eq!(
+            results,
+            [
+                FirehoseResult::Ok,
+                FirehoseResult::ProcessingFailed,
+                FirehoseResult::Ok
+            ]
+        );
+        assert_eq!(outcome.ok, 2);
+        assert_eq!(
+            outcome.failures,
+            vec![RecordFailure {
+                record_id: "b".into(),
+                error: RecordError::QueryRejected(rejected),
+            }]
+        );
+        assert!(
+            outcome.failures[0]
+                .error
+                .to_string()
+                .contains("NUL byte; record returned unprocessed")
+        );
+        assert_eq!(
+            outcome.response.records[1].data,
+            encode_data(event(2, "BAD").as_bytes()),
+            "the refused record carries its original data to the error prefix"
+        );
+    }
+
+    #[test]
     fn answer_count_mismatch_is_an_error() {
         let batch = prepare_batch(
             vec![record(
@@ -487,7 +610,7 @@ mod tests {
     fn same_event_and_model_give_the_same_recommendation_id() {
         let json = r#"{"session_id":"s","customer_number":5,"browse_history":[],"event_id":"dup"}"#;
         let batch = prepare_batch(vec![record("a", json), record("b", json)], &FixedEmbedder);
-        let outcome = finish_batch(batch, vec![vec![], vec![]], &provenance(), 3).unwrap();
+        let outcome = finish_batch(batch, vec![Ok(vec![]), Ok(vec![])], &provenance(), 3).unwrap();
         let ids: Vec<String> = outcome
             .response
             .records
@@ -511,7 +634,7 @@ mod tests {
         let list: Vec<ScoredItem> = (1..=100)
             .map(|i| item(&format!("S700_{i:04}"), 0.5))
             .collect();
-        let answers = vec![list; batch.queries.len()];
+        let answers = vec![Ok(list); batch.queries.len()];
         let outcome = finish_batch(batch, answers, &provenance(), 100).unwrap();
         let size = serde_json::to_vec(&outcome.response).unwrap().len();
         assert!(size < MAX_RESPONSE_BYTES, "{size}");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use reco_domain::recommendation::ScoredItem;
-use reco_domain::transform::{CustomerEmbedder, KnnQuery};
+use reco_domain::transform::{CustomerEmbedder, KnnAnswer, KnnQuery, QueryRejected};
 
 use reco_transform_lambda::ports::{
     IndexError, IndexVersion, ModelLoadError, ModelStore, NeighbourIndex,
@@ -87,20 +87,27 @@ impl NeighbourIndex for InMemoryIndex {
 
     async fn knn_batch(
         &self,
+        version: &IndexVersion,
         queries: &[KnnQuery],
         k: usize,
-    ) -> Result<Vec<Vec<ScoredItem>>, IndexError> {
+    ) -> Result<Vec<KnnAnswer>, IndexError> {
         self.check()?;
+        if self.version.as_ref().map(|v| &v.embedding_version) != Some(&version.embedding_version) {
+            return Err(IndexError::VersionGone {
+                embedding_version: version.embedding_version.clone(),
+            });
+        }
         self.knn_calls.fetch_add(1, Ordering::SeqCst);
-        let dim = self.version.as_ref().map_or(0, |v| v.dim);
-        queries
+        let dim = version.dim;
+        Ok(queries
             .iter()
             .map(|query| match query {
                 KnnQuery::ByVector { vector, exclude } => {
+                    // Refused alone, as pgvector refuses a vector of another dimension.
                     if vector.len() != dim {
-                        return Err(IndexError::Rejected {
+                        return Err(QueryRejected {
                             reason: format!(
-                                "query vector has {} dimensions, index {dim}",
+                                "query vector has dimension {}, the embeddings {dim}",
                                 vector.len()
                             ),
                         });
@@ -124,7 +131,7 @@ impl NeighbourIndex for InMemoryIndex {
                     Ok(self.nearest(&centroid, exclude, k))
                 }
             })
-            .collect()
+            .collect())
     }
 }
 

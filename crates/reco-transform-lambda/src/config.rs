@@ -13,6 +13,12 @@ use reco_vector_store::{
 };
 
 use crate::pg_index::DEFAULT_EXACT_KNN_MAX_ITEMS;
+use crate::retry::RetryPolicy;
+
+/// Time an invocation has when no Lambda runtime gives a deadline (the local Firehose,
+/// benchmarks): the deployed transform Lambda's default timeout (`transform_timeout` in
+/// `terraform/modules/streaming-inference/variables.tf`).
+pub const DEFAULT_INVOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The transform's own options, shared by the Lambda ([`TransformConfig`]) and the local
 /// Firehose (`reco firehose-local` flattens this group too).
@@ -69,6 +75,7 @@ impl TransformArgs {
             exact_knn_max_items: self.exact_knn_max_items,
             model_version_pin: self.model_version.clone().filter(|v| !v.is_empty()),
             model_prefix: ModelPrefix::new(model_prefix),
+            ..TransformOptions::default()
         }
     }
 
@@ -119,6 +126,12 @@ pub struct TransformOptions {
     pub model_version_pin: Option<String>,
     /// Where model versions live in the artifacts bucket.
     pub model_prefix: ModelPrefix,
+    /// How an unreachable database is retried within an invocation.
+    pub retry: RetryPolicy,
+    /// Time an invocation has when the caller gives no deadline (the Lambda runtime does).
+    pub invocation_timeout: std::time::Duration,
+    /// How long the active version is trusted before it is read again.
+    pub version_recheck_interval: std::time::Duration,
 }
 
 impl Default for TransformOptions {
@@ -128,6 +141,9 @@ impl Default for TransformOptions {
             exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
             model_version_pin: None,
             model_prefix: ModelPrefix::default(),
+            retry: RetryPolicy::default(),
+            invocation_timeout: DEFAULT_INVOCATION_TIMEOUT,
+            version_recheck_interval: crate::handler::VERSION_RECHECK_INTERVAL,
         }
     }
 }

@@ -1,6 +1,13 @@
 //! The Firehose transformation handler: per invocation, one model check (cached), the pure
 //! per-record transform, and one batched k-NN request (one pgvector statement, or the exact
 //! in-memory search of a small catalogue: see [`crate::pg_index`]).
+//!
+//! Resilience, in the order it acts: a query the database refuses fails only its records
+//! (per-query answers, [`crate::isolate`]); an unreachable database is retried within the
+//! invocation's deadline ([`crate::retry`]); a version check that cannot reach the database
+//! keeps serving the cached model and version (static stability); embeddings replaced under
+//! a batch (their table dropped) make the handler read the active version and its model
+//! again and redo the batch, so every record is stamped with the version that produced it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +24,15 @@ use tokio::sync::Mutex;
 
 use crate::config::TransformOptions;
 use crate::ports::{IndexError, IndexVersion, ModelLoadError, ModelStore, NeighbourIndex};
+use crate::retry::{Deadline, RetryCounts, RetryPolicy, with_retries};
 
 /// How long the active embedding version is trusted before it is read again: a new load
 /// (`reco load-embeddings` swaps versions atomically) is picked up within this time.
 pub const VERSION_RECHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Times one batch is redone because its embeddings version was replaced under it: each
+/// redo follows a load that finished, and loads take minutes, so a second one is already rare.
+pub const MAX_VERSION_REDOS: u32 = 3;
 
 /// Failed records logged one by one per invocation; the rest are only counted.
 pub const MAX_LOGGED_FAILURES: usize = 20;
@@ -71,11 +83,25 @@ impl HandlerError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            HandlerError::Index(IndexError::Unavailable { .. })
-                | HandlerError::Model(ModelLoadError::Fetch { .. })
+            HandlerError::Index(
+                IndexError::Unavailable { .. }
+                    | IndexError::Authentication { .. }
+                    | IndexError::VersionGone { .. }
+            ) | HandlerError::Model(ModelLoadError::Fetch { .. })
                 | HandlerError::NoEmbeddings
         )
     }
+}
+
+/// How an invocation went with the vector database (for its log line and metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DatabaseReport {
+    /// Retries and credential refreshes.
+    pub retries: RetryCounts,
+    /// The version re-check could not reach the database: the cached version was served.
+    pub stale_version_served: bool,
+    /// Times the batch was redone because its embeddings version was replaced.
+    pub version_redos: u32,
 }
 
 struct Serving<Model> {
@@ -91,6 +117,9 @@ pub struct Transformer<I: NeighbourIndex, M: ModelStore> {
     models: M,
     knn_k: usize,
     pin: Option<String>,
+    retry: RetryPolicy,
+    invocation_timeout: Duration,
+    version_recheck_interval: Duration,
     serving: Mutex<Option<Serving<M::Model>>>,
 }
 
@@ -103,13 +132,17 @@ pub struct Transformed {
     pub counts: InvocationCounts,
     /// The `ProcessingFailed` records and their reasons.
     pub failures: Vec<RecordFailure>,
-    /// How long the batch's k-NN request took (`None` when no record needed one).
+    /// How long the batch's k-NN request took, retries included (`None` when no record
+    /// needed one).
     pub knn_elapsed: Option<Duration>,
+    /// Retries, static stability and redos of this invocation.
+    pub database: DatabaseReport,
 }
 
 impl Transformed {
-    /// The invocation's metrics (Service `transform`): the record counts, the batch size
-    /// and the k-NN time when there was a k-NN request.
+    /// The invocation's metrics (Service `transform`): the record counts, the batch size,
+    /// what the database cost (retries, a stale version served, redos) and the k-NN time when
+    /// there was a k-NN request.
     pub fn metrics(&self) -> MetricSet {
         let mut metrics = MetricSet::new(METRICS_SERVICE);
         let c = &self.counts;
@@ -118,7 +151,17 @@ impl Transformed {
             .count("RecordsFailed", c.failed as u64)
             .count("RecordsDropped", c.dropped as u64)
             .count("ResponseFull", c.response_full as u64)
+            .count("RecordsQueryRejected", c.query_rejected as u64)
             .count("BatchRecords", c.records as u64);
+        let d = &self.database;
+        metrics
+            .count("IndexRetries", u64::from(d.retries.retries))
+            .count(
+                "CredentialRefreshes",
+                u64::from(d.retries.credential_refreshes),
+            )
+            .count("StaleVersionServed", u64::from(d.stale_version_served))
+            .count("VersionRedos", u64::from(d.version_redos));
         if let Some(knn) = self.knn_elapsed {
             metrics.value(
                 "KnnMilliseconds",
@@ -144,6 +187,8 @@ pub struct InvocationCounts {
     /// Of the `failed` records, those returned unprocessed because the response reached
     /// Lambda's payload limit (valid events, not bad input).
     pub response_full: usize,
+    /// Of the `failed` records, those whose k-NN query the database refused.
+    pub query_rejected: usize,
 }
 
 impl InvocationCounts {
@@ -162,18 +207,28 @@ impl InvocationCounts {
                 .iter()
                 .filter(|f| matches!(f.error, RecordError::ResponseFull { .. }))
                 .count(),
+            query_rejected: outcome
+                .failures
+                .iter()
+                .filter(|f| matches!(f.error, RecordError::QueryRejected(_)))
+                .count(),
         }
     }
 }
 
 impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
-    /// A transformer over `index` and `models`; `options` give `k` and the version pin.
+    /// A transformer over `index` and `models`; `options` give `k`, the version pin, the
+    /// retry policy, the version re-check interval and the time an invocation without a
+    /// runtime deadline has.
     pub fn new(index: I, models: M, options: &TransformOptions) -> Self {
         Self {
             index,
             models,
             knn_k: options.knn_k,
             pin: options.model_version_pin.clone(),
+            retry: options.retry,
+            invocation_timeout: options.invocation_timeout,
+            version_recheck_interval: options.version_recheck_interval,
             serving: Mutex::new(None),
         }
     }
@@ -186,22 +241,81 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
     /// Loads the model of the active embeddings now (at container start) rather than on the
     /// first event.
     pub async fn warm_up(&self) -> Result<IndexVersion, HandlerError> {
-        self.current().await.map(|(_, version)| version)
+        let deadline = Deadline::after(self.invocation_timeout);
+        let mut report = DatabaseReport::default();
+        self.current(deadline, &mut report, false)
+            .await
+            .map(|(_, version)| version)
     }
 
-    /// The model and embedding version to use, re-reading the active version when stale.
-    async fn current(&self) -> Result<(Arc<M::Model>, IndexVersion), HandlerError> {
+    /// The model and embedding version to use, re-reading the active version when stale (or
+    /// always, with `reread`: the cached version is gone). While a model is cached, a
+    /// re-check that cannot reach the database keeps serving it (static stability).
+    async fn current(
+        &self,
+        deadline: Deadline,
+        report: &mut DatabaseReport,
+        reread: bool,
+    ) -> Result<(Arc<M::Model>, IndexVersion), HandlerError> {
         let mut serving = self.serving.lock().await;
-        if let Some(s) = serving.as_ref()
-            && s.checked_at.elapsed() < VERSION_RECHECK_INTERVAL
+        if let Some(s) = serving.as_mut()
+            && !reread
         {
-            return Ok((s.model.clone(), s.version.clone()));
+            if s.checked_at.elapsed() < self.version_recheck_interval {
+                return Ok((s.model.clone(), s.version.clone()));
+            }
+            let check =
+                Deadline::after(self.retry.response_margin + self.retry.cached_version_check)
+                    .earlier(deadline);
+            let read = with_retries(
+                &self.index,
+                &self.retry,
+                check,
+                "version check",
+                &mut report.retries,
+                || self.index.active_version(),
+            )
+            .await;
+            match read {
+                Err(
+                    error @ (IndexError::Unavailable { .. } | IndexError::Authentication { .. }),
+                ) => {
+                    // Checked again after another interval, not on every batch of an outage.
+                    s.checked_at = Instant::now();
+                    report.stale_version_served = true;
+                    tracing::warn!(
+                        model_version = %s.version.model_version,
+                        embedding_version = %s.version.embedding_version,
+                        error = %error,
+                        "cannot re-check the active version; serving the cached one"
+                    );
+                    return Ok((s.model.clone(), s.version.clone()));
+                }
+                read => {
+                    let active = read?.ok_or(HandlerError::NoEmbeddings)?;
+                    return self.serve(&mut serving, active).await;
+                }
+            }
         }
-        let active = self
-            .index
-            .active_version()
-            .await?
-            .ok_or(HandlerError::NoEmbeddings)?;
+        let active = with_retries(
+            &self.index,
+            &self.retry,
+            deadline,
+            "version check",
+            &mut report.retries,
+            || self.index.active_version(),
+        )
+        .await?
+        .ok_or(HandlerError::NoEmbeddings)?;
+        self.serve(&mut serving, active).await
+    }
+
+    /// Makes `active` the served version, loading its model unless it is the cached one.
+    async fn serve(
+        &self,
+        serving: &mut Option<Serving<M::Model>>,
+        active: IndexVersion,
+    ) -> Result<(Arc<M::Model>, IndexVersion), HandlerError> {
         if let Some(pinned) = &self.pin
             && *pinned != active.model_version
         {
@@ -239,18 +353,57 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         Ok((model, active))
     }
 
-    /// Transforms one Firehose batch.
+    /// Transforms one Firehose batch, with [`TransformOptions::invocation_timeout`] from now
+    /// as its deadline (callers without a Lambda runtime: the local Firehose, benchmarks).
     pub async fn transform(&self, event: FirehoseEvent) -> Result<Transformed, HandlerError> {
+        self.transform_until(event, Deadline::after(self.invocation_timeout))
+            .await
+    }
+
+    /// Transforms one Firehose batch, retrying the database until `deadline` is near.
+    pub async fn transform_until(
+        &self,
+        event: FirehoseEvent,
+        deadline: Deadline,
+    ) -> Result<Transformed, HandlerError> {
         let records = event.records.len();
-        let (model, version) = self.current().await?;
-        let batch = prepare_batch(event.records, model.as_ref());
+        let mut report = DatabaseReport::default();
+        let (mut model, mut version) = self.current(deadline, &mut report, false).await?;
+        let mut batch = prepare_batch(event.records, model.as_ref());
         let (answers, knn_elapsed) = if batch.queries.is_empty() {
             (Vec::new(), None)
         } else {
             let started = Instant::now();
-            let answers = self.index.knn_batch(&batch.queries, self.knn_k).await?;
+            let answers = loop {
+                let asked = with_retries(
+                    &self.index,
+                    &self.retry,
+                    deadline,
+                    "k-NN",
+                    &mut report.retries,
+                    || self.index.knn_batch(&version, &batch.queries, self.knn_k),
+                )
+                .await;
+                match asked {
+                    Err(IndexError::VersionGone { embedding_version })
+                        if report.version_redos < MAX_VERSION_REDOS =>
+                    {
+                        report.version_redos += 1;
+                        (model, version) = self.current(deadline, &mut report, true).await?;
+                        tracing::info!(
+                            gone = %embedding_version,
+                            model_version = %version.model_version,
+                            embedding_version = %version.embedding_version,
+                            "embeddings replaced under the batch; redone with the new version"
+                        );
+                        batch.reembed(model.as_ref());
+                    }
+                    asked => break asked?,
+                }
+            };
             (answers, Some(started.elapsed()))
         };
+        // The version whose vectors answered the queries (and whose model embedded them).
         let provenance = Provenance {
             model_version: version.model_version,
             embedding_version: version.embedding_version,
@@ -267,6 +420,10 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             failed = counts.failed,
             dropped = counts.dropped,
             response_full = counts.response_full,
+            query_rejected = counts.query_rejected,
+            retries = report.retries.retries,
+            stale_version = report.stale_version_served,
+            version_redos = report.version_redos,
             knn_ms = knn_elapsed.map(|d| d.as_secs_f64() * 1e3),
             "batch transformed"
         );
@@ -275,6 +432,7 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             counts,
             failures: outcome.failures,
             knn_elapsed,
+            database: report,
         })
     }
 }
@@ -295,7 +453,10 @@ pub async fn handle_invocation<I: NeighbourIndex, M: ModelStore>(
     event: LambdaEvent<FirehoseEvent>,
     transformer: &Transformer<I, M>,
 ) -> Result<Transformed, lambda_runtime::Error> {
-    match transformer.transform(event.payload).await {
+    // The runtime's deadline; without one (tests), the configured invocation timeout.
+    let deadline = Deadline::from_lambda(event.context.deadline)
+        .unwrap_or_else(|| Deadline::after(transformer.invocation_timeout));
+    match transformer.transform_until(event.payload, deadline).await {
         Ok(transformed) => Ok(transformed),
         Err(error) => {
             tracing::error!(
@@ -352,6 +513,7 @@ mod tests {
                 failed: 2,
                 dropped: 1,
                 response_full: 1,
+                query_rejected: 0,
             }
         );
         let transformed = Transformed {
@@ -359,11 +521,23 @@ mod tests {
             counts,
             failures: outcome.failures,
             knn_elapsed: Some(Duration::from_micros(2_500)),
+            database: DatabaseReport {
+                retries: RetryCounts {
+                    retries: 4,
+                    credential_refreshes: 0,
+                },
+                stale_version_served: true,
+                version_redos: 1,
+            },
         };
         let metrics = transformed.metrics();
         assert_eq!(metrics.values("ResponseFull"), Some(&[1.0][..]));
         assert_eq!(metrics.values("RecordsDropped"), Some(&[1.0][..]));
         assert_eq!(metrics.values("RecordsFailed"), Some(&[2.0][..]));
         assert_eq!(metrics.values("KnnMilliseconds"), Some(&[2.5][..]));
+        assert_eq!(metrics.values("IndexRetries"), Some(&[4.0][..]));
+        assert_eq!(metrics.values("StaleVersionServed"), Some(&[1.0][..]));
+        assert_eq!(metrics.values("VersionRedos"), Some(&[1.0][..]));
+        assert_eq!(metrics.values("RecordsQueryRejected"), Some(&[0.0][..]));
     }
 }

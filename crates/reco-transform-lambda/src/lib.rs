@@ -3,16 +3,22 @@
 //!
 //! The per-record work is the pure transform in `reco_domain::transform`; this crate holds
 //! the handler ([`handler`]), the capabilities it needs ([`ports`]), their adapters
-//! ([`pg_index`], [`s3_models`]) and the configuration ([`config`]). In-memory adapters for
+//! ([`pg_index`], [`s3_models`]), the configuration ([`config`]), and the resilience layers
+//! the handler uses: bounded retries within the invocation's deadline ([`retry`]) and
+//! per-query isolation of refused k-NN queries ([`isolate`]). In-memory adapters for
 //! tests are in `reco_testkit::fakes`.
 
 pub mod config;
 pub mod handler;
+pub mod isolate;
 pub mod pg_index;
 pub mod ports;
+pub mod retry;
 pub mod s3_models;
 
 pub use config::{TransformArgs, TransformConfig, TransformOptions};
 pub use handler::{
-    HandlerError, InvocationCounts, Transformed, Transformer, function_handler, handle_invocation,
+    DatabaseReport, HandlerError, InvocationCounts, Transformed, Transformer, function_handler,
+    handle_invocation,
 };
+pub use retry::{Deadline, RetryPolicy};

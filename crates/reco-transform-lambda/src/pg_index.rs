@@ -4,15 +4,23 @@
 //! - up to `exact_max_items` items (`RECO_EXACT_KNN_MAX_ITEMS`): the version's item
 //!   embeddings are read from pgvector once, when the version becomes active, and every batch
 //!   is answered exactly in memory ([`reco_vector_store::ExactIndex`]): no query per batch;
-//! - larger catalogues: one batched HNSW query per batch ([`VectorStore::knn_batch`]).
+//! - larger catalogues: one batched HNSW query per batch over the version's own table
+//!   ([`VectorStore::knn_batch_in_version`]), so the items are those of the model that
+//!   embedded the customers even while a load swaps the view.
+//!
+//! Either way each query is checked first ([`reco_vector_store::validate_request`]): one the
+//! database would refuse is answered as refused alone; and a batch the database still refuses
+//! for a value is split until the refused queries stand alone ([`crate::isolate`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use reco_domain::recommendation::ScoredItem;
-use reco_domain::transform::KnnQuery;
-use reco_vector_store::{ActiveVersion, ExactIndex, StoreError, VectorStore};
+use reco_domain::transform::{KnnAnswer, KnnQuery, QueryRejected};
+use reco_vector_store::{
+    ActiveVersion, ExactIndex, MAX_K, StoreError, VectorStore, validate_request,
+};
 
+use crate::isolate::{PartFailure, answer_isolating};
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
@@ -80,14 +88,29 @@ impl PgVectorIndex {
 }
 
 fn index_error(error: StoreError) -> IndexError {
-    if error.is_retryable() {
-        IndexError::Unavailable {
+    match error {
+        StoreError::Authentication { .. } => IndexError::Authentication {
             reason: error.to_string(),
-        }
-    } else {
-        IndexError::Rejected {
-            reason: error.to_string(),
-        }
+        },
+        e if e.is_retryable() => IndexError::Unavailable {
+            reason: e.to_string(),
+        },
+        e => IndexError::Rejected {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// How a statement over one version's table failed, for [`answer_isolating`].
+fn part_failure(error: StoreError, embedding_version: &str) -> PartFailure {
+    match error {
+        // A value of some query: which one, the database does not say.
+        StoreError::BadRequest { reason } => PartFailure::Refused { reason },
+        // The version's table is gone: a newer load dropped it.
+        StoreError::NoActiveVersion => PartFailure::Index(IndexError::VersionGone {
+            embedding_version: embedding_version.to_owned(),
+        }),
+        other => PartFailure::Index(index_error(other)),
     }
 }
 
@@ -118,13 +141,77 @@ impl NeighbourIndex for PgVectorIndex {
 
     async fn knn_batch(
         &self,
+        version: &IndexVersion,
         queries: &[KnnQuery],
         k: usize,
-    ) -> Result<Vec<Vec<ScoredItem>>, IndexError> {
-        match self.exact_catalogue() {
-            Some(catalogue) => catalogue.knn_batch(queries, k),
-            None => self.store.knn_batch(queries, k).await,
+    ) -> Result<Vec<KnnAnswer>, IndexError> {
+        if k == 0 || k > MAX_K {
+            return Err(IndexError::Rejected {
+                reason: format!("k = {k} must be within 1..={MAX_K}"),
+            });
         }
-        .map_err(index_error)
+        // Queries the database would refuse are answered here, the rest sent.
+        let checked: Vec<Result<(), String>> = queries
+            .iter()
+            .map(|q| validate_request(q, version.dim))
+            .collect();
+        let valid: Vec<KnnQuery>;
+        let to_send = if checked.iter().all(Result::is_ok) {
+            queries
+        } else {
+            valid = queries
+                .iter()
+                .zip(&checked)
+                .filter(|(_, c)| c.is_ok())
+                .map(|(q, _)| q.clone())
+                .collect();
+            &valid
+        };
+        let embedding_version = version.embedding_version.as_str();
+        let sent = match self
+            .exact_catalogue()
+            .filter(|c| c.embedding_version() == embedding_version)
+        {
+            // Validated queries of the right dimension: the exact search refuses none.
+            Some(catalogue) => catalogue
+                .knn_batch(to_send, k)
+                .map_err(index_error)?
+                .into_iter()
+                .map(Ok)
+                .collect(),
+            None => {
+                answer_isolating(to_send, |part| async move {
+                    self.store
+                        .knn_batch_in_version(embedding_version, part, k)
+                        .await
+                        .map_err(|e| part_failure(e, embedding_version))
+                })
+                .await?
+                .answers
+            }
+        };
+        if sent.len() != to_send.len() {
+            return Err(IndexError::Rejected {
+                reason: format!(
+                    "k-NN returned {} answer lists for {} queries",
+                    sent.len(),
+                    to_send.len()
+                ),
+            });
+        }
+        let mut sent = sent.into_iter();
+        let answers = checked
+            .into_iter()
+            .map(|check| match check {
+                // As many answers as valid queries, checked above.
+                Ok(()) => sent.next().unwrap_or(Ok(Vec::new())),
+                Err(reason) => Err(QueryRejected { reason }),
+            })
+            .collect();
+        Ok(answers)
+    }
+
+    async fn refresh_credentials(&self) -> Result<bool, IndexError> {
+        self.store.refresh_credentials().await.map_err(index_error)
     }
 }

@@ -4,8 +4,7 @@
 
 use std::future::Future;
 
-use reco_domain::recommendation::ScoredItem;
-use reco_domain::transform::{CustomerEmbedder, KnnQuery};
+use reco_domain::transform::{CustomerEmbedder, KnnAnswer, KnnQuery};
 
 /// The embeddings the index currently serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,16 +17,33 @@ pub struct IndexVersion {
     pub dim: usize,
 }
 
-/// Why the index could not answer.
+/// Why the index could not answer a whole batch. A query the database refuses on its own is
+/// not this: it is answered `Err(QueryRejected)` in its place and the others are answered.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    /// The database cannot be reached: the invocation fails so that Firehose retries it.
+    /// The database cannot be reached: the handler retries within the invocation's deadline,
+    /// then fails the invocation so that Firehose retries it.
     #[error("vector database unreachable: {reason}")]
     Unavailable {
         /// The driver's message.
         reason: String,
     },
-    /// The database answered but refused the request or failed otherwise.
+    /// The database refused the credentials (rotated password): the handler asks the index
+    /// to re-read them once ([`NeighbourIndex::refresh_credentials`]) and retries.
+    #[error("vector database refused the credentials: {reason}")]
+    Authentication {
+        /// The driver's message.
+        reason: String,
+    },
+    /// The embeddings version asked for is gone (a newer load dropped its table): the
+    /// handler reads the active version and its model again and redoes the batch.
+    #[error("embeddings version {embedding_version} is no longer loaded")]
+    VersionGone {
+        /// The version that was asked for.
+        embedding_version: String,
+    },
+    /// The database failed the request for a reason no retry fixes (a bug or a schema
+    /// problem; not one query's bad value).
     #[error("vector database refused the k-NN request: {reason}")]
     Rejected {
         /// The driver's message.
@@ -42,12 +58,22 @@ pub trait NeighbourIndex: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Option<IndexVersion>, IndexError>> + Send;
 
-    /// Answers every query (in order) with at most `k` items, in one round trip.
+    /// Answers every query (in order) with at most `k` items of `version`'s embeddings (never
+    /// another version's: [`IndexError::VersionGone`] once it is gone), in one round trip
+    /// when no query is refused. Each answer is the query's own: a query the database cannot
+    /// take fails alone, with its reason.
     fn knn_batch(
         &self,
+        version: &IndexVersion,
         queries: &[KnnQuery],
         k: usize,
-    ) -> impl Future<Output = Result<Vec<Vec<ScoredItem>>, IndexError>> + Send;
+    ) -> impl Future<Output = Result<Vec<KnnAnswer>, IndexError>> + Send;
+
+    /// Re-reads the credentials (after [`IndexError::Authentication`]); `Ok(true)` when they
+    /// changed. Indexes without credentials have nothing to re-read.
+    fn refresh_credentials(&self) -> impl Future<Output = Result<bool, IndexError>> + Send {
+        async { Ok(false) }
+    }
 }
 
 /// Why a model could not be loaded.

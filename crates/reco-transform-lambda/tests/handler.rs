@@ -14,8 +14,9 @@ use reco_domain::transform::CustomerEmbedder;
 use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
 use reco_transform_lambda::{
-    HandlerError, TransformOptions, Transformer, function_handler, handle_invocation,
+    HandlerError, RetryPolicy, TransformOptions, Transformer, function_handler, handle_invocation,
 };
+use std::time::{Duration, Instant};
 
 const DIM: usize = 3;
 
@@ -62,13 +63,27 @@ fn transformer(k: usize) -> TestTransformer {
         items(),
     );
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
-    let config = TransformOptions {
+    Transformer::new(index, models, &options(k))
+}
+
+/// The retry policy scaled down (milliseconds for seconds) and a short invocation.
+const FAST: RetryPolicy = RetryPolicy {
+    first_ceiling: Duration::from_millis(2),
+    max_ceiling: Duration::from_millis(40),
+    response_margin: Duration::from_millis(50),
+    cached_version_check: Duration::from_millis(100),
+};
+const INVOCATION: Duration = Duration::from_millis(1_500);
+
+fn options(k: usize) -> TransformOptions {
+    TransformOptions {
         knn_k: k,
         exact_knn_max_items: 0,
         model_version_pin: None,
+        retry: FAST,
+        invocation_timeout: INVOCATION,
         ..TransformOptions::default()
-    };
-    Transformer::new(index, models, &config)
+    }
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -266,15 +281,23 @@ async fn duplicate_event_ids_are_both_answered_with_the_same_recommendation_id()
 }
 
 #[tokio::test]
-async fn unreachable_database_fails_the_invocation_as_retryable_and_recovers() {
+async fn an_outage_past_the_deadline_fails_the_invocation_as_retryable_then_it_recovers() {
     let transformer = transformer(3);
     transformer.index().set_unavailable(true);
+    let started = Instant::now();
     let err = transformer
         .transform(firehose_event(vec![record("good", &fixture("good.json"))]).payload)
         .await
         .unwrap_err();
+    let elapsed = started.elapsed();
     assert!(matches!(err, HandlerError::Index(_)), "{err}");
     assert!(err.is_retryable());
+    // Retried until the deadline was near, not past it.
+    assert!(
+        elapsed >= INVOCATION - FAST.response_margin - FAST.max_ceiling * 2
+            && elapsed <= INVOCATION,
+        "{elapsed:?}"
+    );
     let runtime_err = function_handler(
         firehose_event(vec![record("good", &fixture("good.json"))]),
         &transformer,
@@ -297,6 +320,87 @@ async fn unreachable_database_fails_the_invocation_as_retryable_and_recovers() {
 }
 
 #[tokio::test]
+async fn a_short_outage_is_ridden_out_inside_the_invocation() {
+    let transformer = transformer(3);
+    transformer.warm_up().await.unwrap();
+    transformer.index().set_unavailable(true);
+    let heal = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        transformer.index().set_unavailable(false);
+    };
+    let invocation = handle_invocation(
+        firehose_event(vec![
+            record("good", &fixture("good.json")),
+            record("non-json", &fixture("non-json.txt")),
+        ]),
+        &transformer,
+    );
+    let (transformed, ()) = tokio::join!(invocation, heal);
+    let transformed = transformed.unwrap();
+    assert_eq!(transformed.counts.ok, 1);
+    assert_eq!(transformed.counts.failed, 1, "only the bad record");
+    assert!(
+        transformed.database.retries.retries >= 1,
+        "{:?}",
+        transformed.database
+    );
+    assert_eq!(
+        transformer.index().knn_calls(),
+        1,
+        "one answered k-NN round trip"
+    );
+    let metrics = transformed.metrics();
+    assert!(metrics.values("IndexRetries").unwrap()[0] >= 1.0);
+}
+
+#[tokio::test]
+async fn a_version_check_that_cannot_reach_the_database_keeps_serving_the_cached_version() {
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-7".into(),
+            dim: DIM,
+        },
+        items(),
+    );
+    let options = TransformOptions {
+        // Every invocation re-checks the version.
+        version_recheck_interval: Duration::ZERO,
+        ..options(3)
+    };
+    let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
+    let transformer = Transformer::new(index, &models, &options);
+    let first = transformer
+        .transform(firehose_event(vec![record("a", &fixture("good.json"))]).payload)
+        .await
+        .unwrap();
+    assert!(!first.database.stale_version_served);
+    // The database goes away for longer than the version check may take; it is back
+    // before the k-NN's retries run out.
+    transformer.index().set_unavailable(true);
+    let heal = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        transformer.index().set_unavailable(false);
+    };
+    let invocation =
+        transformer.transform(firehose_event(vec![record("b", &fixture("good.json"))]).payload);
+    let (second, ()) = tokio::join!(invocation, heal);
+    let second = second.unwrap();
+    assert!(
+        second.database.stale_version_served,
+        "{:?}",
+        second.database
+    );
+    assert_eq!(second.counts.ok, 1);
+    assert_eq!(decode(&second.response, 0).embedding_version, "emb-7");
+    assert_eq!(
+        second.metrics().values("StaleVersionServed"),
+        Some(&[1.0][..])
+    );
+    assert_eq!(models.loads(), 1, "the cached model was kept");
+}
+
+#[tokio::test]
 async fn model_is_loaded_once_and_reused_across_invocations() {
     let index = InMemoryIndex::new(
         IndexVersion {
@@ -307,13 +411,7 @@ async fn model_is_loaded_once_and_reused_across_invocations() {
         items(),
     );
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
-    let config = TransformOptions {
-        knn_k: 2,
-        exact_knn_max_items: 0,
-        model_version_pin: None,
-        ..TransformOptions::default()
-    };
-    let transformer = Transformer::new(index, &models, &config);
+    let transformer = Transformer::new(index, &models, &options(2));
     for _ in 0..3 {
         function_handler(
             firehose_event(vec![record("g", &fixture("good.json"))]),
@@ -336,10 +434,8 @@ async fn pinned_model_that_is_not_the_loaded_one_fails_with_a_clear_error() {
         items(),
     );
     let config = TransformOptions {
-        knn_k: 2,
-        exact_knn_max_items: 0,
         model_version_pin: Some("model-v0".into()),
-        ..TransformOptions::default()
+        ..options(2)
     };
     let transformer = Transformer::new(
         index,

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reco_domain::transform::KnnQuery;
+use reco_domain::recommendation::ScoredItem;
+use reco_domain::transform::{KnnAnswer, KnnQuery};
 use reco_testkit::LocalStack;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::ports::NeighbourIndex;
@@ -63,6 +64,15 @@ fn queries() -> Vec<KnnQuery> {
     queries
 }
 
+/// The lists of a batch none of whose queries may be refused.
+fn answered(answers: Vec<KnnAnswer>) -> Vec<Vec<ScoredItem>> {
+    answers
+        .into_iter()
+        .enumerate()
+        .map(|(q, a)| a.unwrap_or_else(|e| panic!("query {q}: {e}")))
+        .collect()
+}
+
 #[tokio::test]
 async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     let db = LocalStack::get().pg_database().await;
@@ -94,14 +104,12 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     assert!(hnsw.exact_catalogue().is_none(), "limit 0: always HNSW");
 
     let queries = queries();
-    let from_index = hnsw.knn_batch(&queries, 10).await.unwrap();
-    let from_memory = exact.knn_batch(&queries, 10).await.unwrap();
+    let from_index = answered(hnsw.knn_batch(&version, &queries, 10).await.unwrap());
+    let from_memory = answered(exact.knn_batch(&version, &queries, 10).await.unwrap());
     assert_eq!(from_memory.len(), queries.len());
     for (q, (m, i)) in from_memory.iter().zip(&from_index).enumerate() {
         assert_eq!(m.len(), 10, "query {q}");
-        let ids = |l: &[reco_domain::recommendation::ScoredItem]| {
-            l.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
-        };
+        let ids = |l: &[ScoredItem]| l.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(m), ids(i), "query {q}");
         for (a, b) in m.iter().zip(i) {
             assert!((a.score - b.score).abs() < 1e-5, "query {q}");
@@ -124,7 +132,7 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
         (catalogue.len(), catalogue.embedding_version()),
         (200, second.as_str())
     );
-    let answers = exact.knn_batch(&queries, 10).await.unwrap();
+    let answers = answered(exact.knn_batch(&version, &queries, 10).await.unwrap());
     assert!(
         answers[0]
             .iter()
@@ -133,8 +141,8 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
 
     // Above the limit: the copy is dropped and pgvector answers.
     load(&loader, "m3", &catalogue_csv(301, 3)).await;
-    exact.active_version().await.unwrap().unwrap();
+    let version = exact.active_version().await.unwrap().unwrap();
     assert!(exact.exact_catalogue().is_none(), "301 items > 300: HNSW");
-    let answers = exact.knn_batch(&queries, 10).await.unwrap();
+    let answers = answered(exact.knn_batch(&version, &queries, 10).await.unwrap());
     assert_eq!(answers[0].len(), 10);
 }

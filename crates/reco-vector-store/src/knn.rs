@@ -13,7 +13,59 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::options::{KNN_PART_MIN_REQUESTS, MAX_K};
+use crate::schema::{ITEM_VIEW, is_embedding_version, item_table};
 use crate::{StoreError, VectorStore};
+
+/// Largest query vector pgvector accepts (`VECTOR_MAX_DIM` in pgvector's `vector.h`).
+pub const MAX_VECTOR_DIM: usize = 16_000;
+
+/// Longest item id sent in a query, in bytes: item ids are `varchar` without a length, so
+/// PostgreSQL's only bound is its 1 GB limit on one field value ("Appendix K. PostgreSQL
+/// Limits"); events already cap product codes far below it.
+pub const MAX_ITEM_ID_BYTES: usize = (1 << 30) - 1;
+
+/// Whether the database accepts `request` against embeddings of dimension `dim`, checked
+/// before sending it so that one bad request does not fail the batch it is in. `Err` names
+/// what is wrong, never the values: an item id holding a NUL byte (PostgreSQL text cannot,
+/// SQLSTATE 22021) or longer than [`MAX_ITEM_ID_BYTES`]; a query vector of another dimension
+/// (pgvector: 22000 "different vector dimensions"), empty, longer than [`MAX_VECTOR_DIM`] or
+/// with a NaN or infinite element (pgvector rejects those, class 22).
+pub fn validate_request(request: &KnnRequest, dim: usize) -> Result<(), String> {
+    let (ids, exclude) = match request {
+        KnnRequest::ByVector { vector, exclude } => {
+            if vector.is_empty() || vector.len() > MAX_VECTOR_DIM {
+                return Err(format!(
+                    "query vector has dimension {}, pgvector takes 1..={MAX_VECTOR_DIM}",
+                    vector.len()
+                ));
+            }
+            if vector.len() != dim {
+                return Err(format!(
+                    "query vector has dimension {}, the embeddings {dim}",
+                    vector.len()
+                ));
+            }
+            if let Some(bad) = vector.iter().position(|v| !v.is_finite()) {
+                return Err(format!("query vector element {bad} is not finite"));
+            }
+            (&[][..], exclude)
+        }
+        KnnRequest::SimilarTo { item_ids, exclude } => (&item_ids[..], exclude),
+    };
+    for (what, list) in [("item id", ids), ("excluded item id", exclude)] {
+        for (at, id) in list.iter().enumerate() {
+            if id.contains('\0') {
+                return Err(format!("{what} {at} contains a NUL byte"));
+            }
+            if id.len() > MAX_ITEM_ID_BYTES {
+                return Err(format!(
+                    "{what} {at} is longer than {MAX_ITEM_ID_BYTES} bytes"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// One k-NN request of a batch: the domain's query type, answered here as it is.
 ///
@@ -28,7 +80,8 @@ pub use reco_domain::transform::KnnQuery as KnnRequest;
 /// in [-1, 1], higher is nearer.
 pub use reco_domain::recommendation::ScoredItem;
 
-/// The one statement of a batch. `$1` query vectors (NULL: item-to-item), `$2`/`$3` seed
+/// The one statement of a batch, over the items of `{items}` (the view, or one version's
+/// table, spliced in by [`knn_sql`]). `$1` query vectors (NULL: item-to-item), `$2`/`$3` seed
 /// (request, id) pairs, `$4`/`$5` excluded (request, id) pairs, `$6` k. Requests are 1-based.
 /// Seeds and exclusions are grouped per request once (hash aggregates joined to the requests),
 /// so preparing a batch stays linear in its size; only the k-NN scans are per request.
@@ -42,7 +95,7 @@ seed AS (
 ),
 centroid AS (
     SELECT seed.req, avg(l2_normalize(i.embedding)) AS vec
-    FROM seed JOIN item_emb i ON i.id = seed.id
+    FROM seed JOIN {items} i ON i.id = seed.id
     GROUP BY seed.req
 ),
 skip AS (
@@ -64,7 +117,7 @@ SELECT query.req, hit.id, hit.score
 FROM query
 CROSS JOIN LATERAL (
     SELECT i.id::text AS id, (1 - (i.embedding <=> query.q))::float4 AS score
-    FROM item_emb i
+    FROM {items} i
     WHERE i.id <> ALL (query.skip)
     ORDER BY i.embedding <=> query.q
     LIMIT $6
@@ -72,6 +125,34 @@ CROSS JOIN LATERAL (
 WHERE query.q IS NOT NULL
 ORDER BY query.req, hit.score DESC, hit.id
 ";
+
+/// The batch statement over `items` (a name from [`crate::schema`], never input).
+fn knn_sql(items: &str) -> String {
+    KNN_BATCH_SQL.replace("{items}", items)
+}
+
+/// Where a batch reads the items.
+#[derive(Debug, Clone, Copy)]
+enum Items<'a> {
+    /// The view (whatever version is active when the statement runs).
+    View,
+    /// One version's table (checked with [`is_embedding_version`]).
+    Version(&'a str),
+}
+
+impl Items<'_> {
+    fn sql(self) -> Result<String, StoreError> {
+        match self {
+            Items::View => Ok(knn_sql(ITEM_VIEW)),
+            Items::Version(version) if is_embedding_version(version) => {
+                Ok(knn_sql(&item_table(version)))
+            }
+            Items::Version(version) => Err(StoreError::BadRequest {
+                reason: format!("{version:?} is not an embedding version"),
+            }),
+        }
+    }
+}
 
 /// How a batch is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +271,23 @@ impl VectorStore {
         requests: &[KnnRequest],
         k: usize,
     ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
-        self.run_batch(requests, k, Mode::Index).await
+        self.run_batch(requests, k, Mode::Index, Items::View).await
+    }
+
+    /// [`VectorStore::knn_batch`] over the items of `embedding_version` (its own table, not
+    /// the view), so that the answers come from the embeddings of the model that embedded the
+    /// queries even while a load swaps the view.
+    ///
+    /// Fails with [`StoreError::NoActiveVersion`] when that version's table is gone (a newer
+    /// load replaced it and dropped it): read the active version again and redo the batch.
+    pub async fn knn_batch_in_version(
+        &self,
+        embedding_version: &str,
+        requests: &[KnnRequest],
+        k: usize,
+    ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
+        self.run_batch(requests, k, Mode::Index, Items::Version(embedding_version))
+            .await
     }
 
     /// The same batch answered exactly, by sequential scans (index scans disabled). Slow on
@@ -200,7 +297,7 @@ impl VectorStore {
         requests: &[KnnRequest],
         k: usize,
     ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
-        self.run_batch(requests, k, Mode::Exact).await
+        self.run_batch(requests, k, Mode::Exact, Items::View).await
     }
 
     /// PostgreSQL's plan (`EXPLAIN`) of the batch statement, one line per element.
@@ -210,7 +307,7 @@ impl VectorStore {
         k: usize,
     ) -> Result<Vec<String>, StoreError> {
         let args = BatchArgs::new(requests, k)?;
-        let explain = format!("EXPLAIN {KNN_BATCH_SQL}");
+        let explain = format!("EXPLAIN {}", knn_sql(ITEM_VIEW));
         let query = bind(sqlx::query(sqlx::AssertSqlSafe(explain)), args);
         let rows = if self.session_configured {
             query.fetch_all(&self.pool).await?
@@ -229,8 +326,10 @@ impl VectorStore {
         requests: &[KnnRequest],
         k: usize,
         mode: Mode,
+        items: Items<'_>,
     ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
         check(requests, k)?;
+        let sql = items.sql()?;
         if requests.is_empty() {
             return Ok(Vec::new());
         }
@@ -240,9 +339,11 @@ impl VectorStore {
             // Checked whole above (request numbers in errors are the batch's); now split into
             // contiguous parts sent at once on their own connections.
             let chunk = requests.len().div_ceil(parts);
+            let sql = &sql;
             let answers =
                 futures_util::future::try_join_all(requests.chunks(chunk).map(|part| async move {
-                    let rows = bind(sqlx::query(KNN_BATCH_SQL), BatchArgs::build(part, k))
+                    let statement = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                    let rows = bind(statement, BatchArgs::build(part, k))
                         .fetch_all(&self.pool)
                         .await?;
                     group(rows, part.len())
@@ -250,7 +351,10 @@ impl VectorStore {
                 .await?;
             return Ok(answers.into_iter().flatten().collect());
         }
-        let query = bind(sqlx::query(KNN_BATCH_SQL), BatchArgs::build(requests, k));
+        let query = bind(
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str())),
+            BatchArgs::build(requests, k),
+        );
         let rows = if self.session_configured && mode == Mode::Index {
             query.fetch_all(&self.pool).await?
         } else {
@@ -361,5 +465,47 @@ mod tests {
             exclude: vec![],
         }];
         assert!(!BatchArgs::new(&nan, 1).err().unwrap().is_retryable());
+    }
+
+    #[test]
+    fn requests_the_database_would_refuse_are_named_before_sending() {
+        let by_vector = |vector: Vec<f32>, exclude: &[&str]| KnnRequest::ByVector {
+            vector,
+            exclude: exclude.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        assert_eq!(
+            validate_request(&by_vector(vec![1.0, 0.0], &["S1"]), 2),
+            Ok(())
+        );
+        let err = |request: KnnRequest| validate_request(&request, 2).unwrap_err();
+        assert!(err(by_vector(vec![1.0], &[])).contains("dimension 1, the embeddings 2"));
+        assert!(err(by_vector(vec![], &[])).contains("1..=16000"));
+        assert!(err(by_vector(vec![f32::INFINITY, 0.0], &[])).contains("element 0"));
+        let nul = err(by_vector(vec![1.0, 0.0], &["S1", "S\0x"]));
+        assert_eq!(nul, "excluded item id 1 contains a NUL byte");
+        let similar = KnnRequest::SimilarTo {
+            item_ids: vec!["\0".into()],
+            exclude: vec![],
+        };
+        assert_eq!(err(similar), "item id 0 contains a NUL byte");
+    }
+
+    #[test]
+    fn a_version_batch_reads_that_version_s_table_and_names_are_checked() {
+        let sql = Items::Version("e20261122031500123456").sql().unwrap();
+        assert!(
+            sql.contains("FROM item_emb_e20261122031500123456 i"),
+            "{sql}"
+        );
+        assert!(
+            !sql.contains("{items}") && !sql.contains("item_emb i"),
+            "{sql}"
+        );
+        assert!(Items::View.sql().unwrap().contains("JOIN item_emb i"));
+        let err = Items::Version("x; DROP TABLE item_emb").sql().unwrap_err();
+        assert!(
+            err.to_string().contains("not an embedding version"),
+            "{err}"
+        );
     }
 }

@@ -7,7 +7,10 @@
 //!   and `reco_embedding_versions` records the active model and embedding version
 //!   ([`VectorStore::active_version`]).
 //! - **Querying** ([`VectorStore::knn_batch`]): a whole batch of k-NN requests (query vectors or
-//!   "similar to these items", each with exclusions) in one statement served by the HNSW index.
+//!   "similar to these items", each with exclusions) in one statement served by the HNSW index;
+//!   [`VectorStore::knn_batch_in_version`] reads one version's table, so answers match the
+//!   model that embedded the queries; [`validate_request`] names a request the database
+//!   would refuse before it can fail a batch.
 //! - **Exact search in memory** ([`VectorStore::item_catalogue`], [`ExactIndex`]): a small
 //!   catalogue read once per embedding version and searched by brute force, same answers.
 //! - **Connecting** ([`connect_options`]): a URL locally, the RDS secret over TLS on AWS.
@@ -23,7 +26,7 @@ mod store;
 pub use connection::{PgSecret, connect_options, connect_options_from_secret};
 pub use error::StoreError;
 pub use exact::ExactIndex;
-pub use knn::{KnnRequest, ScoredItem};
+pub use knn::{KnnRequest, MAX_ITEM_ID_BYTES, MAX_VECTOR_DIM, ScoredItem, validate_request};
 pub use options::{
     DEFAULT_EF_SEARCH, DEFAULT_KNN_K, DEFAULT_KNN_PARALLELISM, EF_SEARCH_RANGE,
     KNN_PART_MIN_REQUESTS, MAX_K, StoreOptions,
