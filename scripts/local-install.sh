@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs and is missing, from the package registries only:
-# MariaDB and PostgreSQL 15 (Debian), pgvector >= 0.8 built from Debian's source package,
+# MariaDB and PostgreSQL 15 (Debian), openssl (the local TLS certificates), pgvector >= 0.8 built from Debian's source package,
 # the moto AWS emulator in a project venv (PyPI), optionally cargo-lambda (PyPI), and
 # optionally the storefront's browser test: Debian's Chromium and fonts, Playwright (PyPI).
 # Idempotent: a second run finds everything and does nothing.
@@ -26,6 +26,8 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || apt_missing+
 command -v mariadb >/dev/null 2>&1 || apt_missing+=(mariadb-client)
 [ -x "$PG_BIN/initdb" ] || apt_missing+=(postgresql-$PG_MAJOR)
 command -v psql >/dev/null 2>&1 || apt_missing+=(postgresql-client-$PG_MAJOR)
+# The local CA and the servers' TLS certificates (scripts/local-up.sh).
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 if [ "$with_cargo_lambda" -eq 1 ]; then
   # The Lambda zips: `zip` packs them, `objdump` checks their glibc needs.
   command -v zip >/dev/null 2>&1 || apt_missing+=(zip)
