@@ -23,9 +23,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         options.model_prefix.clone(),
     );
     let connecting = std::time::Instant::now();
-    let connect = reco_vector_store::connect_options(&config.pg.target()?, &sdk_config).await?;
-    let store = VectorStore::connect_with(
-        connect,
+    // The store remembers where the credentials come from, so a refused password (rotated
+    // secret) is re-read and retried by the handler instead of failing until a cold start.
+    let store = VectorStore::connect_target(
+        &config.pg.target()?,
+        &sdk_config,
         config.transform.store_options(StoreOptions::for_lambda())?,
     )
     .await?;
