@@ -14,7 +14,8 @@ use clap::Args;
 use reco_aws::Bucket;
 use reco_config::{AwsArgs, LocalEnv, ModelStoreArgs, PgArgs, required, var};
 use reco_firehose_local::{
-    DeliveryConfig, LocalFirehose, RunOptions, StartPosition, firehose_client, kinesis_client,
+    DeliveryConfig, LocalFirehose, RunCounts, RunOptions, StartPosition, firehose_client,
+    kinesis_client,
 };
 use reco_serving::lambda::Publisher;
 use reco_transform_lambda::pg_index::PgVectorIndex;
@@ -26,8 +27,17 @@ use reco_vector_store::{StoreOptions, VectorStore};
 /// jitter).
 const RETRY_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Exit code when the run ended but at least one record went under the error prefix
+/// (`1` is an error that stopped the run, `2` a usage error).
+pub const EXIT_RECORDS_FAILED: u8 = 3;
+
 /// Arguments of `reco firehose-local`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 when every record read was delivered (or dropped by the transform); \
+3 when any record was written under the error prefix (a one-line summary names how many and \
+where); 1 when the run stopped on an error."
+)]
 pub struct FirehoseLocalArgs {
     /// Exit once every shard of the source stream is drained.
     #[arg(long)]
@@ -141,6 +151,11 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
         None => None,
     };
     let destination = Bucket::s3(&args.aws, &config.bucket)?;
+    let errors_at = format!(
+        "s3://{}/{}",
+        config.bucket,
+        error_prefix_root(&config.error_prefix)
+    );
     let mut runner = LocalFirehose::new(config, kinesis_client(&sdk), destination, &transformer);
     if let Some(publisher) = &publisher {
         runner = runner.with_publisher(publisher);
@@ -173,5 +188,72 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
             counts.partition_limit_failed, counts.oversized_responses
         );
     }
-    Ok(ExitCode::SUCCESS)
+    let (code, summary) = outcome(&counts, &errors_at);
+    if let Some(summary) = summary {
+        eprintln!("{summary}");
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// The error prefix up to its first `!{...}` expression (where the error objects are).
+fn error_prefix_root(prefix: &str) -> &str {
+    match prefix.find("!{") {
+        Some(i) => &prefix[..i],
+        None => prefix,
+    }
+}
+
+/// The exit code of a finished run and, when records failed, the line that says so: 0 when
+/// no record went under the error prefix, [`EXIT_RECORDS_FAILED`] otherwise.
+fn outcome(counts: &RunCounts, errors_at: &str) -> (u8, Option<String>) {
+    if counts.failed == 0 {
+        return (0, None);
+    }
+    let all = if counts.failed == counts.read {
+        "every record"
+    } else {
+        "some records"
+    };
+    (
+        EXIT_RECORDS_FAILED,
+        Some(format!(
+            "firehose-local: {} of {} record(s) failed ({all}) and were written under {errors_at} with their reason: read them there, fix the cause and put the events again",
+            counts.failed, counts.read
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_failed_record_gives_its_own_exit_code() {
+        let at = "s3://recs/errors/";
+        let clean = RunCounts {
+            read: 10,
+            ok: 8,
+            dropped: 2,
+            ..RunCounts::default()
+        };
+        assert_eq!(outcome(&clean, at), (0, None));
+        let some = RunCounts { failed: 1, ..clean };
+        let (code, line) = outcome(&some, at);
+        assert_eq!(code, EXIT_RECORDS_FAILED);
+        assert_eq!(
+            line.unwrap(),
+            "firehose-local: 1 of 10 record(s) failed (some records) and were written under s3://recs/errors/ with their reason: read them there, fix the cause and put the events again"
+        );
+        let all = RunCounts {
+            read: 3,
+            failed: 3,
+            ..RunCounts::default()
+        };
+        assert_eq!(outcome(&all, at).0, EXIT_RECORDS_FAILED);
+        assert!(outcome(&all, at).1.unwrap().contains("(every record)"));
+        assert_eq!(
+            error_prefix_root("errors/!{firehose:error-output-type}/!{timestamp:yyyy}/"),
+            "errors/"
+        );
+    }
 }
