@@ -320,6 +320,7 @@ async fn rds_secret_from_secrets_manager_builds_tls_options() {
         host: "db.internal".to_owned(),
         port: reco_config::groups::DEFAULT_PG_PORT,
         database: "reco".to_owned(),
+        ca: reco_config::DbCa::Rds,
     };
     let result = reco_vector_store::connect_options(&target, &config).await;
     client
@@ -333,9 +334,10 @@ async fn rds_secret_from_secrets_manager_builds_tls_options() {
     assert_eq!(options.get_host(), "db.internal");
     assert_eq!(options.get_port(), 5432);
     assert_eq!(options.get_username(), "reco_admin");
+    // TLS verified: the chain against the RDS CA bundle and the host name.
     assert!(matches!(
         options.get_ssl_mode(),
-        sqlx::postgres::PgSslMode::Require
+        sqlx::postgres::PgSslMode::VerifyFull
     ));
     // A secret that is gone: the error names it and the variable that points at it.
     let err = reco_vector_store::connect_options(&target, &config)
@@ -354,4 +356,78 @@ async fn rds_secret_from_secrets_manager_builds_tls_options() {
     };
     let err = args.target().unwrap_err().to_string();
     assert!(err.contains("RECO_PG_HOST"), "{err}");
+}
+
+#[tokio::test]
+async fn a_version_batch_reads_that_version_and_a_nul_id_is_a_bad_request() {
+    let db = LocalStack::get().pg_database().await;
+    let store = store(&db, 100).await;
+    let first = Loader::new(&store)
+        .load_version(source(
+            "m1",
+            &items_csv("A", &vectors(40, 2, 21)),
+            &users_csv(2, 22),
+        ))
+        .await
+        .unwrap()
+        .embedding_version;
+    let request = |exclude: &str| KnnRequest::ByVector {
+        vector: vec![0.5; DIM],
+        exclude: vec![exclude.to_owned()],
+    };
+    let answers = store
+        .knn_batch_in_version(&first, &[request("A00000")], 5)
+        .await
+        .unwrap();
+    assert_eq!(answers[0].len(), 5);
+    assert!(
+        answers[0]
+            .iter()
+            .all(|i| i.id.starts_with('A') && i.id != "A00000")
+    );
+
+    // PostgreSQL cannot take a NUL byte in text (SQLSTATE 22021): the whole statement is
+    // refused as a bad request, not as an unreachable database, whichever request holds it.
+    let nul = store
+        .knn_batch_in_version(&first, &[request("A00001"), request("A\0")], 5)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(nul, StoreError::BadRequest { .. }) && !nul.is_retryable(),
+        "{nul:?}"
+    );
+    assert!(nul.to_string().contains("0x00"), "{nul}");
+
+    // A newer load re-points the view and drops the first version's table: a batch asking
+    // for the first version fails as such instead of reading the second one's items.
+    let second = Loader::new(&store)
+        .load_version(source(
+            "m2",
+            &items_csv("B", &vectors(40, 2, 23)),
+            &users_csv(2, 24),
+        ))
+        .await
+        .unwrap()
+        .embedding_version;
+    let gone = store
+        .knn_batch_in_version(&first, &[request("A00000")], 5)
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, StoreError::NoActiveVersion), "{gone:?}");
+    let answers = store
+        .knn_batch_in_version(&second, &[request("B00000")], 5)
+        .await
+        .unwrap();
+    assert!(
+        answers[0].iter().all(|i| i.id.starts_with('B')),
+        "{answers:?}"
+    );
+    let refused = store
+        .knn_batch_in_version("item_emb; --", &[request("B00000")], 5)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not an embedding version"),
+        "{refused}"
+    );
 }
