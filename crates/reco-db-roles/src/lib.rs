@@ -231,18 +231,18 @@ pub(crate) async fn ensure_password<A: Account>(
         .get(secret::PENDING)
         .await
         .map_err(secret_failed(nothing_changed))?;
-    let current_version = current.as_ref().map(|c| c.version_id.clone());
+    let current_password = current.as_ref().map(|c| &c.password);
 
     // A run that set the password but stopped before moving AWSCURRENT.
     if let Some(staged) =
-        pending.filter(|p| p.username == role && Some(&p.version_id) != current_version.as_ref())
+        pending.filter(|p| p.username == role && current_password != Some(&p.password))
         && account
             .logs_in(&staged.password)
             .await
             .map_err(login_check("trying the staged password"))?
     {
         secret
-            .promote(&staged.version_id, current_version.as_deref())
+            .promote(&staged.version_id, &staged.value)
             .await
             .map_err(secret_failed(
                 "the staged value (AWSPENDING) is the password in use; run `reco db migrate` again to make it current",
@@ -262,8 +262,9 @@ pub(crate) async fn ensure_password<A: Account>(
     }
 
     let password = password::generate();
+    let value = account.secret_value(&password);
     let version = secret
-        .stage(&account.secret_value(&password))
+        .stage(&value)
         .await
         .map_err(secret_failed(nothing_changed))?;
     account
@@ -286,7 +287,7 @@ pub(crate) async fn ensure_password<A: Account>(
         });
     }
     secret
-        .promote(&version, current_version.as_deref())
+        .promote(&version, &value)
         .await
         .map_err(secret_failed(
             "the new password is set in the database and staged as AWSPENDING, but readers still get the old value: run `reco db migrate` again to make the staged value current",

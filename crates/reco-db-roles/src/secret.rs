@@ -5,7 +5,7 @@
 //! value, sees that it logs in, and finishes the move.
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata as _};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde::Deserialize;
 
 /// Stage label of the value readers get.
@@ -25,8 +25,8 @@ pub struct SecretError {
     pub reason: String,
 }
 
-/// One version of a role's secret: its id and the credentials in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One version of a role's secret: its id, the credentials in it and its whole JSON text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredCredentials {
     /// Secrets Manager's version id.
     pub version_id: String,
@@ -34,6 +34,17 @@ pub struct StoredCredentials {
     pub username: String,
     /// `password` of the JSON.
     pub password: String,
+    /// The JSON text as stored.
+    pub value: String,
+}
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredentials")
+            .field("version_id", &self.version_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The two fields every role secret has (the MySQL one has host, port and dbname too).
@@ -70,18 +81,23 @@ impl RoleSecret {
         e: aws_sdk_secretsmanager::error::SdkError<E>,
     ) -> SecretError
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         tracing::debug!(secret = %self.id, operation, error = ?e, "Secrets Manager call failed");
-        SecretError {
-            secret: self.id.clone(),
-            operation,
-            reason: DisplayErrorContext(&e)
+        let reason = match (e.code(), e.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => DisplayErrorContext(&e)
                 .to_string()
                 .lines()
                 .next()
                 .unwrap_or_default()
                 .to_owned(),
+        };
+        SecretError {
+            secret: self.id.clone(),
+            operation,
+            reason,
         }
     }
 
@@ -114,6 +130,7 @@ impl RoleSecret {
                 version_id: version_id.to_owned(),
                 username: c.username,
                 password: c.password,
+                value: text.to_owned(),
             }),
             Err(_) => {
                 tracing::warn!(secret = %self.id, stage, "secret value is not JSON with username and password; it will be replaced");
@@ -144,24 +161,20 @@ impl RoleSecret {
             })
     }
 
-    /// Moves [`CURRENT`] to `version_id` (from `current`, the version that had it, if any)
-    /// and takes [`PENDING`] off it.
-    pub async fn promote(
-        &self,
-        version_id: &str,
-        current: Option<&str>,
-    ) -> Result<(), SecretError> {
+    /// Makes `value`, staged as version `version_id`, what readers get: written again as a new
+    /// version, which takes [`CURRENT`] (the old one becomes `AWSPREVIOUS`), and the staged
+    /// version loses [`PENDING`]. A second write rather than moving the label: the AWS
+    /// emulator answers label-less reads from the last written version, not from the label.
+    pub async fn promote(&self, version_id: &str, value: &str) -> Result<(), SecretError> {
         self.client
-            .update_secret_version_stage()
+            .put_secret_value()
             .secret_id(&self.id)
-            .version_stage(CURRENT)
-            .move_to_version_id(version_id)
-            .set_remove_from_version_id(current.map(str::to_owned))
+            .secret_string(value)
             .send()
             .await
-            .map_err(|e| self.error("UpdateSecretVersionStage", e))?;
-        // A leftover PENDING label on the current version is harmless (the next run sees the
-        // same version under both labels and does nothing); only worth a warning.
+            .map_err(|e| self.error("PutSecretValue", e))?;
+        // A leftover PENDING label is harmless (the next run finds a staged value equal to the
+        // current one and does nothing); only worth a warning.
         if let Err(e) = self
             .client
             .update_secret_version_stage()
