@@ -8,6 +8,7 @@ use reco_aws::Bucket;
 use reco_config::{AwsArgs, MysqlArgs, required, var};
 use reco_domain::training::SnapshotDate;
 use reco_etl::catalog::TrainingCatalog;
+use reco_etl::encode::{PART_ROWS, ROW_GROUP_ROWS};
 use reco_etl::{EtlConfig, run_etl, source_db};
 
 /// Arguments of `reco etl`.
@@ -25,6 +26,9 @@ pub struct EtlArgs {
     /// The Glue table of training rows.
     #[arg(long, env = var::RECO_GLUE_TABLE, value_name = "NAME")]
     pub glue_table: Option<String>,
+    /// Rows per Parquet part file (smaller parts: more objects, smaller uploads).
+    #[arg(long, value_name = "ROWS", default_value_t = PART_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub part_rows: usize,
     /// The source database.
     #[command(flatten)]
     pub mysql: MysqlArgs,
@@ -45,7 +49,12 @@ pub async fn run(args: EtlArgs) -> anyhow::Result<ExitCode> {
     let pool = source_db::connect(options).await?;
     let catalog = TrainingCatalog::new(aws_sdk_glue::Client::new(&sdk), database, table);
     let lake = Bucket::s3(&args.aws, bucket)?;
-    let report = run_etl(&pool, &lake, &catalog, &EtlConfig::new(snapshot))
+    let config = EtlConfig {
+        part_rows: args.part_rows,
+        row_group_rows: ROW_GROUP_ROWS.min(args.part_rows),
+        ..EtlConfig::new(snapshot)
+    };
+    let report = run_etl(&pool, &lake, &catalog, &config)
         .await
         .with_context(|| format!("etl of snapshot {snapshot} failed"))?;
     let secs = report.elapsed.as_secs_f64();
