@@ -20,7 +20,7 @@ use reco_vector_store::{
     ActiveVersion, ExactIndex, MAX_K, StoreError, VectorStore, validate_request,
 };
 
-use crate::isolate::{PartFailure, answer_isolating};
+use crate::isolate::{Isolated, PartFailure, answer_isolating};
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
@@ -56,6 +56,24 @@ impl PgVectorIndex {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Answers `queries` with pgvector's HNSW index over `embedding_version`'s table, as they
+    /// are (unchecked): a statement the database refuses for a value is split until the
+    /// refused queries stand alone ([`answer_isolating`]).
+    pub async fn knn_in_version(
+        &self,
+        embedding_version: &str,
+        queries: &[KnnQuery],
+        k: usize,
+    ) -> Result<Isolated, IndexError> {
+        answer_isolating(queries, |part| async move {
+            self.store
+                .knn_batch_in_version(embedding_version, part, k)
+                .await
+                .map_err(|e| part_failure(e, embedding_version))
+        })
+        .await
     }
 
     /// Keeps the in-memory catalogue in step with the version readers see: loads it when a
@@ -180,14 +198,9 @@ impl NeighbourIndex for PgVectorIndex {
                 .map(Ok)
                 .collect(),
             None => {
-                answer_isolating(to_send, |part| async move {
-                    self.store
-                        .knn_batch_in_version(embedding_version, part, k)
-                        .await
-                        .map_err(|e| part_failure(e, embedding_version))
-                })
-                .await?
-                .answers
+                self.knn_in_version(embedding_version, to_send, k)
+                    .await?
+                    .answers
             }
         };
         if sent.len() != to_send.len() {

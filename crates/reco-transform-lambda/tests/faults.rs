@@ -1,0 +1,297 @@
+//! Fault injection on the handler against the local PostgreSQL + pgvector: a product code
+//! PostgreSQL cannot take fails only its record (HNSW path and in-memory path alike), and a
+//! new embeddings version loaded between two invocations (between the version read and the
+//! query) leaves every record stamped with the version whose vectors produced it.
+
+#![cfg(feature = "integration")]
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lambda_runtime::{Context, LambdaEvent};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use reco_domain::event::ClickEvent;
+use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
+use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::transform::{CustomerEmbedder, KnnQuery, RecordError};
+use reco_testkit::LocalStack;
+use reco_testkit::fakes::InMemoryModels;
+use reco_transform_lambda::pg_index::PgVectorIndex;
+use reco_transform_lambda::ports::{IndexError, NeighbourIndex};
+use reco_transform_lambda::{TransformOptions, Transformed, Transformer, handle_invocation};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{StoreOptions, VectorStore};
+
+const DIM: usize = 8;
+const K: usize = 5;
+
+/// A user tower per model version: a fixed direction per customer number.
+struct Tower(&'static str);
+
+impl CustomerEmbedder for Tower {
+    fn model_version(&self) -> &str {
+        self.0
+    }
+    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(event.customer_number as u64);
+        (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+}
+
+type PgTransformer<'m> = Transformer<PgVectorIndex, &'m InMemoryModels<Tower>>;
+
+fn models() -> InMemoryModels<Tower> {
+    InMemoryModels::new([(Tower("m1"), DIM), (Tower("m2"), DIM), (Tower("m3"), DIM)])
+}
+
+/// `items` item embeddings named `<prefix>0000`, `<prefix>0001`, ...
+fn catalogue_csv(prefix: &str, items: usize, seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = String::from("id,embedding\n");
+    for i in 0..items {
+        let v: Vec<String> = (0..DIM)
+            .map(|_| rng.random_range(-1.0f32..1.0).to_string())
+            .collect();
+        writeln!(out, "{prefix}{i:04},\"[{}]\"", v.join(",")).unwrap();
+    }
+    out
+}
+
+async fn load(store: &VectorStore, model: &str, items: &str) -> String {
+    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
+    Loader::new(store)
+        .load_version(EmbeddingSource {
+            model_version: model.to_owned(),
+            items: EmbeddingFile {
+                name: "items".to_owned(),
+                reader: items.as_bytes(),
+            },
+            users: EmbeddingFile {
+                name: "users".to_owned(),
+                reader: users.as_bytes(),
+            },
+        })
+        .await
+        .unwrap()
+        .embedding_version
+}
+
+/// A transformer over the database at `url`: HNSW always (`exact_max_items` 0) or the
+/// in-memory search of catalogues up to `exact_max_items` items.
+async fn transformer<'m>(
+    url: &str,
+    models: &'m InMemoryModels<Tower>,
+    exact_max_items: usize,
+) -> PgTransformer<'m> {
+    let mut store_options = StoreOptions::for_lambda();
+    store_options.ef_search = 400;
+    let store = VectorStore::connect(url, store_options).await.unwrap();
+    let options = TransformOptions {
+        knn_k: K,
+        exact_knn_max_items: exact_max_items,
+        ..TransformOptions::default()
+    };
+    Transformer::new(PgVectorIndex::new(store, exact_max_items), models, &options)
+}
+
+fn event(customer: u32, codes: &[&str]) -> Vec<u8> {
+    let history: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|code| serde_json::json!({"product_code": code, "quantity": 1, "in_shopping_cart": false}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "session_id": format!("s-{customer}"),
+        "customer_number": customer,
+        "browse_history": history,
+    }))
+    .unwrap()
+}
+
+fn invocation(payloads: &[Vec<u8>]) -> LambdaEvent<FirehoseEvent> {
+    let records = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| FirehoseRecord {
+            record_id: format!("r{i}"),
+            approximate_arrival_timestamp: Some(1_763_780_000_000),
+            data: BASE64.encode(payload),
+            kinesis_record_metadata: None,
+        })
+        .collect();
+    LambdaEvent::new(
+        FirehoseEvent {
+            invocation_id: Some("inv".into()),
+            delivery_stream_arn: None,
+            source_kinesis_stream_arn: None,
+            region: Some("us-east-1".into()),
+            records,
+        },
+        Context::default(),
+    )
+}
+
+fn records(transformed: &Transformed) -> Vec<RecommendationRecord> {
+    transformed
+        .response
+        .records
+        .iter()
+        .filter(|r| r.result == FirehoseResult::Ok)
+        .map(|r| serde_json::from_slice(&BASE64.decode(&r.data).unwrap()).unwrap())
+        .collect()
+}
+
+/// Twenty good events and, at position 7, one whose product code holds a NUL byte.
+fn batch_with_a_nul_code() -> Vec<Vec<u8>> {
+    (0..21u32)
+        .map(|i| {
+            if i == 7 {
+                event(1000 + i, &["A0001", "A\0BAD"])
+            } else {
+                event(1000 + i, &[&format!("A{:04}", i % 50)])
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_nul_product_code_fails_only_its_record_on_the_hnsw_and_the_in_memory_path() {
+    let db = LocalStack::get().pg_database().await;
+    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
+        .await
+        .unwrap();
+    let version = load(&loader, "m1", &catalogue_csv("A", 300, 1)).await;
+    let models = models();
+    for exact_max_items in [0, 1_000] {
+        let transformer = transformer(&db.url, &models, exact_max_items).await;
+        let transformed = handle_invocation(invocation(&batch_with_a_nul_code()), &transformer)
+            .await
+            .unwrap_or_else(|e| panic!("exact_max_items {exact_max_items}: {e}"));
+        assert_eq!(
+            transformer.index().exact_catalogue().is_some(),
+            exact_max_items > 0
+        );
+        let results: Vec<FirehoseResult> = transformed
+            .response
+            .records
+            .iter()
+            .map(|r| r.result)
+            .collect();
+        let mut expected = vec![FirehoseResult::Ok; 21];
+        expected[7] = FirehoseResult::ProcessingFailed;
+        assert_eq!(results, expected, "exact_max_items {exact_max_items}");
+        assert_eq!(
+            (transformed.counts.ok, transformed.counts.query_rejected),
+            (20, 1)
+        );
+        assert_eq!(transformed.failures.len(), 1);
+        assert_eq!(transformed.failures[0].record_id, "r7");
+        let RecordError::QueryRejected(rejected) = &transformed.failures[0].error else {
+            panic!("{:?}", transformed.failures[0].error);
+        };
+        assert!(rejected.reason.contains("NUL byte"), "{rejected}");
+        for record in records(&transformed) {
+            assert_eq!(record.recommended_items.len(), K);
+            assert_eq!(record.embedding_version, version);
+        }
+    }
+
+    // Unchecked, the NUL reaches PostgreSQL, which refuses the whole statement (22021): the
+    // batch is split until that query stands alone; every other query is answered.
+    let index = transformer(&db.url, &models, 0).await;
+    let queries: Vec<KnnQuery> = (0..40)
+        .map(|i| KnnQuery::SimilarTo {
+            item_ids: vec![if i == 29 {
+                "A\0BAD".to_owned()
+            } else {
+                format!("A{i:04}")
+            }],
+            exclude: vec![],
+        })
+        .collect();
+    let isolated = index
+        .index()
+        .knn_in_version(&version, &queries, K)
+        .await
+        .unwrap();
+    assert!(isolated.round_trips > 1, "{}", isolated.round_trips);
+    for (i, answer) in isolated.answers.iter().enumerate() {
+        match answer {
+            Err(rejected) => {
+                assert_eq!(i, 29);
+                assert!(rejected.reason.contains("0x00"), "{rejected}");
+            }
+            Ok(items) => assert_eq!(items.len(), K, "query {i}"),
+        }
+    }
+    assert_eq!(isolated.answers.iter().filter(|a| a.is_err()).count(), 1);
+}
+
+#[tokio::test]
+async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
+    let db = LocalStack::get().pg_database().await;
+    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
+        .await
+        .unwrap();
+    // Each version has its own item ids, so a list tells which version's vectors made it.
+    let first = load(&loader, "m1", &catalogue_csv("A", 300, 1)).await;
+    let models = models();
+    let hnsw = transformer(&db.url, &models, 0).await;
+    let exact = transformer(&db.url, &models, 1_000).await;
+    let batch: Vec<Vec<u8>> = (0..10u32)
+        .map(|i| event(2000 + i, &[&format!("A{i:04}")]))
+        .collect();
+    let check = |transformed: &Transformed, model: &str, version: &str, prefix: char| {
+        assert_eq!(transformed.counts.ok, 10, "{:?}", transformed.failures);
+        for record in records(transformed) {
+            assert_eq!(
+                (
+                    record.model_version.as_str(),
+                    record.embedding_version.as_str()
+                ),
+                (model, version)
+            );
+            assert_eq!(record.recommended_items.len(), K);
+            for item in record.recommended_items.iter().chain(&record.similar_items) {
+                assert!(item.id.starts_with(prefix), "{} from {version}", item.id);
+            }
+        }
+    };
+    for transformer in [&hnsw, &exact] {
+        let transformed = handle_invocation(invocation(&batch), transformer)
+            .await
+            .unwrap();
+        check(&transformed, "m1", &first, 'A');
+    }
+
+    // A new version is loaded between two invocations: both transformers hold the first
+    // version (read less than the re-check interval ago) when the second invocation queries.
+    let second = load(&loader, "m2", &catalogue_csv("B", 300, 2)).await;
+    let transformed = handle_invocation(invocation(&batch), &hnsw).await.unwrap();
+    // HNSW: the first version's table is gone, so the batch is redone with the second
+    // version's model and items, and stamped with them.
+    assert_eq!(transformed.database.version_redos, 1);
+    check(&transformed, "m2", &second, 'B');
+    // In memory: the first version's items are still held and answer; stamped with it.
+    let transformed = handle_invocation(invocation(&batch), &exact).await.unwrap();
+    assert_eq!(transformed.database.version_redos, 0);
+    check(&transformed, "m1", &first, 'A');
+
+    // A load between reading the version and querying it, made deterministic at the index:
+    // the query fails as VersionGone rather than answering from the new version's items.
+    let read = hnsw.index().active_version().await.unwrap().unwrap();
+    assert_eq!(read.embedding_version, second);
+    let third = load(&loader, "m3", &catalogue_csv("C", 300, 3)).await;
+    let query = [KnnQuery::ByVector {
+        vector: vec![0.5; DIM],
+        exclude: vec![],
+    }];
+    let gone = hnsw.index().knn_batch(&read, &query, K).await.unwrap_err();
+    assert!(
+        matches!(&gone, IndexError::VersionGone { embedding_version } if *embedding_version == second),
+        "{gone:?}"
+    );
+    let transformed = handle_invocation(invocation(&batch), &hnsw).await.unwrap();
+    check(&transformed, "m3", &third, 'C');
+}
