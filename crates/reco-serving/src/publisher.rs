@@ -353,6 +353,66 @@ mod tests {
         assert_eq!(doc.provenance.recommendation_id, "d");
     }
 
+    /// Object keys of a stored document, sorted.
+    fn keys_of(value: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[tokio::test]
+    async fn customer_documents_carry_no_personal_field_even_from_old_records() {
+        // A delivered line as written before records lost the event's personal and unknown
+        // fields: the publisher reads it, and the document it stores has none of them.
+        let old = r#"{"session_id":"s","customer_number":9,"city":"Lyon","country":"France",
+            "credit_limit":21000.0,"email":"jane@example.com","browse_history":[{"product_code":"S1","quantity":1,"in_shopping_cart":false}],
+            "recommended_items":[{"id":"P2","score":0.5}],"similar_items":[{"id":"P2","score":0.4}],
+            "recommendation_id":"r","model_version":"m","embedding_version":"e",
+            "generated_at":"2026-12-02T10:00:00.000Z"}"#
+            .replace('\n', "");
+        let s = store();
+        let r = publish_object(
+            "old.ndjson",
+            format!("{old}\n").as_bytes(),
+            &catalogue(),
+            &s,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.written, 1);
+        let raw = s.bucket().get(&customer_document_key(9)).await.unwrap();
+        let text = std::str::from_utf8(&raw).unwrap();
+        for personal in [
+            "Lyon",
+            "France",
+            "21000",
+            "jane@example.com",
+            "city",
+            "credit_limit",
+        ] {
+            assert!(
+                !text.contains(personal),
+                "{personal} in the document: {text}"
+            );
+        }
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            keys_of(&value),
+            [
+                "customer_number",
+                "provenance",
+                "recommended",
+                "schema_version",
+                "similar_to_session",
+                "source",
+            ]
+        );
+        assert_eq!(
+            keys_of(&value["recommended"][0]),
+            ["name", "price", "product_code", "product_line", "score"]
+        );
+    }
+
     #[tokio::test]
     async fn gzip_objects_are_read_and_a_corrupt_one_is_an_error() {
         let body = line(5, "2026-12-02T10:00:00.000Z", "g", "P2");
