@@ -14,7 +14,8 @@ mod logging;
 mod progress;
 
 use commands::{
-    etl, eval, firehose_local, load_embeddings, pipeline, produce, recs, score_all, source, train,
+    db, etl, eval, firehose_local, load_embeddings, pipeline, produce, recs, score_all, source,
+    train,
 };
 
 /// reco: a two-speed recommendation pipeline (batch ETL + training, streaming inference).
@@ -51,6 +52,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Top-k for every customer of a shard -> latest documents (+ the popular fallback).
     ScoreAll(score_all::ScoreAllArgs),
+    /// The least-privilege database roles and their secrets (as the master user).
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// The daily loop: run it locally, or print its Step Functions definition.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
             Command::Recs(args) => recs::run(args).await,
             Command::Eval(args) => eval::run(args).await,
             Command::ScoreAll(args) => score_all::run(args).await,
+            Command::Db(cmd) => db::run(cmd).await,
             Command::Pipeline(cmd) => pipeline::run(cmd).await,
         }
     });

@@ -23,8 +23,12 @@ pub mod password;
 pub mod postgres;
 pub mod secret;
 
-pub use config::RoleSecretArgs;
+pub use aws_sdk_secretsmanager::Client as SecretsClient;
+pub use config::{RoleSecretArgs, RoleSecretIds};
 pub use secret::{RoleSecret, SecretError};
+
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::PgConnectOptions;
 
 /// The role statements for PostgreSQL (`sql/roles/postgres.sql`).
 pub const POSTGRES_SQL: &str = include_str!("../../../sql/roles/postgres.sql");
@@ -176,6 +180,73 @@ pub enum MigrateError {
         /// What the server said.
         detail: String,
     },
+}
+
+/// One migration run: which databases (connected as their master user), which role
+/// secrets, the role names, and whether to rotate.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The role names.
+    pub names: RoleNames,
+    /// New passwords for every role.
+    pub rotate: bool,
+    /// The vector database's master connection and the two role secrets.
+    pub postgres: Option<(PgConnectOptions, postgres::PgRoleSecrets)>,
+    /// The source database's master connection and `reco_etl`'s secret.
+    pub mysql: Option<(MySqlConnectOptions, RoleSecret)>,
+}
+
+impl Migration {
+    /// The run over `ids`' secrets, read and written with `client`; the connections are
+    /// the callers' (they resolve URLs and master secrets).
+    pub fn new(
+        names: RoleNames,
+        rotate: bool,
+        client: &SecretsClient,
+        ids: &RoleSecretIds,
+        postgres: Option<PgConnectOptions>,
+        mysql: Option<MySqlConnectOptions>,
+    ) -> Self {
+        let secret = |id: &String| RoleSecret::new(client.clone(), id.clone());
+        Self {
+            names,
+            rotate,
+            postgres: postgres
+                .zip(ids.postgres.as_ref())
+                .map(|(options, (reader, loader))| {
+                    (
+                        options,
+                        postgres::PgRoleSecrets {
+                            reader: secret(reader),
+                            loader: secret(loader),
+                        },
+                    )
+                }),
+            mysql: mysql
+                .zip(ids.mysql.as_ref())
+                .map(|(options, etl)| (options, secret(etl))),
+        }
+    }
+
+    /// Runs PostgreSQL's part, then MySQL's; `progress` gets a line per step.
+    pub async fn run(
+        &self,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Vec<RoleReport>, MigrateError> {
+        let mut reports = Vec::new();
+        match &self.postgres {
+            Some((admin, secrets)) => reports.extend(
+                postgres::migrate(admin, &self.names, secrets, self.rotate, progress).await?,
+            ),
+            None => progress("postgres: skipped (no role secrets configured)"),
+        }
+        match &self.mysql {
+            Some((admin, secret)) => reports
+                .push(mysql::migrate(admin, &self.names, secret, self.rotate, progress).await?),
+            None => progress("mysql: skipped (no role secret configured)"),
+        }
+        Ok(reports)
+    }
 }
 
 /// A database account whose password the migration manages.

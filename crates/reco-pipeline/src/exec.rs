@@ -14,6 +14,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, StorageError};
 use reco_config::{AwsArgs, ConfigError, ModelStoreArgs, MysqlArgs, PgArgs, required, var};
+use reco_db_roles::{Migration, RoleSecretArgs, SecretsClient};
 use reco_domain::artifacts::{ModelPrefix, USER_EMBEDDINGS_PARQUET};
 use reco_domain::training::SnapshotDate;
 use reco_etl::catalog::TrainingCatalog;
@@ -28,8 +29,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::io::{
-    EtlResponse, LoadResponse, PlanResponse, PublishResponse, Request, ScoreResponse, ShardRequest,
-    TrainResponse, shard_count,
+    EtlResponse, LoadResponse, MigrateResponse, MigratedRole, PlanResponse, PublishResponse,
+    Request, ScoreResponse, ShardRequest, TrainResponse, shard_count,
 };
 use crate::steps::{INVALID_ERROR, TRANSIENT_ERROR};
 
@@ -163,6 +164,9 @@ pub struct ServiceArgs {
     #[arg(long = "k", env = var::RECO_KNN_K, default_value_t = DEFAULT_K as u16,
           value_parser = clap::value_parser!(u16).range(1..=MAX_K as i64))]
     pub k: u16,
+    /// The role secrets the migrate step writes (the migrate function's only).
+    #[command(flatten)]
+    pub roles: RoleSecretArgs,
     /// AWS endpoint, region and credentials.
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -351,6 +355,63 @@ impl Services {
         })
     }
 
+    /// The roles and their secrets, connected as the master users (`RECO_PG_SECRET_ARN`,
+    /// `RECO_MYSQL_SECRET_ARN` of the migrate function); a database whose role secrets are
+    /// not configured is skipped.
+    async fn migrate(&self, rotate: bool) -> Result<MigrateResponse, StepError> {
+        let invalid = |e: reco_db_roles::MigrateError| StepError::invalid(e.to_string());
+        let ids = self.args.roles.ids().map_err(invalid)?;
+        let names = self.args.roles.names().map_err(invalid)?;
+        let postgres = match &ids.postgres {
+            Some(_) => Some(
+                reco_vector_store::connect_options(&self.args.pg.target()?, &self.sdk)
+                    .await
+                    .map_err(|e| {
+                        StepError::from_error("reading the vector database's master secret", &e)
+                    })?,
+            ),
+            None => None,
+        };
+        let mysql = match &ids.mysql {
+            Some(_) => Some(
+                source_db::connect_options(&self.args.mysql.target()?, &self.sdk)
+                    .await
+                    .map_err(|e| {
+                        StepError::from_error("reading the source database's master secret", &e)
+                    })?,
+            ),
+            None => None,
+        };
+        let migration = Migration::new(
+            names,
+            rotate,
+            &SecretsClient::new(&self.sdk),
+            &ids,
+            postgres,
+            mysql,
+        );
+        let reports = migration
+            .run(&|line| tracing::info!(progress = line, "migrate"))
+            .await
+            .map_err(|e| match &e {
+                reco_db_roles::MigrateError::Database { source, .. } if is_transient(source) => {
+                    StepError::transient(e.to_string())
+                }
+                _ => StepError::invalid(e.to_string()),
+            })?;
+        Ok(MigrateResponse {
+            roles: reports
+                .into_iter()
+                .map(|r| MigratedRole {
+                    role: r.role,
+                    engine: r.engine.to_owned(),
+                    password: r.password.to_string(),
+                    secret: r.secret,
+                })
+                .collect(),
+        })
+    }
+
     async fn publish(&self, model_version: &str) -> Result<PublishResponse, StepError> {
         let artifacts = self.artifacts()?;
         let previous = publish::promote(&artifacts, &self.prefix(), model_version)
@@ -421,6 +482,7 @@ impl Executor for Services {
             ),
             Request::Score(shard) => to_json(self.score(shard).await?),
             Request::Publish { model_version } => to_json(self.publish(&model_version).await?),
+            Request::Migrate { rotate } => to_json(self.migrate(rotate).await?),
         }
     }
 }

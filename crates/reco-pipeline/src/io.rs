@@ -40,6 +40,13 @@ pub enum Request {
         /// The model version.
         model_version: String,
     },
+    /// Create or update the least-privilege database roles and their secrets, as the master
+    /// users (not a step of the daily loop: Terraform invokes it after each apply).
+    Migrate {
+        /// New passwords for every role.
+        #[serde(default)]
+        rotate: bool,
+    },
 }
 
 impl Request {
@@ -52,6 +59,7 @@ impl Request {
             Self::Plan { .. } => "plan",
             Self::Score(_) => "score",
             Self::Publish { .. } => "publish",
+            Self::Migrate { .. } => "migrate",
         }
     }
 }
@@ -162,6 +170,26 @@ pub struct PublishResponse {
     pub previous: Option<String>,
 }
 
+/// The migration's answer: one line per role (no password, only what was done).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrateResponse {
+    /// Every role migrated, PostgreSQL's first.
+    pub roles: Vec<MigratedRole>,
+}
+
+/// One role after the migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigratedRole {
+    /// Role or user name.
+    pub role: String,
+    /// `postgres` or `mysql`.
+    pub engine: String,
+    /// `kept`, `set`, `rotated` or `resumed`.
+    pub password: String,
+    /// The secret holding its credentials.
+    pub secret: String,
+}
+
 /// The plan for `customers`: ceil(customers / per shard) shards, at least one, at most
 /// `max_shards`.
 pub fn shard_count(customers: u64, customers_per_shard: u64, max_shards: u32) -> u32 {
@@ -207,6 +235,16 @@ mod tests {
             .is_err()
         );
         assert!(serde_json::from_value::<Request>(json!({"step": "dance"})).is_err());
+        assert_eq!(
+            serde_json::from_value::<Request>(json!({"step": "migrate"})).unwrap(),
+            Request::Migrate { rotate: false }
+        );
+        let rotate = Request::Migrate { rotate: true };
+        assert_eq!(rotate.step(), "migrate");
+        assert_eq!(
+            serde_json::to_value(&rotate).unwrap(),
+            json!({"step": "migrate", "rotate": true})
+        );
     }
 
     #[test]

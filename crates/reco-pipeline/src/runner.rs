@@ -429,6 +429,7 @@ mod tests {
                 Request::Publish { model_version } => {
                     json!({"model_version": model_version, "previous": "v1"})
                 }
+                Request::Migrate { .. } => json!({"roles": []}),
             })
         }
     }

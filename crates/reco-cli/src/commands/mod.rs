@@ -1,5 +1,6 @@
 //! One module per `reco` subcommand: its arguments and its `run`.
 
+pub mod db;
 pub mod etl;
 pub mod eval;
 pub mod firehose_local;

@@ -53,7 +53,7 @@ fn emit_metrics(step: &str, answer: &Value) {
 async fn handler(event: LambdaEvent<Value>, services: &Services) -> Result<Value, Diagnostic> {
     let request: Request = serde_json::from_value(event.payload).map_err(|e| {
         failure(StepError::invalid(format!(
-            "not a pipeline request ({e}); expected {{\"step\": \"etl\" | \"train\" | \"load\" | \"plan\" | \"score\" | \"publish\", ...}}"
+            "not a pipeline request ({e}); expected {{\"step\": \"etl\" | \"train\" | \"load\" | \"plan\" | \"score\" | \"publish\" | \"migrate\", ...}}"
         )))
     })?;
     let step = request.step();
