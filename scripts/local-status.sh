@@ -19,5 +19,9 @@ show mariadb "$RECO_LOCAL_MYSQL_PORT"
 show postgres "$RECO_LOCAL_PG_PORT"
 show moto "$RECO_LOCAL_MOTO_PORT"
 [ -f "$RUN_DIR/storefront.pid" ] && show storefront "${RECO_STOREFRONT_PORT:-18080}"
+if [ -f "$LOCAL_DIR/tls/server.pem" ]; then
+  # The servers' certificate (scripts/local-up.sh renews it 30 days before it expires).
+  echo "tls:      CA $LOCAL_DIR/tls/ca.pem; server certificate $(openssl x509 -in "$LOCAL_DIR/tls/server.pem" -noout -enddate 2>/dev/null | sed 's/notAfter=/valid until /')"
+fi
 [ -f "$LOCAL_DIR/env" ] && echo "settings: $LOCAL_DIR/env"
 exit "$down"

@@ -107,3 +107,64 @@ fn classify(error: &sqlx::Error) -> ErrorClass {
         _ => ErrorClass::Other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server error with just a SQLSTATE, as the driver reports one.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            "server error"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn from_code(code: &'static str) -> StoreError {
+        StoreError::from(sqlx::Error::Database(Box::new(Sqlstate(code))))
+    }
+
+    #[test]
+    fn refused_credentials_are_authentication_errors_not_retried_as_is() {
+        for code in ["28P01", "28000"] {
+            let error = from_code(code);
+            assert!(
+                matches!(error, StoreError::Authentication { .. }),
+                "{code}: {error:?}"
+            );
+            assert!(!error.is_retryable(), "{code}");
+            let message = error.to_string();
+            assert!(
+                message.contains("refused the credentials") && message.contains("refresh"),
+                "{message}"
+            );
+        }
+        assert!(matches!(from_code("08006"), StoreError::Unavailable { .. }));
+        assert!(matches!(from_code("42501"), StoreError::Query { .. }));
+    }
+}
