@@ -18,7 +18,7 @@ use crate::encode::Kind;
 use crate::records::{Record, RecordReader};
 use crate::schema::{
     CREATE_VERSIONS_SQL, DEFAULT_MAINTENANCE_WORK_MEM, HNSW_EF_CONSTRUCTION, HNSW_M, LOAD_LOCK_KEY,
-    NEW_VERSION_SQL,
+    LOAD_LOCK_TIMEOUT, NEW_VERSION_SQL,
 };
 use crate::swap::{self, NewVersion};
 use crate::{LoadError, ModelArtifacts};
@@ -271,13 +271,21 @@ where
         .begin()
         .await
         .map_err(LoadError::db("starting the transaction"))?;
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", LOAD_LOCK_TIMEOUT.as_millis()))
+        .execute(&mut *tx)
+        .await
+        .map_err(LoadError::db("configuring the session"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(LOAD_LOCK_KEY)
         .execute(&mut *tx)
         .await
-        .map_err(LoadError::db("waiting for other loads to finish"))?;
+        .map_err(LoadError::db(
+            "waiting (10 minutes at most) for another load to finish: pg_locks names its pid",
+        ))?;
     sqlx::query(
         "SELECT set_config('statement_timeout', '0', true),
+                set_config('lock_timeout', '0', true),
                 set_config('maintenance_work_mem', $1, true)",
     )
     .bind(maintenance_work_mem)

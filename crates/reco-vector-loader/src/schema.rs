@@ -5,6 +5,11 @@
 /// sql/embeddings.sql take the same one). The bytes spell "recoemb1".
 pub const LOAD_LOCK_KEY: i64 = 0x7265_636f_656d_6231;
 
+/// Longest wait for the load lock (another load running): past it the load fails with the
+/// holder to look at rather than queueing forever. A killed load's lock goes with its
+/// connection, so it never makes a rerun wait.
+pub const LOAD_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// HNSW graph degree: pgvector's default `m`, good for 32-128 dimensions.
 pub const HNSW_M: u32 = 16;
 /// HNSW build breadth: pgvector's default `ef_construction`.
