@@ -1,8 +1,10 @@
 locals {
   delivered_log_location = "s3://${module.recommendations.bucket}/${local.recs_prefix}/"
 
-  # One column per field of reco_domain::recommendation::RecommendationRecord that the
-  # delivered log keeps (the record carries no personal fields of the event).
+  # One column per top-level key of reco_domain::recommendation::RecommendationRecord:
+  # the event's identifiers (no city, country, credit limit, nor any field the contract
+  # does not name), the two lists and provenance. reco-domain's unit test
+  # glue_table_columns_are_the_record_keys reads this list and fails when they differ.
   delivered_log_columns = [
     { name = "session_id", type = "string", comment = "Click event: session" },
     { name = "customer_number", type = "bigint", comment = "Click event: customer" },
