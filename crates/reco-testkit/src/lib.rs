@@ -4,8 +4,12 @@
 //! `scripts/local-up.sh` an operator runs (idempotent, and serialised by the script's own
 //! lock), then reads `.local/env`. Every test gets its own database, bucket or stream
 //! names from [`unique_name`] and drops them when done, so runs never see each other's data.
+//! A test that stops the database gets a server of its own ([`PrivatePostgres`]).
 
 pub mod fakes;
+pub mod private_pg;
+
+pub use private_pg::PrivatePostgres;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
