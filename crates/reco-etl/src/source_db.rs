@@ -263,3 +263,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "source_db_tls_tests.rs"]
+mod tls_tests;
