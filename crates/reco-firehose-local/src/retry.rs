@@ -46,6 +46,15 @@ mod tests {
             "one attempt, no retry"
         );
         assert_eq!(backoff(first, 0).build().count(), 0);
+        // Jitter differs between retry sequences (backon's `std` feature: a random seed each;
+        // without it every sequence gets the same "random" pauses, in lockstep).
+        let sequences: Vec<Vec<Duration>> = (0..4)
+            .map(|_| backoff(first, 5).build().collect())
+            .collect();
+        assert!(
+            sequences.iter().any(|s| *s != sequences[0]),
+            "identical jitter in every sequence: {sequences:?}"
+        );
         // Many retries never pause longer than the cap (plus its jitter).
         assert!(
             backoff(Duration::from_secs(1), 40)
