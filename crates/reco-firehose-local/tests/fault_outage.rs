@@ -89,7 +89,7 @@ fn event(i: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "session_id": format!("s-{i}"),
         "customer_number": customer,
-        "country": if customer % 2 == 0 { "France" } else { "USA" },
+        "country": if customer.is_multiple_of(2) { "France" } else { "USA" },
         "browse_history": [{"product_code": format!("S10_{:04}", i % 12), "quantity": 1, "in_shopping_cart": false}],
         "event_id": format!("e-{i}"),
         "padding": "x".repeat(PADDING_BYTES),
