@@ -160,7 +160,7 @@ fn put_records(upstream: &str, request: Message, injected: &Mutex<Injected>) -> 
             )
         }
         1 => {
-            let refused = |i: usize| i % 3 == 0;
+            let refused = |i: usize| i.is_multiple_of(3);
             let forwarded: Vec<serde_json::Value> = records
                 .iter()
                 .enumerate()

@@ -303,7 +303,9 @@ pub async fn load_classicmodels(
     .map_err(query("listing the source tables"))?
     {
         let lower = table.to_ascii_lowercase();
-        if SOURCE_TABLES.contains(&lower.as_str()) || tables.iter().any(|t| *t == lower) {
+        if SOURCE_TABLES.contains(&lower.as_str())
+            || tables.iter().any(|t| t.eq_ignore_ascii_case(&table))
+        {
             moved_out.push(table);
         }
     }
