@@ -37,6 +37,19 @@ pub enum SourceDbError {
         /// What went wrong.
         reason: String,
     },
+    /// The server's TLS certificate was not accepted (not signed by the trusted CA, or not
+    /// naming the host).
+    #[error(
+        "the source database {target} presented a TLS certificate that was not accepted: \
+         {source} (it must chain to the trusted CA, the built-in Amazon RDS bundle or \
+         RECO_DB_CA_FILE / the URL's ssl-ca, and name the host)"
+    )]
+    Certificate {
+        /// Host, port and database (no password).
+        target: String,
+        /// Driver error.
+        source: sqlx::Error,
+    },
     /// The database did not accept a connection.
     #[error("cannot connect to the source database {target}: {source}")]
     Unreachable {
@@ -149,7 +162,16 @@ async fn connect_within(
         .acquire_timeout(timeout)
         .connect_with(options)
         .await
-        .map_err(|source| SourceDbError::Unreachable { target, source })
+        .map_err(|source| {
+            // rustls reports its verdict on the server's certificate through the socket.
+            let certificate = matches!(&source, sqlx::Error::Tls(_))
+                || matches!(&source, sqlx::Error::Io(e) if e.to_string().contains("invalid peer certificate"));
+            if certificate {
+                SourceDbError::Certificate { target, source }
+            } else {
+                SourceDbError::Unreachable { target, source }
+            }
+        })
 }
 
 #[cfg(test)]

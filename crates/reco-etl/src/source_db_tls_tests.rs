@@ -64,11 +64,12 @@ async fn a_secret_connection_verifies_the_server_against_its_ca() {
         .unwrap();
     assert!(!cipher.is_empty(), "the source connection is not TLS");
     match refused {
-        Some(e @ SourceDbError::Unreachable { .. }) => {
+        Some(e @ SourceDbError::Certificate { .. }) => {
             let message = e.to_string();
             assert!(
-                message.contains("cannot connect to the source database")
-                    && message.contains("UnknownIssuer"),
+                message.contains("TLS certificate that was not accepted")
+                    && message.contains("UnknownIssuer")
+                    && message.contains("RECO_DB_CA_FILE"),
                 "{message}"
             );
         }

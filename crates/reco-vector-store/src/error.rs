@@ -21,6 +21,21 @@ pub enum StoreError {
         /// What was wrong, naming the request when known.
         reason: String,
     },
+    /// The server's TLS certificate was not accepted: it does not chain to the certificate
+    /// authorities the connection trusts (the built-in Amazon RDS bundle, `RECO_DB_CA_FILE`,
+    /// or the URL's `sslrootcert`) or does not name the host (`verify-full`). Retryable like
+    /// an outage (the fix, a CA bundle or host name, lands outside this process), but logged
+    /// as what it is.
+    #[error(
+        "the vector database's TLS certificate was not accepted: {source} (it must chain to the \
+         trusted CA, the built-in Amazon RDS bundle or RECO_DB_CA_FILE / the URL's sslrootcert, \
+         and name the host)"
+    )]
+    Certificate {
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database refused the user name or password (SQLSTATE class 28: 28P01 wrong
     /// password, 28000 no such role or no `pg_hba.conf` entry). Not retryable as is: a password
     /// rotated while the process runs is picked up by [`crate::VectorStore::refresh_credentials`],
@@ -54,9 +69,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying the same call later may succeed (the database was unreachable).
+    /// Whether retrying the same call later may succeed (the database was unreachable, or
+    /// its certificate refused).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Certificate { .. }
+        )
     }
 }
 
@@ -65,6 +84,7 @@ impl From<sqlx::Error> for StoreError {
         match classify(&source) {
             ErrorClass::Unavailable => StoreError::Unavailable { source },
             ErrorClass::Authentication => StoreError::Authentication { source },
+            ErrorClass::Certificate => StoreError::Certificate { source },
             ErrorClass::UndefinedTable => StoreError::NoActiveVersion,
             ErrorClass::BadData(message) => StoreError::BadRequest { reason: message },
             ErrorClass::Other => StoreError::Query { source },
@@ -75,6 +95,7 @@ impl From<sqlx::Error> for StoreError {
 enum ErrorClass {
     Unavailable,
     Authentication,
+    Certificate,
     UndefinedTable,
     BadData(String),
     Other,
@@ -82,8 +103,13 @@ enum ErrorClass {
 
 fn classify(error: &sqlx::Error) -> ErrorClass {
     match error {
+        // TLS set-up (certificates that do not parse), and the handshake's verdict on the
+        // server's certificate, which rustls reports through the socket as an I/O error.
+        sqlx::Error::Tls(_) => ErrorClass::Certificate,
+        sqlx::Error::Io(e) if e.to_string().contains("invalid peer certificate") => {
+            ErrorClass::Certificate
+        }
         sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => ErrorClass::Unavailable,
@@ -165,6 +191,15 @@ mod tests {
             );
         }
         assert!(matches!(from_code("08006"), StoreError::Unavailable { .. }));
+        let refused_certificate = StoreError::from(sqlx::Error::Io(std::io::Error::other(
+            "invalid peer certificate: UnknownIssuer",
+        )));
+        assert!(
+            matches!(refused_certificate, StoreError::Certificate { .. })
+                && refused_certificate.is_retryable(),
+            "{refused_certificate:?}"
+        );
+        assert!(refused_certificate.to_string().contains("RECO_DB_CA_FILE"));
         assert!(matches!(from_code("42501"), StoreError::Query { .. }));
     }
 }

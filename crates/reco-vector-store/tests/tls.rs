@@ -51,16 +51,19 @@ async fn verify_full_connects_with_the_local_ca_and_refuses_another() {
     }
 
     // The RDS bundle did not sign the local certificate: the store refuses to connect, and
-    // says that the certificate is the problem.
+    // says that the certificate is the problem (retried like an outage by the transform).
     let mut options = StoreOptions::for_lambda();
     options.acquire_timeout = std::time::Duration::from_secs(5);
     let err = VectorStore::connect_with(from_secret(stack, "127.0.0.1", &DbCa::Rds), options)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Certificate { .. }) && err.is_retryable(),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(
-        message.contains("certificate") && message.contains("UnknownIssuer"),
+        message.contains("TLS certificate was not accepted") && message.contains("UnknownIssuer"),
         "{message}"
     );
 }
