@@ -5,9 +5,13 @@
 //! - **Source** ([`ModelArtifacts`]): the trainer's `item_embeddings.csv` and
 //!   `user_embeddings.csv` of a version (default: the one `LATEST` names), streamed from the
 //!   object store; any [`EmbeddingSource`] of buffered readers can be loaded.
+//! - **Guard** ([`ModelArtifacts::open_checked`], [`PreparedSource`]): before the database
+//!   is touched, the version's `model.json` must exist and declare the dimension of both
+//!   files' first rows; a version that was not (completely) trained is refused by name.
 //! - **Load** ([`Loader::load_version`]): CSV ([`csv`]) parsed in parallel blocks -> binary
 //!   `COPY` ([`copy_binary`]) into new versioned tables -> primary keys + HNSW (cosine) index,
-//!   in one transaction under an advisory lock.
+//!   in one transaction under an advisory lock (waited for at most
+//!   [`schema::LOAD_LOCK_TIMEOUT`]; a killed load's lock and tables go with its connection).
 //! - **Swap**: in that same transaction the views `item_emb` / `user_emb` are re-pointed and the
 //!   version marked active; old versions are dropped afterwards.
 //!
