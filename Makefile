@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-.PHONY: help build test test-unit lint build-lambda deploy-etl deploy-vector-db deploy-streaming deploy-pipeline plan destroy local-up local-down local-status demo bench images
+.PHONY: help build test audit test-unit lint build-lambda deploy-etl deploy-vector-db deploy-streaming deploy-pipeline plan destroy local-up local-down local-status demo bench images
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,12 +18,15 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint ## Run every check: fmt, clippy, unit + integration tests (local stack), Lambda zips, Terraform checks + apply to the emulator
+test: lint audit ## Run every check: fmt, clippy, dependency audit, unit + integration tests (local stack), Lambda zips, Terraform checks + apply to the emulator
 	bash scripts/local-install.sh --with-cargo-lambda
 	$(CARGO) test --workspace --features integration
 	bash scripts/terraform-check.sh
 	bash scripts/build-lambda.sh
 	bash scripts/terraform-apply-local-test.sh
+
+audit: ## Dependency audit offline (cargo-deny: bans, licenses, sources; advisories from ../shared/security's RustSec copy when present)
+	bash scripts/audit.sh
 
 test-unit: ## The quick loop: every test that needs no service (no local stack), under a minute after the build
 	$(CARGO) test --workspace

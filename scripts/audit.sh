@@ -108,7 +108,7 @@ fi
 
 say "cargo-deny ${VERSION}: check ${checks[*]} (policy deny.toml, target ${TARGET}, offline)"
 status=0
-"${DENY}" --offline --color never --log-level warn --metadata-path "${metadata}" check "${checks[@]}" || status=$?
+"${DENY}" --offline --color never --log-level warn --metadata-path "${metadata}" check --hide-inclusion-graph "${checks[@]}" || status=$?
 if [[ ${status} -ne 0 ]]; then
   say "FAILED after $((SECONDS - t0)) s: fix the findings above, or add an exception with its reason to deny.toml"
   exit "${status}"
