@@ -19,10 +19,12 @@
 # One part is applied with -target on the part and the modules it needs, so it is
 # complete on its own (every part includes the notifications topic its alarms tell):
 # etl = kms + network + source-db (when created) + etl (the functions of the first two
-# steps, which nothing schedules until the pipeline part is applied);
+# steps, which nothing schedules until the pipeline part is applied) + db-roles (the
+# migration of the database roles whose secrets the functions read: it needs the vector
+# database too, and the pipeline zip);
 # vector-db = kms + network + the artifacts bucket + vector-db; streaming = those +
 # the data lake bucket and Glue database + streaming-inference (with the publisher) +
-# storefront; pipeline = all of those + the daily loop (state machine, its one daily
+# storefront + db-roles (the transform reads reco_reader's secret); pipeline = all of those + the daily loop (state machine, its one daily
 # schedule, the load-embeddings and score-all functions, alarms, dashboard).
 # Destroying one part targets only that part's own modules (Terraform also destroys
 # what depends on it); the source database, like the key, the network and the topic,
@@ -44,7 +46,7 @@ case "${env_name}" in local | aws) ;; *) tf_die "ENV must be local or aws, not '
 # Modules a part needs to be complete (apply/plan) and the part's own modules (destroy).
 case "${part}" in
   etl)
-    needs=(module.kms module.notifications module.network module.source_db module.etl)
+    needs=(module.kms module.notifications module.network module.source_db module.etl module.db_roles)
     own=(module.etl)
     zips=(pipeline)
     ;;
@@ -55,14 +57,15 @@ case "${part}" in
     ;;
   streaming)
     needs=(module.kms module.notifications module.network module.etl.module.artifacts module.etl.module.data_lake
-      module.etl.aws_glue_catalog_database.this module.vector_db module.streaming_inference module.storefront)
+      module.etl.aws_glue_catalog_database.this module.vector_db module.streaming_inference module.storefront
+      module.db_roles)
     own=(module.streaming_inference module.storefront)
-    zips=(transform publisher)
+    zips=(transform publisher pipeline)
     ;;
   pipeline)
     needs=(module.kms module.notifications module.network module.source_db module.etl module.vector_db
-      module.streaming_inference module.storefront module.pipeline)
-    own=(module.pipeline)
+      module.streaming_inference module.storefront module.db_roles module.pipeline)
+    own=(module.pipeline module.db_roles)
     zips=("${TF_LAMBDA_ZIPS[@]}")
     ;;
   all)
@@ -120,6 +123,8 @@ pg_skip_final_snapshot      = true
 pg_apply_immediately        = true
 # moto cannot remove a DB instance role association (no RemoveRoleFromDBInstance).
 pg_associate_s3_import_role = false
+# moto cannot run Lambdas: the database roles' migration is \`reco db migrate\` here.
+run_database_migration = false
 # moto does not keep Performance Insights: every apply would "modify" the instance (80 s of polling).
 pg_performance_insights_enabled = false
 # moto has no CloudFront cache or response headers policies (the same TTLs become legacy settings).

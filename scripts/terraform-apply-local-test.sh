@@ -135,6 +135,9 @@ source_db_skip_final_snapshot = true
 source_db_apply_immediately   = true
 # moto has no CloudFront cache or response headers policies; the module test asserts them.
 storefront_cache_policies = false
+# moto cannot run Lambdas: the db-roles migration is not invoked (its module test asserts
+# the invocation; the integration tests of reco-db-roles run the migration itself).
+run_database_migration = false
 # moto applies the TLS-only deny without its condition to object reads: Terraform could
 # not read (refresh) or delete the page objects. Object-free buckets keep it.
 site_bucket_deny_insecure_transport = false

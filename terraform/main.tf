@@ -12,6 +12,12 @@ locals {
   # would skip its checks.
   artifacts_bucket     = "${local.bucket_prefix}-artifacts"
   artifacts_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.artifacts_bucket}"
+  # Every bucket something in the VPC reads or writes: the S3 gateway endpoint allows
+  # these and no other (names, not module outputs: the network comes first).
+  vpc_bucket_arns = [
+    for b in ["data-lake", "artifacts", "recommendations"] :
+    "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_prefix}-${b}"
+  ]
 
   dist_dir       = abspath("${path.root}/../dist/lambda")
   transform_zip  = coalesce(var.transform_lambda_zip, "${local.dist_dir}/transform.zip")
@@ -51,6 +57,7 @@ module "network" {
   postgres_client_cidr_blocks = var.postgres_client_cidr_blocks
   mysql_client_cidr_blocks    = var.mysql_client_cidr_blocks
   enable_flow_logs            = var.enable_flow_logs
+  s3_bucket_arns              = local.vpc_bucket_arns
   log_retention_days          = local.retention_days
   kms_key_arn                 = module.kms.key_arn
 }
@@ -96,7 +103,7 @@ module "etl" {
   kms_key_arn                 = module.kms.key_arn
   subnet_ids                  = module.network.private_subnet_ids
   security_group_ids          = [module.network.jobs_security_group_id]
-  mysql_secret_arn            = var.create_source_db ? module.source_db[0].connection_secret_arn : var.mysql_secret_arn
+  mysql_secret_arn            = var.create_source_db ? module.source_db[0].etl_secret_arn : var.mysql_secret_arn # created: reco_etl, SELECT only
   create_mysql_secret         = !var.create_source_db && var.mysql_secret_arn == null
   secret_recovery_window_days = var.secret_recovery_window_days
   pipeline_zip_path           = local.pipeline_zip
@@ -117,6 +124,7 @@ module "vector_db" {
   skip_final_snapshot          = var.pg_skip_final_snapshot
   apply_immediately            = var.pg_apply_immediately
   associate_s3_import_role     = var.pg_associate_s3_import_role
+  secret_recovery_window_days  = var.secret_recovery_window_days
   performance_insights_enabled = var.pg_performance_insights_enabled
   subnet_ids                   = module.network.private_subnet_ids
   security_group_ids           = [module.network.postgres_security_group_id]
@@ -140,7 +148,7 @@ module "streaming_inference" {
   pg_host                        = module.vector_db.endpoint
   pg_port                        = module.vector_db.port
   pg_database                    = module.vector_db.database_name
-  pg_secret_arn                  = module.vector_db.master_secret_arn
+  pg_secret_arn                  = module.vector_db.reader_secret_arn # reco_reader: SELECT only
   artifacts_bucket_name          = module.etl.artifacts_bucket
   artifacts_bucket_arn           = module.etl.artifacts_bucket_arn
   model_prefix                   = local.model_prefix
@@ -187,6 +195,34 @@ module "storefront" {
   deny_insecure_transport                     = coalesce(var.site_bucket_deny_insecure_transport, var.buckets_deny_insecure_transport)
 }
 
+# The least-privilege database roles (reco_reader, reco_loader; reco_etl in the created
+# source database) and their secrets: a function inside the VPC, the only reader of the
+# master secrets, runs the migration (sql/roles/*.sql) and Terraform invokes it after
+# apply. The emulator cannot run Lambdas: there `reco db migrate` runs it.
+module "db_roles" {
+  source = "./modules/db-roles"
+
+  name                    = var.name_prefix
+  kms_key_arn             = module.kms.key_arn
+  pipeline_zip_path       = local.pipeline_zip
+  subnet_ids              = module.network.private_subnet_ids
+  security_group_ids      = [module.network.loader_security_group_id, module.network.jobs_security_group_id]
+  pg_host                 = module.vector_db.endpoint
+  pg_port                 = module.vector_db.port
+  pg_database             = module.vector_db.database_name
+  pg_master_secret_arn    = module.vector_db.master_secret_arn
+  pg_reader_secret_arn    = module.vector_db.reader_secret_arn
+  pg_loader_secret_arn    = module.vector_db.loader_secret_arn
+  mysql_master_secret_arn = var.create_source_db ? module.source_db[0].connection_secret_arn : null
+  mysql_etl_secret_arn    = var.create_source_db ? module.source_db[0].etl_secret_arn : null
+  run_migration           = var.run_database_migration
+  log_retention_days      = local.retention_days
+  alarm_actions           = local.alarm_actions
+
+  # The master connection secret's value and the instances must exist before it runs.
+  depends_on = [module.source_db, module.vector_db]
+}
+
 # The daily loop: one schedule starts the state machine (ETL -> train -> gate -> load
 # embeddings -> score every customer -> publish -> notify), the two functions of its
 # own (load-embeddings, score-all), the executions' alarms and the stack's dashboard.
@@ -211,7 +247,7 @@ module "pipeline" {
   recommendations_bucket_name = module.streaming_inference.recommendations_bucket
   recommendations_bucket_arn  = module.streaming_inference.recommendations_bucket_arn
   latest_prefix               = module.streaming_inference.latest_prefix
-  pg_secret_arn               = module.vector_db.master_secret_arn
+  pg_secret_arn               = module.vector_db.loader_secret_arn # reco_loader: its own tables only
   pg_host                     = module.vector_db.endpoint
   pg_port                     = module.vector_db.port
   pg_database                 = module.vector_db.database_name

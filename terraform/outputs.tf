@@ -101,8 +101,28 @@ output "pg_database" {
 }
 
 output "pg_secret_arn" {
-  description = "RDS-managed secret with the database master username and password."
+  description = "RDS-managed secret with the database master username and password (operators and the migration only)."
   value       = module.vector_db.master_secret_arn
+}
+
+output "pg_reader_secret_arn" {
+  description = "Secret of the role reco_reader (the transform Lambda's credentials), written by the migration."
+  value       = module.vector_db.reader_secret_arn
+}
+
+output "pg_loader_secret_arn" {
+  description = "Secret of the role reco_loader (load-embeddings' credentials), written by the migration."
+  value       = module.vector_db.loader_secret_arn
+}
+
+output "mysql_etl_secret_arn" {
+  description = "Secret of the created source database's user reco_etl (the ETL's credentials), or null when the source database is the operator's."
+  value       = try(module.source_db[0].etl_secret_arn, null)
+}
+
+output "db_migrate_function_name" {
+  description = "Function that runs the database roles' migration ({\"step\":\"migrate\"}; add \"rotate\":true to rotate every role's password)."
+  value       = module.db_roles.function_name
 }
 
 output "pg_s3_import_role_arn" {
@@ -111,7 +131,7 @@ output "pg_s3_import_role_arn" {
 }
 
 output "mysql_secret_arn" {
-  description = "Secret with the source MySQL connection JSON (fill it when this stack created it)."
+  description = "Secret the ETL reads: the created database's reco_etl user, or the operator's source MySQL connection JSON (fill it when this stack created it empty)."
   value       = module.etl.mysql_secret_arn
 }
 

@@ -163,6 +163,12 @@ variable "secret_recovery_window_days" {
   default     = 30
 }
 
+variable "run_database_migration" {
+  description = "Invoke the database roles' migration (modules/db-roles) after apply; false on the local emulator, which cannot run Lambdas (`reco db migrate` runs it there)."
+  type        = bool
+  default     = true
+}
+
 variable "enable_schedules" {
   description = "Whether the daily schedule of the pipeline (the state machine: ETL, training, embeddings, scoring, publish) fires."
   type        = bool

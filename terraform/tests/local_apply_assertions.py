@@ -32,7 +32,7 @@ EXPECTED_OUTPUTS = [
     "pg_endpoint", "pg_port", "pg_secret_arn", "mysql_secret_arn", "delivered_log_table",
     "publisher_function_name", "latest_prefix", "storefront_url", "site_bucket", "distribution_id",
     "state_machine_arn", "notifications_topic_arn", "dashboard_name", "load_embeddings_function_name",
-    "score_all_function_name",
+    "score_all_function_name", "pg_reader_secret_arn", "pg_loader_secret_arn", "db_migrate_function_name",
 ]
 
 # The EMF metrics of the contract (namespace reco, dimension Service) the dashboard shows.
@@ -398,8 +398,8 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
             expect(got == concurrency, f"reserved concurrency {got}, want {concurrency}")
         return check
 
-    checks.run("transform Lambda is configured", function_config(outputs["transform_function_name"], {
-        "RECO_PG_SECRET_ARN": outputs["pg_secret_arn"],
+    checks.run("transform Lambda is configured (reco_reader's secret)", function_config(outputs["transform_function_name"], {
+        "RECO_PG_SECRET_ARN": outputs["pg_reader_secret_arn"],
         "RECO_PG_HOST": outputs["pg_endpoint"],
         "RECO_PG_PORT": str(outputs["pg_port"]),
         "RECO_PG_DATABASE": outputs["pg_database"],
@@ -426,8 +426,8 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         "RECO_MODEL_PREFIX": "models/",
     }, 1))
 
-    checks.run("embeddings loader is configured (one load at a time)", function_config(outputs["load_embeddings_function_name"], {
-        "RECO_PG_SECRET_ARN": outputs["pg_secret_arn"],
+    checks.run("embeddings loader is configured (one load at a time, reco_loader's secret)", function_config(outputs["load_embeddings_function_name"], {
+        "RECO_PG_SECRET_ARN": outputs["pg_loader_secret_arn"],
         "RECO_PG_HOST": outputs["pg_endpoint"],
         "RECO_PG_PORT": str(outputs["pg_port"]),
         "RECO_PG_DATABASE": outputs["pg_database"],
@@ -442,6 +442,7 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
     }, 10))
 
     pipeline_checks(checks, outputs, prefix, key_arn, args, lam, events, cw, iam, sfn, sns, kms)
+    db_roles_checks(checks, outputs, prefix, key_arn, lam, iam, secrets)
 
     # --- catalog, secrets ---
     def glue_table():
@@ -679,7 +680,7 @@ def pipeline_checks(checks, outputs, prefix, key_arn, args, lam, events, cw, iam
         artifacts = f"arn:aws:s3:::{outputs['artifacts_bucket']}"
         recs = f"arn:aws:s3:::{outputs['recommendations_bucket']}"
         expect(resources_of(loader, "s3:PutObject") == [f"{artifacts}/models/LATEST"], f"loader writes {resources_of(loader, 's3:PutObject')}")
-        expect(resources_of(loader, "secretsmanager:GetSecretValue") == [outputs["pg_secret_arn"]], f"loader reads secrets {resources_of(loader, 'secretsmanager:GetSecretValue')}")
+        expect(resources_of(loader, "secretsmanager:GetSecretValue") == [outputs["pg_loader_secret_arn"]], f"loader reads secrets {resources_of(loader, 'secretsmanager:GetSecretValue')}")
         expect(resources_of(scorer, "s3:PutObject") == [f"{recs}/latest/*"], f"scorer writes {resources_of(scorer, 's3:PutObject')}")
         expect(not resources_of(scorer, "secretsmanager:GetSecretValue"), "the scorer reads secrets")
 
@@ -749,12 +750,65 @@ def pipeline_checks(checks, outputs, prefix, key_arn, args, lam, events, cw, iam
     checks.run("daily schedule starts the state machine through a role allowed only that", schedule_starts_machine)
     checks.run("the daily schedule is the stack's only schedule (no ETL/training crons)", one_schedule_only)
     checks.run("timed-out and aborted executions reach the topic through EventBridge", abnormal_ends_reach_topic)
-    checks.run("loader writes only models/LATEST and reads only the database secret; scorer writes only latest/*", loader_and_scorer_least_privilege)
+    checks.run("loader writes only models/LATEST and reads only reco_loader's secret; scorer writes only latest/*", loader_and_scorer_least_privilege)
     checks.run("notifications topic is KMS-encrypted; only this account's alarms and rules may publish", topic_encrypted)
     checks.run("KMS key lets CloudWatch alarms and EventBridge publish to the encrypted topic", key_lets_alarms_and_rules_use_it)
     checks.run("every alarm of the stack tells the notifications topic", every_alarm_tells_topic)
     checks.run("alarms: transform processing-failed rate (metric math), publisher freshness, executions failed / timed out", health_alarms)
     checks.run("dashboard shows every EMF metric, the executions and the transform Lambda's errors", dashboard_names_metrics)
+
+
+def db_roles_checks(checks, outputs, prefix, key_arn, lam, iam, secrets):
+    """The least-privilege database roles: their secrets (empty until the migration runs),
+    the migrate function, and who may read which secret."""
+    role_secrets = [outputs["pg_reader_secret_arn"], outputs["pg_loader_secret_arn"]]
+    master = outputs["pg_secret_arn"]
+
+    def role_secrets_empty_and_encrypted():
+        for arn, role in zip(role_secrets, ["reco_reader", "reco_loader"]):
+            desc = secrets.describe_secret(SecretId=arn)
+            expect(desc["Name"] == f"{prefix}-vector-db/roles/{role}", f"secret name {desc['Name']}")
+            expect(desc.get("KmsKeyId") in (key_arn, key_arn.split("/")[-1]), f"{role} secret key {desc.get('KmsKeyId')}")
+            # The value is the migration's: Terraform wrote none (nothing in plan or state).
+            expect(not desc.get("VersionIdsToStages"), f"{role} secret has versions {desc.get('VersionIdsToStages')}")
+
+    def migrate_function():
+        cfg = lam.get_function(FunctionName=outputs["db_migrate_function_name"])["Configuration"]
+        expect(cfg["FunctionName"] == f"{prefix}-db-migrate", f"function {cfg['FunctionName']}")
+        expect(len(cfg.get("VpcConfig", {}).get("SubnetIds", [])) == 2, "not inside the VPC")
+        env = cfg.get("Environment", {}).get("Variables", {})
+        want = {
+            "RECO_PG_SECRET_ARN": master,
+            "RECO_PG_HOST": outputs["pg_endpoint"],
+            "RECO_PG_DATABASE": outputs["pg_database"],
+            "RECO_PG_READER_SECRET_ARN": role_secrets[0],
+            "RECO_PG_LOADER_SECRET_ARN": role_secrets[1],
+        }
+        wrong = {k: (env.get(k), v) for k, v in want.items() if env.get(k) != v}
+        expect(not wrong, f"environment (got, want): {wrong}")
+        # The stack did not create the source database: no reco_etl user to make.
+        expect("RECO_MYSQL_ETL_SECRET_ARN" not in env and "RECO_MYSQL_SECRET_ARN" not in env, f"MySQL settings {sorted(env)}")
+
+    def secrets_least_privilege():
+        migrate = policy_statements(iam, f"{prefix}-db-migrate-lambda")
+        expect(resources_of(migrate, "secretsmanager:GetSecretValue") == sorted([master] + role_secrets), f"migrate reads {resources_of(migrate, 'secretsmanager:GetSecretValue')}")
+        for action in ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]:
+            expect(resources_of(migrate, action) == sorted(role_secrets), f"migrate {action} on {resources_of(migrate, action)}")
+        transform = policy_statements(iam, f"{prefix}-transform-lambda")
+        expect(resources_of(transform, "secretsmanager:GetSecretValue") == [role_secrets[0]], f"transform reads {resources_of(transform, 'secretsmanager:GetSecretValue')}")
+        # Only the migration reads the master secret, and only it writes any secret.
+        for page in iam.get_paginator("list_roles").paginate():
+            for role in page["Roles"]:
+                name = role["RoleName"]
+                if not name.startswith(f"{prefix}-") or name == f"{prefix}-db-migrate-lambda":
+                    continue
+                statements = policy_statements(iam, name)
+                expect(master not in resources_of(statements, "secretsmanager:GetSecretValue"), f"{name} reads the master secret")
+                expect(not resources_of(statements, "secretsmanager:PutSecretValue"), f"{name} writes secrets")
+
+    checks.run("role secrets (reco_reader, reco_loader) are KMS-encrypted and hold no value from Terraform", role_secrets_empty_and_encrypted)
+    checks.run("migrate function runs inside the VPC with the master and role secrets", migrate_function)
+    checks.run("only the migration reads the master secret and writes role secrets; the transform reads reco_reader's only", secrets_least_privilege)
 
 
 def source_db_checks(checks, outputs, prefix, key_arn, args, rds, secrets, ec2, **_):
@@ -790,7 +844,16 @@ def source_db_checks(checks, outputs, prefix, key_arn, args, rds, secrets, ec2, 
         expect(len(perms) == 1 and perms[0]["FromPort"] == 3306 and [p["GroupId"] for p in perms[0]["UserIdGroupPairs"]] == [jobs_sg],
                f"3306 ingress {perms}, jobs are in {jobs_sg}")
 
+    def etl_user_secret():
+        arn = outputs.get("mysql_etl_secret_arn")
+        expect(arn, "no mysql_etl_secret_arn output")
+        desc = secrets.describe_secret(SecretId=arn)
+        expect(desc["Name"] == f"{prefix}-source-db/roles/reco_etl", f"secret name {desc['Name']}")
+        expect(desc.get("KmsKeyId") in (key_arn, key_arn.split("/")[-1]), f"secret key {desc.get('KmsKeyId')}")
+        expect(not desc.get("VersionIdsToStages"), f"the migration's secret has versions from Terraform {desc.get('VersionIdsToStages')}")
+
     checks.run("source MySQL secret is KMS-encrypted and holds the connection JSON", mysql_secret)
+    checks.run("reco_etl's secret is KMS-encrypted and left for the migration to write", etl_user_secret)
     checks.run("generated source database password is not in the Terraform state", no_password_in_state)
     checks.run("source MySQL is encrypted, private, TLS-only, reachable only by the jobs", source_db_private_encrypted_tls)
 

@@ -107,7 +107,7 @@ variable "latest_prefix" {
 }
 
 variable "pg_secret_arn" {
-  description = "Secret with the vector database's credentials (the only secret the loader reads)."
+  description = "Secret of the role reco_loader (JSON username, password): the only secret the loader reads."
   type        = string
 }
 

@@ -65,3 +65,17 @@ resource "aws_secretsmanager_secret_version" "connection" {
   })
   secret_string_wo_version = var.password_version
 }
+
+# The ETL's credentials: the user reco_etl (SELECT on the source database only), in
+# the same JSON shape as the connection secret so reco-etl reads either. Created
+# empty: the migration (modules/db-roles, `reco db migrate`) creates the user from
+# sql/roles/mysql.sql as the master user and writes the value; the master connection
+# secret above is then read by the migration only.
+resource "aws_secretsmanager_secret" "etl_user" {
+  #checkov:skip=CKV2_AWS_57:Rotated by the migration (`reco db migrate --rotate`, the db-roles function with {"step":"migrate","rotate":true}), which stages the value like a rotation function does.
+  name                    = "${var.name}/roles/reco_etl"
+  description             = "Source MySQL user reco_etl for reco-etl: JSON host, port, username, password, dbname (written by the migration)"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.secret_recovery_window_days
+  tags                    = var.tags
+}

@@ -118,7 +118,7 @@ variable "pg_database" {
 }
 
 variable "pg_secret_arn" {
-  description = "RDS-managed master secret (username, password) of the vector database (RECO_PG_SECRET_ARN)."
+  description = "Secret of the read-only role reco_reader (JSON username, password) of the vector database (RECO_PG_SECRET_ARN): the only secret the transform reads."
   type        = string
 }
 

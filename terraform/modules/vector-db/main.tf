@@ -1,6 +1,8 @@
 locals {
   major_version = split(".", var.engine_version)[0]
   model_prefix  = trimsuffix(var.model_prefix, "/")
+  # The PostgreSQL roles of sql/roles/postgres.sql, by use.
+  roles = { reader = "reco_reader", loader = "reco_loader" }
 }
 
 # Subnet group, parameter group, instance, monitoring role and the s3Import role's

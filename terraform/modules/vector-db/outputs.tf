@@ -14,8 +14,18 @@ output "database_name" {
 }
 
 output "master_secret_arn" {
-  description = "RDS-managed secret with the master username and password (RECO_PG_SECRET_ARN)."
+  description = "RDS-managed secret with the master username and password: only the migration (modules/db-roles) reads it."
   value       = module.rds.master_user_secret_arn
+}
+
+output "reader_secret_arn" {
+  description = "Secret of the role reco_reader (JSON username, password), written by the migration: the transform Lambda's RECO_PG_SECRET_ARN."
+  value       = aws_secretsmanager_secret.role["reader"].arn
+}
+
+output "loader_secret_arn" {
+  description = "Secret of the role reco_loader (JSON username, password), written by the migration: load-embeddings' RECO_PG_SECRET_ARN."
+  value       = aws_secretsmanager_secret.role["loader"].arn
 }
 
 output "instance_identifier" {

@@ -191,6 +191,17 @@ variable "alarm_actions" {
   default     = []
 }
 
+variable "secret_recovery_window_days" {
+  description = "Days a deleted role secret can be restored (0 deletes at once; 7-30 otherwise)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or between 7 and 30."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

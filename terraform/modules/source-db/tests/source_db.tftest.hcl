@@ -40,6 +40,11 @@ run "private_encrypted_tls_only_with_connection_secret" {
   }
 
   assert {
+    condition     = aws_secretsmanager_secret.etl_user.name == "reco-source-db/roles/reco_etl" && aws_secretsmanager_secret.etl_user.kms_key_id == var.kms_key_arn
+    error_message = "The ETL user's secret must be <name>/roles/reco_etl, encrypted with the stack's key (its value is the migration's)."
+  }
+
+  assert {
     condition     = module.rds.parameter_group.name == "reco-source-db-mysql8-0"
     error_message = "Parameter group names may not contain dots."
   }

@@ -45,6 +45,26 @@ run "private_encrypted_tls_only_with_managed_password" {
   }
 }
 
+run "role_secrets_without_a_value" {
+  command = plan
+
+  assert {
+    condition     = aws_secretsmanager_secret.role["reader"].name == "reco-vector-db/roles/reco_reader" && aws_secretsmanager_secret.role["loader"].name == "reco-vector-db/roles/reco_loader"
+    error_message = "One secret per PostgreSQL role, named after it."
+  }
+
+  assert {
+    condition     = alltrue([for s in aws_secretsmanager_secret.role : s.kms_key_id == var.kms_key_arn && s.recovery_window_in_days == 30])
+    error_message = "The role secrets must be encrypted with the stack's key and recoverable."
+  }
+
+  # The migration writes the values: no secret version (and no password) in Terraform.
+  assert {
+    condition     = length(keys(aws_secretsmanager_secret.role)) == 2
+    error_message = "Exactly the reader's and the loader's secrets."
+  }
+}
+
 run "minor_version_and_options" {
   command = plan
 
