@@ -139,7 +139,7 @@ pub enum MigrateError {
         reason: String,
     },
     /// The master user could not connect, or a statement failed.
-    #[error("{role}: {step} failed: {source}; {next}")]
+    #[error("{role}: {step} failed: {error}; {next}")]
     Database {
         /// The role (or `postgres` / `mysql` for the whole script).
         role: String,
@@ -147,8 +147,8 @@ pub enum MigrateError {
         step: &'static str,
         /// What to check or do.
         next: &'static str,
-        /// The server's error.
-        source: sqlx::Error,
+        /// The server's error (in the message, so not also a `source()`).
+        error: sqlx::Error,
     },
     /// A role exists with powers the master user cannot take away.
     #[error(
@@ -161,14 +161,14 @@ pub enum MigrateError {
         reason: String,
     },
     /// The role's secret could not be read or written.
-    #[error("{role}: {source}; {next}")]
+    #[error("{role}: {error}; {next}")]
     Secret {
         /// The role.
         role: String,
         /// What state this leaves and what to do.
         next: String,
-        /// The Secrets Manager error.
-        source: SecretError,
+        /// The Secrets Manager error (in the message, so not also a `source()`).
+        error: SecretError,
     },
     /// The password just set does not log in.
     #[error(
@@ -276,15 +276,15 @@ pub(crate) async fn ensure_password<A: Account>(
     let secret_failed = |next: &str| {
         let role = role.clone();
         let next = next.to_owned();
-        move |source| MigrateError::Secret { role, next, source }
+        move |error| MigrateError::Secret { role, next, error }
     };
     let login_check = |step| {
         let role = role.clone();
-        move |source| MigrateError::Database {
+        move |error| MigrateError::Database {
             role,
             step,
             next: "check that the database is reachable and run `reco db migrate` again",
-            source,
+            error,
         }
     };
     let report = |password| RoleReport {
@@ -341,11 +341,11 @@ pub(crate) async fn ensure_password<A: Account>(
     account
         .set_password(&password)
         .await
-        .map_err(|source| MigrateError::Database {
+        .map_err(|error| MigrateError::Database {
             role: role.clone(),
             step: "setting the password",
             next: "the database and the secret's current value are unchanged; run `reco db migrate` again",
-            source,
+            error,
         })?;
     if !account
         .logs_in(&password)

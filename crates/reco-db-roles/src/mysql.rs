@@ -39,11 +39,11 @@ pub async fn migrate(
     let user = names.etl();
     debug_assert!(is_plain_identifier(&user));
     let db_error = |step, next| {
-        move |source| MigrateError::Database {
+        move |error| MigrateError::Database {
             role: "mysql".to_owned(),
             step,
             next,
-            source,
+            error,
         }
     };
     let mut conn = MySqlConnection::connect_with(admin).await.map_err(db_error(

@@ -47,11 +47,11 @@ pub async fn migrate(
     }
     let (reader, loader) = (names.reader(), names.loader());
     let db_error = |step, next| {
-        move |source| MigrateError::Database {
+        move |error| MigrateError::Database {
             role: "postgres".to_owned(),
             step,
             next,
-            source,
+            error,
         }
     };
     let mut conn = PgConnection::connect_with(admin).await.map_err(db_error(
@@ -119,11 +119,11 @@ async fn check_role(conn: &mut PgConnection, role: &str) -> Result<(), MigrateEr
     .bind(role)
     .fetch_one(&mut *conn)
     .await
-    .map_err(|source| MigrateError::Database {
+    .map_err(|error| MigrateError::Database {
         role: role.to_owned(),
         step: "reading the role's attributes",
         next: "run `reco db migrate` again",
-        source,
+        error,
     })?;
     let mut found: Vec<String> = [
         ("SUPERUSER", "rolsuper"),

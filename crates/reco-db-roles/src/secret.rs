@@ -174,7 +174,8 @@ impl RoleSecret {
             .await
             .map_err(|e| self.error("PutSecretValue", e))?;
         // A leftover PENDING label is harmless (the next run finds a staged value equal to the
-        // current one and does nothing); only worth a warning.
+        // current one and does nothing). The first value of a secret may not carry it at all
+        // (it became current when written), so a refusal here is only logged for debugging.
         if let Err(e) = self
             .client
             .update_secret_version_stage()
@@ -184,7 +185,7 @@ impl RoleSecret {
             .send()
             .await
         {
-            tracing::warn!(secret = %self.id, error = %e.code().unwrap_or("unknown"), "AWSPENDING label not removed");
+            tracing::debug!(secret = %self.id, error = %e.code().unwrap_or("unknown"), "AWSPENDING label not removed");
         }
         Ok(())
     }

@@ -394,7 +394,7 @@ impl Services {
             .run(&|line| tracing::info!(progress = line, "migrate"))
             .await
             .map_err(|e| match &e {
-                reco_db_roles::MigrateError::Database { source, .. } if is_transient(source) => {
+                reco_db_roles::MigrateError::Database { error, .. } if is_transient(error) => {
                     StepError::transient(e.to_string())
                 }
                 _ => StepError::invalid(e.to_string()),
