@@ -293,7 +293,7 @@ pub(crate) async fn ensure_password<A: Account>(
         secret: secret.id().to_owned(),
         password,
     };
-    let nothing_changed = "nothing was changed; check the secret exists and this identity may read and write it (GetSecretValue, PutSecretValue, UpdateSecretVersionStage), then run `reco db migrate` again";
+    let nothing_changed = "no password or secret was changed; check the secret exists and this identity may read and write it (GetSecretValue, PutSecretValue, UpdateSecretVersionStage), then run `reco db migrate` again";
     let current = secret
         .get(secret::CURRENT)
         .await

@@ -12,7 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use reco_db_roles::postgres::PgRoleSecrets;
-use reco_db_roles::{MigrateError, PasswordAction, RoleNames, RoleSecret, mysql, postgres};
+use reco_db_roles::{
+    MigrateError, Migration, PasswordAction, RoleNames, RoleSecret, RoleSecretIds, mysql, postgres,
+};
 use reco_testkit::{LocalStack, TempDatabase, unique_name};
 use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
 use reco_vector_store::{StoreOptions, VectorStore};
@@ -541,4 +543,84 @@ async fn the_etl_user_reads_the_source_and_cannot_write() {
         .await
         .unwrap();
     master.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_run_migrates_both_databases_and_skips_one_without_secrets() {
+    let pg = Fixture::postgres().await;
+    // The MySQL fixture shares the PostgreSQL fixture's names: one prefix for the whole run.
+    let mut my = Fixture::mysql().await;
+    my.names = pg.names.clone();
+    let client = secrets_client().await;
+    let (reader, loader, etl) = (
+        empty_secret(&client).await,
+        empty_secret(&client).await,
+        empty_secret(&client).await,
+    );
+    let pg_admin = PgConnectOptions::from_str(pg.url()).unwrap();
+    let my_admin = MySqlConnectOptions::from_str(my.url()).unwrap();
+    let lines = std::sync::Mutex::new(Vec::new());
+    let progress = |line: &str| lines.lock().unwrap().push(line.to_owned());
+
+    let ids = RoleSecretIds {
+        postgres: Some((reader.id().to_owned(), loader.id().to_owned())),
+        mysql: Some(etl.id().to_owned()),
+    };
+    let both = Migration::new(
+        pg.names.clone(),
+        false,
+        &client,
+        &ids,
+        Some(pg_admin.clone()),
+        Some(my_admin.clone()),
+    );
+    let reports = both.run(&progress).await.unwrap();
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| (r.engine, r.role.clone(), r.password))
+            .collect::<Vec<_>>(),
+        [
+            ("postgres", pg.names.reader(), PasswordAction::Set),
+            ("postgres", pg.names.loader(), PasswordAction::Set),
+            ("mysql", pg.names.etl(), PasswordAction::Set),
+        ]
+    );
+    assert_eq!(reports[2].secret, etl.id());
+
+    // Only MySQL configured (an operator's PostgreSQL, say): PostgreSQL is left alone.
+    let reader_before = secret_json(&client, &reader).await;
+    let mysql_only = Migration::new(
+        pg.names.clone(),
+        true,
+        &client,
+        &RoleSecretIds {
+            postgres: None,
+            mysql: Some(etl.id().to_owned()),
+        },
+        Some(pg_admin),
+        Some(my_admin),
+    );
+    lines.lock().unwrap().clear();
+    let reports = mysql_only.run(&progress).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        (reports[0].engine, reports[0].password),
+        ("mysql", PasswordAction::Rotated)
+    );
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines[0], "postgres: skipped (no role secrets configured)");
+    assert!(lines[1].starts_with("mysql: user "), "{lines:?}");
+    // The PostgreSQL passwords were not touched by the rotation.
+    let json = secret_json(&client, &reader).await;
+    assert_eq!(json, reader_before);
+    PgConnection::connect_with(&as_role(
+        &PgConnectOptions::from_str(pg.url()).unwrap(),
+        &json,
+    ))
+    .await
+    .unwrap()
+    .close()
+    .await
+    .unwrap();
 }
