@@ -608,7 +608,7 @@ async fn one_run_migrates_both_databases_and_skips_one_without_secrets() {
         (reports[0].engine, reports[0].password),
         ("mysql", PasswordAction::Rotated)
     );
-    let lines = lines.lock().unwrap();
+    let lines = lines.lock().unwrap().clone();
     assert_eq!(lines[0], "postgres: skipped (no role secrets configured)");
     assert!(lines[1].starts_with("mysql: user "), "{lines:?}");
     // The PostgreSQL passwords were not touched by the rotation.
