@@ -61,6 +61,16 @@ source_data() {
       --ratings "$DEMO_RATINGS" --seed "$DEMO_SEED"
   fi
 }
+# Runs "$@" connected to PostgreSQL as the role whose secret the output variable $1 names
+# (written by `reco db migrate`): the local URL gives host, port, database and TLS, the
+# secret the login, as on AWS.
+as_role() {
+  local arn
+  arn="$(set -a; . "$LOCAL_DIR/outputs-local.env"; eval "printf %s \"\${$1:-}\"")"
+  [ -n "$arn" ] || { echo "demo: $1 is not in .local/outputs-local.env (run: bash scripts/deploy.sh apply all)" >&2; return 1; }
+  shift
+  RECO_PG_CREDENTIALS_SECRET_ARN="$arn" "$@"
+}
 # Customers to show: a known one updated by the stream, a known one with only the daily
 # (batch) document, one the model never saw (stream), and one with no document at all.
 pick_customers() {
@@ -111,13 +121,14 @@ after_build=$(date +%s.%N)
 step "local stack" "make local-status; logs in .local/log/" bash scripts/local-up.sh
 step "terraform (ENV=local)" "terraform output above; .local/terraform/local/; make local-status" \
   bash scripts/deploy.sh apply all
+step "database roles" "reco db migrate output above (the role and what to do)" "$RECO" db migrate
 step "source data" "MariaDB at RECO_MYSQL_URL in .local/env; .local/log/mariadb.log" source_data
 step "daily loop" "reco pipeline run output above (the failed step and its error); .local/log/" \
-  "$RECO" pipeline run --customers-per-shard "$DEMO_SHARD_CUSTOMERS"
+  as_role RECO_PG_LOADER_SECRET_ARN "$RECO" pipeline run --customers-per-shard "$DEMO_SHARD_CUSTOMERS"
 step "produce clicks" "the Kinesis stream RECO_CLICK_STREAM in .local/outputs-local.env" \
   "$RECO" produce --events "$DEMO_EVENTS" --seed "$(date +%s)"
 step "local firehose" "reco firehose-local output above; errors/ prefix of the recommendations bucket" \
-  "$RECO" firehose-local --until-idle
+  as_role RECO_PG_READER_SECRET_ARN "$RECO" firehose-local --until-idle
 step "recommendations" "reco recs --customer N; the recommendations bucket" show_recs
 step "storefront" ".local/log/storefront.log; the site bucket RECO_SITE_BUCKET in .local/outputs-local.env" storefront
 

@@ -187,6 +187,9 @@ keys = {
     "RECO_PG_PORT": "pg_port",
     "RECO_PG_DATABASE": "pg_database",
     "RECO_MYSQL_SECRET_ARN": "mysql_secret_arn",
+    "RECO_PG_READER_SECRET_ARN": "pg_reader_secret_arn",
+    "RECO_PG_LOADER_SECRET_ARN": "pg_loader_secret_arn",
+    "RECO_MYSQL_ETL_SECRET_ARN": "mysql_etl_secret_arn",
     "RECO_SITE_BUCKET": "site_bucket",
     "RECO_STOREFRONT_URL": "storefront_url",
 }
