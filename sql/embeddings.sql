@@ -36,8 +36,11 @@
 \endif
 
 BEGIN;
+-- Wait at most LOAD_LOCK_TIMEOUT (crates/reco-vector-loader/src/schema.rs) for another load.
+SET LOCAL lock_timeout = '600s';
 -- LOAD_LOCK_KEY of crates/reco-vector-loader/src/schema.rs ("recoemb1").
 SELECT pg_advisory_xact_lock(8243124871606493745);
+SET LOCAL lock_timeout = 0;
 SET LOCAL statement_timeout = 0;
 SET LOCAL maintenance_work_mem = '1GB';
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -144,6 +147,14 @@ INSERT INTO reco_embedding_versions
 SELECT :'version', :'model', :dim,
        (SELECT count(*) FROM :"item_table"), (SELECT count(*) FROM :"user_table"),
        'sql/embeddings.sql', clock_timestamp(), true;
+-- With the roles of `reco db migrate` (sql/roles/postgres.sql): the new tables and the views
+-- belong to reco_loader, as those of `reco load-embeddings` do, and reco_reader may read them.
+SELECT format('ALTER TABLE %I OWNER TO reco_loader', t)
+FROM unnest(ARRAY[:'item_table', :'user_table', 'item_emb', 'user_emb']) AS t
+WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_loader') \gexec
+SELECT format('GRANT SELECT ON %I TO reco_reader', t)
+FROM unnest(ARRAY[:'item_table', :'user_table', 'item_emb', 'user_emb']) AS t
+WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') \gexec
 COMMIT;
 
 -- Drop old versions (skipped while another load holds the lock; it drops them itself).
