@@ -140,23 +140,29 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
     std::fs::create_dir_all(&dir).unwrap();
     let env_file = dir.join("function.env");
     let mut env = std::fs::File::create(&env_file).unwrap();
+    // Single-quoted: the database URL carries its TLS settings as a query (`&`, `%2F`),
+    // which the env file's parser refuses bare.
+    let mut line = |name: &str, value: &str| {
+        assert!(!value.contains('\''), "{name} holds a quote");
+        writeln!(env, "{name}='{value}'").unwrap();
+    };
     for name in [
         var::AWS_ENDPOINT_URL,
         var::AWS_REGION,
         var::AWS_ACCESS_KEY_ID,
         var::AWS_SECRET_ACCESS_KEY,
     ] {
-        writeln!(env, "{name}={}", stack.setting(name)).unwrap();
+        line(name, stack.setting(name));
     }
-    writeln!(env, "{}={}", var::RECO_PG_URL, pg.url).unwrap();
-    writeln!(env, "{}={}", var::RECO_ARTIFACTS_BUCKET, bucket.name).unwrap();
-    writeln!(env, "{}=3", var::RECO_KNN_K).unwrap();
+    line(var::RECO_PG_URL, &pg.url);
+    line(var::RECO_ARTIFACTS_BUCKET, &bucket.name);
+    line(var::RECO_KNN_K, "3");
     drop(env);
 
     let port = free_port().to_string();
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let log = std::fs::File::create(dir.join("watch.log")).unwrap();
-    let _watch = Watch(
+    let mut watch = Watch(
         Command::new(cargo_lambda())
             .args([
                 "lambda",
@@ -226,6 +232,13 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
             .unwrap();
         if output.status.success() {
             break output;
+        }
+        // A watch that exited (e.g. refused its env file) will never answer.
+        if let Ok(Some(status)) = watch.0.try_wait() {
+            panic!(
+                "cargo lambda watch exited ({status}):\n{}",
+                std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default()
+            );
         }
         assert!(
             started.elapsed() < WATCH_TIMEOUT,
