@@ -58,12 +58,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Time left for database calls before `deadline`: to it minus the response margin.
+    /// Time left for database calls before `deadline`: to it minus the response margin,
+    /// the margin capped at a quarter of the invocation's time (a function with a timeout of
+    /// a few seconds still gets most of it for its queries).
     pub fn left(&self, deadline: Deadline) -> Duration {
         deadline
             .at
             .saturating_duration_since(Instant::now())
-            .saturating_sub(self.response_margin)
+            .saturating_sub(self.response_margin.min(deadline.margin_cap))
     }
 }
 
@@ -71,12 +73,17 @@ impl RetryPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     at: Instant,
+    /// Largest response margin: a quarter of the time the invocation had.
+    margin_cap: Duration,
 }
 
 impl Deadline {
     /// The invocation must be answered by `at`.
     pub fn at(at: Instant) -> Self {
-        Self { at }
+        Self {
+            at,
+            margin_cap: at.saturating_duration_since(Instant::now()) / 4,
+        }
     }
 
     /// The invocation must be answered within `budget` from now.
@@ -84,9 +91,12 @@ impl Deadline {
         Self::at(Instant::now() + budget)
     }
 
-    /// Whichever of the two deadlines comes first.
+    /// Whichever of the two deadlines comes first (with the margin of this one's invocation).
     pub fn earlier(self, other: Deadline) -> Self {
-        Self::at(self.at.min(other.at))
+        Self {
+            at: self.at.min(other.at),
+            margin_cap: self.margin_cap.max(other.margin_cap),
+        }
     }
 
     /// The deadline the Lambda runtime gives (`Context::deadline`, Unix milliseconds); `None`
@@ -337,7 +347,7 @@ mod tests {
             "{message}"
         );
         assert!(started.elapsed() < budget, "{:?}", started.elapsed());
-        let too_late = Deadline::after(FAST.response_margin / 2);
+        let too_late = Deadline::at(Instant::now());
         let err = with_retries(&index, &FAST, too_late, "k-NN", &mut counts, || {
             index.call()
         })
@@ -399,6 +409,9 @@ mod tests {
         );
         let past = Deadline::from_lambda(now_ms - 1_000).unwrap();
         assert_eq!(policy.left(past), Duration::ZERO);
+        // A 3-second function (Lambda's default timeout) keeps a quarter back, not 3 s.
+        let short = policy.left(Deadline::from_lambda(now_ms + 3_000).unwrap());
+        assert!(short > Duration::from_millis(2_200), "{short:?}");
         let ceiling = Duration::from_millis(400);
         let pauses: Vec<Duration> = (0..200).map(|_| full_jitter(ceiling)).collect();
         assert!(pauses.iter().all(|p| *p <= ceiling));
