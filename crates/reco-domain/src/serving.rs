@@ -358,7 +358,7 @@ mod tests {
         }))
         .unwrap();
         RecommendationRecord {
-            event,
+            event: event.into(),
             recommended_items: vec![
                 ScoredItem {
                     id: "S10_1949".into(),

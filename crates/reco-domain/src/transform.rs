@@ -292,7 +292,7 @@ pub fn finish_batch(
                         let browsed = event.browsed_product_codes();
                         let customer_number = event.customer_number;
                         let record = RecommendationRecord {
-                            event: *event,
+                            event: (*event).into(),
                             recommended_items: clean_list(recommended, &browsed, k),
                             similar_items: clean_list(similar, &browsed, k),
                             recommendation_id: recommendation_id(&payload_digest, provenance),

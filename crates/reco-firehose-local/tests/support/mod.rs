@@ -40,6 +40,15 @@ pub fn transformer(knn_k: usize) -> Transformer<InMemoryIndex, InMemoryModels<Co
         knn_k,
         exact_knn_max_items: 0,
         model_version_pin: None,
+        // A failing index fails the invocation within a fraction of a second (the Lambda's
+        // in-handler retries would otherwise wait out the 120 s default on every attempt).
+        invocation_timeout: std::time::Duration::from_millis(300),
+        retry: reco_transform_lambda::RetryPolicy {
+            first_ceiling: std::time::Duration::from_millis(1),
+            max_ceiling: std::time::Duration::from_millis(20),
+            response_margin: std::time::Duration::from_millis(20),
+            cached_version_check: std::time::Duration::from_millis(20),
+        },
         ..TransformOptions::default()
     };
     Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
