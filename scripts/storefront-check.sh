@@ -47,7 +47,8 @@ while IFS= read -r line; do
   case "$line" in '' | '#'*) continue ;; esac
   name="${line%%=*}"
   # The environment overrides the file, as local-up.sh documents.
-  [ -n "${!name+x}" ] || export "$line"
+  # Values are shell-quoted (the database URLs hold `&`): evaluated as the scripts write them.
+  [ -n "${!name+x}" ] || eval "export $line"
 done <"$LOCAL_DIR/env"
 PY="$VENV_DIR/bin/python"
 
