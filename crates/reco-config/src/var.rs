@@ -81,6 +81,8 @@ pub const RECO_EF_SEARCH: &str = "RECO_EF_SEARCH";
 pub const RECO_KNN_PARALLELISM: &str = "RECO_KNN_PARALLELISM";
 /// Largest item catalogue the transform Lambda searches exactly in memory (0: always HNSW).
 pub const RECO_EXACT_KNN_MAX_ITEMS: &str = "RECO_EXACT_KNN_MAX_ITEMS";
+/// Item vectors the transform Lambda's k-NN caches hold at most (0: caches off).
+pub const RECO_KNN_CACHE_ITEMS: &str = "RECO_KNN_CACHE_ITEMS";
 /// Model version the transform Lambda must use; unset: the version of the loaded embeddings.
 pub const RECO_MODEL_VERSION: &str = "RECO_MODEL_VERSION";
 

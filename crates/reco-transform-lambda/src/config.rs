@@ -12,6 +12,7 @@ use reco_vector_store::{
     DEFAULT_EF_SEARCH, DEFAULT_KNN_PARALLELISM, EF_SEARCH_RANGE, StoreError, StoreOptions,
 };
 
+use crate::knn_cache::DEFAULT_KNN_CACHE_ITEMS;
 use crate::pg_index::DEFAULT_EXACT_KNN_MAX_ITEMS;
 use crate::retry::RetryPolicy;
 
@@ -42,6 +43,14 @@ pub struct TransformArgs {
         default_value_t = DEFAULT_EXACT_KNN_MAX_ITEMS
     )]
     pub exact_knn_max_items: usize,
+    /// Item vectors the k-NN caches of the pgvector path hold at most (0: caches off).
+    #[arg(
+        long = "knn-cache-items",
+        env = var::RECO_KNN_CACHE_ITEMS,
+        value_name = var::RECO_KNN_CACHE_ITEMS,
+        default_value_t = DEFAULT_KNN_CACHE_ITEMS
+    )]
+    pub knn_cache_items: usize,
     /// Model version to serve only (the invocation fails while other embeddings are loaded);
     /// unset: follow the loaded embeddings.
     #[arg(long = "model-version", env = var::RECO_MODEL_VERSION, value_name = var::RECO_MODEL_VERSION)]
@@ -73,6 +82,7 @@ impl TransformArgs {
         TransformOptions {
             knn_k: usize::try_from(self.knn_k).unwrap_or(MAX_KNN_K),
             exact_knn_max_items: self.exact_knn_max_items,
+            knn_cache_items: self.knn_cache_items,
             model_version_pin: self.model_version.clone().filter(|v| !v.is_empty()),
             model_prefix: ModelPrefix::new(model_prefix),
             ..TransformOptions::default()
@@ -122,6 +132,8 @@ pub struct TransformOptions {
     pub knn_k: usize,
     /// Catalogues of at most this many items are searched exactly in memory (0: never).
     pub exact_knn_max_items: usize,
+    /// Item vectors the k-NN caches of the pgvector path hold at most (0: caches off).
+    pub knn_cache_items: usize,
     /// The only model version served; `None` follows the loaded embeddings.
     pub model_version_pin: Option<String>,
     /// Where model versions live in the artifacts bucket.
@@ -139,6 +151,7 @@ impl Default for TransformOptions {
         Self {
             knn_k: DEFAULT_KNN_K,
             exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
+            knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
             model_version_pin: None,
             model_prefix: ModelPrefix::default(),
             retry: RetryPolicy::default(),
@@ -177,6 +190,9 @@ mod tests {
         assert_eq!(options.model_key("v1"), "m/v1/model.json");
         assert_eq!(options.model_version_pin, None);
         assert_eq!(options.exact_knn_max_items, DEFAULT_EXACT_KNN_MAX_ITEMS);
+        assert_eq!(options.knn_cache_items, DEFAULT_KNN_CACHE_ITEMS);
+        let config = parse(&["--knn-cache-items", "0"]).unwrap();
+        assert_eq!(config.options().knn_cache_items, 0);
 
         let config = parse(&["--exact-knn-max-items", "0", "--model-version", "v7"]).unwrap();
         assert_eq!(config.options().exact_knn_max_items, 0);

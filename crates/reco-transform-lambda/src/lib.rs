@@ -11,6 +11,7 @@
 pub mod config;
 pub mod handler;
 pub mod isolate;
+pub mod knn_cache;
 pub mod pg_index;
 pub mod ports;
 pub mod retry;

@@ -21,6 +21,7 @@ use reco_vector_store::{
 };
 
 use crate::isolate::{Isolated, PartFailure, answer_isolating};
+use crate::knn_cache::{Counters, DEFAULT_KNN_CACHE_ITEMS, KnnCacheStats};
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
@@ -37,17 +38,43 @@ pub struct PgVectorIndex {
     exact_max_items: usize,
     /// The active version's catalogue when it is small enough to search in memory.
     catalogue: Arc<Mutex<Option<Arc<ExactIndex>>>>,
+    /// Item vectors the k-NN caches hold at most (0: caches off).
+    knn_cache_items: usize,
+    /// What the caches did, shared by the clones.
+    counters: Arc<Counters>,
 }
 
 impl PgVectorIndex {
     /// Wraps a connected store. Catalogues of at most `exact_max_items` items are searched in
-    /// memory (0: always query pgvector's HNSW index).
+    /// memory (0: always query pgvector's HNSW index); larger ones through pgvector with the
+    /// k-NN caches on, [`DEFAULT_KNN_CACHE_ITEMS`] item vectors at most
+    /// ([`PgVectorIndex::with_knn_cache_items`] sets another size).
     pub fn new(store: VectorStore, exact_max_items: usize) -> Self {
         Self {
             store,
             exact_max_items,
             catalogue: Arc::default(),
+            knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
+            counters: Arc::default(),
         }
+    }
+
+    /// This index with caches of at most `items` item vectors (`RECO_KNN_CACHE_ITEMS`;
+    /// 0: caches off, every query sent as it is).
+    pub fn with_knn_cache_items(mut self, items: usize) -> Self {
+        self.knn_cache_items = items;
+        self
+    }
+
+    /// What the k-NN caches did since the index was built or the last
+    /// [`PgVectorIndex::reset_cache_stats`].
+    pub fn cache_stats(&self) -> KnnCacheStats {
+        self.counters.snapshot()
+    }
+
+    /// Sets the counters of [`PgVectorIndex::cache_stats`] back to zero (the caches stay).
+    pub fn reset_cache_stats(&self) {
+        self.counters.reset();
     }
 
     /// The in-memory catalogue in use, if any (for logs and tests).
@@ -68,6 +95,7 @@ impl PgVectorIndex {
         k: usize,
     ) -> Result<Isolated, IndexError> {
         answer_isolating(queries, |part| async move {
+            Counters::add(&self.counters.scans, part.len());
             self.store
                 .knn_batch_in_version(embedding_version, part, k)
                 .await

@@ -156,7 +156,7 @@ impl Items<'_> {
 
 /// How a batch is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// HNSW index scans (production).
     Index,
     /// Index scans disabled: exact sequential scans, for evaluation and tests.
@@ -369,7 +369,7 @@ impl VectorStore {
 
     /// Applies the query settings to the current transaction only (`set_config(.., true)` is
     /// `SET LOCAL`), so pooled connections are left as they were.
-    async fn set_local_settings(
+    pub(crate) async fn set_local_settings(
         &self,
         tx: &mut sqlx::PgTransaction<'_>,
         mode: Mode,

@@ -11,6 +11,8 @@
 //!   [`VectorStore::knn_batch_in_version`] reads one version's table, so answers match the
 //!   model that embedded the queries; [`validate_request`] names a request the database
 //!   would refuse before it can fail a batch.
+//! - **Neighbour lists** ([`VectorStore::item_neighbours_in_version`]): given items' embeddings
+//!   and their nearest items with embeddings, for clients that cache and merge answers.
 //! - **Exact search in memory** ([`VectorStore::item_catalogue`], [`ExactIndex`]): a small
 //!   catalogue read once per embedding version and searched by brute force, same answers.
 //! - **Connecting** ([`connect_options`]): a URL locally, the RDS secret over TLS on AWS.
@@ -19,6 +21,7 @@ mod connection;
 mod error;
 mod exact;
 mod knn;
+mod neighbours;
 mod options;
 pub mod schema;
 mod store;
@@ -27,6 +30,7 @@ pub use connection::{PgSecret, connect_options, connect_options_from_secret};
 pub use error::StoreError;
 pub use exact::ExactIndex;
 pub use knn::{KnnRequest, MAX_ITEM_ID_BYTES, MAX_VECTOR_DIM, ScoredItem, validate_request};
+pub use neighbours::{ItemNeighbours, Neighbour};
 pub use options::{
     DEFAULT_EF_SEARCH, DEFAULT_KNN_K, DEFAULT_KNN_PARALLELISM, EF_SEARCH_RANGE,
     KNN_PART_MIN_REQUESTS, MAX_K, StoreOptions,
