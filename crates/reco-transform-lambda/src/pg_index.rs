@@ -12,7 +12,8 @@
 //! database would refuse is answered as refused alone; and a batch the database still refuses
 //! for a value is split until the refused queries stand alone ([`crate::isolate`]).
 
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use reco_domain::transform::{KnnAnswer, KnnQuery, QueryRejected};
@@ -21,7 +22,10 @@ use reco_vector_store::{
 };
 
 use crate::isolate::{Isolated, PartFailure, answer_isolating};
-use crate::knn_cache::{Counters, DEFAULT_KNN_CACHE_ITEMS, KnnCacheStats};
+use crate::knn_cache::{
+    CUSTOMER_MARGIN, Counters, CustomerList, DEFAULT_KNN_CACHE_ITEMS, KnnCache, KnnCacheStats,
+    MergeRefused, NEIGHBOURS_PER_ITEM, NeighbourList, SeedItem, merge_similar, unit, vector_key,
+};
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
@@ -38,6 +42,8 @@ pub struct PgVectorIndex {
     exact_max_items: usize,
     /// The active version's catalogue when it is small enough to search in memory.
     catalogue: Arc<Mutex<Option<Arc<ExactIndex>>>>,
+    /// The k-NN caches of the pgvector path, shared by the clones.
+    cache: Arc<Mutex<KnnCache>>,
     /// Item vectors the k-NN caches hold at most (0: caches off).
     knn_cache_items: usize,
     /// What the caches did, shared by the clones.
@@ -54,6 +60,7 @@ impl PgVectorIndex {
             store,
             exact_max_items,
             catalogue: Arc::default(),
+            cache: Arc::new(Mutex::new(KnnCache::new(DEFAULT_KNN_CACHE_ITEMS))),
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
             counters: Arc::default(),
         }
@@ -63,6 +70,7 @@ impl PgVectorIndex {
     /// 0: caches off, every query sent as it is).
     pub fn with_knn_cache_items(mut self, items: usize) -> Self {
         self.knn_cache_items = items;
+        self.cache = Arc::new(Mutex::new(KnnCache::new(items)));
         self
     }
 
@@ -70,6 +78,11 @@ impl PgVectorIndex {
     /// [`PgVectorIndex::reset_cache_stats`].
     pub fn cache_stats(&self) -> KnnCacheStats {
         self.counters.snapshot()
+    }
+
+    /// Entries the k-NN caches hold now: (customer lists, seed items, item vectors).
+    pub fn cache_entries(&self) -> (usize, usize, usize) {
+        self.cache().sizes()
     }
 
     /// Sets the counters of [`PgVectorIndex::cache_stats`] back to zero (the caches stay).
@@ -104,6 +117,237 @@ impl PgVectorIndex {
         .await
     }
 
+    fn cache(&self) -> MutexGuard<'_, KnnCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers valid `queries` over `embedding_version`'s table through the caches
+    /// ([`crate::knn_cache`]): identical queries are asked once; a customer query is answered
+    /// from the list of its vector without exclusions when `k` items remain once they go; a
+    /// session query from its seeds' neighbour lists when the merge is certified. Lists
+    /// missing from the cache are fetched first (one round trip: customer lists and
+    /// neighbour lists at once); whatever the caches cannot answer is sent as it is
+    /// ([`PgVectorIndex::knn_in_version`]: a refused query fails alone).
+    async fn knn_cached(
+        &self,
+        embedding_version: &str,
+        queries: &[KnnQuery],
+        k: usize,
+    ) -> Result<Vec<KnnAnswer>, IndexError> {
+        let fetch_k = (k + CUSTOMER_MARGIN).min(MAX_K);
+        let m = NEIGHBOURS_PER_ITEM.max(fetch_k).min(MAX_K);
+        let counters = &self.counters;
+
+        // What the caches hold for this batch, and what to fetch.
+        let mut customers: HashMap<Box<[u32]>, Arc<CustomerList>> = HashMap::new();
+        let mut seeds: HashMap<String, Arc<SeedItem>> = HashMap::new();
+        let mut fetch_customers: Vec<(Box<[u32]>, Vec<f32>)> = Vec::new();
+        let mut fetch_seeds: Vec<String> = Vec::new();
+        let (mut customer_cached, mut seen_keys) = (HashSet::new(), HashSet::new());
+        {
+            let mut cache = self.cache();
+            cache.follow(embedding_version);
+            for query in queries {
+                match query {
+                    KnnQuery::ByVector { vector, .. } => {
+                        let key = vector_key(vector);
+                        if !seen_keys.insert(key.clone()) {
+                            continue;
+                        }
+                        match cache.customer(&key) {
+                            Some(list) => {
+                                customer_cached.insert(key.clone());
+                                customers.insert(key, list);
+                            }
+                            None => fetch_customers.push((key, vector.clone())),
+                        }
+                    }
+                    KnnQuery::SimilarTo { item_ids, .. } => {
+                        for id in item_ids {
+                            if seeds.contains_key(id) || fetch_seeds.contains(id) {
+                                continue;
+                            }
+                            match cache.seed(id) {
+                                Some(seed) => {
+                                    seeds.insert(id.clone(), seed);
+                                }
+                                None => fetch_seeds.push(id.clone()),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Counters::add(&counters.item_hits, seeds.len());
+        Counters::add(&counters.item_misses, fetch_seeds.len());
+
+        // Fetch the missing lists at once; a refused value leaves its queries to the plain path.
+        Counters::add(&counters.scans, fetch_customers.len() + fetch_seeds.len());
+        let customer_requests: Vec<KnnQuery> = fetch_customers
+            .iter()
+            .map(|(_, vector)| KnnQuery::ByVector {
+                vector: vector.clone(),
+                exclude: Vec::new(),
+            })
+            .collect();
+        let (customer_lists, seed_lists) = tokio::join!(
+            async {
+                if customer_requests.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.store
+                    .knn_batch_in_version(embedding_version, &customer_requests, fetch_k)
+                    .await
+            },
+            async {
+                if fetch_seeds.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.store
+                    .item_neighbours_in_version(embedding_version, &fetch_seeds, m)
+                    .await
+            },
+        );
+        let customer_lists = fetched(customer_lists, embedding_version)?;
+        let seed_lists = fetched(seed_lists, embedding_version)?;
+        {
+            let mut cache = self.cache();
+            // A concurrent batch of another version may have switched the caches.
+            let keep = cache.embedding_version() == embedding_version;
+            for ((key, _), items) in fetch_customers
+                .into_iter()
+                .zip(customer_lists.unwrap_or_default())
+            {
+                let list = Arc::new(CustomerList {
+                    complete: items.len() < fetch_k,
+                    items,
+                });
+                if keep {
+                    cache.insert_customer(key.clone(), list.clone());
+                }
+                customers.insert(key, list);
+            }
+            for (id, found) in fetch_seeds.into_iter().zip(seed_lists.unwrap_or_default()) {
+                let seed = match found {
+                    None => SeedItem::Unknown,
+                    Some(found) => {
+                        if keep {
+                            cache.reserve_seed(found.neighbours.len());
+                        }
+                        let unit_seed: Arc<[f32]> = Arc::from(unit(&found.embedding));
+                        let complete = found.neighbours.len() < m;
+                        let neighbours: Vec<(Arc<str>, Arc<[f32]>)> = found
+                            .neighbours
+                            .into_iter()
+                            .map(|n| cache.intern(&n.id, unit(&n.embedding)))
+                            .collect();
+                        let outside_bound = (!complete).then(|| {
+                            neighbours
+                                .iter()
+                                .map(|(_, v)| {
+                                    v.iter()
+                                        .zip(unit_seed.iter())
+                                        .map(|(a, b)| a * b)
+                                        .sum::<f32>()
+                                })
+                                .fold(f32::INFINITY, f32::min)
+                        });
+                        SeedItem::Known(NeighbourList {
+                            unit: unit_seed,
+                            neighbours,
+                            outside_bound,
+                        })
+                    }
+                };
+                let seed = Arc::new(seed);
+                if keep {
+                    cache.insert_seed(Arc::from(id.as_str()), seed.clone());
+                }
+                seeds.insert(id, seed);
+            }
+        }
+
+        // Answer from the lists; the rest goes to PostgreSQL, each distinct query once.
+        let mut answers: Vec<Option<KnnAnswer>> = vec![None; queries.len()];
+        let mut to_send: Vec<KnnQuery> = Vec::new();
+        let mut sent_index: HashMap<QueryKey, usize> = HashMap::new();
+        let mut sent_for: Vec<(usize, usize)> = Vec::new();
+        for (at, query) in queries.iter().enumerate() {
+            let answer = match query {
+                KnnQuery::ByVector { vector, exclude } => {
+                    let key = vector_key(vector);
+                    let answer = customers.get(&key).and_then(|list| list.answer(exclude, k));
+                    let counter = if answer.is_some() && customer_cached.contains(&key) {
+                        &counters.customer_hits
+                    } else {
+                        &counters.customer_misses
+                    };
+                    Counters::add(counter, 1);
+                    answer
+                }
+                KnnQuery::SimilarTo { item_ids, exclude } => {
+                    let mut lists: Vec<&NeighbourList> = Vec::with_capacity(item_ids.len());
+                    let mut all_present = true;
+                    for id in item_ids {
+                        match seeds.get(id).map(|s| &**s) {
+                            Some(SeedItem::Known(list)) => lists.push(list),
+                            Some(SeedItem::Unknown) => {}
+                            None => all_present = false,
+                        }
+                    }
+                    let skip: HashSet<&str> =
+                        item_ids.iter().chain(exclude).map(String::as_str).collect();
+                    let merged = if all_present {
+                        merge_similar(&lists, &skip, k)
+                            .inspect_err(|refused| tracing::trace!(?refused, "session query sent"))
+                            .ok()
+                    } else {
+                        Err::<(), _>(MergeRefused::Uncertified)
+                            .ok()
+                            .map(|_| Vec::new())
+                    };
+                    let counter = if merged.is_some() {
+                        &counters.similar_merged
+                    } else {
+                        &counters.similar_fallbacks
+                    };
+                    Counters::add(counter, 1);
+                    merged
+                }
+            };
+            match answer {
+                Some(list) => answers[at] = Some(Ok(list)),
+                None => {
+                    let key = QueryKey::of(query);
+                    let index = *sent_index.entry(key).or_insert_with(|| {
+                        to_send.push(query.clone());
+                        to_send.len() - 1
+                    });
+                    sent_for.push((at, index));
+                }
+            }
+        }
+        if !to_send.is_empty() {
+            let sent = self.knn_in_version(embedding_version, &to_send, k).await?;
+            if sent.answers.len() != to_send.len() {
+                return Err(IndexError::Rejected {
+                    reason: format!(
+                        "k-NN returned {} answer lists for {} queries",
+                        sent.answers.len(),
+                        to_send.len()
+                    ),
+                });
+            }
+            for (at, index) in sent_for {
+                answers[at] = Some(sent.answers[index].clone());
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Ok(Vec::new())))
+            .collect())
+    }
+
     /// Keeps the in-memory catalogue in step with the version readers see: loads it when a
     /// small version becomes active, drops it for a large one.
     async fn follow(&self, active: &ActiveVersion) -> Result<(), StoreError> {
@@ -133,6 +377,32 @@ impl PgVectorIndex {
     }
 }
 
+/// A query's identity, for asking each distinct query of a batch once: the vector's bits or
+/// the seeds (with repeats: they weigh in the centroid), and the exclusions.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum QueryKey {
+    ByVector(Box<[u32]>, Vec<String>),
+    SimilarTo(Vec<String>, Vec<String>),
+}
+
+impl QueryKey {
+    fn of(query: &KnnQuery) -> Self {
+        let sorted = |ids: &[String]| {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids
+        };
+        match query {
+            KnnQuery::ByVector { vector, exclude } => {
+                QueryKey::ByVector(vector_key(vector), sorted(exclude))
+            }
+            KnnQuery::SimilarTo { item_ids, exclude } => {
+                QueryKey::SimilarTo(sorted(item_ids), sorted(exclude))
+            }
+        }
+    }
+}
+
 fn index_error(error: StoreError) -> IndexError {
     match error {
         StoreError::Authentication { .. } => IndexError::Authentication {
@@ -143,6 +413,21 @@ fn index_error(error: StoreError) -> IndexError {
         },
         e => IndexError::Rejected {
             reason: e.to_string(),
+        },
+    }
+}
+
+/// The lists a cache fetch returned; `None` when the database refused a value in it (the
+/// queries that needed them are then sent as they are, and isolated).
+fn fetched<T>(
+    result: Result<Vec<T>, StoreError>,
+    embedding_version: &str,
+) -> Result<Option<Vec<T>>, IndexError> {
+    match result {
+        Ok(lists) => Ok(Some(lists)),
+        Err(e) => match part_failure(e, embedding_version) {
+            PartFailure::Refused { .. } => Ok(None),
+            PartFailure::Index(error) => Err(error),
         },
     }
 }
@@ -225,6 +510,9 @@ impl NeighbourIndex for PgVectorIndex {
                 .into_iter()
                 .map(Ok)
                 .collect(),
+            None if self.knn_cache_items > 0 => {
+                self.knn_cached(embedding_version, to_send, k).await?
+            }
             None => {
                 self.knn_in_version(embedding_version, to_send, k)
                     .await?
