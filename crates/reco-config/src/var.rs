@@ -83,6 +83,12 @@ pub const RECO_KNN_PARALLELISM: &str = "RECO_KNN_PARALLELISM";
 pub const RECO_EXACT_KNN_MAX_ITEMS: &str = "RECO_EXACT_KNN_MAX_ITEMS";
 /// Item vectors the transform Lambda's k-NN caches hold at most (0: caches off).
 pub const RECO_KNN_CACHE_ITEMS: &str = "RECO_KNN_CACHE_ITEMS";
+/// Whether the transform gzips each delivered record on its own (one gzip member per record;
+/// default true; the delivery stream then does not compress).
+pub const RECO_RECORD_GZIP: &str = "RECO_RECORD_GZIP";
+/// Whether the transform's `Ok` records carry `metadata.partitionKeys` (only for a delivery
+/// stream with dynamic partitioning; default false).
+pub const RECO_PARTITION_KEYS: &str = "RECO_PARTITION_KEYS";
 /// Model version the transform Lambda must use; unset: the version of the loaded embeddings.
 pub const RECO_MODEL_VERSION: &str = "RECO_MODEL_VERSION";
 

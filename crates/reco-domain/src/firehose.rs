@@ -19,8 +19,9 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 /// Head room kept under [`MAX_RESPONSE_BYTES`] for the JSON envelope and the runtime.
 pub const RESPONSE_ENVELOPE_RESERVE_BYTES: usize = 64 * 1024;
 
-/// Name of the partition key the delivery stream's S3 prefix reads with
-/// `!{partitionKeyFromLambda:customer_number}`.
+/// Name of the partition key a dynamically partitioned delivery stream's S3 prefix reads with
+/// `!{partitionKeyFromLambda:customer_number}` (sent only when the transform is told the
+/// stream partitions dynamically: our Terraform does not).
 pub const PARTITION_KEY_CUSTOMER: &str = "customer_number";
 
 /// The outcome of one record, serialised exactly as Firehose expects.
@@ -87,7 +88,8 @@ pub struct FirehoseResponseRecord {
     pub result: FirehoseResult,
     /// Transformed payload (base64) for `Ok`; the original payload otherwise.
     pub data: String,
-    /// Dynamic-partitioning keys for `Ok` records.
+    /// Dynamic-partitioning keys for `Ok` records (only for a stream that partitions
+    /// dynamically; every byte of the response counts against Lambda's 6 MB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<ResponseMetadata>,
 }
@@ -111,19 +113,27 @@ pub fn encode_data(bytes: &[u8]) -> String {
 }
 
 impl FirehoseResponseRecord {
-    /// An `Ok` record partitioned by customer number.
-    pub fn ok(record_id: String, payload: &[u8], customer_number: i64) -> Self {
+    /// An `Ok` record whose delivered bytes are `payload` (base64-encoded here), without
+    /// partition keys.
+    pub fn ok(record_id: String, payload: &[u8]) -> Self {
+        Self {
+            record_id,
+            result: FirehoseResult::Ok,
+            data: encode_data(payload),
+            metadata: None,
+        }
+    }
+
+    /// The record with the [`PARTITION_KEY_CUSTOMER`] partition key (for a delivery stream
+    /// with dynamic partitioning).
+    pub fn partitioned_by_customer(mut self, customer_number: i64) -> Self {
         let mut partition_keys = BTreeMap::new();
         partition_keys.insert(
             PARTITION_KEY_CUSTOMER.to_owned(),
             customer_number.to_string(),
         );
-        Self {
-            record_id,
-            result: FirehoseResult::Ok,
-            data: encode_data(payload),
-            metadata: Some(ResponseMetadata { partition_keys }),
-        }
+        self.metadata = Some(ResponseMetadata { partition_keys });
+        self
     }
 
     /// A `ProcessingFailed` record that hands the original data back to Firehose.
@@ -141,7 +151,8 @@ impl FirehoseResponseRecord {
         data.len() + record_id.len() + 64
     }
 
-    /// Approximate serialised size in bytes (data dominates; ids and keys are small).
+    /// Upper bound of the serialised size in bytes (data, the final base64 text, dominates;
+    /// ids and keys are small).
     pub fn approximate_json_bytes(&self) -> usize {
         let keys: usize = self
             .metadata
@@ -177,8 +188,9 @@ mod tests {
     fn response_uses_firehose_field_names() {
         let response = FirehoseResponse {
             records: vec![
-                FirehoseResponseRecord::ok("r1".into(), b"{}\n", 103),
+                FirehoseResponseRecord::ok("r1".into(), b"{}\n").partitioned_by_customer(103),
                 FirehoseResponseRecord::failed("r2".into(), "!!".into()),
+                FirehoseResponseRecord::ok("r3".into(), b"{}\n"),
             ],
         };
         let json = serde_json::to_value(&response).unwrap();
@@ -187,11 +199,21 @@ mod tests {
             serde_json::json!({"records": [
                 {"recordId": "r1", "result": "Ok", "data": "e30K",
                  "metadata": {"partitionKeys": {"customer_number": "103"}}},
-                {"recordId": "r2", "result": "ProcessingFailed", "data": "!!"}
+                {"recordId": "r2", "result": "ProcessingFailed", "data": "!!"},
+                {"recordId": "r3", "result": "Ok", "data": "e30K"}
             ]})
         );
-        let size = serde_json::to_vec(&response.records[0]).unwrap().len();
-        assert!(response.records[0].approximate_json_bytes() >= size);
+        for record in &response.records {
+            let size = serde_json::to_vec(record).unwrap().len();
+            assert!(record.approximate_json_bytes() >= size, "{record:?}");
+            if record.result == FirehoseResult::ProcessingFailed {
+                let bound = FirehoseResponseRecord::approximate_failed_json_bytes(
+                    &record.record_id,
+                    &record.data,
+                );
+                assert!(bound >= size);
+            }
+        }
     }
 
     #[test]

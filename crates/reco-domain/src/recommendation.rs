@@ -1,16 +1,28 @@
 //! The recommendation record: one NDJSON line per click event, written to S3 by Firehose
 //! (the delivered log, a Glue table) and read by the publisher.
 //!
-//! Contract (DESIGN.md "Recommendation record"): the event's identifiers only (session id,
-//! customer number, browsed items, event id and time when the producer set them), the
-//! recommended and similar items, and provenance. No personal field of the event (city,
-//! country, credit limit) and no field the contract does not name: the record is built from
-//! [`RecordEvent`], which has no place for them.
+//! Contract (DESIGN.md "Recommendation record", version 2): the event's identifiers only
+//! (session id, customer number, the browsed product codes, event id and time when the
+//! producer set them), the recommended and similar items (`[{"id","score"}]`, scores written
+//! with 4 decimals), and provenance. No personal field of the event (city, country, credit
+//! limit) and no field the contract does not name: the record is built from [`RecordEvent`],
+//! which has no place for them.
+//!
+//! The record is compact because every one of them travels back in the transform Lambda's
+//! response, whose 6 MB limit must hold a whole 3 MB processor batch with every record `Ok`
+//! (one record per event, each base64-encoded and, by default, gzip-compressed on its own:
+//! [`crate::transform::OutputOptions::record_gzip`]). Version 1 records (`browse_history` of
+//! `{product_code, quantity, in_shopping_cart}` objects) still read: their codes become
+//! `browsed_items`.
 
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::event::{BrowsedItem, ClickEvent};
+use crate::event::ClickEvent;
+
+/// Decimals a score keeps in a serialised record (cosine similarities differ in the 3rd
+/// decimal at most where rank matters; more digits only grow the response).
+pub const SCORE_DECIMALS: i32 = 4;
 
 /// An item and its similarity score (cosine similarity: higher is closer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,8 +51,13 @@ pub struct RecordEvent {
     pub session_id: String,
     /// The customer.
     pub customer_number: i64,
-    /// Items browsed in the session, oldest first (code, quantity, in the cart).
-    pub browse_history: Vec<BrowsedItem>,
+    /// Product codes browsed in the session, oldest first, each once. Codes only: the
+    /// quantity and the cart flag of the event's `browse_history` are not echoed, so the
+    /// record stays small enough for a full 3 MB batch to fit the Lambda's 6 MB response
+    /// (the similar items and the exclusions need only the codes). Reads version 1 records'
+    /// `browse_history` objects too.
+    #[serde(alias = "browse_history", deserialize_with = "browsed_codes")]
+    pub browsed_items: Vec<String>,
     /// Producer-assigned event identifier, when the producer set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
@@ -50,26 +67,68 @@ pub struct RecordEvent {
 }
 
 impl From<ClickEvent> for RecordEvent {
-    /// Keeps the identifiers; the city, country and credit limit are dropped here.
+    /// Keeps the identifiers and the browsed codes; the city, country, credit limit and the
+    /// browsed items' quantities and cart flags are dropped here.
     fn from(event: ClickEvent) -> Self {
+        let browsed_items = event.browsed_product_codes();
         let ClickEvent {
             session_id,
             customer_number,
             city: _,
             country: _,
             credit_limit: _,
-            browse_history,
+            browse_history: _,
             event_id,
             event_time,
         } = event;
         Self {
             session_id,
             customer_number,
-            browse_history,
+            browsed_items,
             event_id,
             event_time,
         }
     }
+}
+
+/// A browsed item as written by either record version: a product code (version 2) or a
+/// `{product_code, ...}` object (version 1's `browse_history`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BrowsedCode {
+    Code(String),
+    Item { product_code: String },
+}
+
+fn browsed_codes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let items = Vec::<BrowsedCode>::deserialize(deserializer)?;
+    Ok(items
+        .into_iter()
+        .map(|item| match item {
+            BrowsedCode::Code(code) | BrowsedCode::Item { product_code: code } => code,
+        })
+        .collect())
+}
+
+/// `score` rounded to [`SCORE_DECIMALS`] decimals (the nearest `f32`, which serialises with
+/// at most that many digits).
+pub fn round_score(score: f32) -> f32 {
+    let scale = 10f32.powi(SCORE_DECIMALS);
+    let rounded = (score * scale).round() / scale;
+    if rounded.is_finite() { rounded } else { score }
+}
+
+/// Serialises a list as `[{"id","score"}]` with scores rounded by [`round_score`].
+fn rounded_items<S: Serializer>(items: &[ScoredItem], serializer: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Rounded<'a> {
+        id: &'a str,
+        score: f32,
+    }
+    serializer.collect_seq(items.iter().map(|item| Rounded {
+        id: &item.id,
+        score: round_score(item.score),
+    }))
 }
 
 /// The event's identifiers plus recommendations and provenance.
@@ -79,9 +138,13 @@ pub struct RecommendationRecord {
     /// `ClickEvent::into()`.
     #[serde(flatten)]
     pub event: RecordEvent,
-    /// Items for the customer, best first; never an item of the browse history.
+    /// Items for the customer, best first; never an item of the browse history. Scores are
+    /// written rounded to [`SCORE_DECIMALS`] decimals.
+    #[serde(serialize_with = "rounded_items")]
     pub recommended_items: Vec<ScoredItem>,
     /// Items similar to the session's browsed items, best first; never a browsed item.
+    /// Scores are written rounded to [`SCORE_DECIMALS`] decimals.
+    #[serde(serialize_with = "rounded_items")]
     pub similar_items: Vec<ScoredItem>,
     /// Deterministic id: the same event under the same model and embeddings gets the same id,
     /// so a consumer can drop the duplicates Firehose retries may deliver.
@@ -98,7 +161,7 @@ impl RecommendationRecord {
     /// The record as one NDJSON line (JSON followed by `\n`).
     pub fn to_ndjson_line(&self) -> Vec<u8> {
         // Serialising plain data with string keys cannot fail.
-        let mut line = Vec::with_capacity(1024);
+        let mut line = Vec::with_capacity(512);
         if serde_json::to_writer(&mut line, self).is_err() {
             line.clear();
         }
@@ -217,7 +280,9 @@ mod tests {
             "session_id": "s", "customer_number": 7, "city": "Nantes", "country": "France",
             "credit_limit": 21000.0, "email": "jane@example.com", "device": {"ip": "192.0.2.1"},
             "browse_history": [
-                {"product_code": "P1", "quantity": 2, "in_shopping_cart": true, "note": "x"}
+                {"product_code": "P1", "quantity": 2, "in_shopping_cart": true, "note": "x"},
+                {"product_code": " P2 ", "quantity": 7},
+                {"product_code": "P1", "quantity": 1}
             ],
             "event_id": "e-1", "event_time": "2026-12-01T10:00:00Z"
         }));
@@ -227,7 +292,7 @@ mod tests {
         assert_eq!(
             keys(&value),
             [
-                "browse_history",
+                "browsed_items",
                 "customer_number",
                 "embedding_version",
                 "event_id",
@@ -240,10 +305,8 @@ mod tests {
                 "similar_items",
             ]
         );
-        assert_eq!(
-            keys(&value["browse_history"][0]),
-            ["in_shopping_cart", "product_code", "quantity"]
-        );
+        // The browsed codes, trimmed, each once, oldest first; no quantity or cart flag.
+        assert_eq!(value["browsed_items"], serde_json::json!(["P1", "P2"]));
         let text = String::from_utf8(line.clone()).unwrap();
         for personal in [
             "Nantes",
@@ -252,6 +315,8 @@ mod tests {
             "jane@example.com",
             "192.0.2.1",
             "note",
+            "quantity",
+            "in_shopping_cart",
         ] {
             assert!(!text.contains(personal), "{personal} leaked into {text}");
         }
@@ -263,24 +328,72 @@ mod tests {
     }
 
     #[test]
+    fn scores_are_written_with_four_decimals_and_lists_keep_their_shape() {
+        let mut record = record_of(serde_json::json!({
+            "session_id": "s", "customer_number": 7, "browse_history": []
+        }));
+        record.recommended_items = vec![
+            ScoredItem {
+                id: "A".into(),
+                score: 0.987_654_3,
+            },
+            ScoredItem {
+                id: "B".into(),
+                score: -0.123_45,
+            },
+            ScoredItem {
+                id: "C".into(),
+                score: 1.0,
+            },
+        ];
+        record.similar_items = vec![ScoredItem {
+            id: "D".into(),
+            score: 0.333_333_34,
+        }];
+        let line = record.to_ndjson_line();
+        let text = std::str::from_utf8(&line).unwrap();
+        assert!(
+            text.contains(r#""recommended_items":[{"id":"A","score":0.9877},{"id":"B","score":-0.1235},{"id":"C","score":1.0}]"#)
+                && text.contains(r#""similar_items":[{"id":"D","score":0.3333}]"#),
+            "{text}"
+        );
+        let back: RecommendationRecord = serde_json::from_slice(&line).unwrap();
+        let scores: Vec<f32> = back.recommended_items.iter().map(|i| i.score).collect();
+        assert_eq!(scores, [0.9877, -0.1235, 1.0]);
+        assert_eq!(back.similar_items[0].score, 0.3333);
+        for (before, after) in record.recommended_items.iter().zip(&back.recommended_items) {
+            assert_eq!(before.id, after.id);
+            assert!((before.score - after.score).abs() <= 0.000_05 + f32::EPSILON);
+        }
+    }
+
+    #[test]
     fn record_without_event_id_and_time_leaves_them_out() {
         let record = record_of(serde_json::json!({
             "session_id": "s", "customer_number": 7, "browse_history": []
         }));
         let value: serde_json::Value = serde_json::from_slice(&record.to_ndjson_line()).unwrap();
         assert!(value.get("event_id").is_none() && value.get("event_time").is_none());
+        assert_eq!(value["browsed_items"], serde_json::json!([]));
     }
 
     #[test]
     fn records_written_before_the_change_still_read_without_their_personal_fields() {
+        // Version 1: the event's browse history objects, personal and unknown fields.
         let old = br#"{"session_id":"s","customer_number":7,"city":"Lyon","credit_limit":1.0,
-            "browse_history":[],"extra_field":1,"recommended_items":[],"similar_items":[],
+            "browse_history":[{"product_code":"S1","quantity":2,"in_shopping_cart":true}],
+            "extra_field":1,"recommended_items":[{"id":"P2","score":0.123456}],"similar_items":[],
             "recommendation_id":"r","model_version":"m","embedding_version":"e","generated_at":"t"}"#;
         let record: RecommendationRecord = serde_json::from_slice(old).unwrap();
         assert_eq!(record.event.customer_number, 7);
+        assert_eq!(record.event.browsed_items, ["S1"]);
         let text = String::from_utf8(record.to_ndjson_line()).unwrap();
         assert!(
             !text.contains("Lyon") && !text.contains("extra_field"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""browsed_items":["S1"]"#) && text.contains(r#""score":0.1235"#),
             "{text}"
         );
     }
@@ -308,10 +421,8 @@ mod tests {
         let value = serde_json::to_value(&record).unwrap();
         assert_eq!(columns, keys(&value));
         assert!(
-            block.contains(
-                "array<struct<product_code:string,quantity:int,in_shopping_cart:boolean>>"
-            ),
-            "browse_history column type must match BrowsedItem"
+            block.contains(r#"{ name = "browsed_items", type = "array<string>""#),
+            "browsed_items column type must be array<string> (product codes)"
         );
     }
 }

@@ -3,6 +3,14 @@
 //! queries; the caller answers all queries in one round trip, each query on its own (a query
 //! the database refuses fails only the records that asked it: [`KnnAnswer`]);
 //! [`finish_batch`] builds the recommendation records and the Firehose response. No I/O here.
+//!
+//! Each `Ok` record's data is its record as one NDJSON line, gzip-compressed on its own (one
+//! gzip member, [`RecordEncoder`]) unless [`OutputOptions::record_gzip`] is off: the delivery
+//! stream itself does not compress (it would compress twice), and the objects it writes, the
+//! concatenation of the members, are valid `.ndjson.gz` files (`MultiGzDecoder`, Athena,
+//! `gzip -d` read every member). Compressed, a full 3 MB processor batch of valid events fits
+//! Lambda's 6 MB response with every record `Ok` (the unit test
+//! `a_full_3_mb_batch_fits_the_response_with_every_record_ok` measures it).
 
 use sha2::{Digest, Sha256};
 
@@ -15,6 +23,91 @@ use crate::recommendation::{Provenance, RecommendationRecord, ScoredItem};
 
 /// Default number of items per list (`RECO_KNN_K`).
 pub const DEFAULT_KNN_K: usize = 10;
+
+/// Compression level of a record's gzip member (zlib's default; on ~1 KB records the fast
+/// levels save little time and give larger members).
+pub const RECORD_GZIP_LEVEL: u32 = 6;
+
+/// How [`finish_batch`] writes the `Ok` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Items per list.
+    pub k: usize,
+    /// Each record's data is one gzip member of its NDJSON line (`RECO_RECORD_GZIP`); off, the
+    /// line itself.
+    pub record_gzip: bool,
+    /// `Ok` records carry `metadata.partitionKeys` (the customer number), which only a
+    /// delivery stream with dynamic partitioning reads (`RECO_PARTITION_KEYS`).
+    pub partition_keys: bool,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        Self {
+            k: DEFAULT_KNN_K,
+            record_gzip: true,
+            partition_keys: false,
+        }
+    }
+}
+
+/// Turns a record's NDJSON line into the bytes Firehose delivers for it: the line, or one
+/// complete gzip member of it (RFC 1952). The deflate state is reused from record to record.
+pub struct RecordEncoder {
+    deflate: Option<flate2::Compress>,
+}
+
+impl std::fmt::Debug for RecordEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordEncoder")
+            .field("gzip", &self.deflate.is_some())
+            .finish()
+    }
+}
+
+/// Gzip member header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+impl RecordEncoder {
+    /// An encoder that gzips each record (`gzip`) or passes lines through.
+    pub fn new(gzip: bool) -> Self {
+        Self {
+            deflate: gzip
+                .then(|| flate2::Compress::new(flate2::Compression::new(RECORD_GZIP_LEVEL), false)),
+        }
+    }
+
+    /// The delivered bytes of `line`.
+    pub fn encode(&mut self, line: &[u8]) -> Vec<u8> {
+        let Some(deflate) = self.deflate.as_mut() else {
+            return line.to_vec();
+        };
+        deflate.reset();
+        let mut out = Vec::with_capacity(GZIP_HEADER.len() + line.len() / 2 + 64);
+        out.extend_from_slice(&GZIP_HEADER);
+        loop {
+            let consumed = usize::try_from(deflate.total_in()).unwrap_or(line.len());
+            let status = deflate.compress_vec(
+                &line[consumed.min(line.len())..],
+                &mut out,
+                flate2::FlushCompress::Finish,
+            );
+            match status {
+                Ok(flate2::Status::StreamEnd) => break,
+                // Output full: room for more (deflate of n bytes needs at most n + 5 per
+                // 16 KB block plus a few bytes).
+                Ok(_) => out.reserve(line.len() + 64),
+                // Deflating from memory into memory cannot fail; keep the line readable.
+                Err(_) => return line.to_vec(),
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(line);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&(line.len() as u32).to_le_bytes());
+        out
+    }
+}
 
 /// Largest `RECO_KNN_K` accepted: pgvector's HNSW returns at most `ef_search` rows, whose
 /// maximum is 1000 (pgvector `hnsw.ef_search` range).
@@ -59,6 +152,44 @@ pub struct QueryRejected {
 
 /// The answer to one query: the nearest items, or why the query was refused.
 pub type KnnAnswer = Result<Vec<ScoredItem>, QueryRejected>;
+
+/// Why an `Ok` record's data could not be read back ([`decode_record_data`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordDataError {
+    /// The data is not base64.
+    #[error("record data is not base64: {reason}")]
+    NotBase64 {
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The data starts as a gzip member but does not decompress.
+    #[error("record data is not a valid gzip member: {reason}")]
+    Gzip {
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// The NDJSON line an `Ok` response record delivers: its base64 `data`, decompressed when it
+/// is a gzip member ([`RecordEncoder`] with gzip), as it is otherwise. The inverse of what
+/// [`finish_batch`] writes, for readers of responses (tests, benchmarks).
+pub fn decode_record_data(data: &str) -> Result<Vec<u8>, RecordDataError> {
+    let bytes = decode_data(data).map_err(|e| RecordDataError::NotBase64 {
+        reason: e.to_string(),
+    })?;
+    if !bytes.starts_with(&GZIP_HEADER[..2]) {
+        return Ok(bytes);
+    }
+    let mut line = Vec::with_capacity(bytes.len() * 3);
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+        &mut line,
+    )
+    .map_err(|e| RecordDataError::Gzip {
+        reason: e.to_string(),
+    })?;
+    Ok(line)
+}
 
 /// A record after [`prepare_batch`].
 #[derive(Debug, Clone)]
@@ -222,13 +353,16 @@ pub fn decode_event(data: &str) -> Result<(ClickEvent, Vec<u8>), EventError> {
 /// if a store ignored `exclude`). A record one of whose queries was refused is returned
 /// `ProcessingFailed` with [`RecordError::QueryRejected`]; records that would push the
 /// response past Lambda's payload limit are returned `ProcessingFailed` too (delivered under
-/// the error prefix), never lost.
+/// the error prefix), never lost. `output` says how `Ok` records are written (`k`, per-record
+/// gzip, partition keys); the size accounting counts their final base64 bytes.
 pub fn finish_batch(
     batch: PreparedBatch,
     mut answers: Vec<KnnAnswer>,
     provenance: &Provenance,
-    k: usize,
+    output: &OutputOptions,
 ) -> Result<BatchOutcome, AnswerCountMismatch> {
+    let k = output.k;
+    let mut encoder = RecordEncoder::new(output.record_gzip);
     if answers.len() != batch.queries.len() {
         return Err(AnswerCountMismatch {
             queries: batch.queries.len(),
@@ -300,9 +434,12 @@ pub fn finish_batch(
                             embedding_version: provenance.embedding_version.clone(),
                             generated_at: provenance.generated_at.clone(),
                         };
-                        let line = record.to_ndjson_line();
-                        let out =
-                            FirehoseResponseRecord::ok(record_id.clone(), &line, customer_number);
+                        let payload = encoder.encode(&record.to_ndjson_line());
+                        let mut out = FirehoseResponseRecord::ok(record_id.clone(), &payload);
+                        if output.partition_keys {
+                            out = out.partitioned_by_customer(customer_number);
+                        }
+                        // The response holds the final bytes: base64 of the (compressed) data.
                         let failed_size = FirehoseResponseRecord::approximate_failed_json_bytes(
                             &record_id, &data,
                         );
@@ -437,6 +574,21 @@ mod tests {
         }
     }
 
+    /// The default output (per-record gzip, no partition keys) with lists of `k`.
+    fn output(k: usize) -> OutputOptions {
+        OutputOptions {
+            k,
+            ..OutputOptions::default()
+        }
+    }
+
+    /// The record an `Ok` response record delivers (one gzip member, or a plain line).
+    fn delivered(data: &str) -> RecommendationRecord {
+        let line = decode_record_data(data).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'), "one NDJSON line per record");
+        serde_json::from_slice(&line).unwrap()
+    }
+
     #[test]
     fn queries_follow_events_and_lists_never_hold_browsed_items() {
         let batch = prepare_batch(
@@ -481,7 +633,12 @@ mod tests {
             Ok(vec![item("P4", 0.6)]),
             Ok(vec![item("P9", 0.5)]),
         ];
-        let outcome = finish_batch(batch, answers, &provenance(), 2).unwrap();
+        let plain_partitioned = OutputOptions {
+            k: 2,
+            record_gzip: false,
+            partition_keys: true,
+        };
+        let outcome = finish_batch(batch, answers, &provenance(), &plain_partitioned).unwrap();
         assert_eq!(outcome.ok, 2);
         let results: Vec<_> = outcome
             .response
@@ -556,7 +713,7 @@ mod tests {
         };
         let mut answers: Vec<KnnAnswer> = vec![Ok(vec![item("P9", 0.5)]); 6];
         answers[3] = Err(rejected.clone());
-        let outcome = finish_batch(batch, answers, &provenance(), 3).unwrap();
+        let outcome = finish_batch(batch, answers, &provenance(), &output(3)).unwrap();
         let results: Vec<_> = outcome.response.records.iter().map(|r| r.result).collect();
         assert_eq!(
             results,
@@ -596,7 +753,7 @@ mod tests {
             )],
             &FixedEmbedder,
         );
-        let err = finish_batch(batch, vec![], &provenance(), 3).unwrap_err();
+        let err = finish_batch(batch, vec![], &provenance(), &output(3)).unwrap_err();
         assert_eq!(
             err,
             AnswerCountMismatch {
@@ -610,43 +767,145 @@ mod tests {
     fn same_event_and_model_give_the_same_recommendation_id() {
         let json = r#"{"session_id":"s","customer_number":5,"browse_history":[],"event_id":"dup"}"#;
         let batch = prepare_batch(vec![record("a", json), record("b", json)], &FixedEmbedder);
-        let outcome = finish_batch(batch, vec![Ok(vec![]), Ok(vec![])], &provenance(), 3).unwrap();
+        let outcome = finish_batch(
+            batch,
+            vec![Ok(vec![]), Ok(vec![])],
+            &provenance(),
+            &output(3),
+        )
+        .unwrap();
         let ids: Vec<String> = outcome
             .response
             .records
             .iter()
-            .map(|r| {
-                let rec: RecommendationRecord =
-                    serde_json::from_slice(&decode_data(&r.data).unwrap()).unwrap();
-                rec.recommendation_id
-            })
+            .map(|r| delivered(&r.data).recommendation_id)
             .collect();
         assert_eq!(ids[0], ids[1]);
     }
 
     #[test]
+    fn ok_records_are_one_gzip_member_each_without_partition_keys_by_default() {
+        let json = |customer: u32| {
+            format!(
+                r#"{{"session_id":"s{customer}","customer_number":{customer},"browse_history":[{{"product_code":"P1"}}]}}"#
+            )
+        };
+        let batch = prepare_batch(
+            vec![record("a", &json(5)), record("b", &json(6))],
+            &FixedEmbedder,
+        );
+        let answers = vec![Ok(vec![item("P2", 0.876_543_2), item("P3", 0.5)]); 4];
+        let outcome = finish_batch(batch, answers, &provenance(), &output(10)).unwrap();
+        assert_eq!(outcome.ok, 2);
+        let mut object = Vec::new();
+        for (out, customer) in outcome.response.records.iter().zip([5, 6]) {
+            assert_eq!(out.result, FirehoseResult::Ok);
+            assert_eq!(out.metadata, None, "no partition keys unless asked");
+            let bytes = decode_data(&out.data).unwrap();
+            assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip member");
+            let rec = delivered(&out.data);
+            assert_eq!(rec.event.customer_number, customer);
+            assert_eq!(rec.event.browsed_items, ["P1"]);
+            assert_eq!(
+                rec.recommended_items,
+                vec![item("P2", 0.8765), item("P3", 0.5)]
+            );
+            object.extend_from_slice(&bytes);
+        }
+        // The delivered object, the members one after the other, is one valid gzip file.
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(&object[..]),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains(r#""customer_number":5"#) && text.contains(r#""customer_number":6"#));
+    }
+
+    #[test]
+    fn the_gzip_member_is_what_a_gzip_encoder_decodes_for_any_line_length() {
+        let mut encoder = RecordEncoder::new(true);
+        for len in [0usize, 1, 100, 5_000, 70_000] {
+            let line: Vec<u8> = (0..len)
+                .map(|i| b"ab{}\":,0123456789"[i * 7 % 17])
+                .collect();
+            let member = encoder.encode(&line);
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&member[..]), &mut back)
+                .unwrap();
+            assert_eq!(back, line, "length {len}");
+        }
+        assert_eq!(RecordEncoder::new(false).encode(b"{}\n"), b"{}\n");
+        assert_eq!(decode_record_data(&encode_data(b"{}\n")).unwrap(), b"{}\n");
+        let member = RecordEncoder::new(true).encode(b"{}\n");
+        assert_eq!(decode_record_data(&encode_data(&member)).unwrap(), b"{}\n");
+        let cut = &member[..member.len() - 4];
+        assert!(matches!(
+            decode_record_data(&encode_data(cut)),
+            Err(RecordDataError::Gzip { .. })
+        ));
+        assert!(matches!(
+            decode_record_data("not base64!"),
+            Err(RecordDataError::NotBase64 { .. })
+        ));
+    }
+
+    #[test]
     fn records_past_the_response_limit_fail_with_their_original_data() {
-        // 2,000 small events (a ~1 MB batch) answered with 100 items per list: the response
-        // would be ~10 MB, so later records must come back failed, untouched.
+        // 2,000 small events (a ~1 MB batch) answered with 100 items per list whose ids do not
+        // compress: even gzipped, the response would be ~7 MB, so later records must come
+        // back failed, untouched. Gzip off, the same holds (~12 MB).
         let json = r#"{"session_id":"s","customer_number":5,"browse_history":[{"product_code":"P0"}],"note":"0123456789012345678901234567890123456789"}"#;
         let records: Vec<_> = (0..2_000).map(|i| record(&format!("r{i}"), json)).collect();
-        let batch = prepare_batch(records.clone(), &FixedEmbedder);
-        let list: Vec<ScoredItem> = (1..=100)
-            .map(|i| item(&format!("S700_{i:04}"), 0.5))
-            .collect();
-        let answers = vec![Ok(list); batch.queries.len()];
-        let outcome = finish_batch(batch, answers, &provenance(), 100).unwrap();
-        let size = serde_json::to_vec(&outcome.response).unwrap().len();
-        assert!(size < MAX_RESPONSE_BYTES, "{size}");
-        assert!(outcome.ok > 100 && outcome.ok < 2_000, "{}", outcome.ok);
-        assert_eq!(outcome.ok + outcome.failures.len(), 2_000);
-        assert_eq!(outcome.response.records.len(), 2_000);
-        let failed = outcome.response.records.last().unwrap();
-        assert_eq!(failed.result, FirehoseResult::ProcessingFailed);
-        assert_eq!(failed.data, records[1_999].data);
-        assert!(matches!(
-            outcome.failures[0].error,
-            RecordError::ResponseFull { .. }
-        ));
+        // splitmix64: 16 hex digits that no compressor shortens.
+        let mut state = 0u64;
+        let mut random_id = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            format!("{:016x}", z ^ (z >> 31))
+        };
+        let mut list = |_query: usize| -> Vec<ScoredItem> {
+            (1..=100u32)
+                .map(|i| item(&random_id(), 1.0 / i as f32))
+                .collect()
+        };
+        for record_gzip in [true, false] {
+            let batch = prepare_batch(records.clone(), &FixedEmbedder);
+            let answers = (0..batch.queries.len()).map(|q| Ok(list(q))).collect();
+            let options = OutputOptions {
+                k: 100,
+                record_gzip,
+                partition_keys: false,
+            };
+            let outcome = finish_batch(batch, answers, &provenance(), &options).unwrap();
+            let size = serde_json::to_vec(&outcome.response).unwrap().len();
+            assert!(size <= MAX_RESPONSE_BYTES, "gzip {record_gzip}: {size}");
+            assert!(
+                outcome.ok > 100 && outcome.ok < 2_000,
+                "gzip {record_gzip}: {}",
+                outcome.ok
+            );
+            assert_eq!(outcome.ok + outcome.failures.len(), 2_000);
+            assert_eq!(outcome.response.records.len(), 2_000);
+            let failed = outcome.response.records.last().unwrap();
+            assert_eq!(failed.result, FirehoseResult::ProcessingFailed);
+            assert_eq!(failed.data, records[1_999].data);
+            assert!(
+                outcome
+                    .failures
+                    .iter()
+                    .all(|f| matches!(f.error, RecordError::ResponseFull { .. }))
+            );
+            let ok = outcome
+                .response
+                .records
+                .iter()
+                .find(|r| r.result == FirehoseResult::Ok)
+                .unwrap();
+            assert_eq!(delivered(&ok.data).recommended_items.len(), 100);
+        }
     }
 }

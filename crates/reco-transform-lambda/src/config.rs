@@ -51,6 +51,26 @@ pub struct TransformArgs {
         default_value_t = DEFAULT_KNN_CACHE_ITEMS
     )]
     pub knn_cache_items: usize,
+    /// Gzip each delivered record on its own (one gzip member per record, so objects are
+    /// `.ndjson.gz` files while the delivery stream itself stores them UNCOMPRESSED).
+    #[arg(
+        long = "record-gzip",
+        env = var::RECO_RECORD_GZIP,
+        value_name = var::RECO_RECORD_GZIP,
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub record_gzip: bool,
+    /// Give `Ok` records `metadata.partitionKeys` (customer number): only a delivery stream
+    /// with dynamic partitioning reads them.
+    #[arg(
+        long = "partition-keys",
+        env = var::RECO_PARTITION_KEYS,
+        value_name = var::RECO_PARTITION_KEYS,
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub partition_keys: bool,
     /// Model version to serve only (the invocation fails while other embeddings are loaded);
     /// unset: follow the loaded embeddings.
     #[arg(long = "model-version", env = var::RECO_MODEL_VERSION, value_name = var::RECO_MODEL_VERSION)]
@@ -85,6 +105,8 @@ impl TransformArgs {
             knn_cache_items: self.knn_cache_items,
             model_version_pin: self.model_version.clone().filter(|v| !v.is_empty()),
             model_prefix: ModelPrefix::new(model_prefix),
+            record_gzip: self.record_gzip,
+            partition_keys: self.partition_keys,
             ..TransformOptions::default()
         }
     }
@@ -136,6 +158,11 @@ pub struct TransformOptions {
     pub knn_cache_items: usize,
     /// The only model version served; `None` follows the loaded embeddings.
     pub model_version_pin: Option<String>,
+    /// Each `Ok` record's data is one gzip member of its NDJSON line (`RECO_RECORD_GZIP`).
+    pub record_gzip: bool,
+    /// `Ok` records carry `metadata.partitionKeys` (`RECO_PARTITION_KEYS`; dynamic
+    /// partitioning only).
+    pub partition_keys: bool,
     /// Where model versions live in the artifacts bucket.
     pub model_prefix: ModelPrefix,
     /// How an unreachable database is retried within an invocation.
@@ -153,6 +180,8 @@ impl Default for TransformOptions {
             exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
             model_version_pin: None,
+            record_gzip: true,
+            partition_keys: false,
             model_prefix: ModelPrefix::default(),
             retry: RetryPolicy::default(),
             invocation_timeout: DEFAULT_INVOCATION_TIMEOUT,
@@ -162,6 +191,15 @@ impl Default for TransformOptions {
 }
 
 impl TransformOptions {
+    /// How the transform writes `Ok` records (k, per-record gzip, partition keys).
+    pub fn output(&self) -> reco_domain::transform::OutputOptions {
+        reco_domain::transform::OutputOptions {
+            k: self.knn_k,
+            record_gzip: self.record_gzip,
+            partition_keys: self.partition_keys,
+        }
+    }
+
     /// Key of model `version`'s artifact.
     pub fn model_key(&self, version: &str) -> String {
         self.model_prefix.key(version, MODEL_FILE)
@@ -193,6 +231,12 @@ mod tests {
         assert_eq!(options.knn_cache_items, DEFAULT_KNN_CACHE_ITEMS);
         let config = parse(&["--knn-cache-items", "0"]).unwrap();
         assert_eq!(config.options().knn_cache_items, 0);
+
+        assert!(options.record_gzip && !options.partition_keys);
+        let config = parse(&["--record-gzip", "false", "--partition-keys", "true"]).unwrap();
+        assert!(!config.options().record_gzip && config.options().partition_keys);
+        let err = parse(&["--record-gzip", "maybe"]).unwrap_err();
+        assert!(err.contains("RECO_RECORD_GZIP"), "{err}");
 
         let config = parse(&["--exact-knn-max-items", "0", "--model-version", "v7"]).unwrap();
         assert_eq!(config.options().exact_knn_max_items, 0);

@@ -17,8 +17,8 @@ use reco_aws::emf::{MetricSet, Unit};
 use reco_domain::firehose::{FirehoseEvent, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::Provenance;
 use reco_domain::transform::{
-    AnswerCountMismatch, BatchOutcome, CustomerEmbedder, RecordError, RecordFailure, finish_batch,
-    prepare_batch,
+    AnswerCountMismatch, BatchOutcome, CustomerEmbedder, OutputOptions, RecordError, RecordFailure,
+    finish_batch, prepare_batch,
 };
 use tokio::sync::Mutex;
 
@@ -116,6 +116,7 @@ pub struct Transformer<I: NeighbourIndex, M: ModelStore> {
     index: I,
     models: M,
     knn_k: usize,
+    output: OutputOptions,
     pin: Option<String>,
     retry: RetryPolicy,
     invocation_timeout: Duration,
@@ -217,14 +218,15 @@ impl InvocationCounts {
 }
 
 impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
-    /// A transformer over `index` and `models`; `options` give `k`, the version pin, the
-    /// retry policy, the version re-check interval and the time an invocation without a
-    /// runtime deadline has.
+    /// A transformer over `index` and `models`; `options` give `k`, how `Ok` records are
+    /// written (per-record gzip, partition keys), the version pin, the retry policy, the
+    /// version re-check interval and the time an invocation without a runtime deadline has.
     pub fn new(index: I, models: M, options: &TransformOptions) -> Self {
         Self {
             index,
             models,
             knn_k: options.knn_k,
+            output: options.output(),
             pin: options.model_version_pin.clone(),
             retry: options.retry,
             invocation_timeout: options.invocation_timeout,
@@ -409,7 +411,7 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             embedding_version: version.embedding_version,
             generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
-        let outcome = finish_batch(batch, answers, &provenance, self.knn_k)?;
+        let outcome = finish_batch(batch, answers, &provenance, &self.output)?;
         for failure in outcome.failures.iter().take(MAX_LOGGED_FAILURES) {
             tracing::warn!(record_id = %failure.record_id, reason = %failure.error, "record failed");
         }

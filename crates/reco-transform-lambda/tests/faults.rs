@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use reco_domain::event::ClickEvent;
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
-use reco_domain::transform::{CustomerEmbedder, KnnQuery, RecordError};
+use reco_domain::transform::{CustomerEmbedder, KnnQuery, RecordError, decode_record_data};
 use reco_testkit::LocalStack;
 use reco_testkit::fakes::InMemoryModels;
 use reco_transform_lambda::pg_index::PgVectorIndex;
@@ -79,11 +79,27 @@ async fn load(store: &VectorStore, model: &str, items: &str) -> String {
 }
 
 /// A transformer over the database at `url`: HNSW always (`exact_max_items` 0) or the
-/// in-memory search of catalogues up to `exact_max_items` items.
+/// in-memory search of catalogues up to `exact_max_items` items; k-NN caches as by default.
 async fn transformer<'m>(
     url: &str,
     models: &'m InMemoryModels<Tower>,
     exact_max_items: usize,
+) -> PgTransformer<'m> {
+    transformer_with_cache(
+        url,
+        models,
+        exact_max_items,
+        TransformOptions::default().knn_cache_items,
+    )
+    .await
+}
+
+/// [`transformer`] with k-NN caches of `knn_cache_items` item vectors (0: off).
+async fn transformer_with_cache<'m>(
+    url: &str,
+    models: &'m InMemoryModels<Tower>,
+    exact_max_items: usize,
+    knn_cache_items: usize,
 ) -> PgTransformer<'m> {
     let mut store_options = StoreOptions::for_lambda();
     store_options.ef_search = 400;
@@ -91,9 +107,11 @@ async fn transformer<'m>(
     let options = TransformOptions {
         knn_k: K,
         exact_knn_max_items: exact_max_items,
+        knn_cache_items,
         ..TransformOptions::default()
     };
-    Transformer::new(PgVectorIndex::new(store, exact_max_items), models, &options)
+    let index = PgVectorIndex::new(store, exact_max_items).with_knn_cache_items(knn_cache_items);
+    Transformer::new(index, models, &options)
 }
 
 fn event(customer: u32, codes: &[&str]) -> Vec<u8> {
@@ -138,7 +156,7 @@ fn records(transformed: &Transformed) -> Vec<RecommendationRecord> {
         .records
         .iter()
         .filter(|r| r.result == FirehoseResult::Ok)
-        .map(|r| serde_json::from_slice(&BASE64.decode(&r.data).unwrap()).unwrap())
+        .map(|r| serde_json::from_slice(&decode_record_data(&r.data).unwrap()).unwrap())
         .collect()
 }
 
@@ -238,6 +256,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
     let first = load(&loader, "m1", &catalogue_csv("A", 300, 1)).await;
     let models = models();
     let hnsw = transformer(&db.url, &models, 0).await;
+    let uncached = transformer_with_cache(&db.url, &models, 0, 0).await;
     let exact = transformer(&db.url, &models, 1_000).await;
     let batch: Vec<Vec<u8>> = (0..10u32)
         .map(|i| event(2000 + i, &[&format!("A{i:04}")]))
@@ -258,7 +277,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
             }
         }
     };
-    for transformer in [&hnsw, &exact] {
+    for transformer in [&hnsw, &uncached, &exact] {
         let transformed = handle_invocation(invocation(&batch), transformer)
             .await
             .unwrap();
@@ -268,11 +287,19 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
     // A new version is loaded between two invocations: both transformers hold the first
     // version (read less than the re-check interval ago) when the second invocation queries.
     let second = load(&loader, "m2", &catalogue_csv("B", 300, 2)).await;
-    let transformed = handle_invocation(invocation(&batch), &hnsw).await.unwrap();
+    let transformed = handle_invocation(invocation(&batch), &uncached)
+        .await
+        .unwrap();
     // HNSW: the first version's table is gone, so the batch is redone with the second
     // version's model and items, and stamped with them.
     assert_eq!(transformed.database.version_redos, 1);
     check(&transformed, "m2", &second, 'B');
+    // HNSW with the k-NN caches: the same batch again is answered from the lists cached from
+    // the first version's table (no query reaches the database), and stamped with it.
+    let transformed = handle_invocation(invocation(&batch), &hnsw).await.unwrap();
+    assert_eq!(transformed.database.version_redos, 0);
+    assert_eq!(hnsw.index().cache_stats().scans, 20, "the first invocation's only");
+    check(&transformed, "m1", &first, 'A');
     // In memory: the first version's items are still held and answer; stamped with it.
     let transformed = handle_invocation(invocation(&batch), &exact).await.unwrap();
     assert_eq!(transformed.database.version_redos, 0);

@@ -10,7 +10,7 @@ use reco_aws::emf::Unit;
 use reco_domain::event::{ClickEvent, MAX_EVENT_BYTES};
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
-use reco_domain::transform::CustomerEmbedder;
+use reco_domain::transform::{CustomerEmbedder, decode_record_data};
 use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
 use reco_transform_lambda::{
@@ -117,9 +117,22 @@ fn firehose_event(records: Vec<FirehoseRecord>) -> LambdaEvent<FirehoseEvent> {
     )
 }
 
+/// The record an `Ok` response record delivers: one gzip member of one NDJSON line (the
+/// default, `RECO_RECORD_GZIP`).
 fn decode(response: &FirehoseResponse, index: usize) -> RecommendationRecord {
-    let data = BASE64.decode(&response.records[index].data).unwrap();
+    let member = BASE64.decode(&response.records[index].data).unwrap();
+    assert_eq!(&member[..2], &[0x1f, 0x8b], "a gzip member per record");
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&member[..]),
+        &mut data,
+    )
+    .unwrap();
     assert_eq!(data.last(), Some(&b'\n'), "one NDJSON line per record");
+    assert_eq!(
+        decode_record_data(&response.records[index].data).unwrap(),
+        data
+    );
     serde_json::from_slice(&data).unwrap()
 }
 
@@ -204,12 +217,10 @@ async fn mixed_batch_answers_every_record_and_never_recommends_browsed_items() {
     }
     // A French customer is closest to the French-leaning items that were not browsed.
     assert_eq!(good.recommended_items[0].id, "S18_2238");
-    let keys = &response.records[0]
-        .metadata
-        .as_ref()
-        .unwrap()
-        .partition_keys;
-    assert_eq!(keys["customer_number"], "103");
+    assert!(
+        response.records.iter().all(|r| r.metadata.is_none()),
+        "no partition keys unless RECO_PARTITION_KEYS says the stream partitions dynamically"
+    );
 
     let unknown = decode(&response, 1);
     assert_eq!(unknown.event.customer_number, 990_001);
@@ -518,4 +529,43 @@ async fn a_batch_without_a_valid_event_makes_no_knn_request_and_reports_no_knn_t
     assert_eq!(metrics.values("RecordsFailed"), Some(&[1.0][..]));
     assert_eq!(metrics.values("BatchRecords"), Some(&[1.0][..]));
     assert_eq!(metrics.values("KnnMilliseconds"), None);
+}
+
+#[tokio::test]
+async fn partition_keys_and_plain_lines_when_the_options_say_so() {
+    // A delivery stream with dynamic partitioning (RECO_PARTITION_KEYS=true) and records
+    // written as plain NDJSON lines (RECO_RECORD_GZIP=false).
+    let options = TransformOptions {
+        partition_keys: true,
+        record_gzip: false,
+        ..options(3)
+    };
+    let transformer = Transformer::new(
+        InMemoryIndex::new(
+            IndexVersion {
+                model_version: "model-v1".into(),
+                embedding_version: "emb-7".into(),
+                dim: DIM,
+            },
+            items(),
+        ),
+        InMemoryModels::new([(CountryEmbedder, DIM)]),
+        &options,
+    );
+    let response = function_handler(
+        firehose_event(vec![record("good", &fixture("good.json"))]),
+        &transformer,
+    )
+    .await
+    .unwrap();
+    let out = &response.records[0];
+    assert_eq!(out.result, FirehoseResult::Ok);
+    let keys = &out.metadata.as_ref().unwrap().partition_keys;
+    assert_eq!(keys["customer_number"], "103");
+    let line = BASE64.decode(&out.data).unwrap();
+    assert_eq!(line.first(), Some(&b'{'), "a plain NDJSON line");
+    assert_eq!(line.last(), Some(&b'\n'));
+    let record: RecommendationRecord = serde_json::from_slice(&line).unwrap();
+    assert_eq!(record.event.customer_number, 103);
+    assert_eq!(record.event.browsed_items, ["S10_1678", "S12_1099"]);
 }

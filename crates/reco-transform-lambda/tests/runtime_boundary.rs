@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use reco_config::var;
 use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
 use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::transform::decode_record_data;
 use reco_testkit::LocalStack;
 use reco_train::publish::{embeddings_csv, item_embeddings, user_embeddings};
 use reco_train::snapshot::{SnapshotRow, training_data};
@@ -274,17 +275,18 @@ async fn bootstrap_answers_a_firehose_event_through_the_lambda_runtime() {
         ]
     );
     for index in 0..2 {
-        let line = BASE64
-            .decode(response["records"][index]["data"].as_str().unwrap())
-            .unwrap();
+        // One gzip member of one NDJSON line (RECO_RECORD_GZIP defaults to true).
+        let line =
+            decode_record_data(response["records"][index]["data"].as_str().unwrap()).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
         let record: RecommendationRecord = serde_json::from_slice(&line).unwrap();
         assert_eq!(record.model_version, MODEL_VERSION);
         assert_eq!(record.recommended_items.len(), 3);
         let browsed: Vec<&str> = record
             .event
-            .browse_history
+            .browsed_items
             .iter()
-            .map(|b| b.product_code.as_str())
+            .map(String::as_str)
             .collect();
         assert!(
             record

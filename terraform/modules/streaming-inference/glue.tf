@@ -1,14 +1,15 @@
 locals {
   delivered_log_location = "s3://${module.recommendations.bucket}/${local.recs_prefix}/"
 
-  # One column per top-level key of reco_domain::recommendation::RecommendationRecord:
-  # the event's identifiers (no city, country, credit limit, nor any field the contract
-  # does not name), the two lists and provenance. reco-domain's unit test
+  # One column per top-level key of reco_domain::recommendation::RecommendationRecord
+  # (record version 2): the event's identifiers (no city, country, credit limit, nor any
+  # field the contract does not name; the browsed items as product codes only), the two
+  # lists (scores with 4 decimals) and provenance. reco-domain's unit test
   # glue_table_columns_are_the_record_keys reads this list and fails when they differ.
   delivered_log_columns = [
     { name = "session_id", type = "string", comment = "Click event: session" },
     { name = "customer_number", type = "bigint", comment = "Click event: customer" },
-    { name = "browse_history", type = "array<struct<product_code:string,quantity:int,in_shopping_cart:boolean>>", comment = "Click event: items browsed in the session" },
+    { name = "browsed_items", type = "array<string>", comment = "Click event: product codes browsed in the session, oldest first" },
     { name = "event_id", type = "string", comment = "Click event: id, when the producer set one" },
     { name = "event_time", type = "string", comment = "Click event: time, when the producer set one" },
     { name = "recommended_items", type = "array<struct<id:string,score:float>>", comment = "Items for the customer, best first" },
@@ -45,7 +46,8 @@ resource "aws_glue_catalog_table" "delivered_log" {
 
   storage_descriptor {
     location = local.delivered_log_location
-    # Reads GZIP objects too (the codec follows the .gz suffix).
+    # Reads GZIP objects too (the codec follows the .gz suffix; a delivered .ndjson.gz object
+    # is a concatenation of gzip members, one per record, which the codec reads whole).
     input_format  = "org.apache.hadoop.mapred.TextInputFormat"
     output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 

@@ -131,7 +131,7 @@ run "delivered_log_table_with_partition_projection" {
       } == {
       session_id        = "string"
       customer_number   = "bigint"
-      browse_history    = "array<struct<product_code:string,quantity:int,in_shopping_cart:boolean>>"
+      browsed_items     = "array<string>"
       event_id          = "string"
       event_time        = "string"
       recommended_items = "array<struct<id:string,score:float>>"
