@@ -298,7 +298,11 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
     // the first version's table (no query reaches the database), and stamped with it.
     let transformed = handle_invocation(invocation(&batch), &hnsw).await.unwrap();
     assert_eq!(transformed.database.version_redos, 0);
-    assert_eq!(hnsw.index().cache_stats().scans, 20, "the first invocation's only");
+    assert_eq!(
+        hnsw.index().cache_stats().scans,
+        20,
+        "the first invocation's only"
+    );
     check(&transformed, "m1", &first, 'A');
     // In memory: the first version's items are still held and answer; stamped with it.
     let transformed = handle_invocation(invocation(&batch), &exact).await.unwrap();
