@@ -144,6 +144,7 @@ impl PgVectorIndex {
         let mut fetch_customers: Vec<(Box<[u32]>, Vec<f32>)> = Vec::new();
         let mut fetch_seeds: Vec<String> = Vec::new();
         let (mut customer_cached, mut seen_keys) = (HashSet::new(), HashSet::new());
+        let mut asked: HashSet<&str> = HashSet::new();
         {
             let mut cache = self.cache();
             cache.follow(embedding_version);
@@ -164,7 +165,7 @@ impl PgVectorIndex {
                     }
                     KnnQuery::SimilarTo { item_ids, .. } => {
                         for id in item_ids {
-                            if seeds.contains_key(id) || fetch_seeds.contains(id) {
+                            if seeds.contains_key(id) || !asked.insert(id.as_str()) {
                                 continue;
                             }
                             match cache.seed(id) {
@@ -239,7 +240,14 @@ impl PgVectorIndex {
                         let neighbours: Vec<(Arc<str>, Arc<[f32]>)> = found
                             .neighbours
                             .into_iter()
-                            .map(|n| cache.intern(&n.id, unit(&n.embedding)))
+                            .map(|n| {
+                                let v = unit(&n.embedding);
+                                if keep {
+                                    cache.intern(&n.id, v)
+                                } else {
+                                    (Arc::from(n.id.as_str()), Arc::from(v))
+                                }
+                            })
                             .collect();
                         let outside_bound = (!complete).then(|| {
                             neighbours

@@ -201,15 +201,12 @@ async fn caches_at_one_million_items() {
         .unwrap()
         .is_some_and(|v| v.item_rows == ITEMS as i64);
     if !loaded {
-        let path = std::env::temp_dir().join("reco_knn_cache_scale_items.csv");
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        writeln!(f, "id,embedding").unwrap();
+        let mut csv: Vec<u8> = Vec::with_capacity(ITEMS * 340);
+        writeln!(csv, "id,embedding").unwrap();
         for (i, v) in items.iter().enumerate() {
             let text: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
-            writeln!(f, "{},\"[{}]\"", item(i), text.join(",")).unwrap();
+            writeln!(csv, "{},\"[{}]\"", item(i), text.join(",")).unwrap();
         }
-        f.flush().unwrap();
-        drop(f);
         let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
         let started = Instant::now();
         Loader::new(&loader)
@@ -217,7 +214,7 @@ async fn caches_at_one_million_items() {
                 model_version: "scale".to_owned(),
                 items: EmbeddingFile {
                     name: "items".to_owned(),
-                    reader: std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
+                    reader: csv.as_slice(),
                 },
                 users: EmbeddingFile {
                     name: "users".to_owned(),
@@ -226,7 +223,6 @@ async fn caches_at_one_million_items() {
             })
             .await
             .unwrap();
-        std::fs::remove_file(&path).unwrap();
         eprintln!("loaded 1M x 32 in {:.0} s", started.elapsed().as_secs_f64());
     }
 
