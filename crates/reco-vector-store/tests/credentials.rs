@@ -288,7 +288,9 @@ fn batch(first_id: usize, records: usize) -> FirehoseEvent {
                 "session_id": format!("sess-{i}"),
                 "customer_number": 100 + i,
                 "country": "France",
-                "browse_history": [{ "product_code": "S10_0001", "quantity": 1 }],
+                // A product of its own per event: the next batch's session queries are not
+                // in the k-NN caches, so that invocation reads the database.
+                "browse_history": [{ "product_code": format!("S10_{:04}", i % 12), "quantity": 1 }],
                 "event_id": format!("evt-{i}"),
             });
             serde_json::json!({
