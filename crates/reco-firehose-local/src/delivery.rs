@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_firehose::config::retry::RetryConfig;
 use aws_sdk_firehose::types::{CompressionFormat, ProcessorParameterName, ProcessorType};
+use reco_transform_lambda::TransformOptions;
 
 /// Firehose's default processor buffer size when the parameter is absent (1 MB; AWS docs,
 /// "Data transformation": BufferSizeInMBs default).
@@ -85,6 +86,38 @@ pub enum DeliveryError {
         /// What is missing.
         reason: String,
     },
+}
+
+impl DeliveryConfig {
+    /// The transform's options as the Lambda deployed for this stream has them: partition
+    /// keys when the stream partitions dynamically (it fails `Ok` records without them), the
+    /// rest (per-record gzip included) as given. A warning names a stream that compresses
+    /// objects (GZIP) while the transform gzips each record: objects would be compressed
+    /// twice, as AWS would do it (deploy the stream UNCOMPRESSED, as Terraform does).
+    pub fn transform_options(&self, mut options: TransformOptions) -> TransformOptions {
+        options.partition_keys |= self.dynamic_partitioning;
+        if self.gzip && options.record_gzip {
+            tracing::warn!(
+                delivery_stream = self.name,
+                "the delivery stream compresses objects (GZIP) and the transform gzips each record (RECO_RECORD_GZIP): objects are compressed twice; set the stream's compression to UNCOMPRESSED"
+            );
+        }
+        options
+    }
+}
+
+/// The processor batch size in bytes of a `BufferSizeInMBs` value: a number of MB, decimals
+/// allowed (Firehose accepts 0.2 to 3); [`DEFAULT_PROCESSOR_BUFFER_MB`] when absent.
+pub fn processor_buffer_bytes(value: Option<&str>) -> Result<usize, String> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_PROCESSOR_BUFFER_MB as usize * 1024 * 1024);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(mb) if mb.is_finite() && mb > 0.0 => Ok((mb * 1024.0 * 1024.0).round() as usize),
+        _ => Err(format!(
+            "processor parameter BufferSizeInMBs is not a positive number of MB: {value:?}"
+        )),
+    }
 }
 
 /// The last segment of an ARN (`arn:...:bucket`, `arn:...:stream/name`).
@@ -174,12 +207,10 @@ impl DeliveryConfig {
             version_id: description.version_id().to_owned(),
             source_stream: arn_name(source_arn).to_owned(),
             lambda_arn,
-            processor_buffer_bytes: number(
-                ProcessorParameterName::BufferSizeInMb,
-                DEFAULT_PROCESSOR_BUFFER_MB,
-            )? as usize
-                * 1024
-                * 1024,
+            processor_buffer_bytes: processor_buffer_bytes(
+                parameter(ProcessorParameterName::BufferSizeInMb).as_deref(),
+            )
+            .map_err(|reason| unsupported(&reason))?,
             processor_interval: Duration::from_secs(u64::from(number(
                 ProcessorParameterName::BufferIntervalInSeconds,
                 DEFAULT_PROCESSOR_INTERVAL_S,
@@ -208,5 +239,61 @@ impl DeliveryConfig {
                 .unwrap_or(false),
             file_extension,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(gzip: bool, dynamic_partitioning: bool) -> DeliveryConfig {
+        DeliveryConfig {
+            name: "recs".into(),
+            version_id: "1".into(),
+            source_stream: "clicks".into(),
+            lambda_arn: "arn:aws:lambda:us-east-1:1:function:t".into(),
+            processor_buffer_bytes: 3 << 20,
+            processor_interval: Duration::from_secs(60),
+            processor_retries: 3,
+            bucket: "b".into(),
+            prefix: "recommendations/".into(),
+            error_prefix: "errors/".into(),
+            buffer_bytes: 64 << 20,
+            buffer_interval: Duration::from_secs(300),
+            gzip,
+            dynamic_partitioning,
+            file_extension: ".ndjson.gz".into(),
+        }
+    }
+
+    #[test]
+    fn processor_buffer_sizes_are_numbers_of_mb_with_decimals() {
+        assert_eq!(processor_buffer_bytes(None), Ok(1024 * 1024));
+        assert_eq!(processor_buffer_bytes(Some("3")), Ok(3 * 1024 * 1024));
+        assert_eq!(processor_buffer_bytes(Some("0.2")), Ok(209_715));
+        assert_eq!(processor_buffer_bytes(Some("1.5")), Ok(1_572_864));
+        for bad in ["", "three", "-1", "0", "NaN"] {
+            let err = processor_buffer_bytes(Some(bad)).unwrap_err();
+            assert!(err.contains("BufferSizeInMBs"), "{err}");
+        }
+    }
+
+    #[test]
+    fn partition_keys_follow_dynamic_partitioning_and_the_rest_is_kept() {
+        let given = TransformOptions {
+            knn_k: 7,
+            ..TransformOptions::default()
+        };
+        let deployed = config(false, false).transform_options(given.clone());
+        assert_eq!(deployed, given, "as deployed: gzip per record, no keys");
+        assert!(deployed.record_gzip && !deployed.partition_keys);
+        let partitioned = config(false, true).transform_options(given.clone());
+        assert!(partitioned.partition_keys && partitioned.record_gzip);
+        assert_eq!(partitioned.knn_k, 7);
+        let plain = TransformOptions {
+            record_gzip: false,
+            ..given
+        };
+        assert!(!config(true, false).transform_options(plain).record_gzip);
     }
 }

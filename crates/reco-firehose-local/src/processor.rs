@@ -42,8 +42,10 @@ pub enum Delivery {
     Ok {
         /// Dynamic partition keys (empty without dynamic partitioning).
         keys: BTreeMap<String, String>,
-        /// The transformed record (one NDJSON line).
-        line: Vec<u8>,
+        /// The transformed record's bytes as the handler returned them (one NDJSON line, or
+        /// one gzip member of it when the transform gzips each record); objects are their
+        /// concatenation.
+        data: Vec<u8>,
         /// Arrival time of the source record (Unix milliseconds).
         arrival_ms: i64,
     },
@@ -188,16 +190,18 @@ impl<'a, I: NeighbourIndex, M: ModelStore> Processor<'a, I, M> {
             let delivery = match out.result {
                 FirehoseResult::Ok => {
                     // Without dynamic partitioning every record shares one buffer (the prefix
-                    // has only time namespaces); Firehose ignores the Lambda's keys then.
+                    // has only time namespaces); Firehose ignores the Lambda's keys then. With
+                    // it, an Ok record without keys fails, as on AWS (the transform sends them
+                    // with `partition_keys`: [`DeliveryConfig::transform_options`]).
                     let keys = if self.dynamic_partitioning {
                         out.metadata.as_ref().map(|m| m.partition_keys.clone())
                     } else {
                         Some(BTreeMap::new())
                     };
                     match (keys, decode_data(&out.data)) {
-                        (Some(keys), Ok(line)) => Delivery::Ok {
+                        (Some(keys), Ok(data)) => Delivery::Ok {
                             keys,
-                            line,
+                            data,
                             arrival_ms: original.approximate_arrival_timestamp.unwrap_or(0),
                         },
                         (None, _) => failed(

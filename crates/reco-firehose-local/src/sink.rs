@@ -1,6 +1,12 @@
 //! The sink: per-partition object buffers flushed to S3 by the delivery stream's buffering
 //! hints, error objects per error type, Firehose's object names and active-partition quota,
 //! and the publisher run on every delivered object.
+//!
+//! An object is the concatenation of its records' bytes, as Firehose writes it: with the
+//! transform's per-record gzip (and the stream UNCOMPRESSED, as deployed) a delivered
+//! `.ndjson.gz` object is a series of gzip members, one per record, which a multi-member
+//! reader (`flate2::read::MultiGzDecoder`, `gzip -d`, Athena) reads whole. A stream that
+//! compresses (GZIP) gzips each object once more.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -123,7 +129,7 @@ impl<'a> S3Sink<'a> {
             match delivery {
                 Delivery::Ok {
                     keys,
-                    line,
+                    data,
                     arrival_ms,
                 } => {
                     if !self.partitions.contains_key(&keys)
@@ -136,7 +142,7 @@ impl<'a> S3Sink<'a> {
                             message: format!(
                                 "{MAX_ACTIVE_PARTITIONS} active partitions already buffered (Firehose quota per delivery stream)"
                             ),
-                            raw_data: reco_domain::firehose::encode_data(&line),
+                            raw_data: reco_domain::firehose::encode_data(&data),
                             arrival_ms,
                             attempts: 1,
                         });
@@ -145,7 +151,7 @@ impl<'a> S3Sink<'a> {
                     self.partitions
                         .entry(keys)
                         .or_default()
-                        .push(&line, arrival_ms);
+                        .push(&data, arrival_ms);
                     self.counts.ok += 1;
                 }
                 Delivery::Failed(record) => self.push_error(record),
@@ -331,7 +337,7 @@ mod tests {
         let keys = BTreeMap::from([("customer_number".to_owned(), customer.to_string())]);
         Delivery::Ok {
             keys,
-            line: b"{}\n".to_vec(),
+            data: b"{}\n".to_vec(),
             arrival_ms: 1,
         }
     }
@@ -393,7 +399,7 @@ mod tests {
         // 2024-02-29T23:59:59.999Z and a later record of the same hour.
         let line = |text: &str, arrival_ms: i64| Delivery::Ok {
             keys: BTreeMap::new(),
-            line: format!("{text}\n").into_bytes(),
+            data: format!("{text}\n").into_bytes(),
             arrival_ms,
         };
         sink.accept(vec![
@@ -431,7 +437,7 @@ mod tests {
         );
         let gunzip = |bytes: &[u8]| {
             let mut text = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text)
+            std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(bytes), &mut text)
                 .unwrap();
             text
         };
@@ -447,5 +453,51 @@ mod tests {
             serde_json::from_str(gunzip(&bucket.get(error_key).await.unwrap()).trim()).unwrap();
         assert_eq!(error["errorCode"], "Lambda.ProcessingFailed");
         assert_eq!(error["rawData"], "eyJ9");
+    }
+
+    #[tokio::test]
+    async fn an_uncompressed_stream_of_gzip_member_records_writes_one_multi_member_gzip_object() {
+        // As deployed: the stream stores records as they are (UNCOMPRESSED) and the transform
+        // gzips each record on its own.
+        let mut config = config(false);
+        config.file_extension = ".ndjson.gz".into();
+        let bucket = bucket();
+        let mut sink = S3Sink::new(config, bucket.clone());
+        let mut encoder = reco_domain::transform::RecordEncoder::new(true);
+        let lines: Vec<String> = (0..3).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        sink.accept(
+            lines
+                .iter()
+                .map(|line| Delivery::Ok {
+                    keys: BTreeMap::new(),
+                    data: encoder.encode(line.as_bytes()),
+                    arrival_ms: 1_709_251_199_000,
+                })
+                .collect(),
+        );
+        sink.flush(true).await.unwrap();
+        let keys = bucket.list("").await.unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert!(keys[0].ends_with(".ndjson.gz"), "{keys:?}");
+        let object = bucket.get(&keys[0]).await.unwrap();
+        let read = |multi: bool| {
+            let mut text = String::new();
+            let result = if multi {
+                std::io::Read::read_to_string(
+                    &mut flate2::read::MultiGzDecoder::new(&object[..]),
+                    &mut text,
+                )
+            } else {
+                std::io::Read::read_to_string(
+                    &mut flate2::read::GzDecoder::new(&object[..]),
+                    &mut text,
+                )
+            };
+            result.unwrap();
+            text
+        };
+        assert_eq!(read(true), lines.concat(), "every member, in order");
+        // A single-member reader stops after the first record: readers must read every member.
+        assert_eq!(read(false), lines[0]);
     }
 }

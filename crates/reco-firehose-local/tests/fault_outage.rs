@@ -184,7 +184,8 @@ async fn create_streams(
                 .bucket_arn(format!("arn:aws:s3:::{bucket}"))
                 .prefix(PREFIX)
                 .error_output_prefix(ERROR_PREFIX)
-                .compression_format(CompressionFormat::Gzip)
+                // As deployed: the transform gzips each record, the stream stores them.
+                .compression_format(CompressionFormat::Uncompressed)
                 .file_extension(".ndjson.gz")
                 .buffering_hints(
                     BufferingHints::builder()
@@ -268,15 +269,15 @@ async fn a_30_second_database_outage_mid_drain_loses_nothing() {
             unreachable: AtomicU32::new(0),
             answered: AtomicU32::new(0),
         };
-        let options = TransformOptions {
+        let config = DeliveryConfig::describe(&firehose, &delivery).await?;
+        assert_eq!(config.processor_retries, 0);
+        let options = config.transform_options(TransformOptions {
             knn_k: 4,
             exact_knn_max_items: 0,
             ..TransformOptions::default()
-        };
+        });
         let models = InMemoryModels::new([(support::CountryEmbedder, 2)]);
         let transformer = Transformer::new(index, models, &options);
-        let config = DeliveryConfig::describe(&firehose, &delivery).await?;
-        assert_eq!(config.processor_retries, 0);
         let objects = stack.bucket(&bucket.name);
         let run = LocalFirehose::new(config, kinesis.clone(), objects.clone(), &transformer).run(
             RunOptions {
@@ -329,7 +330,8 @@ async fn a_30_second_database_outage_mid_drain_loses_nothing() {
         for key in objects.list("").await? {
             assert!(!key.starts_with("errors/"), "{key}");
             let mut text = String::new();
-            flate2::read::GzDecoder::new(objects.get(&key).await?.as_ref())
+            // Every member: one gzip member per record.
+            flate2::read::MultiGzDecoder::new(objects.get(&key).await?.as_ref())
                 .read_to_string(&mut text)?;
             for line in text.lines() {
                 let record: RecommendationRecord = serde_json::from_str(line)?;

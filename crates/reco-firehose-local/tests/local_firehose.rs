@@ -1,5 +1,6 @@
 //! The local Firehose against the emulator: a delivery stream configured like the deployed
-//! one (Kinesis source, Lambda processor, time-partitioned prefix, error prefix, GZIP),
+//! one (Kinesis source, Lambda processor, time-partitioned prefix, error prefix, objects
+//! stored UNCOMPRESSED as `.ndjson.gz` because the transform gzips each record),
 //! records on several shards, every record accounted for in S3 and every customer's latest
 //! document published; and AWS's active-partition quota enforced when a stream partitions by
 //! customer.
@@ -21,6 +22,8 @@ use reco_firehose_local::{DeliveryConfig, LocalFirehose, RunOptions, StartPositi
 use reco_serving::lambda::Publisher;
 use reco_testkit::{LocalStack, TempBucket, unique_name};
 
+// Every transformer here is configured for its stream (`support::transformer_for`).
+#[allow(dead_code)]
 mod support;
 
 /// The deployed prefix: time partitions only.
@@ -46,9 +49,11 @@ fn event_of(i: usize, customer: usize) -> Vec<u8> {
     .unwrap()
 }
 
+/// Every gzip member of a delivered object (one per record): `GzDecoder` would stop after the
+/// first.
 fn gunzip(bytes: &[u8]) -> String {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(bytes)
+    flate2::read::MultiGzDecoder::new(bytes)
         .read_to_string(&mut text)
         .unwrap();
     text
@@ -120,7 +125,8 @@ impl Streams {
                     .bucket_arn(format!("arn:aws:s3:::{}", bucket.name))
                     .prefix(prefix)
                     .error_output_prefix(ERROR_PREFIX)
-                    .compression_format(CompressionFormat::Gzip)
+                    // As deployed: the transform gzips each record, the stream stores them.
+                    .compression_format(CompressionFormat::Uncompressed)
                     .file_extension(".ndjson.gz")
                     .buffering_hints(BufferingHints::builder().size_in_mbs(64).interval_in_seconds(60).build())
                     .dynamic_partitioning_configuration(
@@ -234,7 +240,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
         assert_eq!(config.bucket, bucket.name);
         assert_eq!(config.prefix, PREFIX);
         assert_eq!(config.error_prefix, ERROR_PREFIX);
-        assert!(config.gzip);
+        assert!(!config.gzip);
         assert_eq!(config.processor_buffer_bytes, 1024 * 1024);
         assert!(!config.dynamic_partitioning);
 
@@ -247,7 +253,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
         entries.push(("bad2".into(), br#"{"customer_number": 100}"#.to_vec()));
         streams.put(&entries).await;
 
-        let transformer = support::transformer(4);
+        let transformer = support::transformer_for(4, &config);
         let publisher = publisher(&bucket, &lake);
         let options = RunOptions {
             until_idle: true,
@@ -281,14 +287,27 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
                 continue; // the published documents, checked below
             }
             assert!(key.ends_with(".ndjson.gz"), "{key}");
-            let text = gunzip(&objects.get(&key).await?);
+            let body = objects.get(&key).await?;
             if key.starts_with("errors/processing-failed/") {
+                // Error records are Firehose's JSON lines, stored as the stream stores objects
+                // (UNCOMPRESSED).
+                let text = String::from_utf8(body.to_vec())?;
                 error_lines.extend(
                     text.lines()
                         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
                 );
                 continue;
             }
+            let text = gunzip(&body);
+            // One gzip member per record: a single-member reader sees only the first line.
+            let mut first = String::new();
+            flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut first)?;
+            assert_eq!(
+                first.lines().count(),
+                1,
+                "{key}: one gzip member per record"
+            );
+            assert!(text.lines().count() > 1, "{key}");
             // recommendations/dt=YYYY-MM-DD/hour=HH/<name>
             let parts: Vec<&str> = key.split('/').collect();
             assert_eq!(parts.len(), 4, "{key}");
@@ -300,7 +319,7 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
             for line in text.lines() {
                 let record: RecommendationRecord = serde_json::from_str(line).unwrap();
                 assert!((100..104).contains(&record.event.customer_number));
-                let browsed = &record.event.browse_history[0].product_code;
+                let browsed = &record.event.browsed_items[0];
                 assert!(record.recommended_items.iter().all(|i| &i.id != browsed));
                 assert!(record.similar_items.iter().all(|i| &i.id != browsed));
                 assert_eq!(record.recommended_items.len(), 4);
@@ -383,7 +402,6 @@ async fn every_record_lands_in_the_time_partition_or_the_error_prefix_and_is_pub
 #[tokio::test]
 async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partitions_do_not() {
     let stack = LocalStack::get();
-    let transformer = support::transformer(4);
     // 600 distinct customers in one buffer window (buffering 64 MB / 60 s).
     let entries: Vec<(String, Vec<u8>)> = (0..600)
         .map(|i| (format!("k{i}"), event_of(i, 1000 + i)))
@@ -402,6 +420,8 @@ async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partiti
         .await
         .unwrap();
     assert!(config.dynamic_partitioning);
+    // The transform sends partition keys, as a Lambda deployed for this stream would.
+    let transformer = support::transformer_for(4, &config);
     let counts = LocalFirehose::new(
         config,
         streams.kinesis.clone(),
@@ -428,6 +448,7 @@ async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partiti
     let config = DeliveryConfig::describe(&streams.firehose, &streams.delivery)
         .await
         .unwrap();
+    let transformer = support::transformer_for(4, &config);
     let counts = LocalFirehose::new(
         config,
         streams.kinesis.clone(),

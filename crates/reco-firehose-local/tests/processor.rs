@@ -3,6 +3,7 @@
 //! the attempts made; a working one turns the handler's answers into deliveries.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::time::Duration;
 
 use reco_domain::firehose::{FirehoseRecord, encode_data};
@@ -86,9 +87,9 @@ async fn a_failing_invocation_is_retried_then_its_records_go_under_the_error_pre
 
 #[tokio::test]
 async fn answers_become_deliveries_with_partition_keys_when_partitioning() {
-    let transformer = support::transformer(3);
     for dynamic_partitioning in [false, true] {
         let config = config(3, dynamic_partitioning);
+        let transformer = support::transformer_for(3, &config);
         let processor = Processor::new(&transformer, &config, Duration::from_millis(1));
         let processed = processor.process(batch()).await;
         assert_eq!(processed.invocations, 1);
@@ -97,7 +98,7 @@ async fn answers_become_deliveries_with_partition_keys_when_partitioning() {
         };
         let Delivery::Ok {
             keys,
-            line,
+            data,
             arrival_ms,
         } = good
         else {
@@ -110,8 +111,14 @@ async fn answers_become_deliveries_with_partition_keys_when_partitioning() {
             BTreeMap::new()
         };
         assert_eq!(keys, &expected_keys);
+        // One gzip member of one NDJSON line (the transform's default).
+        assert_eq!(&data[..2], &[0x1f, 0x8b], "a gzip member");
+        let mut line = Vec::new();
+        flate2::read::MultiGzDecoder::new(&data[..])
+            .read_to_end(&mut line)
+            .unwrap();
         assert!(line.ends_with(b"\n"), "one NDJSON line");
-        let recommendation: RecommendationRecord = serde_json::from_slice(line).unwrap();
+        let recommendation: RecommendationRecord = serde_json::from_slice(&line).unwrap();
         assert_eq!(recommendation.event.customer_number, 100);
         assert_eq!(recommendation.recommended_items.len(), 3);
         let Delivery::Failed(failed) = bad else {
@@ -120,4 +127,19 @@ async fn answers_become_deliveries_with_partition_keys_when_partitioning() {
         assert_eq!(failed.code, "Lambda.ProcessingFailed");
         assert_eq!(failed.attempts, 1);
     }
+}
+
+#[tokio::test]
+async fn a_partitioning_stream_fails_ok_records_without_partition_keys() {
+    // A transform not told that the stream partitions dynamically sends no keys: Firehose
+    // fails such records (MetadataExtractionFailed), and so does the local one.
+    let config = config(0, true);
+    let transformer = support::transformer(3);
+    let processor = Processor::new(&transformer, &config, Duration::from_millis(1));
+    let processed = processor.process(batch()).await;
+    let Delivery::Failed(failed) = &processed.deliveries[0] else {
+        panic!("{:?}", processed.deliveries[0]);
+    };
+    assert_eq!(failed.code, "DynamicPartitioning.MetadataExtractionFailed");
+    assert_eq!(failed.raw_data, batch()[0].data, "the original record");
 }

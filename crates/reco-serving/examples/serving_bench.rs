@@ -146,9 +146,8 @@ fn record_line(customer: i64, rng: &mut ChaCha8Rng, items: usize) -> Vec<u8> {
             .collect()
     };
     let event = serde_json::json!({
-        "session_id": format!("s-{customer}"), "customer_number": customer, "city": "Nantes",
-        "country": "France", "credit_limit": 21000.0,
-        "browse_history": [{"product_code": code(1), "quantity": 1, "in_shopping_cart": false}]
+        "session_id": format!("s-{customer}"), "customer_number": customer,
+        "browsed_items": [code(1)]
     });
     let record = RecommendationRecord {
         event: serde_json::from_value(event).expect("event"),

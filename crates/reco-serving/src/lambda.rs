@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use reco_domain::serving::customer_document_key;
 
-    const RECORD: &str = r#"{"session_id":"s","customer_number":42,"browse_history":[],"recommended_items":[{"id":"P1","score":0.5}],"similar_items":[],"recommendation_id":"r","model_version":"m","embedding_version":"e","generated_at":"2026-12-02T10:00:00.000Z"}"#;
+    const RECORD: &str = r#"{"session_id":"s","customer_number":42,"browsed_items":["S1"],"recommended_items":[{"id":"P1","score":0.5}],"similar_items":[],"recommendation_id":"r","model_version":"m","embedding_version":"e","generated_at":"2026-12-02T10:00:00.000Z"}"#;
 
     fn notification(bucket: &str, key: &str) -> String {
         serde_json::json!({"Records": [{

@@ -1,5 +1,6 @@
 //! The publisher: one delivered batch object (NDJSON recommendation records, gzip when its
-//! key ends in `.gz`) to the latest document of every customer in it.
+//! key ends in `.gz`: one gzip member per record as the transform writes them, or one for the
+//! whole object; every member is read) to the latest document of every customer in it.
 //!
 //! Only the newest record of each customer in the object becomes a document, and each write
 //! is newest-wins ([`DocumentStore::put_if_newer`]), so processing an object twice, or an
@@ -255,9 +256,8 @@ mod tests {
         item: &str,
     ) -> RecommendationRecord {
         let mut event = serde_json::json!({
-            "session_id": format!("s-{id}"), "customer_number": customer, "city": "Lyon",
-            "country": "France", "credit_limit": 1.0,
-            "browse_history": [{"product_code": "S1", "quantity": 1, "in_shopping_cart": false}]
+            "session_id": format!("s-{id}"), "customer_number": customer,
+            "browsed_items": ["S1"]
         });
         if let Some(t) = event_time {
             event["event_time"] = t.into();
@@ -426,6 +426,36 @@ mod tests {
         assert_eq!(r.written, 1);
         let doc = s.get(&customer_document_key(5)).await.unwrap().unwrap();
         assert_eq!(doc.recommended[0].name.as_deref(), Some("Two"));
+
+        // As delivered: one gzip member per record (the transform's per-record gzip), the
+        // members one after the other. Every member is read, not only the first.
+        let mut encoder = reco_domain::transform::RecordEncoder::new(true);
+        let mut object = Vec::new();
+        for customer in 10..16 {
+            let line = line(customer, "2026-12-02T10:00:00.000Z", "m", "P2");
+            object.extend_from_slice(&encoder.encode(line.as_bytes()));
+        }
+        let r = publish_object("members.ndjson.gz", &object, &catalogue(), &s)
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.records, r.malformed, r.customers, r.written),
+            (6, 0, 6, 6)
+        );
+        for customer in 10..16 {
+            assert_eq!(item_of(&s, customer).await, "P2");
+        }
+        // A member cut short is an error, not a silently shorter object.
+        assert!(matches!(
+            publish_object(
+                "cut.ndjson.gz",
+                &object[..object.len() - 3],
+                &catalogue(),
+                &s
+            )
+            .await,
+            Err(PublishError::Decompress { .. })
+        ));
         assert!(matches!(
             publish_object("k.ndjson.gz", b"plain", &catalogue(), &s).await,
             Err(PublishError::Decompress { .. })

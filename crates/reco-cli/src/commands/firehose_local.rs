@@ -115,6 +115,8 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
 
     let sdk = reco_aws::sdk_config(&args.aws).await;
     let config = DeliveryConfig::describe(&firehose_client(&sdk), delivery_stream).await?;
+    // As the Lambda deployed for this stream: partition keys when it partitions dynamically.
+    let options = config.transform_options(options);
     let connect = reco_vector_store::connect_options(&pg, &sdk).await?;
     let store = VectorStore::connect_with(connect, store_options)
         .await

@@ -3,6 +3,7 @@
 
 use reco_domain::event::ClickEvent;
 use reco_domain::transform::CustomerEmbedder;
+use reco_firehose_local::DeliveryConfig;
 use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
 use reco_transform_lambda::ports::IndexVersion;
 use reco_transform_lambda::{TransformOptions, Transformer};
@@ -20,8 +21,26 @@ impl CustomerEmbedder for CountryEmbedder {
     }
 }
 
-/// The transform over twelve items `S10_0000`..`S10_0011`, `knn_k` items per list.
+/// The transform over twelve items `S10_0000`..`S10_0011`, `knn_k` items per list, with the
+/// default output (one gzip member per record, no partition keys).
 pub fn transformer(knn_k: usize) -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
+    transformer_with(knn_k, |options| options)
+}
+
+/// As [`transformer`], configured as the Lambda deployed for `config`'s stream
+/// ([`DeliveryConfig::transform_options`]: partition keys when it partitions dynamically).
+pub fn transformer_for(
+    knn_k: usize,
+    config: &DeliveryConfig,
+) -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
+    transformer_with(knn_k, |options| config.transform_options(options))
+}
+
+/// As [`transformer`], with the options changed by `adapt`.
+pub fn transformer_with(
+    knn_k: usize,
+    adapt: impl FnOnce(TransformOptions) -> TransformOptions,
+) -> Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>> {
     let items = (0..12)
         .map(|i| {
             let angle = i as f32 / 12.0 * std::f32::consts::FRAC_PI_2;
@@ -51,5 +70,9 @@ pub fn transformer(knn_k: usize) -> Transformer<InMemoryIndex, InMemoryModels<Co
         },
         ..TransformOptions::default()
     };
-    Transformer::new(index, InMemoryModels::new([(CountryEmbedder, 2)]), &options)
+    Transformer::new(
+        index,
+        InMemoryModels::new([(CountryEmbedder, 2)]),
+        &adapt(options),
+    )
 }
