@@ -98,6 +98,13 @@ for target in "${targets[@]}"; do
 done
 [ "${#names[@]}" -gt 0 ] || die "nothing to build"
 
+# AWS-LC (the TLS library of sqlx's rustls and of the AWS SDK) seeds its random generator
+# from CPU jitter entropy unless built without it: CPU time in the function's first TLS
+# handshake of every cold start (119 ms of the init on the 2-core bench machine under load,
+# bench/streaming/cold_start.sh). Without it AWS-LC seeds from the kernel (getrandom) plus
+# RDRAND, as ring, BoringSSL and OpenSSL do; only AWS-LC's FIPS build requires the jitter
+# source, and these binaries do not use it.
+export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 # One cargo invocation for every binary: shared dependencies compile once.
 say "building ${bins[*]} for $TARGET (glibc $MAX_GLIBC), release"
 started=$SECONDS

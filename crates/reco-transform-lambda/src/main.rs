@@ -1,28 +1,87 @@
 //! The transform Lambda's entry point: tracing, configuration, clients, then the runtime loop
 //! (each answered batch also writes its metrics as one EMF line, see `Transformed::metrics`).
+//!
+//! Init runs the independent steps at once: the S3 client is built and the model likely to be
+//! needed (the pinned version, else the one `LATEST` names) fetched and parsed while the
+//! database connects; the warm-up then takes that model if the active embeddings are its
+//! version (else it fetches theirs, as without the prefetch). Each init step logs its time
+//! (`init phase`, INFO: its time, the time since `main` started and the wall clock) so
+//! cold-start measurements (`bench/streaming/cold_start.py`) can tell where the time goes.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser as _;
 use reco_aws::Bucket;
 use reco_transform_lambda::pg_index::PgVectorIndex;
-use reco_transform_lambda::s3_models::S3ModelStore;
+use reco_transform_lambda::s3_models::{PrefetchVersion, S3ModelStore};
 use reco_transform_lambda::{TransformConfig, Transformer, handle_invocation};
 use reco_vector_store::{StoreOptions, VectorStore};
 
+/// Times init steps and logs each.
+#[derive(Clone, Copy)]
+struct Phases {
+    started: Instant,
+    last: Instant,
+}
+
+impl Phases {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            last: started,
+        }
+    }
+
+    /// Logs the step that ends now and began at the previous `done` of this timer (or at its
+    /// creation): its time, the time since `main` started and the wall clock (`unix_ms`).
+    fn done(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        tracing::info!(
+            phase,
+            elapsed_ms = (now - self.last).as_secs_f64() * 1e3,
+            since_start_ms = (now - self.started).as_secs_f64() * 1e3,
+            unix_ms,
+            "init phase"
+        );
+        self.last = now;
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let mut phases = Phases::new(Instant::now());
     lambda_runtime::tracing::init_default_subscriber();
+    phases.done("tracing");
     let config = TransformConfig::try_parse_from([env!("CARGO_BIN_NAME")]).map_err(|e| {
         let message = e.to_string();
         tracing::error!(error = %message.trim_end(), "invalid configuration");
         message
     })?;
     let options = config.options();
+    phases.done("config");
+    // The S3 client (its TLS roots) and the model's fetch and parse, while the database
+    // connects.
+    let models = {
+        let (aws, bucket) = (config.aws.clone(), config.artifacts_bucket()?.to_owned());
+        let prefix = options.model_prefix.clone();
+        let ahead = match &options.model_version_pin {
+            Some(version) => PrefetchVersion::Exactly(version.clone()),
+            None => PrefetchVersion::Latest,
+        };
+        let mut phases = phases;
+        tokio::task::spawn_blocking(move || {
+            let models = S3ModelStore::new(Bucket::s3(&aws, &bucket)?, prefix);
+            models.prefetch(ahead);
+            phases.done("s3_client");
+            Ok::<_, reco_aws::StorageError>(models)
+        })
+    };
     let sdk_config = reco_aws::sdk_config(&config.aws).await;
-    let models = S3ModelStore::new(
-        Bucket::s3(&config.aws, config.artifacts_bucket()?)?,
-        options.model_prefix.clone(),
-    );
-    let connecting = std::time::Instant::now();
+    phases.done("sdk_config");
+    let connecting = Instant::now();
     // The store remembers where the credentials come from, so a refused password (rotated
     // secret) is re-read and retried by the handler instead of failing until a cold start.
     let store = VectorStore::connect_target(
@@ -36,6 +95,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         elapsed_ms = connecting.elapsed().as_secs_f64() * 1e3,
         "vector database connected"
     );
+    phases.done("database");
+    let models = models.await??;
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items),
         models,
@@ -45,6 +106,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Err(error) = transformer.warm_up().await {
         tracing::warn!(error = %error, "model not loaded at start; retrying on the first batch");
     }
+    phases.done("warm_up");
     let transformer = &transformer;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         // One EMF line per answered batch; a failed invocation is Lambda's `Errors` metric.

@@ -1,9 +1,18 @@
 //! Model artifacts from the artifacts bucket: `<model prefix><version>/model.json`
 //! (layout: [`reco_domain::artifacts`]), read through the object-store seam.
+//!
+//! At a cold start the function does not know which model it needs until the database says
+//! which embeddings are active. [`S3ModelStore::prefetch`] fetches and parses a likely
+//! version (the one `LATEST` names, or the pinned one) in the background meanwhile; the
+//! [`ModelStore::load`] of that same version then takes the prefetched model instead of
+//! fetching it again, and a load of any other version ignores (and stops) the prefetch.
+
+use std::sync::{Arc, Mutex, OnceLock};
 
 use reco_aws::Bucket;
 use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
 use reco_domain::model::ModelArtifact;
+use tokio::task::JoinHandle;
 
 use crate::ports::{ModelLoadError, ModelStore};
 
@@ -12,19 +21,115 @@ use crate::ports::{ModelLoadError, ModelStore};
 pub struct S3ModelStore {
     bucket: Bucket,
     prefix: ModelPrefix,
+    /// A model being fetched ahead of its first load; shared by the store's clones.
+    ahead: Arc<Mutex<Option<Prefetch>>>,
+}
+
+/// Which version to fetch ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefetchVersion {
+    /// The version the `LATEST` pointer names (written by `reco train`, read by
+    /// `reco load-embeddings`: normally the version whose embeddings are active).
+    Latest,
+    /// This version (the function's pinned one).
+    Exactly(String),
+}
+
+/// A background fetch: the version, once known, and the task.
+#[derive(Debug)]
+struct Prefetch {
+    version: Arc<OnceLock<String>>,
+    task: JoinHandle<Option<ModelArtifact>>,
 }
 
 impl S3ModelStore {
     /// A store reading model versions under `prefix` in `bucket`.
     pub fn new(bucket: Bucket, prefix: ModelPrefix) -> Self {
-        Self { bucket, prefix }
+        Self {
+            bucket,
+            prefix,
+            ahead: Arc::default(),
+        }
     }
-}
 
-impl ModelStore for S3ModelStore {
-    type Model = ModelArtifact;
+    /// Starts fetching and parsing `version` in the background (on the current tokio
+    /// runtime), replacing an earlier prefetch. A failed prefetch (no `LATEST`, a missing or
+    /// invalid model) only leaves the later [`ModelStore::load`] to fetch as usual.
+    pub fn prefetch(&self, version: PrefetchVersion) {
+        let known = Arc::new(OnceLock::new());
+        let store = self.clone();
+        let version_slot = known.clone();
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let version = match version {
+                PrefetchVersion::Exactly(version) => version,
+                PrefetchVersion::Latest => store.latest_version().await?,
+            };
+            let version = version_slot.get_or_init(|| version).clone();
+            match store.fetch(&version).await {
+                Ok(model) => {
+                    // Logged so that cold-start measurements see the fetch and parse.
+                    tracing::info!(
+                        model_version = %version,
+                        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "model prefetched"
+                    );
+                    Some(model)
+                }
+                Err(error) => {
+                    tracing::info!(error = %error, "model prefetch failed; the model is fetched when needed");
+                    None
+                }
+            }
+        });
+        let previous = self
+            .ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(Prefetch {
+                version: known,
+                task,
+            });
+        if let Some(previous) = previous {
+            previous.task.abort();
+        }
+    }
 
-    async fn load(&self, version: &str) -> Result<ModelArtifact, ModelLoadError> {
+    /// The version `LATEST` names; `None` (logged) when it cannot be read.
+    async fn latest_version(&self) -> Option<String> {
+        let key = self.prefix.latest_key();
+        let text = match self.bucket.get(&key).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+            Err(error) => {
+                tracing::info!(error = %error.reason, pointer = %self.bucket.location(&key), "no model prefetch: cannot read LATEST");
+                return None;
+            }
+        };
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// The prefetched model when it is `version`'s (waiting for it if still on its way).
+    async fn take_prefetched(&self, version: &str) -> Option<ModelArtifact> {
+        let ahead = self
+            .ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        match ahead.version.get() {
+            // Another version: stop fetching it.
+            Some(known) if known != version => {
+                ahead.task.abort();
+                None
+            }
+            // This version, or not yet known (LATEST still being read): wait for it.
+            _ => {
+                let model = ahead.task.await.ok().flatten()?;
+                (model.model_version() == version).then_some(model)
+            }
+        }
+    }
+
+    async fn fetch(&self, version: &str) -> Result<ModelArtifact, ModelLoadError> {
         let key = self.prefix.key(version, MODEL_FILE);
         let location = self.bucket.location(&key);
         let bytes = self
@@ -42,6 +147,17 @@ impl ModelStore for S3ModelStore {
             reason: e.to_string(),
         })
     }
+}
+
+impl ModelStore for S3ModelStore {
+    type Model = ModelArtifact;
+
+    async fn load(&self, version: &str) -> Result<ModelArtifact, ModelLoadError> {
+        if let Some(model) = self.take_prefetched(version).await {
+            return Ok(model);
+        }
+        self.fetch(version).await
+    }
 
     fn dim(model: &ModelArtifact) -> usize {
         model.dim()
@@ -50,9 +166,51 @@ impl ModelStore for S3ModelStore {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use bytes::Bytes;
 
     use super::*;
+
+    /// A valid `model.json` of `version` (dimension 2, no features, no known ids).
+    fn model_json(version: &str) -> Bytes {
+        let tower = serde_json::json!({
+            "categorical": [], "numeric": [], "weights": [0.5], "ids": [], "id_parts": []
+        });
+        Bytes::from(
+            serde_json::json!({
+                "format_version": 1, "model_version": version, "dim": 2, "factors": 1,
+                "user_tower": tower, "item_tower": tower, "item_max_norm": 1.0,
+                "training": {
+                    "method": "test", "seed": 0, "iterations": 1, "regularization": 0.1,
+                    "alpha": 1.0, "feature_regularization": 0.1, "source": "test", "rows": 0,
+                    "users": 0, "items": 0, "trained_at": "2026-12-03T00:00:00Z", "final_loss": 0.0
+                }
+            })
+            .to_string(),
+        )
+    }
+
+    async fn put(bucket: &Bucket, key: &str, body: Bytes) {
+        bucket.put(key, body, "application/json").await.unwrap();
+    }
+
+    /// Waits until the prefetch task has finished (fetched and parsed, or failed).
+    async fn prefetch_done(store: &S3ModelStore) {
+        for _ in 0..500 {
+            let done = store
+                .ahead
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_none_or(|a| a.task.is_finished());
+            if done {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the prefetch did not finish within a second");
+    }
 
     #[tokio::test]
     async fn a_missing_model_is_a_fetch_error_and_garbage_is_invalid() {
@@ -73,6 +231,59 @@ mod tests {
             .await
             .unwrap();
         let err = store.load("v1").await.unwrap_err();
+        assert!(matches!(err, ModelLoadError::Invalid { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_model_latest_names_is_fetched_ahead_and_served_by_the_load_of_its_version() {
+        let bucket = Bucket::in_memory("artifacts");
+        put(&bucket, "models/LATEST", Bytes::from_static(b"v1\n")).await;
+        put(&bucket, "models/v1/model.json", model_json("v1")).await;
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        store.prefetch(PrefetchVersion::Latest);
+        prefetch_done(&store).await;
+        // Gone from the bucket: only the prefetched copy can answer.
+        put(&bucket, "models/v1/model.json", Bytes::from_static(b"{")).await;
+        let model = store.load("v1").await.unwrap();
+        assert_eq!((model.model_version(), model.dim()), ("v1", 2));
+        // Taken once: the next load fetches (and finds the garbage).
+        let err = store.load("v1").await.unwrap_err();
+        assert!(matches!(err, ModelLoadError::Invalid { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_load_of_another_version_ignores_the_prefetch() {
+        let bucket = Bucket::in_memory("artifacts");
+        put(&bucket, "models/LATEST", Bytes::from_static(b"v2")).await;
+        put(&bucket, "models/v1/model.json", model_json("v1")).await;
+        put(&bucket, "models/v2/model.json", model_json("v2")).await;
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        store.prefetch(PrefetchVersion::Latest);
+        // Whether the prefetch has finished or not, the load answers with its own version.
+        assert_eq!(store.load("v1").await.unwrap().model_version(), "v1");
+        store.prefetch(PrefetchVersion::Exactly("v1".into()));
+        prefetch_done(&store).await;
+        assert_eq!(store.load("v2").await.unwrap().model_version(), "v2");
+        assert!(
+            store.ahead.lock().unwrap().is_none(),
+            "the prefetch was not dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_prefetch_leaves_the_load_its_own_fetch_and_errors() {
+        let bucket = Bucket::in_memory("artifacts");
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        // No LATEST: nothing is fetched ahead; the model appears afterwards.
+        store.prefetch(PrefetchVersion::Latest);
+        prefetch_done(&store).await;
+        put(&bucket, "models/v1/model.json", model_json("v1")).await;
+        assert_eq!(store.load("v1").await.unwrap().model_version(), "v1");
+        // A pinned version that is invalid: the load reports it as without the prefetch.
+        put(&bucket, "models/v3/model.json", Bytes::from_static(b"[]")).await;
+        store.prefetch(PrefetchVersion::Exactly("v3".into()));
+        prefetch_done(&store).await;
+        let err = store.load("v3").await.unwrap_err();
         assert!(matches!(err, ModelLoadError::Invalid { .. }), "{err}");
     }
 }

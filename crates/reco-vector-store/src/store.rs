@@ -73,13 +73,30 @@ impl VectorStore {
     /// Connects to `target` with a pool sized by `options`, reading the secret (RDS target, or
     /// a URL with a credentials secret) through `sdk_config`. The store remembers the secret,
     /// so [`VectorStore::refresh_credentials`] can re-read it after the password is rotated.
+    ///
+    /// Every connection of the (small, a function's) pool is opened now and at once, so their
+    /// set-ups (TCP, TLS, login) overlap instead of one following the other: otherwise the
+    /// pool opens its second connection later, when a query finds the first one still being
+    /// returned (sqlx pings a released connection before it is idle again), in the middle of
+    /// the model's warm-up or of the first batch. Fails when no connection opens; one that
+    /// does not (the server's connection limit) is logged and left to the pool to open on
+    /// demand.
     pub async fn connect_target(
         target: &PgTarget,
         sdk_config: &aws_config::SdkConfig,
         options: StoreOptions,
     ) -> Result<Self, StoreError> {
+        let reading = Instant::now();
         let (connect_options, secret) = resolve(target, sdk_config).await?;
-        let mut store = Self::connect_with(connect_options, options).await?;
+        if secret.is_some() {
+            // Logged so that cold-start measurements can tell the secret's read from the rest.
+            tracing::info!(
+                elapsed_ms = reading.elapsed().as_secs_f64() * 1e3,
+                "database credentials read from the secret"
+            );
+        }
+        let connections = options.max_connections;
+        let mut store = Self::open(connect_options, options, connections).await?;
         if let Some((source, current)) = secret {
             store.credentials = Arc::new(Credentials {
                 source: Some(source),
@@ -157,15 +174,58 @@ impl VectorStore {
         connect_options: PgConnectOptions,
         options: StoreOptions,
     ) -> Result<Self, StoreError> {
+        Self::open(connect_options, options, 1).await
+    }
+
+    /// A pool with `connections` connections opened concurrently (at least one, at most the
+    /// pool's maximum), then idle in it; the first error when none opened.
+    async fn open(
+        connect_options: PgConnectOptions,
+        options: StoreOptions,
+        connections: u32,
+    ) -> Result<Self, StoreError> {
         options.validate()?;
         let connect_options = connect_options.options(options.session_settings());
-        let pool = PgPoolOptions::new()
+        let pool_options = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(0)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect_options)
-            .await
-            .map_err(StoreError::from)?;
+            .acquire_timeout(options.acquire_timeout);
+        let wanted = connections.clamp(1, options.max_connections.max(1));
+        let pool = if wanted == 1 {
+            // One connection, idle in the pool on return.
+            pool_options
+                .connect_with(connect_options)
+                .await
+                .map_err(StoreError::from)?
+        } else {
+            let pool = pool_options.connect_lazy_with(connect_options);
+            // Held together so that each acquire opens a connection of its own; once released
+            // the pool is full, so a query waits for one of them, never opens another.
+            let opened = futures_util::future::join_all((0..wanted).map(|_| pool.acquire())).await;
+            let mut held = Vec::with_capacity(opened.len());
+            let mut errors = Vec::new();
+            for result in opened {
+                match result {
+                    Ok(connection) => held.push(connection),
+                    Err(error) => errors.push(error),
+                }
+            }
+            if held.is_empty() {
+                if let Some(error) = errors.into_iter().next() {
+                    return Err(StoreError::from(error));
+                }
+            } else {
+                for error in &errors {
+                    tracing::warn!(
+                        error = %error,
+                        opened = held.len(),
+                        "a connection of the pool did not open at start; the pool opens it when needed"
+                    );
+                }
+            }
+            drop(held);
+            pool
+        };
         Ok(Self {
             pool,
             options,
