@@ -332,7 +332,7 @@ variable "firehose_buffering_interval_seconds" {
 }
 
 variable "firehose_compression_format" {
-  description = "Compression of delivered recommendations: GZIP or UNCOMPRESSED."
+  description = "Compression of delivered recommendations: GZIP (the transform gzips each record; objects end in .ndjson.gz) or UNCOMPRESSED. Firehose itself never compresses."
   type        = string
   default     = "GZIP"
 }

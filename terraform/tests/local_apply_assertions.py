@@ -193,7 +193,10 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         expect(proc["Processors"][0]["Type"] == "Lambda", "processor is not Lambda")
         lambda_arn = params["LambdaArn"]
         expect(lambda_arn in (transform_arn, f"{transform_arn}:$LATEST"), f"processor {lambda_arn} is not {transform_arn}")
-        expect(float(params["BufferSizeInMBs"]) <= 3, f"processor buffer {params['BufferSizeInMBs']} MB")
+        expect(float(params["BufferSizeInMBs"]) == 3, f"processor buffer {params['BufferSizeInMBs']} MB, not Firehose's maximum 3")
+        env = transform["Configuration"].get("Environment", {}).get("Variables", {})
+        expect(env.get("RECO_RECORD_GZIP") == "true", f"RECO_RECORD_GZIP={env.get('RECO_RECORD_GZIP')}: the transform must gzip each record")
+        expect(env.get("RECO_PARTITION_KEYS") == "false", f"RECO_PARTITION_KEYS={env.get('RECO_PARTITION_KEYS')}: no dynamic partitioning")
 
     def delivers_time_partitions():
         expect(dest["BucketARN"] == f"arn:aws:s3:::{outputs['recommendations_bucket']}", f"bucket {dest['BucketARN']}")
@@ -202,7 +205,9 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         expect(dest["ErrorOutputPrefix"].startswith("errors/!{firehose:error-output-type}/"), f"error prefix {dest['ErrorOutputPrefix']}")
         dynamic = dest.get("DynamicPartitioningConfiguration") or {}
         expect(not dynamic.get("Enabled", False), f"dynamic partitioning {dynamic}")
-        expect(dest["CompressionFormat"] == "GZIP", f"compression {dest['CompressionFormat']}")
+        # The transform gzips each record; Firehose stores them as they are (never twice).
+        expect(dest["CompressionFormat"] == "UNCOMPRESSED", f"compression {dest['CompressionFormat']}")
+        expect(dest.get("FileExtension") == ".ndjson.gz", f"file extension {dest.get('FileExtension')}")
 
     def delivery_logs():
         opts = dest["CloudWatchLoggingOptions"]

@@ -33,9 +33,12 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     prefix              = local.s3_prefix
     error_output_prefix = local.error_prefix
     file_extension      = local.file_extension
-    compression_format  = var.compression_format
-    buffering_size      = var.buffering_size_mb
-    buffering_interval  = var.buffering_interval_seconds
+    # Always UNCOMPRESSED: with compression_format = GZIP the transform already gzips each
+    # record (RECO_RECORD_GZIP), so the objects, concatenations of gzip members, are
+    # .ndjson.gz files; Firehose compressing them again would make them gzip of gzip.
+    compression_format = "UNCOMPRESSED"
+    buffering_size     = var.buffering_size_mb
+    buffering_interval = var.buffering_interval_seconds
 
     processing_configuration {
       enabled = true
@@ -47,7 +50,9 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
           parameter_name  = "LambdaArn"
           parameter_value = "${module.transform.function_arn}:$LATEST"
         }
-        # Small batches keep the (larger) response under Lambda's 6 MB payload limit.
+        # Up to 3 MB per invocation (Firehose's maximum): compact, per-record gzipped records
+        # keep a full batch's response under Lambda's 6 MB payload limit (reco-transform-lambda
+        # test response_fits: ~5.2 MB for 3 MiB of events, every record Ok).
         parameters {
           parameter_name  = "BufferSizeInMBs"
           parameter_value = tostring(var.processor_buffer_size_mb)

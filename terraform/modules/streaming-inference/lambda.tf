@@ -17,7 +17,11 @@ module "transform" {
   policy_json                    = data.aws_iam_policy_document.transform.json
   tags                           = var.tags
 
-  environment = {
+  environment = local.transform_environment
+}
+
+locals {
+  transform_environment = {
     RECO_PG_SECRET_ARN       = var.pg_secret_arn
     RECO_PG_HOST             = var.pg_host
     RECO_PG_PORT             = tostring(var.pg_port)
@@ -27,6 +31,12 @@ module "transform" {
     RECO_EXACT_KNN_MAX_ITEMS = tostring(var.exact_knn_max_items)
     RECO_ARTIFACTS_BUCKET    = var.artifacts_bucket_name
     RECO_MODEL_PREFIX        = "${trimsuffix(var.model_prefix, "/")}/"
+    # The transform gzips each record (one gzip member per record) and the delivery stream
+    # stores them UNCOMPRESSED: compressed records keep a full 3 MB processor batch inside
+    # Lambda's 6 MB response, and the objects are still valid .ndjson.gz files.
+    RECO_RECORD_GZIP = var.compression_format == "GZIP" ? "true" : "false"
+    # No dynamic partitioning (time partitions only): no partition keys in the response.
+    RECO_PARTITION_KEYS = "false"
   }
 }
 

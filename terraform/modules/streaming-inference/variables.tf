@@ -222,24 +222,24 @@ variable "buffering_interval_seconds" {
 }
 
 variable "processor_buffer_size_mb" {
-  description = "MB of records per transform invocation (1-3): responses are larger than requests and must stay under Lambda's 6 MB limit."
+  description = "MB of records per transform invocation, decimals allowed (Firehose's BufferSizeInMBs: 0.2-3). At 3 (fewer, larger invocations) a full batch's response, compact per-record gzipped records, stays under Lambda's 6 MB limit."
   type        = number
-  default     = 1
+  default     = 3
 
   validation {
-    condition     = var.processor_buffer_size_mb >= 1 && var.processor_buffer_size_mb <= 3
-    error_message = "processor_buffer_size_mb must be between 1 and 3."
+    condition     = var.processor_buffer_size_mb >= 0.2 && var.processor_buffer_size_mb <= 3
+    error_message = "processor_buffer_size_mb must be between 0.2 and 3 (Firehose's BufferSizeInMBs range)."
   }
 }
 
 variable "processor_buffer_interval_seconds" {
-  description = "Seconds Firehose waits to fill a transform batch (60-900)."
+  description = "Seconds Firehose waits to fill a transform batch (Firehose's BufferIntervalInSeconds: 0-900)."
   type        = number
   default     = 60
 
   validation {
-    condition     = var.processor_buffer_interval_seconds >= 60 && var.processor_buffer_interval_seconds <= 900
-    error_message = "processor_buffer_interval_seconds must be between 60 and 900."
+    condition     = var.processor_buffer_interval_seconds >= 0 && var.processor_buffer_interval_seconds <= 900 && floor(var.processor_buffer_interval_seconds) == var.processor_buffer_interval_seconds
+    error_message = "processor_buffer_interval_seconds must be a whole number between 0 and 900."
   }
 }
 
@@ -255,7 +255,7 @@ variable "processor_retries" {
 }
 
 variable "compression_format" {
-  description = "Compression of delivered objects: GZIP (objects end in .ndjson.gz) or UNCOMPRESSED (.ndjson)."
+  description = "Compression of delivered objects: GZIP (the transform gzips each record, RECO_RECORD_GZIP=true; objects, one gzip member per record, end in .ndjson.gz) or UNCOMPRESSED (.ndjson). Firehose's own compression stays UNCOMPRESSED either way."
   type        = string
   default     = "GZIP"
 

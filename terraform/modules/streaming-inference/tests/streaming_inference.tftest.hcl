@@ -78,6 +78,24 @@ run "kinesis_to_transform_to_time_partitions" {
   }
 
   assert {
+    condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].compression_format == "UNCOMPRESSED" && local.transform_environment["RECO_RECORD_GZIP"] == "true"
+    error_message = "With GZIP the transform gzips each record and Firehose stores them UNCOMPRESSED (never compressed twice)."
+  }
+
+  assert {
+    condition     = local.transform_environment["RECO_PARTITION_KEYS"] == "false"
+    error_message = "Without dynamic partitioning the transform sends no partition keys."
+  }
+
+  assert {
+    condition = one([
+      for p in aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].processing_configuration[0].processors[0].parameters :
+      p.parameter_value if p.parameter_name == "BufferSizeInMBs"
+    ]) == "3"
+    error_message = "The processor buffer defaults to Firehose's maximum, 3 MB (a full batch fits the response)."
+  }
+
+  assert {
     condition     = module.transform.function_name == "reco-transform" && output.transform_function_name == "reco-transform"
     error_message = "The transform Lambda must be named <name>-transform."
   }
@@ -272,6 +290,48 @@ run "provisioned_uncompressed" {
     condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].file_extension == ".ndjson"
     error_message = "Uncompressed objects must end in .ndjson."
   }
+
+  assert {
+    condition     = aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].compression_format == "UNCOMPRESSED" && local.transform_environment["RECO_RECORD_GZIP"] == "false"
+    error_message = "Uncompressed: plain NDJSON lines from the transform, stored as they are."
+  }
+}
+
+run "smallest_processor_batches_and_no_wait" {
+  command = plan
+
+  variables {
+    processor_buffer_size_mb          = 0.2
+    processor_buffer_interval_seconds = 0
+  }
+
+  assert {
+    condition = {
+      for p in aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration[0].processing_configuration[0].processors[0].parameters :
+      p.parameter_name => p.parameter_value if contains(["BufferSizeInMBs", "BufferIntervalInSeconds"], p.parameter_name)
+    } == { BufferSizeInMBs = "0.2", BufferIntervalInSeconds = "0" }
+    error_message = "Firehose takes processor buffers from 0.2 MB and intervals from 0 s."
+  }
+}
+
+run "rejects_processor_batches_under_firehose_minimum" {
+  command = plan
+
+  variables {
+    processor_buffer_size_mb = 0.1
+  }
+
+  expect_failures = [var.processor_buffer_size_mb]
+}
+
+run "rejects_processor_interval_over_firehose_maximum" {
+  command = plan
+
+  variables {
+    processor_buffer_interval_seconds = 901
+  }
+
+  expect_failures = [var.processor_buffer_interval_seconds]
 }
 
 run "small_buffers_without_dynamic_partitioning" {
