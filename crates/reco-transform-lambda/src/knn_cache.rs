@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reco_domain::recommendation::ScoredItem;
+use reco_domain::transform::KnnQuery;
 
 /// Default of `RECO_KNN_CACHE_ITEMS`: item vectors the caches hold at most.
 pub const DEFAULT_KNN_CACHE_ITEMS: usize = 250_000;
@@ -24,6 +25,9 @@ pub struct KnnCacheStats {
     pub similar_merged: u64,
     /// Session queries sent to PostgreSQL as they are (the merge could not prove its answer).
     pub similar_fallbacks: u64,
+    /// Queries the lists could not answer, answered with the cached answer of the identical
+    /// query sent earlier (a session whose history did not change).
+    pub answer_hits: u64,
     /// Seed items whose neighbour list was cached.
     pub item_hits: u64,
     /// Seed items whose neighbour list was fetched.
@@ -39,18 +43,20 @@ pub(crate) struct Counters {
     pub(crate) customer_misses: AtomicU64,
     pub(crate) similar_merged: AtomicU64,
     pub(crate) similar_fallbacks: AtomicU64,
+    pub(crate) answer_hits: AtomicU64,
     pub(crate) item_hits: AtomicU64,
     pub(crate) item_misses: AtomicU64,
     pub(crate) scans: AtomicU64,
 }
 
 impl Counters {
-    fn all(&self) -> [&AtomicU64; 7] {
+    fn all(&self) -> [&AtomicU64; 8] {
         [
             &self.customer_hits,
             &self.customer_misses,
             &self.similar_merged,
             &self.similar_fallbacks,
+            &self.answer_hits,
             &self.item_hits,
             &self.item_misses,
             &self.scans,
@@ -62,12 +68,13 @@ impl Counters {
     }
 
     pub(crate) fn snapshot(&self) -> KnnCacheStats {
-        let [ch, cm, sm, sf, ih, im, sc] = self.all().map(|c| c.load(Ordering::Relaxed));
+        let [ch, cm, sm, sf, ah, ih, im, sc] = self.all().map(|c| c.load(Ordering::Relaxed));
         KnnCacheStats {
             customer_hits: ch,
             customer_misses: cm,
             similar_merged: sm,
             similar_fallbacks: sf,
+            answer_hits: ah,
             item_hits: ih,
             item_misses: im,
             scans: sc,
@@ -234,9 +241,36 @@ pub(crate) fn vector_key(vector: &[f32]) -> Box<[u32]> {
     vector.iter().map(|v| v.to_bits()).collect()
 }
 
+/// A query's identity, for asking each distinct query of a batch once: the vector's bits or
+/// the seeds (with repeats: they weigh in the centroid), the exclusions, and k.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum QueryKey {
+    ByVector(Box<[u32]>, Vec<String>, usize),
+    SimilarTo(Vec<String>, Vec<String>, usize),
+}
+
+impl QueryKey {
+    /// The key of `query` asked for `k` items.
+    pub(crate) fn of(query: &KnnQuery, k: usize) -> Self {
+        let sorted = |ids: &[String]| {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids
+        };
+        match query {
+            KnnQuery::ByVector { vector, exclude } => {
+                QueryKey::ByVector(vector_key(vector), sorted(exclude), k)
+            }
+            KnnQuery::SimilarTo { item_ids, exclude } => {
+                QueryKey::SimilarTo(sorted(item_ids), sorted(exclude), k)
+            }
+        }
+    }
+}
+
 /// The caches of one embedding version, bounded by a number of item vectors
-/// (`RECO_KNN_CACHE_ITEMS`): at most that many item vectors, an eighth as many neighbour
-/// lists and an eighth as many customer lists. A part that would overflow is cleared whole
+/// (`RECO_KNN_CACHE_ITEMS`): at most that many item vectors, and an eighth as many of each
+/// of neighbour lists, customer lists and answers of queries sent as they are. A part that would overflow is cleared whole
 /// before the insert (clear-on-full: no recency bookkeeping on the hot path); a batch keeps
 /// what it took out, so clearing never changes its answers.
 #[derive(Debug)]
@@ -245,6 +279,8 @@ pub(crate) struct KnnCache {
     capacity: usize,
     customers: HashMap<Box<[u32]>, Arc<CustomerList>>,
     seeds: HashMap<Arc<str>, Arc<SeedItem>>,
+    /// Answers of queries sent as they are, by query.
+    answers: HashMap<QueryKey, Arc<[ScoredItem]>>,
     /// Unit embeddings shared by the neighbour lists (one copy per item).
     vectors: HashMap<Arc<str>, Arc<[f32]>>,
 }
@@ -257,6 +293,7 @@ impl KnnCache {
             capacity,
             customers: HashMap::new(),
             seeds: HashMap::new(),
+            answers: HashMap::new(),
             vectors: HashMap::new(),
         }
     }
@@ -266,6 +303,7 @@ impl KnnCache {
         if self.embedding_version != embedding_version {
             self.customers.clear();
             self.seeds.clear();
+            self.answers.clear();
             self.vectors.clear();
             self.embedding_version = embedding_version.to_owned();
         }
@@ -286,6 +324,18 @@ impl KnnCache {
 
     pub(crate) fn seed(&self, id: &str) -> Option<Arc<SeedItem>> {
         self.seeds.get(id).cloned()
+    }
+
+    pub(crate) fn answer(&self, key: &QueryKey) -> Option<Arc<[ScoredItem]>> {
+        self.answers.get(key).cloned()
+    }
+
+    /// Keeps the answer of a query sent as it is, clearing the answers first when full.
+    pub(crate) fn insert_answer(&mut self, key: QueryKey, list: Arc<[ScoredItem]>) {
+        if self.answers.len() >= self.list_capacity() {
+            self.answers.clear();
+        }
+        self.answers.insert(key, list);
     }
 
     /// Keeps `list` for `key`, clearing the customer lists first when they are full.

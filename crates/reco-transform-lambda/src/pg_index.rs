@@ -24,7 +24,7 @@ use reco_vector_store::{
 use crate::isolate::{Isolated, PartFailure, answer_isolating};
 use crate::knn_cache::{
     CUSTOMER_MARGIN, Counters, CustomerList, DEFAULT_KNN_CACHE_ITEMS, KnnCache, KnnCacheStats,
-    MergeRefused, NEIGHBOURS_PER_ITEM, NeighbourList, SeedItem, merge_similar, unit, vector_key,
+    NEIGHBOURS_PER_ITEM, NeighbourList, QueryKey, SeedItem, merge_similar, unit, vector_key,
 };
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
 
@@ -275,64 +275,73 @@ impl PgVectorIndex {
             }
         }
 
-        // Answer from the lists; the rest goes to PostgreSQL, each distinct query once.
+        // Answer from the lists, then from the answers of identical queries sent before; the
+        // rest goes to PostgreSQL, each distinct query once.
         let mut answers: Vec<Option<KnnAnswer>> = vec![None; queries.len()];
         let mut to_send: Vec<KnnQuery> = Vec::new();
         let mut sent_index: HashMap<QueryKey, usize> = HashMap::new();
         let mut sent_for: Vec<(usize, usize)> = Vec::new();
-        for (at, query) in queries.iter().enumerate() {
-            let answer = match query {
-                KnnQuery::ByVector { vector, exclude } => {
-                    let key = vector_key(vector);
-                    let answer = customers.get(&key).and_then(|list| list.answer(exclude, k));
-                    let counter = if answer.is_some() && customer_cached.contains(&key) {
-                        &counters.customer_hits
-                    } else {
-                        &counters.customer_misses
-                    };
-                    Counters::add(counter, 1);
-                    answer
-                }
-                KnnQuery::SimilarTo { item_ids, exclude } => {
-                    let mut lists: Vec<&NeighbourList> = Vec::with_capacity(item_ids.len());
-                    let mut all_present = true;
-                    for id in item_ids {
-                        match seeds.get(id).map(|s| &**s) {
-                            Some(SeedItem::Known(list)) => lists.push(list),
-                            Some(SeedItem::Unknown) => {}
-                            None => all_present = false,
-                        }
+        {
+            let cache = self.cache();
+            let keep = cache.embedding_version() == embedding_version;
+            for (at, query) in queries.iter().enumerate() {
+                let answer = match query {
+                    KnnQuery::ByVector { vector, exclude } => {
+                        let key = vector_key(vector);
+                        let answer = customers.get(&key).and_then(|list| list.answer(exclude, k));
+                        let counter = if answer.is_some() && customer_cached.contains(&key) {
+                            &counters.customer_hits
+                        } else {
+                            &counters.customer_misses
+                        };
+                        Counters::add(counter, 1);
+                        answer
                     }
-                    let skip: HashSet<&str> =
-                        item_ids.iter().chain(exclude).map(String::as_str).collect();
-                    let merged = if all_present {
-                        merge_similar(&lists, &skip, k)
-                            .inspect_err(|refused| tracing::trace!(?refused, "session query sent"))
-                            .ok()
-                    } else {
-                        Err::<(), _>(MergeRefused::Uncertified)
-                            .ok()
-                            .map(|_| Vec::new())
-                    };
-                    let counter = if merged.is_some() {
-                        &counters.similar_merged
-                    } else {
-                        &counters.similar_fallbacks
-                    };
-                    Counters::add(counter, 1);
-                    merged
+                    KnnQuery::SimilarTo { item_ids, exclude } => {
+                        let mut lists: Vec<&NeighbourList> = Vec::with_capacity(item_ids.len());
+                        let mut all_present = true;
+                        for id in item_ids {
+                            match seeds.get(id).map(|s| &**s) {
+                                Some(SeedItem::Known(list)) => lists.push(list),
+                                Some(SeedItem::Unknown) => {}
+                                None => all_present = false,
+                            }
+                        }
+                        let skip: HashSet<&str> =
+                            item_ids.iter().chain(exclude).map(String::as_str).collect();
+                        let merged = if all_present {
+                            merge_similar(&lists, &skip, k)
+                                .inspect_err(|refused| {
+                                    tracing::trace!(?refused, "session query sent")
+                                })
+                                .ok()
+                        } else {
+                            None
+                        };
+                        let counter = if merged.is_some() {
+                            &counters.similar_merged
+                        } else {
+                            &counters.similar_fallbacks
+                        };
+                        Counters::add(counter, 1);
+                        merged
+                    }
+                };
+                if let Some(list) = answer {
+                    answers[at] = Some(Ok(list));
+                    continue;
                 }
-            };
-            match answer {
-                Some(list) => answers[at] = Some(Ok(list)),
-                None => {
-                    let key = QueryKey::of(query);
-                    let index = *sent_index.entry(key).or_insert_with(|| {
-                        to_send.push(query.clone());
-                        to_send.len() - 1
-                    });
-                    sent_for.push((at, index));
+                let key = QueryKey::of(query, k);
+                if let Some(list) = keep.then(|| cache.answer(&key)).flatten() {
+                    Counters::add(&counters.answer_hits, 1);
+                    answers[at] = Some(Ok(list.to_vec()));
+                    continue;
                 }
+                let index = *sent_index.entry(key).or_insert_with(|| {
+                    to_send.push(query.clone());
+                    to_send.len() - 1
+                });
+                sent_for.push((at, index));
             }
         }
         if !to_send.is_empty() {
@@ -348,6 +357,14 @@ impl PgVectorIndex {
             }
             for (at, index) in sent_for {
                 answers[at] = Some(sent.answers[index].clone());
+            }
+            let mut cache = self.cache();
+            if cache.embedding_version() == embedding_version {
+                for (key, index) in sent_index {
+                    if let Ok(list) = &sent.answers[index] {
+                        cache.insert_answer(key, Arc::from(list.as_slice()));
+                    }
+                }
             }
         }
         Ok(answers
@@ -382,32 +399,6 @@ impl PgVectorIndex {
         );
         *self.catalogue.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(catalogue));
         Ok(())
-    }
-}
-
-/// A query's identity, for asking each distinct query of a batch once: the vector's bits or
-/// the seeds (with repeats: they weigh in the centroid), and the exclusions.
-#[derive(Debug, PartialEq, Eq, Hash)]
-enum QueryKey {
-    ByVector(Box<[u32]>, Vec<String>),
-    SimilarTo(Vec<String>, Vec<String>),
-}
-
-impl QueryKey {
-    fn of(query: &KnnQuery) -> Self {
-        let sorted = |ids: &[String]| {
-            let mut ids = ids.to_vec();
-            ids.sort_unstable();
-            ids
-        };
-        match query {
-            KnnQuery::ByVector { vector, exclude } => {
-                QueryKey::ByVector(vector_key(vector), sorted(exclude))
-            }
-            KnnQuery::SimilarTo { item_ids, exclude } => {
-                QueryKey::SimilarTo(sorted(item_ids), sorted(exclude))
-            }
-        }
     }
 }
 

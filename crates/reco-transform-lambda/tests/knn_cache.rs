@@ -240,6 +240,12 @@ async fn cached_answers_are_the_uncached_answers_and_the_counters_count() {
     assert_eq!(stats.similar_fallbacks, 6, "{stats:?}");
     assert_eq!(stats.similar_merged, 0, "{stats:?}");
     assert_eq!(stats.scans, stats.item_misses + 6, "{stats:?}");
+    // The same sessions again (their histories unchanged): the answers sent before answer.
+    cached.reset_cache_stats();
+    let again = batch(&cached, &version, &mixed).await;
+    assert_same(&again, &lists, "mixed sessions again");
+    let stats = cached.cache_stats();
+    assert_eq!((stats.answer_hits, stats.scans), (6, 0), "{stats:?}");
 }
 
 #[tokio::test]
