@@ -5,13 +5,14 @@ customer's embedding and returns its k nearest items minus the browsed ones; the
 base64 encode. It computes only `recommended_items` (the Rust handler also computes
 `similar_items` and embeds unknown customers from their features), so it does less work.
 
-usage: python_handler.py <postgres-url> <batch.json> [runs]
+usage: python_handler.py <postgres-url> --ef-search N [--runs N] [--json] <batch.json>...
+(the same hnsw.ef_search as the Rust handler; bench_handler passes the Lambda pool's value)
 """
 
+import argparse
 import base64
 import json
 import statistics
-import sys
 import time
 
 import psycopg
@@ -44,28 +45,43 @@ def handler(event, conn):
 
 
 def main():
-    url, path = sys.argv[1], sys.argv[2]
-    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    with open(path) as f:
-        event = json.load(f)
-    name = path.rsplit("batch-", 1)[-1].removesuffix(".json")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SET hnsw.ef_search = 100")
-        handler(event, conn)  # warm-up
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            response = handler(event, conn)
-            times.append(time.perf_counter() - t)
-    n = len(event["records"])
-    ok = sum(1 for r in response["records"] if r["result"] == "Ok")
-    # Known customers get a list, unknown ones (not in user_emb) none: a run against the wrong
-    # embeddings would show up here as a fast run with few lists.
-    with_list = sum(1 for r in response["records"] if r["result"] == "Ok"
-                    and json.loads(base64.b64decode(r["data"]))["recommended_items"])
-    median = statistics.median(times)
-    print(f"python {name}: {n} records, {ok} Ok ({with_list} with recommendations), "
-          f"median {median * 1e3:.1f} ms/batch, {n / median:.0f} records/s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("url", help="PostgreSQL URL of the database with the embeddings")
+    parser.add_argument("batches", nargs="+", help="Firehose batch files, answered in order")
+    parser.add_argument("--ef-search", type=int, required=True,
+                        help="hnsw.ef_search (the Rust handler's pool value)")
+    parser.add_argument("--runs", type=int, default=1, help="passes over the batches")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON line per batch (for bench_handler) instead of text")
+    args = parser.parse_args()
+    events = []
+    for path in args.batches:
+        with open(path) as f:
+            events.append((path, json.load(f)))
+    with psycopg.connect(args.url, autocommit=True) as conn:
+        conn.execute(f"SET hnsw.ef_search = {int(args.ef_search)}")
+        times = {}
+        for _ in range(args.runs):
+            for path, event in events:
+                t = time.perf_counter()
+                response = handler(event, conn)
+                elapsed = time.perf_counter() - t
+                n = len(event["records"])
+                ok = sum(1 for r in response["records"] if r["result"] == "Ok")
+                # Known customers get a list, unknown ones (not in user_emb) none: a run
+                # against the wrong embeddings would show up here as a fast run with few lists.
+                with_list = sum(1 for r in response["records"] if r["result"] == "Ok"
+                                and json.loads(base64.b64decode(r["data"]))["recommended_items"])
+                if args.json:
+                    print(json.dumps({"file": path, "records": n, "ok": ok,
+                                      "with_list": with_list, "seconds": elapsed}), flush=True)
+                times.setdefault(path, []).append((elapsed, n, ok, with_list))
+    if not args.json:
+        for path, runs in times.items():
+            median = statistics.median(t for t, _, _, _ in runs)
+            _, n, ok, with_list = runs[-1]
+            print(f"python {path}: {n} records, {ok} Ok ({with_list} with recommendations), "
+                  f"median {median * 1e3:.1f} ms/batch, {ok / median:.0f} Ok records/s")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Streaming-inference benchmark: the Rust transform handler vs a Python handler doing the
-# original design's per-record work, on the same 1 MB and 3 MB Firehose batches against the
-# same pgvector database (a fresh one, dropped afterwards); then the cold start of the
-# release Lambda binary (scripts/build-lambda.sh) against a stand-in Runtime API.
+# Streaming-inference benchmark: the Rust transform handler (exact in memory and pgvector)
+# vs a Python handler doing the original design's per-record work, on the same Firehose
+# batches of realistic sessions, side by side in one run: a small trained catalogue and a
+# catalogue of BENCH_STREAMING_ITEMS x 32 (default 1,000,000; 0 skips it), each in a fresh
+# database dropped afterwards; recall@10 against exact search; the concurrency curve; the
+# exact/HNSW crossover; then the cold start of the release Lambda binary
+# (scripts/build-lambda.sh) against a stand-in Runtime API.
+# Exits non-zero if any record of these valid events comes back not Ok.
 # Needs the local stack (make local-up).
+#
+# Knobs (environment): BENCH_STREAMING_ITEMS (1000000), BENCH_STREAMING_PASSES (3, Rust
+# passes per mode), BENCH_STREAMING_PYTHON_PASSES (1), BENCH_STREAMING_BATCHES (8 x 1 MB,
+# then 2 x 3 MB), BENCH_STREAMING_CURVE (1,2,4,8), BENCH_STREAMING_CURVE_MB (24),
+# BENCH_STREAMING_CROSSOVER (1), BENCH_STREAMING_COLD_START (1).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,21 +28,24 @@ if ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'psycopg[binary]==3.*'
 fi
 
+items="${BENCH_STREAMING_ITEMS:-1000000}"
 db="reco_bench_streaming_$$"
+big_db="reco_bench_streaming_big_$$"
 crossover_db="reco_bench_crossover_$$"
 bucket="reco-bench-streaming-$$"
 server="${RECO_PG_URL%/*}"
 admin="$RECO_PG_URL"
 out="$(mktemp -d)"
+dbs=("$db" "$big_db" "$crossover_db")
 cleanup() {
-  for d in "$db" "$crossover_db"; do
+  for d in "${dbs[@]}"; do
     "$venv/bin/python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(f"DROP DATABASE IF EXISTS {sys.argv[2]} WITH (FORCE)")' "$admin" "$d" || true
   done
   "$venv/bin/python" -c 'import sys, boto3; b = boto3.resource("s3", endpoint_url=sys.argv[1]).Bucket(sys.argv[2]); b.objects.all().delete(); b.delete()' "$AWS_ENDPOINT_URL" "$bucket" 2>/dev/null || true
   rm -rf "$out"
 }
 trap cleanup EXIT
-for d in "$db" "$crossover_db"; do
+for d in "${dbs[@]}"; do
   "$venv/bin/python" - "$admin" "$server/$d" "$d" <<'PY'
 import sys, psycopg
 psycopg.connect(sys.argv[1], autocommit=True).execute(f"CREATE DATABASE {sys.argv[3]}")
@@ -44,20 +56,29 @@ done
 echo "[bench/streaming] building the Rust benchmark (release)" >&2
 cargo build --release -q -p reco-transform-lambda --example bench_handler
 echo "== streaming: transform handler, 2 cores, local PostgreSQL + pgvector =="
-"$CARGO_TARGET_DIR/release/examples/bench_handler" "$server/$db" "$out"
-for size in 1MB 3MB; do
-  "$venv/bin/python" bench/streaming/python_handler.py "$server/$db" "$out/batch-$size.json" 3
-done
-"$CARGO_TARGET_DIR/release/examples/bench_handler" --crossover "$server/$crossover_db"
+"$CARGO_TARGET_DIR/release/examples/bench_handler" \
+  --small-db "$server/$db" --big-db "$server/$big_db" --items "$items" --out "$out" \
+  --python "$venv/bin/python" --python-handler bench/streaming/python_handler.py \
+  --passes "${BENCH_STREAMING_PASSES:-3}" --python-passes "${BENCH_STREAMING_PYTHON_PASSES:-1}" \
+  --batches "${BENCH_STREAMING_BATCHES:-8}" --curve "${BENCH_STREAMING_CURVE:-1,2,4,8}" \
+  --curve-batches "${BENCH_STREAMING_CURVE_MB:-24}"
+if [ "${BENCH_STREAMING_CROSSOVER:-1}" != 0 ]; then
+  "$CARGO_TARGET_DIR/release/examples/bench_handler" --crossover "$server/$crossover_db"
+fi
 
+if [ "${BENCH_STREAMING_COLD_START:-1}" = 0 ]; then
+  echo
+  echo "cold start skipped (BENCH_STREAMING_COLD_START = 0)"
+  exit 0
+fi
 echo "[bench/streaming] building the Lambda binary (scripts/build-lambda.sh transform)" >&2
 bash scripts/build-lambda.sh transform >&2
 "$venv/bin/python" - "$AWS_ENDPOINT_URL" "$bucket" "$out" <<'PY'
-import json, sys, boto3
+import glob, json, sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1])
 s3.create_bucket(Bucket=sys.argv[2])
 s3.upload_file(f"{sys.argv[3]}/model.json", sys.argv[2], "models/bench-model/model.json")
-with open(f"{sys.argv[3]}/batch-1MB.json") as f:
+with open(sorted(glob.glob(f"{sys.argv[3]}/batch-small-*-1MB.json"))[0]) as f:
     event = json.load(f)
 event["records"] = event["records"][:50]
 with open(f"{sys.argv[3]}/small.json", "w") as f:
