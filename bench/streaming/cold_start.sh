@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Cold start of the transform Lambda alone (the last part of bench/streaming/run.sh, with its
-# own data): a fresh pgvector database and bucket, loaded with the benchmark example's model
-# and embeddings (bench_handler, which also runs its handler benchmark), then cold_start.py
-# against each release bootstrap given (default: the one scripts/build-lambda.sh builds), in
-# turn, twice. The database URL keeps the local stack's TLS (sslmode=verify-full against the
-# local CA), as the function connects on AWS. Database, bucket and files are dropped after.
-# Needs the local stack (make local-up).
+# own data): a fresh pgvector database and bucket holding a model version like the bench's
+# (dimension 32, 400 products, 3,000 known customers: a ~1 MB model.json, random vectors),
+# its `LATEST` pointer and its embeddings loaded by `reco load-embeddings`; then
+# cold_start.py against each release bootstrap given (default: the one
+# scripts/build-lambda.sh builds), in turn, twice, on a 50-record batch. The database URL
+# keeps the local stack's TLS (sslmode=verify-full against the local CA), as the function
+# connects on AWS. Database, bucket and files are dropped after. Needs the local stack
+# (make local-up).
 #
 # usage: bench/streaming/cold_start.sh [bootstrap ...]
-#   RECO_BENCH_RUNS   runs per measurement (default 5; the median is reported)
-#   RECO_BENCH_HANDLER  a built bench_handler to use instead of building it (release)
+#   RECO_BENCH_RUNS  runs per measurement (default 5; the median is reported)
+#   RECO_CLI         a built `reco` binary for the load (default: cargo build -p reco-cli)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -50,28 +52,65 @@ psycopg.connect(sys.argv[1], autocommit=True).execute(f"CREATE DATABASE {sys.arg
 psycopg.connect(sys.argv[2], autocommit=True).execute("CREATE EXTENSION IF NOT EXISTS vector")
 PY
 
-handler="${RECO_BENCH_HANDLER:-}"
-if [ -z "$handler" ]; then
-  echo "[cold_start] building the benchmark example (release)" >&2
-  cargo build --release -q -p reco-transform-lambda --example bench_handler
-  handler="$CARGO_TARGET_DIR/release/examples/bench_handler"
+reco="${RECO_CLI:-}"
+if [ -z "$reco" ]; then
+  echo "[cold_start] building the reco CLI (for reco load-embeddings)" >&2
+  cargo build -q -p reco-cli --bin reco
+  reco="$CARGO_TARGET_DIR/debug/reco"
 fi
-echo "[cold_start] loading the benchmark's embeddings (bench_handler; its figures are not this benchmark's)" >&2
-"$handler" "$url" "$out" >&2
 "$venv/bin/python" - "$AWS_ENDPOINT_URL" "$bucket" "$out" <<'PY'
-import json, sys, boto3
-s3 = boto3.client("s3", endpoint_url=sys.argv[1])
-s3.create_bucket(Bucket=sys.argv[2])
-s3.upload_file(f"{sys.argv[3]}/model.json", sys.argv[2], "models/bench-model/model.json")
+import base64, json, random, sys, boto3
+endpoint, bucket, out = sys.argv[1:4]
+rng = random.Random(7)
+DIM, ITEMS, CUSTOMERS, VERSION = 32, 400, 3000, "cold-start"
+products = [f"S{10 + i // 100}_{1000 + i}" for i in range(ITEMS)]
+customers = [str(100 + i) for i in range(CUSTOMERS)]
+def vec(n):
+    return [round(rng.gauss(0, 0.3), 6) for _ in range(n)]
+def unit(n):
+    v = vec(n)
+    norm = sum(x * x for x in v) ** 0.5 or 1.0
+    return [round(x / norm, 6) for x in v]
+def tower(ids):
+    # No features: input 0 (the constant) times the weights plus the id's learned part.
+    return {"categorical": [], "numeric": [], "weights": vec(DIM - 1), "ids": ids,
+            "id_parts": [vec(DIM - 1) for _ in ids]}
+model = {"format_version": 1, "model_version": VERSION, "dim": DIM, "factors": DIM - 1,
+         "user_tower": tower(customers), "item_tower": tower(products), "item_max_norm": 3.0,
+         "training": {"method": "cold-start-bench", "seed": 7, "iterations": 1,
+                      "regularization": 0.1, "alpha": 1.0, "feature_regularization": 0.1,
+                      "source": "bench/streaming/cold_start.sh", "rows": 0,
+                      "users": CUSTOMERS, "items": ITEMS,
+                      "trained_at": "2026-12-03T00:00:00Z", "final_loss": 0.0}}
+def csv(ids):
+    lines = ["id,embedding"]
+    lines += [f'{i},"[{",".join(str(x) for x in unit(DIM))}]"' for i in ids]
+    return ("\n".join(lines) + "\n").encode()
+s3 = boto3.client("s3", endpoint_url=endpoint)
+s3.create_bucket(Bucket=bucket)
+prefix = f"models/{VERSION}/"
+s3.put_object(Bucket=bucket, Key=prefix + "model.json", Body=json.dumps(model).encode())
+s3.put_object(Bucket=bucket, Key=prefix + "item_embeddings.csv", Body=csv(products))
+s3.put_object(Bucket=bucket, Key=prefix + "user_embeddings.csv", Body=csv(customers))
 # The pointer `reco train` writes last (and `reco load-embeddings` reads): the version whose
 # model the function fetches while it connects.
-s3.put_object(Bucket=sys.argv[2], Key="models/LATEST", Body=b"bench-model\n")
-with open(f"{sys.argv[3]}/batch-1MB.json") as f:
-    event = json.load(f)
-event["records"] = event["records"][:50]
-with open(f"{sys.argv[3]}/small.json", "w") as f:
-    json.dump(event, f)
+s3.put_object(Bucket=bucket, Key="models/LATEST", Body=f"{VERSION}\n".encode())
+records = []
+for i in range(50):
+    event = {"session_id": f"sess-{i}", "customer_number": int(rng.choice(customers)),
+             "country": "France",
+             "browse_history": [{"product_code": rng.choice(products), "quantity": 1}
+                                for _ in range(rng.randint(0, 4))],
+             "event_id": f"evt-{i}", "event_time": "2026-12-03T00:00:00Z"}
+    records.append({"recordId": f"r{i:03}", "approximateArrivalTimestamp": 1796256000000,
+                    "data": base64.b64encode(json.dumps(event).encode()).decode()})
+with open(f"{out}/small.json", "w") as f:
+    json.dump({"invocationId": "cold-start", "deliveryStreamArn":
+               "arn:aws:firehose:us-east-1:123456789012:deliverystream/bench",
+               "region": "us-east-1", "records": records}, f)
 PY
+echo "[cold_start] loading the embeddings (reco load-embeddings)" >&2
+RECO_PG_URL="$url" RECO_ARTIFACTS_BUCKET="$bucket" "$reco" load-embeddings --model cold-start >&2
 echo "== cold start: transform Lambda, release bootstrap, stand-in Runtime API, database over TLS (verify-full) =="
 for round in 1 2; do
   for b in "${bootstraps[@]}"; do
