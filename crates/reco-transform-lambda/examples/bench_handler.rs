@@ -108,7 +108,11 @@ fn parse_args(args: &[String]) -> Result<Args, Error> {
             .ok_or_else(|| format!("missing {k} (see the usage in bench_handler.rs)").into())
     };
     let num = |k: &str, default: usize| -> Result<usize, Error> {
-        Ok(map.get(k).map(|v| v.parse()).transpose()?.unwrap_or(default))
+        Ok(map
+            .get(k)
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(default))
     };
     let curve = match map.get("--curve") {
         Some(v) => v
@@ -467,7 +471,11 @@ fn feature_raw(model: &ModelArtifact, f: &CustomerFeatures) -> Vec<f64> {
     let numeric: Vec<Option<f64>> = tower
         .numeric
         .iter()
-        .map(|n| (n.name == FEATURE_CREDIT_LIMIT).then_some(f.credit_limit).flatten())
+        .map(|n| {
+            (n.name == FEATURE_CREDIT_LIMIT)
+                .then_some(f.credit_limit)
+                .flatten()
+        })
         .collect();
     tower.raw(&tower.encode(&categorical, &numeric), None, model.factors)
 }
@@ -524,7 +532,12 @@ fn literal(v: &[f32]) -> String {
 }
 
 /// Generates, writes and loads the big catalogue; returns the model.
-async fn load_big(url: &str, items: usize, small: &ModelArtifact, out: &Path) -> Result<ModelArtifact, Error> {
+async fn load_big(
+    url: &str,
+    items: usize,
+    small: &ModelArtifact,
+    out: &Path,
+) -> Result<ModelArtifact, Error> {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     let dim = small.dim();
     let clusters = BIG_CLUSTERS.min(items);
@@ -547,7 +560,11 @@ async fn load_big(url: &str, items: usize, small: &ModelArtifact, out: &Path) ->
         let mut u = std::io::BufWriter::new(std::fs::File::create(&users_csv)?);
         writeln!(u, "id,embedding")?;
         for c in 1..=BIG_CUSTOMERS as i64 {
-            writeln!(u, "{c},\"{}\"", literal(&model.embed_customer(&features(c, true))))?;
+            writeln!(
+                u,
+                "{c},\"{}\"",
+                literal(&model.embed_customer(&features(c, true)))
+            )?;
         }
     }
     eprintln!(
@@ -642,10 +659,7 @@ impl BatchRun {
 }
 
 /// Answers `event` and counts (clone outside the timing).
-async fn answer(
-    t: &Handler,
-    event: &FirehoseEvent,
-) -> Result<(BatchRun, FirehoseResponse), Error> {
+async fn answer(t: &Handler, event: &FirehoseEvent) -> Result<(BatchRun, FirehoseResponse), Error> {
     let input = event.clone();
     t.index().reset_cache_stats();
     let started = Instant::now();
@@ -693,7 +707,12 @@ async fn run_rust(
 }
 
 /// The Python handler over the same files, `passes` times.
-fn run_python(args: &Args, url: &str, ef_search: u32, batches: &[Batch]) -> Result<Vec<Vec<BatchRun>>, Error> {
+fn run_python(
+    args: &Args,
+    url: &str,
+    ef_search: u32,
+    batches: &[Batch],
+) -> Result<Vec<Vec<BatchRun>>, Error> {
     let mut all = Vec::new();
     for pass in 0..args.python_passes {
         progress(&format!("python: pass {}", pass + 1));
@@ -723,7 +742,12 @@ fn run_python(args: &Args, url: &str, ef_search: u32, batches: &[Batch]) -> Resu
             });
         }
         if runs.len() != batches.len() {
-            return Err(format!("python_handler.py answered {} of {} batches", runs.len(), batches.len()).into());
+            return Err(format!(
+                "python_handler.py answered {} of {} batches",
+                runs.len(),
+                batches.len()
+            )
+            .into());
         }
         all.push(runs);
     }
@@ -745,7 +769,9 @@ fn ok_rate(runs: &[BatchRun], batches: &[Batch], keep: impl Fn(usize, &Batch) ->
         .zip(batches)
         .enumerate()
         .filter(|(i, (_, b))| keep(*i, b))
-        .fold((0, 0.0), |(ok, secs), (_, (r, _))| (ok + r.ok, secs + r.secs));
+        .fold((0, 0.0), |(ok, secs), (_, (r, _))| {
+            (ok + r.ok, secs + r.secs)
+        });
     ok as f64 / secs
 }
 
@@ -1125,16 +1151,23 @@ async fn main() -> Result<(), Error> {
             knn_cache_items: None,
         },
     ] {
-        let (passes, _) = run_rust(&args.small_db, &small, mode, &small_batches, args.passes).await?;
+        let (passes, _) =
+            run_rust(&args.small_db, &small, mode, &small_batches, args.passes).await?;
         if mode.exact_knn_max_items == 0 {
-            println!("{}: {}", mode.name, cache_line(passes.last().map_or(&[][..], |p| p)));
+            println!(
+                "{}: {}",
+                mode.name,
+                cache_line(passes.last().map_or(&[][..], |p| p))
+            );
         }
         section
             .rows
             .push((mode.name.into(), rates(&passes, &small_batches), passes));
     }
     let py = run_python(&args, &args.small_db, ef_search, &small_batches)?;
-    section.rows.push(("python".into(), rates(&py, &small_batches), py));
+    section
+        .rows
+        .push(("python".into(), rates(&py, &small_batches), py));
     section.print(&small_batches, "python", &mut violations);
 
     // --- big catalogue ---
@@ -1181,12 +1214,20 @@ async fn main() -> Result<(), Error> {
         let mut answers = Vec::new();
         for mode in modes {
             let (passes, last) = run_rust(big_db, &big, mode, &batches, args.passes).await?;
-            println!("{}: {}", mode.name, cache_line(passes.last().map_or(&[][..], |p| p)));
-            section.rows.push((mode.name.into(), rates(&passes, &batches), passes));
+            println!(
+                "{}: {}",
+                mode.name,
+                cache_line(passes.last().map_or(&[][..], |p| p))
+            );
+            section
+                .rows
+                .push((mode.name.into(), rates(&passes, &batches), passes));
             answers.push((mode.name, lists(&last)));
         }
         let py = run_python(&args, big_db, ef_search, &batches)?;
-        section.rows.push(("python".into(), rates(&py, &batches), py));
+        section
+            .rows
+            .push(("python".into(), rates(&py, &batches), py));
         section.print(&batches, "python", &mut violations);
 
         // Recall@10 on records sampled from the steady 1 MB batches.
@@ -1196,7 +1237,11 @@ async fn main() -> Result<(), Error> {
             .collect();
         let stride = (steady.len() / RECALL_RECORDS).max(1);
         let sample = FirehoseEvent {
-            records: steady.iter().step_by(stride).map(|r| (*r).clone()).collect(),
+            records: steady
+                .iter()
+                .step_by(stride)
+                .map(|r| (*r).clone())
+                .collect(),
             ..batches[0].event.clone()
         };
         progress("recall: exact search");
@@ -1250,7 +1295,9 @@ async fn main() -> Result<(), Error> {
             events.len(),
             args.curve_batches
         );
-        println!("| N | batches | records | Ok | wall s | aggregate Ok rec/s | batch p50 ms | batch p95 ms |");
+        println!(
+            "| N | batches | records | Ok | wall s | aggregate Ok rec/s | batch p50 ms | batch p95 ms |"
+        );
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
         let big = Arc::new(big);
         for &n in &args.curve {
