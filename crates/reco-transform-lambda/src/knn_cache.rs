@@ -94,7 +94,7 @@ impl Counters {
 pub const CUSTOMER_MARGIN: usize = 10;
 
 /// Neighbours cached per seed item (at least `k` + [`CUSTOMER_MARGIN`]).
-pub const NEIGHBOURS_PER_ITEM: usize = 50;
+pub const NEIGHBOURS_PER_ITEM: usize = 100;
 
 /// Slack of the certificate, above the rounding of f32 dot products over unit vectors.
 const CERTIFICATE_SLACK: f32 = 1e-5;
@@ -185,7 +185,7 @@ pub(crate) fn merge_similar(
         *c /= n;
     }
     let norm = dot(&centroid, &centroid).sqrt();
-    if !(norm > 1e-6) {
+    if norm.is_nan() || norm <= 1e-6 {
         return Err(MergeRefused::Degenerate);
     }
     // Every item outside all lists scores at most this; None: there is no such item.
@@ -374,6 +374,56 @@ impl KnnCache {
         if self.seeds.len() < self.list_capacity() {
             self.seeds.insert(id, seed);
         }
+    }
+
+    /// Approximate heap bytes held (payloads, Arc headers, map entries; allocator slack
+    /// not counted).
+    pub(crate) fn approximate_bytes(&self) -> usize {
+        const ARC: usize = 16;
+        const ENTRY: usize = 40;
+        let scored = |items: &[ScoredItem]| {
+            items
+                .iter()
+                .map(|i| std::mem::size_of::<ScoredItem>() + i.id.len())
+                .sum::<usize>()
+        };
+        let vectors: usize = self
+            .vectors
+            .iter()
+            .map(|(id, v)| id.len() + v.len() * 4 + 2 * ARC + ENTRY)
+            .sum();
+        let seeds: usize = self
+            .seeds
+            .iter()
+            .map(|(id, seed)| {
+                let list = match &**seed {
+                    SeedItem::Unknown => 0,
+                    SeedItem::Known(l) => l.unit.len() * 4 + ARC + l.neighbours.len() * 32,
+                };
+                id.len() + 2 * ARC + ENTRY + list + 64
+            })
+            .sum();
+        let customers: usize = self
+            .customers
+            .iter()
+            .map(|(key, list)| key.len() * 4 + ARC + ENTRY + scored(&list.items) + 32)
+            .sum();
+        let answers: usize = self
+            .answers
+            .iter()
+            .map(|(key, list)| {
+                let key = match key {
+                    QueryKey::ByVector(v, ex, _) => {
+                        v.len() * 4 + ex.iter().map(|e| e.len() + 24).sum::<usize>()
+                    }
+                    QueryKey::SimilarTo(ids, ex, _) => {
+                        ids.iter().chain(ex).map(|e| e.len() + 24).sum::<usize>()
+                    }
+                };
+                key + ARC + ENTRY + scored(list) + 64
+            })
+            .sum();
+        vectors + seeds + customers + answers
     }
 
     /// Entries held: (customer lists, seed items, item vectors).
@@ -608,8 +658,12 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b), "one copy per item");
         cache.follow("e1");
         assert_eq!(cache.sizes(), (1, 0, 16));
+        let held = cache.approximate_bytes();
+        // 16 vectors of 1 value and 3-byte ids, one empty customer list.
+        assert!((16 * 40..16 * 200).contains(&held), "{held}");
         cache.follow("e2");
         assert_eq!(cache.sizes(), (0, 0, 0));
+        assert_eq!(cache.approximate_bytes(), 0);
     }
 
     #[test]

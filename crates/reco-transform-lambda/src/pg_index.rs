@@ -85,6 +85,11 @@ impl PgVectorIndex {
         self.cache().sizes()
     }
 
+    /// Approximate heap bytes the k-NN caches hold now.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache().approximate_bytes()
+    }
+
     /// Sets the counters of [`PgVectorIndex::cache_stats`] back to zero (the caches stay).
     pub fn reset_cache_stats(&self) {
         self.counters.reset();

@@ -269,7 +269,7 @@ async fn caches_at_one_million_items() {
             recall(&from_cache, &truth, &sample),
         );
         eprintln!(
-            "batch {b}: {events} events, {} queries | caches off {:.2} s ({:.0} rec/s, {:.2} scans/rec, recall@10 {rp:.3}) | on {:.2} s ({:.0} rec/s, {:.3} scans/rec, recall@10 {rc:.3}) | {stats:?} | entries {:?}",
+            "batch {b}: {events} events, {} queries | caches off {:.2} s ({:.0} rec/s, {:.2} scans/rec, recall@10 {rp:.3}) | on {:.2} s ({:.0} rec/s, {:.3} scans/rec, recall@10 {rc:.3}) | {stats:?} | entries {:?}, {:.1} MB",
             queries.len(),
             plain_batch,
             *events as f64 / plain_batch,
@@ -278,6 +278,7 @@ async fn caches_at_one_million_items() {
             *events as f64 / cached_batch,
             stats.scans as f64 / *events as f64,
             cached.cache_entries(),
+            cached.cache_bytes() as f64 / 1e6,
         );
         if b > 0 {
             plain_secs += plain_batch;
