@@ -270,19 +270,28 @@ impl QueryKey {
 
 /// The caches of one embedding version, bounded by a number of item vectors
 /// (`RECO_KNN_CACHE_ITEMS`): at most that many item vectors, and an eighth as many of each
-/// of neighbour lists, customer lists and answers of queries sent as they are. A part that would overflow is cleared whole
-/// before the insert (clear-on-full: no recency bookkeeping on the hot path); a batch keeps
-/// what it took out, so clearing never changes its answers.
+/// of neighbour lists, customer lists and answers of queries sent as they are.
+///
+/// Eviction, with no recency bookkeeping on the hot path: customer lists and answers are
+/// cleared whole when full (clear-on-full). Neighbour lists and their vectors live in two
+/// generations of half the bound each: when the current one is full it becomes the previous
+/// one (the older is dropped), and a hit in the previous generation moves the list and its
+/// vectors back to the current one, so the lists sessions still use survive. A batch keeps
+/// what it took out, so eviction never changes its answers.
 #[derive(Debug)]
 pub(crate) struct KnnCache {
     embedding_version: String,
     capacity: usize,
     customers: HashMap<Box<[u32]>, Arc<CustomerList>>,
     seeds: HashMap<Arc<str>, Arc<SeedItem>>,
+    /// The previous generation of `seeds`.
+    old_seeds: HashMap<Arc<str>, Arc<SeedItem>>,
     /// Answers of queries sent as they are, by query.
     answers: HashMap<QueryKey, Arc<[ScoredItem]>>,
     /// Unit embeddings shared by the neighbour lists (one copy per item).
     vectors: HashMap<Arc<str>, Arc<[f32]>>,
+    /// The previous generation of `vectors`.
+    old_vectors: HashMap<Arc<str>, Arc<[f32]>>,
 }
 
 impl KnnCache {
@@ -293,8 +302,10 @@ impl KnnCache {
             capacity,
             customers: HashMap::new(),
             seeds: HashMap::new(),
+            old_seeds: HashMap::new(),
             answers: HashMap::new(),
             vectors: HashMap::new(),
+            old_vectors: HashMap::new(),
         }
     }
 
@@ -303,8 +314,10 @@ impl KnnCache {
         if self.embedding_version != embedding_version {
             self.customers.clear();
             self.seeds.clear();
+            self.old_seeds.clear();
             self.answers.clear();
             self.vectors.clear();
+            self.old_vectors.clear();
             self.embedding_version = embedding_version.to_owned();
         }
     }
@@ -322,8 +335,35 @@ impl KnnCache {
         self.customers.get(key).cloned()
     }
 
-    pub(crate) fn seed(&self, id: &str) -> Option<Arc<SeedItem>> {
-        self.seeds.get(id).cloned()
+    /// Vectors one generation holds at most.
+    fn generation_vectors(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// Neighbour lists one generation holds at most.
+    fn generation_seeds(&self) -> usize {
+        (self.list_capacity() / 2).max(1)
+    }
+
+    /// Seed `id`, moved back to the current generation when found in the previous one.
+    pub(crate) fn seed(&mut self, id: &str) -> Option<Arc<SeedItem>> {
+        if let Some(seed) = self.seeds.get(id) {
+            return Some(seed.clone());
+        }
+        let (key, seed) = self
+            .old_seeds
+            .get_key_value(id)
+            .map(|(k, s)| (k.clone(), s.clone()))?;
+        let neighbours = match &*seed {
+            SeedItem::Known(list) => list.neighbours.as_slice(),
+            SeedItem::Unknown => &[],
+        };
+        self.reserve_seed(neighbours.len());
+        for (id, v) in neighbours {
+            self.vectors.entry(id.clone()).or_insert_with(|| v.clone());
+        }
+        self.seeds.insert(key, seed.clone());
+        Some(seed)
     }
 
     pub(crate) fn answer(&self, key: &QueryKey) -> Option<Arc<[ScoredItem]>> {
@@ -351,27 +391,30 @@ impl KnnCache {
         if let Some((id, v)) = self.vectors.get_key_value(id) {
             return (id.clone(), v.clone());
         }
-        let (id, v): (Arc<str>, Arc<[f32]>) = (Arc::from(id), Arc::from(v));
-        if self.vectors.len() < self.capacity {
+        let (id, v): (Arc<str>, Arc<[f32]>) = match self.old_vectors.get_key_value(id) {
+            Some((id, v)) => (id.clone(), v.clone()),
+            None => (Arc::from(id), Arc::from(v)),
+        };
+        if self.vectors.len() < self.generation_vectors() {
             self.vectors.insert(id.clone(), v.clone());
         }
         (id, v)
     }
 
-    /// Makes room for one more seed and its `neighbours` new vectors: clears the item side
-    /// when it would overflow.
+    /// Makes room for one more seed and its `neighbours` new vectors: the current
+    /// generation becomes the previous one when it would overflow.
     pub(crate) fn reserve_seed(&mut self, neighbours: usize) {
-        if self.seeds.len() >= self.list_capacity()
-            || self.vectors.len() + neighbours + 1 > self.capacity
+        if self.seeds.len() >= self.generation_seeds()
+            || self.vectors.len() + neighbours + 1 > self.generation_vectors()
         {
-            self.seeds.clear();
-            self.vectors.clear();
+            self.old_seeds = std::mem::take(&mut self.seeds);
+            self.old_vectors = std::mem::take(&mut self.vectors);
         }
     }
 
-    /// Keeps seed `id`.
+    /// Keeps seed `id` (after [`KnnCache::reserve_seed`]).
     pub(crate) fn insert_seed(&mut self, id: Arc<str>, seed: Arc<SeedItem>) {
-        if self.seeds.len() < self.list_capacity() {
+        if self.seeds.len() < self.generation_seeds() {
             self.seeds.insert(id, seed);
         }
     }
@@ -390,11 +433,13 @@ impl KnnCache {
         let vectors: usize = self
             .vectors
             .iter()
+            .chain(&self.old_vectors)
             .map(|(id, v)| id.len() + v.len() * 4 + 2 * ARC + ENTRY)
             .sum();
         let seeds: usize = self
             .seeds
             .iter()
+            .chain(&self.old_seeds)
             .map(|(id, seed)| {
                 let list = match &**seed {
                     SeedItem::Unknown => 0,
@@ -426,9 +471,13 @@ impl KnnCache {
         vectors + seeds + customers + answers
     }
 
-    /// Entries held: (customer lists, seed items, item vectors).
+    /// Entries held: (customer lists, seed items, item vectors; both generations).
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
-        (self.customers.len(), self.seeds.len(), self.vectors.len())
+        (
+            self.customers.len(),
+            self.seeds.len() + self.old_seeds.len(),
+            self.vectors.len() + self.old_vectors.len(),
+        )
     }
 }
 
@@ -640,26 +689,40 @@ mod tests {
         }
         // 16 / 8 = 2 customer lists at most: the third insert cleared the first two.
         assert_eq!(cache.sizes().0, 1);
-        for i in 0..10 {
+        // Generations of 8 vectors and 1 seed.
+        for i in 0..6 {
             cache.intern(&format!("v{i}"), vec![1.0]);
         }
-        cache.reserve_seed(5);
-        cache.insert_seed(Arc::from("s"), Arc::new(SeedItem::Unknown));
-        assert_eq!(cache.sizes(), (1, 1, 10));
-        // 10 + 7 + 1 > 16: the item side is cleared before the next seed goes in.
-        cache.reserve_seed(7);
-        assert_eq!(cache.sizes(), (1, 0, 0));
+        cache.reserve_seed(1);
+        let known = |n: &str| {
+            Arc::new(SeedItem::Known(NeighbourList {
+                unit: Arc::from(vec![1.0]),
+                neighbours: vec![(Arc::from(n), Arc::from(vec![1.0]))],
+                outside_bound: Some(0.5),
+            }))
+        };
+        cache.insert_seed(Arc::from("s"), known("v1"));
+        assert_eq!(cache.sizes(), (1, 1, 6));
+        // A second seed: the current generation becomes the previous one.
+        cache.reserve_seed(1);
+        cache.insert_seed(Arc::from("t"), known("v9"));
+        assert_eq!(cache.sizes(), (1, 2, 6));
+        // "s" is found in the previous generation and moved back with its neighbour's
+        // vector (the current generation, full with "t", rotates first: v0..v5 go).
+        assert!(cache.seed("s").is_some());
+        assert_eq!(cache.sizes(), (1, 2, 1));
+        cache.reserve_seed(1);
+        assert!(cache.seed("t").is_none() && cache.seed("s").is_some());
+        assert_eq!(cache.sizes(), (1, 2, 2), "s and v1, in both generations");
         for i in 0..20 {
             cache.intern(&format!("w{i}"), vec![1.0]);
         }
-        assert_eq!(cache.sizes().2, 16);
+        assert!(cache.sizes().2 <= 16, "{:?}", cache.sizes());
         let (a, _) = cache.intern("w3", vec![2.0]);
         let (b, _) = cache.intern("w3", vec![2.0]);
         assert!(Arc::ptr_eq(&a, &b), "one copy per item");
-        cache.follow("e1");
-        assert_eq!(cache.sizes(), (1, 0, 16));
         let held = cache.approximate_bytes();
-        // 16 vectors of 1 value and 3-byte ids, one empty customer list.
+        // 9 vectors of 1 value and short ids, 2 one-neighbour lists, one empty customer list.
         assert!((16 * 40..16 * 200).contains(&held), "{held}");
         cache.follow("e2");
         assert_eq!(cache.sizes(), (0, 0, 0));
