@@ -11,7 +11,7 @@
 #
 # Knobs (environment): BENCH_STREAMING_ITEMS (1000000), BENCH_STREAMING_PASSES (3, Rust
 # passes per mode), BENCH_STREAMING_PYTHON_PASSES (1), BENCH_STREAMING_BATCHES (8 x 1 MB,
-# then 2 x 3 MB), BENCH_STREAMING_CURVE (1,2,4,8), BENCH_STREAMING_CURVE_MB (24),
+# then 2 x 3 MB), BENCH_STREAMING_CURVE (1,2,4,8), BENCH_STREAMING_CURVE_MB (12),
 # BENCH_STREAMING_CROSSOVER (1), BENCH_STREAMING_COLD_START (1).
 set -euo pipefail
 
@@ -61,7 +61,7 @@ echo "== streaming: transform handler, 2 cores, local PostgreSQL + pgvector =="
   --python "$venv/bin/python" --python-handler bench/streaming/python_handler.py \
   --passes "${BENCH_STREAMING_PASSES:-3}" --python-passes "${BENCH_STREAMING_PYTHON_PASSES:-1}" \
   --batches "${BENCH_STREAMING_BATCHES:-8}" --curve "${BENCH_STREAMING_CURVE:-1,2,4,8}" \
-  --curve-batches "${BENCH_STREAMING_CURVE_MB:-24}"
+  --curve-batches "${BENCH_STREAMING_CURVE_MB:-12}"
 if [ "${BENCH_STREAMING_CROSSOVER:-1}" != 0 ]; then
   "$CARGO_TARGET_DIR/release/examples/bench_handler" --crossover "$server/$crossover_db"
 fi
