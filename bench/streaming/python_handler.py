@@ -18,12 +18,15 @@ import time
 import psycopg
 
 K = 10
+# The customer's embedding as a scalar subquery, so that PostgreSQL orders by a value known
+# before the scan and uses the HNSW index (a join with user_emb scans every item: fine for
+# 400 items, ~0.4 s a record on 1M). Unknown customers (no embedding) get no rows.
 QUERY = """
-SELECT i.id, 1 - (i.embedding <=> u.embedding) AS score
-FROM item_emb i, (SELECT embedding FROM user_emb WHERE id = %s) u
-WHERE i.id <> ALL(%s)
-ORDER BY i.embedding <=> u.embedding
-LIMIT %s
+SELECT i.id, 1 - (i.embedding <=> (SELECT embedding FROM user_emb WHERE id = %(c)s)) AS score
+FROM item_emb i
+WHERE i.id <> ALL(%(browsed)s) AND EXISTS (SELECT 1 FROM user_emb WHERE id = %(c)s)
+ORDER BY i.embedding <=> (SELECT embedding FROM user_emb WHERE id = %(c)s)
+LIMIT %(k)s
 """
 
 
@@ -34,7 +37,7 @@ def handler(event, conn):
             try:
                 payload = json.loads(base64.b64decode(record["data"]))
                 browsed = [b["product_code"] for b in payload["browse_history"]]
-                cur.execute(QUERY, (payload["customer_number"], browsed, K))
+                cur.execute(QUERY, {"c": payload["customer_number"], "browsed": browsed, "k": K})
                 payload["recommended_items"] = [{"id": i, "score": s} for i, s in cur.fetchall()]
                 data = base64.b64encode((json.dumps(payload) + "\n").encode()).decode()
                 out.append({"recordId": record["recordId"], "result": "Ok", "data": data,
