@@ -6,7 +6,13 @@
 //!   is answered exactly in memory ([`reco_vector_store::ExactIndex`]): no query per batch;
 //! - larger catalogues: one batched HNSW query per batch over the version's own table
 //!   ([`VectorStore::knn_batch_in_version`]), so the items are those of the model that
-//!   embedded the customers even while a load swaps the view.
+//!   embedded the customers even while a load swaps the view. With `RECO_KNN_CACHE_ITEMS`
+//!   above 0 (the default) the batch first goes through the k-NN caches
+//!   ([`crate::knn_cache`]): identical queries asked once, customer lists, session answers
+//!   merged from per-item neighbour lists with a certificate, answers of unchanged sessions;
+//!   only what they cannot answer is sent. Like the in-memory copy, a batch the caches answer
+//!   whole reads no table, so it is answered (and stamped) with the version it was asked for
+//!   even if a load replaced it since the handler last read the active version.
 //!
 //! Either way each query is checked first ([`reco_vector_store::validate_request`]): one the
 //! database would refuse is answered as refused alone; and a batch the database still refuses
