@@ -12,8 +12,8 @@ use reco_domain::transform::KnnQuery;
 
 /// Default of `RECO_KNN_CACHE_ITEMS`: item vectors the caches hold at most. On the 1M x 32
 /// session test (`tests/knn_cache_scale.rs`) the caches held 60 MB at 232,000 vectors (3,182
-/// neighbour lists, 703 customer lists) and 128 MB at 466,000 (8,667 lists): about 140 MB of vectors
-/// and lists at this bound, plus at most 62,500 customer lists and 62,500 answers (about
+/// neighbour lists, 703 customer lists) and 128 MB at 466,000 (8,667 lists): about 140 MB
+/// of vectors and lists at this bound, plus at most 62,500 customer lists and 62,500 answers (about
 /// 1 KB each): under a quarter of the transform Lambda's 1,024 MB. 250,000 (one generation
 /// of 125,000) held about one batch of that test's new lists: the second batch after a
 /// rotation re-fetched lists still in use.
