@@ -155,6 +155,7 @@ module "streaming_inference" {
   knn_k                          = var.knn_k
   ef_search                      = var.ef_search
   exact_knn_max_items            = var.exact_knn_max_items
+  knn_cache_items                = var.knn_cache_items
   recommendations_bucket_name    = "${local.bucket_prefix}-recommendations"
   glue_database_name             = module.etl.glue_database
   data_lake_bucket_name          = module.etl.data_lake_bucket

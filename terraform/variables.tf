@@ -319,6 +319,12 @@ variable "exact_knn_max_items" {
   default     = 20000
 }
 
+variable "knn_cache_items" {
+  description = "Bound of the transform Lambda's k-NN caches (item vectors) on the HNSW path; 0: off."
+  type        = number
+  default     = 500000
+}
+
 variable "firehose_buffering_size_mb" {
   description = "Firehose buffer size in MB (1-128)."
   type        = number

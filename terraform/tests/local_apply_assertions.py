@@ -411,6 +411,7 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         "RECO_KNN_K": "10",
         "RECO_EF_SEARCH": "200",
         "RECO_EXACT_KNN_MAX_ITEMS": "20000",
+        "RECO_KNN_CACHE_ITEMS": "500000",
         "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],
         "RECO_MODEL_PREFIX": "models/",
     }, 10))

@@ -98,7 +98,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     phases.done("database");
     let models = models.await??;
     let transformer = Transformer::new(
-        PgVectorIndex::new(store, options.exact_knn_max_items),
+        PgVectorIndex::new(store, options.exact_knn_max_items)
+            .with_knn_cache_items(options.knn_cache_items),
         models,
         &options,
     );

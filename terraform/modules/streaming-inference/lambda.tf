@@ -29,6 +29,7 @@ locals {
     RECO_KNN_K               = tostring(var.knn_k)
     RECO_EF_SEARCH           = tostring(var.ef_search)
     RECO_EXACT_KNN_MAX_ITEMS = tostring(var.exact_knn_max_items)
+    RECO_KNN_CACHE_ITEMS     = tostring(var.knn_cache_items)
     RECO_ARTIFACTS_BUCKET    = var.artifacts_bucket_name
     RECO_MODEL_PREFIX        = "${trimsuffix(var.model_prefix, "/")}/"
     # The transform gzips each record (one gzip member per record) and the delivery stream

@@ -171,6 +171,17 @@ variable "exact_knn_max_items" {
   }
 }
 
+variable "knn_cache_items" {
+  description = "Bound of the transform's k-NN caches on the HNSW path, in item vectors (RECO_KNN_CACHE_ITEMS; about 130 MB at 466,000 vectors of 32 dimensions: keep it within transform_memory_size; 0: caches off)."
+  type        = number
+  default     = 500000
+
+  validation {
+    condition     = var.knn_cache_items >= 0 && floor(var.knn_cache_items) == var.knn_cache_items
+    error_message = "knn_cache_items must be a whole number, 0 or more."
+  }
+}
+
 # --- Firehose ---
 variable "recommendations_bucket_name" {
   description = "Name of the recommendations bucket."

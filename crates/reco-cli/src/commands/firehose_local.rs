@@ -126,7 +126,8 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
         options.model_prefix.clone(),
     );
     let transformer = Transformer::new(
-        PgVectorIndex::new(store, options.exact_knn_max_items),
+        PgVectorIndex::new(store, options.exact_knn_max_items)
+            .with_knn_cache_items(options.knn_cache_items),
         models,
         &options,
     );
