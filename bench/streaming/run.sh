@@ -73,16 +73,5 @@ if [ "${BENCH_STREAMING_COLD_START:-1}" = 0 ]; then
 fi
 echo "[bench/streaming] building the Lambda binary (scripts/build-lambda.sh transform)" >&2
 bash scripts/build-lambda.sh transform >&2
-"$venv/bin/python" - "$AWS_ENDPOINT_URL" "$bucket" "$out" <<'PY'
-import glob, json, sys, boto3
-s3 = boto3.client("s3", endpoint_url=sys.argv[1])
-s3.create_bucket(Bucket=sys.argv[2])
-s3.upload_file(f"{sys.argv[3]}/model.json", sys.argv[2], "models/bench-model/model.json")
-with open(sorted(glob.glob(f"{sys.argv[3]}/batch-small-*-1MB.json"))[0]) as f:
-    event = json.load(f)
-event["records"] = event["records"][:50]
-with open(f"{sys.argv[3]}/small.json", "w") as f:
-    json.dump(event, f)
-PY
-RECO_PG_URL="$server/$db" RECO_ARTIFACTS_BUCKET="$bucket" \
-  "$venv/bin/python" bench/streaming/cold_start.py "$CARGO_TARGET_DIR/lambda/bootstrap/bootstrap" "$out/small.json" 5
+# Its own model, LATEST pointer, embeddings and batch, over the local stack's TLS URL.
+bash bench/streaming/cold_start.sh
