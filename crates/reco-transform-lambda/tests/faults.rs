@@ -5,6 +5,8 @@
 
 #![cfg(feature = "integration")]
 
+mod support;
+
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -21,7 +23,6 @@ use reco_testkit::fakes::InMemoryModels;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::ports::{IndexError, NeighbourIndex};
 use reco_transform_lambda::{TransformOptions, Transformed, Transformer, handle_invocation};
-use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
 use reco_vector_store::{StoreOptions, VectorStore};
 
 const DIM: usize = 8;
@@ -57,25 +58,6 @@ fn catalogue_csv(prefix: &str, items: usize, seed: u64) -> String {
         writeln!(out, "{prefix}{i:04},\"[{}]\"", v.join(",")).unwrap();
     }
     out
-}
-
-async fn load(store: &VectorStore, model: &str, items: &str) -> String {
-    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
-    Loader::new(store)
-        .load_version(EmbeddingSource {
-            model_version: model.to_owned(),
-            items: EmbeddingFile {
-                name: "items".to_owned(),
-                reader: items.as_bytes(),
-            },
-            users: EmbeddingFile {
-                name: "users".to_owned(),
-                reader: users.as_bytes(),
-            },
-        })
-        .await
-        .unwrap()
-        .embedding_version
 }
 
 /// A transformer over the database at `url`: HNSW always (`exact_max_items` 0) or the
@@ -179,7 +161,7 @@ async fn a_nul_product_code_fails_only_its_record_on_the_hnsw_and_the_in_memory_
     let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
         .await
         .unwrap();
-    let version = load(&loader, "m1", &catalogue_csv("A", 300, 1)).await;
+    let version = support::load(&loader, "m1", &catalogue_csv("A", 300, 1), DIM).await;
     let models = models();
     for exact_max_items in [0, 1_000] {
         let transformer = transformer(&db.url, &models, exact_max_items).await;
@@ -253,7 +235,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
         .await
         .unwrap();
     // Each version has its own item ids, so a list tells which version's vectors made it.
-    let first = load(&loader, "m1", &catalogue_csv("A", 300, 1)).await;
+    let first = support::load(&loader, "m1", &catalogue_csv("A", 300, 1), DIM).await;
     let models = models();
     let hnsw = transformer(&db.url, &models, 0).await;
     let uncached = transformer_with_cache(&db.url, &models, 0, 0).await;
@@ -286,7 +268,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
 
     // A new version is loaded between two invocations: both transformers hold the first
     // version (read less than the re-check interval ago) when the second invocation queries.
-    let second = load(&loader, "m2", &catalogue_csv("B", 300, 2)).await;
+    let second = support::load(&loader, "m2", &catalogue_csv("B", 300, 2), DIM).await;
     let transformed = handle_invocation(invocation(&batch), &uncached)
         .await
         .unwrap();
@@ -313,7 +295,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
     // the query fails as VersionGone rather than answering from the new version's items.
     let read = hnsw.index().active_version().await.unwrap().unwrap();
     assert_eq!(read.embedding_version, second);
-    let third = load(&loader, "m3", &catalogue_csv("C", 300, 3)).await;
+    let third = support::load(&loader, "m3", &catalogue_csv("C", 300, 3), DIM).await;
     let query = [KnnQuery::ByVector {
         vector: vec![0.5; DIM],
         exclude: vec![],

@@ -4,6 +4,8 @@
 
 #![cfg(feature = "integration")]
 
+mod support;
+
 use std::fmt::Write as _;
 
 use rand::{Rng, SeedableRng};
@@ -14,7 +16,6 @@ use reco_testkit::LocalStack;
 use reco_transform_lambda::knn_cache::KnnCacheStats;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::ports::{IndexVersion, NeighbourIndex};
-use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
 use reco_vector_store::{StoreOptions, VectorStore};
 
 const DIM: usize = 8;
@@ -44,25 +45,6 @@ fn catalogue(seed: u64) -> (String, Vec<Vec<f32>>) {
 
 fn id(i: usize) -> String {
     format!("S{i:04}")
-}
-
-async fn load(store: &VectorStore, model: &str, items: &str) -> String {
-    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
-    Loader::new(store)
-        .load_version(EmbeddingSource {
-            model_version: model.to_owned(),
-            items: EmbeddingFile {
-                name: "items".to_owned(),
-                reader: items.as_bytes(),
-            },
-            users: EmbeddingFile {
-                name: "users".to_owned(),
-                reader: users.as_bytes(),
-            },
-        })
-        .await
-        .unwrap()
-        .embedding_version
 }
 
 /// Customers (each twice in the batch, once more with other exclusions) and sessions: of one
@@ -149,7 +131,7 @@ async fn cached_answers_are_the_uncached_answers_and_the_counters_count() {
         .await
         .unwrap();
     let (csv, vectors) = catalogue(1);
-    load(&loader, "m1", &csv).await;
+    support::load(&loader, "m1", &csv, DIM).await;
     let plain = index(&db.url, 0).await;
     let cached = index(&db.url, 100_000).await;
     let version = cached.active_version().await.unwrap().unwrap();
@@ -255,7 +237,7 @@ async fn a_new_version_empties_the_caches_and_unknown_seeds_are_ignored() {
         .await
         .unwrap();
     let (csv, vectors) = catalogue(1);
-    load(&loader, "m1", &csv).await;
+    support::load(&loader, "m1", &csv, DIM).await;
     let plain = index(&db.url, 0).await;
     let cached = index(&db.url, 100_000).await;
     let version = cached.active_version().await.unwrap().unwrap();
@@ -264,7 +246,7 @@ async fn a_new_version_empties_the_caches_and_unknown_seeds_are_ignored() {
     assert_eq!(cached.cache_entries().0, 12);
 
     let (csv, vectors) = catalogue(2);
-    load(&loader, "m2", &csv).await;
+    support::load(&loader, "m2", &csv, DIM).await;
     let second = cached.active_version().await.unwrap().unwrap();
     assert_ne!(second.embedding_version, version.embedding_version);
     cached.reset_cache_stats();

@@ -4,6 +4,8 @@
 
 #![cfg(feature = "integration")]
 
+mod support;
+
 use std::fmt::Write as _;
 
 use rand::{Rng, SeedableRng};
@@ -13,7 +15,6 @@ use reco_domain::transform::{KnnAnswer, KnnQuery};
 use reco_testkit::LocalStack;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::ports::NeighbourIndex;
-use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
 use reco_vector_store::{StoreOptions, VectorStore};
 
 const DIM: usize = 8;
@@ -28,25 +29,6 @@ fn catalogue_csv(items: usize, seed: u64) -> String {
         writeln!(out, "S{i:04},\"[{}]\"", v.join(",")).unwrap();
     }
     out
-}
-
-async fn load(store: &VectorStore, model: &str, items: &str) -> String {
-    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
-    Loader::new(store)
-        .load_version(EmbeddingSource {
-            model_version: model.to_owned(),
-            items: EmbeddingFile {
-                name: "items".to_owned(),
-                reader: items.as_bytes(),
-            },
-            users: EmbeddingFile {
-                name: "users".to_owned(),
-                reader: users.as_bytes(),
-            },
-        })
-        .await
-        .unwrap()
-        .embedding_version
 }
 
 fn queries() -> Vec<KnnQuery> {
@@ -79,7 +61,7 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
         .await
         .unwrap();
-    let first = load(&loader, "m1", &catalogue_csv(300, 1)).await;
+    let first = support::load(&loader, "m1", &catalogue_csv(300, 1), DIM).await;
 
     // ef_search 400 over 300 items: the HNSW path is exhaustive, so both must agree.
     let mut options = StoreOptions::for_lambda();
@@ -123,7 +105,7 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     );
 
     // A new, different version: the copy follows it once the version is read again.
-    let second = load(&loader, "m2", &catalogue_csv(200, 2)).await;
+    let second = support::load(&loader, "m2", &catalogue_csv(200, 2), DIM).await;
     assert_ne!(second, first);
     let version = exact.active_version().await.unwrap().unwrap();
     assert_eq!(version.model_version, "m2");
@@ -140,7 +122,7 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     );
 
     // Above the limit: the copy is dropped and pgvector answers.
-    load(&loader, "m3", &catalogue_csv(301, 3)).await;
+    support::load(&loader, "m3", &catalogue_csv(301, 3), DIM).await;
     let version = exact.active_version().await.unwrap().unwrap();
     assert!(exact.exact_catalogue().is_none(), "301 items > 300: HNSW");
     let answers = answered(exact.knn_batch(&version, &queries, 10).await.unwrap());
