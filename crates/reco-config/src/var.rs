@@ -61,6 +61,11 @@ pub const RECO_TRAIN_SEED: &str = "RECO_TRAIN_SEED";
 pub const RECO_TRAIN_MIN_NDCG: &str = "RECO_TRAIN_MIN_NDCG";
 /// Training gate: largest relative nDCG@10 drop against the previous LATEST (default 0.10).
 pub const RECO_TRAIN_MAX_NDCG_DROP: &str = "RECO_TRAIN_MAX_NDCG_DROP";
+/// Training: automatic hyper-parameter search before the fit (`true` by default; `false`
+/// trains with the given settings as they are).
+pub const RECO_TRAIN_TUNING: &str = "RECO_TRAIN_TUNING";
+/// Training: seconds the hyper-parameter search may spend (default 300).
+pub const RECO_TRAIN_TUNING_BUDGET_SECONDS: &str = "RECO_TRAIN_TUNING_BUDGET_SECONDS";
 /// S3 bucket the delivery stream writes recommendations to.
 pub const RECO_RECS_BUCKET: &str = "RECO_RECS_BUCKET";
 /// Glue Data Catalog database of the training table.
