@@ -88,6 +88,11 @@ pub const RECO_KNN_PARALLELISM: &str = "RECO_KNN_PARALLELISM";
 pub const RECO_EXACT_KNN_MAX_ITEMS: &str = "RECO_EXACT_KNN_MAX_ITEMS";
 /// Item vectors the transform Lambda's k-NN caches hold at most (0: caches off).
 pub const RECO_KNN_CACHE_ITEMS: &str = "RECO_KNN_CACHE_ITEMS";
+/// Bound of the transform Lambda's in-memory partitioned replica of a large catalogue, in MiB
+/// of vectors and ids (0: never built, the HNSW path serves).
+pub const RECO_MEMORY_INDEX_MAX_MB: &str = "RECO_MEMORY_INDEX_MAX_MB";
+/// recall@k against exact search that the in-memory replica's probe count is chosen for.
+pub const RECO_KNN_RECALL_TARGET: &str = "RECO_KNN_RECALL_TARGET";
 /// Whether the transform gzips each delivered record on its own (one gzip member per record;
 /// default true; the delivery stream then does not compress).
 pub const RECO_RECORD_GZIP: &str = "RECO_RECORD_GZIP";
