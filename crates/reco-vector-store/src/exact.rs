@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt;
 use rayon::prelude::*;
 use sqlx::Row;
 
@@ -25,12 +26,12 @@ const PARALLEL_MIN_WORK: usize = 4_000_000;
 /// Item embeddings of one version, L2-normalised, row-major, with their ids.
 #[derive(Debug, Clone)]
 pub struct ExactIndex {
-    embedding_version: String,
-    dim: usize,
-    ids: Vec<String>,
+    pub(crate) embedding_version: String,
+    pub(crate) dim: usize,
+    pub(crate) ids: Vec<String>,
     /// `ids.len() * dim` values; row `r` is item `ids[r]`, unit length.
-    unit: Vec<f32>,
-    rows: HashMap<String, u32>,
+    pub(crate) unit: Vec<f32>,
+    pub(crate) rows: HashMap<String, u32>,
 }
 
 impl ExactIndex {
@@ -41,47 +42,57 @@ impl ExactIndex {
         embedding_version: &str,
         items: impl IntoIterator<Item = (String, Vec<f32>)>,
     ) -> Result<Self, StoreError> {
-        let mut index = ExactIndex {
+        let mut index = ExactIndex::empty(embedding_version);
+        for (id, vector) in items {
+            index.push(id, &vector)?;
+        }
+        Ok(index)
+    }
+
+    fn empty(embedding_version: &str) -> Self {
+        ExactIndex {
             embedding_version: embedding_version.to_owned(),
             dim: 0,
             ids: Vec::new(),
             unit: Vec::new(),
             rows: HashMap::new(),
-        };
-        for (id, vector) in items {
-            if index.ids.is_empty() && index.dim == 0 {
-                index.dim = vector.len();
-            }
-            if vector.len() != index.dim || vector.is_empty() {
-                return Err(StoreError::BadRequest {
-                    reason: format!(
-                        "item {id:?} has dimension {}, the catalogue {}",
-                        vector.len(),
-                        index.dim
-                    ),
-                });
-            }
-            if vector.iter().any(|v| !v.is_finite()) {
-                return Err(StoreError::BadRequest {
-                    reason: format!("item {id:?} has a non-finite value"),
-                });
-            }
-            let norm = norm(&vector);
-            if norm == 0.0 {
-                continue;
-            }
-            let row = u32::try_from(index.ids.len()).map_err(|_| StoreError::BadRequest {
-                reason: "catalogue exceeds 4 billion items".into(),
-            })?;
-            if index.rows.insert(id.clone(), row).is_some() {
-                return Err(StoreError::BadRequest {
-                    reason: format!("duplicate item id {id:?}"),
-                });
-            }
-            index.ids.push(id);
-            index.unit.extend(vector.iter().map(|v| v / norm));
         }
-        Ok(index)
+    }
+
+    /// Adds one item (see [`ExactIndex::new`] for what is refused or left out).
+    fn push(&mut self, id: String, vector: &[f32]) -> Result<(), StoreError> {
+        if self.ids.is_empty() && self.dim == 0 {
+            self.dim = vector.len();
+        }
+        if vector.len() != self.dim || vector.is_empty() {
+            return Err(StoreError::BadRequest {
+                reason: format!(
+                    "item {id:?} has dimension {}, the catalogue {}",
+                    vector.len(),
+                    self.dim
+                ),
+            });
+        }
+        if vector.iter().any(|v| !v.is_finite()) {
+            return Err(StoreError::BadRequest {
+                reason: format!("item {id:?} has a non-finite value"),
+            });
+        }
+        let norm = norm(vector);
+        if norm == 0.0 {
+            return Ok(());
+        }
+        let row = u32::try_from(self.ids.len()).map_err(|_| StoreError::BadRequest {
+            reason: "catalogue exceeds 4 billion items".into(),
+        })?;
+        if self.rows.insert(id.clone(), row).is_some() {
+            return Err(StoreError::BadRequest {
+                reason: format!("duplicate item id {id:?}"),
+            });
+        }
+        self.ids.push(id);
+        self.unit.extend(vector.iter().map(|v| v / norm));
+        Ok(())
     }
 
     /// The embedding version the items belong to.
@@ -106,10 +117,17 @@ impl ExactIndex {
 
     /// Bytes held by the vectors and ids (for logs and sizing).
     pub fn approximate_bytes(&self) -> usize {
-        self.unit.len() * 4 + self.ids.iter().map(|id| id.len() + 24 + 32).sum::<usize>()
+        // Each id is held twice (the row's id and the lookup key): a 24-byte header and its
+        // heap bytes each, plus the map slot's row number and control byte.
+        self.unit.len() * 4
+            + self
+                .ids
+                .iter()
+                .map(|id| 2 * (id.len() + 24) + 5)
+                .sum::<usize>()
     }
 
-    fn vector(&self, row: u32) -> &[f32] {
+    pub(crate) fn vector(&self, row: u32) -> &[f32] {
         let start = row as usize * self.dim;
         &self.unit[start..start + self.dim]
     }
@@ -149,7 +167,7 @@ impl ExactIndex {
     }
 
     /// A request as a unit query vector (or none) and the rows it must not return.
-    fn query(&self, index: usize, request: &KnnRequest) -> Result<Query, StoreError> {
+    pub(crate) fn query(&self, index: usize, request: &KnnRequest) -> Result<Query, StoreError> {
         let (vector, mut skip) = match request {
             KnnRequest::ByVector { vector, exclude } => {
                 if vector.len() != self.dim {
@@ -202,7 +220,12 @@ impl ExactIndex {
             .collect()
     }
 
-    fn nearest(&self, query: &Query, k: usize, scores: &mut Vec<f32>) -> Vec<ScoredItem> {
+    pub(crate) fn nearest(
+        &self,
+        query: &Query,
+        k: usize,
+        scores: &mut Vec<f32>,
+    ) -> Vec<ScoredItem> {
         let Some(q) = query.unit.as_deref() else {
             return Vec::new();
         };
@@ -243,11 +266,11 @@ impl ExactIndex {
     }
 }
 
-struct Query {
+pub(crate) struct Query {
     /// Unit query vector; `None` when the request cannot be answered (zero length, no seed).
-    unit: Option<Vec<f32>>,
+    pub(crate) unit: Option<Vec<f32>>,
     /// Rows never returned, sorted.
-    skip: Vec<u32>,
+    pub(crate) skip: Vec<u32>,
 }
 
 #[inline]
@@ -259,7 +282,7 @@ fn norm(v: &[f32]) -> f32 {
 /// registers (a single running sum is a serial dependency chain). Inlined into the scoring
 /// loop: a call per item costs as much as the arithmetic at 32 dimensions.
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (a8, a_rest) = a.split_at(a.len() - a.len() % 8);
     let (b8, b_rest) = b.split_at(a8.len());
@@ -291,15 +314,14 @@ impl VectorStore {
             "SELECT id::text AS id, embedding FROM {} ORDER BY id",
             item_table(embedding_version)
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
+        // Streamed: rows go straight into the index (a 1M-item catalogue is never held twice).
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&self.pool);
+        let mut index = ExactIndex::empty(embedding_version);
+        while let Some(row) = rows.try_next().await? {
             let vector: pgvector::Vector = row.try_get("embedding")?;
-            items.push((row.try_get::<String, _>("id")?, vector.to_vec()));
+            index.push(row.try_get::<String, _>("id")?, vector.as_slice())?;
         }
-        ExactIndex::new(embedding_version, items)
+        Ok(index)
     }
 }
 

@@ -15,11 +15,15 @@
 //!   and their nearest items with embeddings, for clients that cache and merge answers.
 //! - **Exact search in memory** ([`VectorStore::item_catalogue`], [`ExactIndex`]): a small
 //!   catalogue read once per embedding version and searched by brute force, same answers.
+//! - **Partitioned search in memory** ([`IvfIndex`]): a large catalogue grouped into k-means
+//!   lists, each query scoring its `nprobe` nearest lists, `nprobe` calibrated per recall
+//!   target against exact search ([`RecallSample`]).
 //! - **Connecting** ([`connect_options`]): a URL locally, the RDS secret over TLS on AWS.
 
 mod connection;
 mod error;
 mod exact;
+mod ivf;
 mod knn;
 mod neighbours;
 mod options;
@@ -29,6 +33,10 @@ mod store;
 pub use connection::{PgSecret, connect_options, connect_options_from_secret};
 pub use error::StoreError;
 pub use exact::ExactIndex;
+pub use ivf::{
+    CALIBRATION_QUERIES, DEFAULT_IVF_SEED, IvfIndex, IvfParams, KMEANS_ITERATIONS,
+    KMEANS_SAMPLE_PER_LIST, RecallSample,
+};
 pub use knn::{KnnRequest, MAX_ITEM_ID_BYTES, MAX_VECTOR_DIM, ScoredItem, validate_request};
 pub use neighbours::{ItemNeighbours, Neighbour};
 pub use options::{
