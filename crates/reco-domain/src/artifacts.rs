@@ -9,11 +9,16 @@
 //! <artifacts bucket>/<model prefix><version>/item_embeddings.{csv,parquet}
 //! <artifacts bucket>/<model prefix><version>/user_embeddings.{csv,parquet}
 //! ```
-//! CSV: `id,embedding` with pgvector text literals, what both pgvector loads read (the binary
-//! COPY loader, `reco load-embeddings`, and `sql/embeddings.sql` through RDS's `aws_s3` import,
-//! which takes only text formats); Parquet: `id` (Utf8 for items, Int64 for users) and
-//! `embedding` FixedSizeList<Float32, D>, what `score-all` reads (typed, columnar, a quarter of
-//! the CSV's size to decode) and what Athena can query.
+//! CSV: `id,embedding` with pgvector text literals (items: `id,embedding,cold`), what both
+//! pgvector loads read (the binary COPY loader, `reco load-embeddings`, and
+//! `sql/embeddings.sql` through RDS's `aws_s3` import, which takes only text formats);
+//! Parquet: `id` (Utf8 for items, Int64 for users) and `embedding` FixedSizeList<Float32, D>
+//! (items also `cold` Boolean), what `score-all` reads (typed, columnar, a quarter of the
+//! CSV's size to decode) and what Athena can query.
+//!
+//! `cold` marks a catalogue product nobody rated: its embedding comes from the item tower's
+//! feature part alone (product line, scale, stock, prices), so it can still be recommended.
+//! Files written before the flag existed have no `cold` column; readers take it as false.
 
 /// Default key prefix of model versions (`RECO_MODEL_PREFIX`).
 pub const DEFAULT_MODEL_PREFIX: &str = "models/";
@@ -31,6 +36,14 @@ pub const USER_EMBEDDINGS_CSV: &str = "user_embeddings.csv";
 pub const ITEM_EMBEDDINGS_PARQUET: &str = "item_embeddings.parquet";
 /// User embeddings, Parquet.
 pub const USER_EMBEDDINGS_PARQUET: &str = "user_embeddings.parquet";
+
+/// Header of `user_embeddings.csv` (and of item files written before the cold-start flag).
+pub const EMBEDDINGS_CSV_HEADER: &str = "id,embedding";
+/// Header of `item_embeddings.csv`: the id, the embedding and the cold-start flag.
+pub const ITEM_EMBEDDINGS_CSV_HEADER: &str = "id,embedding,cold";
+/// Column (CSV, Parquet and the versioned pgvector item table) of the cold-start flag: `true`
+/// for a product with no interaction, embedded from its catalogue features alone.
+pub const COLD_COLUMN: &str = "cold";
 
 /// A key prefix of model versions, normalised once: no leading `/`, one trailing `/` (or
 /// empty, for versions at the bucket's root).

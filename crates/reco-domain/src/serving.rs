@@ -281,6 +281,11 @@ impl ProductCatalogue {
         self.products.get(code)
     }
 
+    /// Every product, in no particular order.
+    pub fn products(&self) -> impl Iterator<Item = &CatalogueProduct> {
+        self.products.values()
+    }
+
     /// The catalogue file's JSON (products sorted by code, so equal catalogues give equal bytes).
     pub fn to_json_vec(&self) -> Vec<u8> {
         let mut products: Vec<CatalogueProduct> = self.products.values().cloned().collect();

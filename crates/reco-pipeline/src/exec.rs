@@ -253,10 +253,12 @@ impl Services {
             StepError::from_error(&format!("training on snapshot {snapshot}"), &e)
         };
         let (rows, source) = read::read_snapshot(&lake, snapshot).await.map_err(fail)?;
+        // Products nobody rated get item embeddings too (cold start).
+        let catalogue = publish::read_catalogue(&lake).await.map_err(fail)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let report = job::run(rows, source, &artifacts, &self.job, now)
+        let report = job::run_with_catalogue(rows, catalogue, source, &artifacts, &self.job, now)
             .await
             .map_err(fail)?;
         let m = &report.metrics;

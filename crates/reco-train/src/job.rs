@@ -7,6 +7,7 @@
 //! `YYYYMMDDTHHMMSSZ-s<seed>`.
 
 use reco_aws::Bucket;
+use reco_domain::model::ProductFeatures;
 use serde::Serialize;
 
 use crate::TrainError;
@@ -30,8 +31,22 @@ pub struct JobReport {
 
 /// Trains on `rows` (read from `source`) and publishes a new version to `artifacts`; `LATEST`
 /// moves only if the gate passes and `config.promote` is set. `now_unix` names the version.
+/// Only the snapshot's products get item embeddings ([`run_with_catalogue`] adds the rest).
 pub async fn run(
     rows: Vec<SnapshotRow>,
+    source: String,
+    artifacts: &Bucket,
+    config: &JobConfig,
+    now_unix: u64,
+) -> Result<JobReport, TrainError> {
+    run_with_catalogue(rows, Vec::new(), source, artifacts, config, now_unix).await
+}
+
+/// [`run`], with item embeddings also for the `catalogue` products nobody rated
+/// ([`publish::read_catalogue`]), flagged cold.
+pub async fn run_with_catalogue(
+    rows: Vec<SnapshotRow>,
+    catalogue: Vec<ProductFeatures>,
     source: String,
     artifacts: &Bucket,
     config: &JobConfig,
@@ -41,7 +56,7 @@ pub async fn run(
     // Training and encoding are CPU-bound: a blocking thread keeps the runtime responsive.
     let (trained, files): (TrainedModel, Vec<VersionFile>) = on_blocking_thread(move || {
         let trained = train::train(&rows, &source, &train_config, now_unix)?;
-        let files = publish::model_files(&trained.artifact, &rows)?;
+        let files = publish::model_files_with_catalogue(&trained.artifact, &rows, &catalogue)?;
         Ok((trained, files))
     })
     .await?;

@@ -2,23 +2,29 @@
 //! `metrics.json`) under `<model prefix><version>/`, then `LATEST` last and only when the
 //! quality gate passed, so a reader never follows `LATEST` to a half-written version.
 //!
+//! Every catalogue product gets an item embedding: the snapshot's products and the products
+//! of the data lake's catalogue ([`read_catalogue`]) that nobody rated. A product without an
+//! interaction has no learned id part, so its embedding is the item tower's feature part
+//! alone; the item files flag it `cold` ([`reco_domain::artifacts::COLD_COLUMN`]).
+//!
 //! Encoding is synchronous and tested without storage; [`publish`] only writes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use reco_aws::Bucket;
 use reco_domain::artifacts::{
-    ITEM_EMBEDDINGS_CSV, ITEM_EMBEDDINGS_PARQUET, METRICS_FILE, MODEL_FILE, ModelPrefix,
-    USER_EMBEDDINGS_CSV, USER_EMBEDDINGS_PARQUET,
+    COLD_COLUMN, ITEM_EMBEDDINGS_CSV, ITEM_EMBEDDINGS_CSV_HEADER, ITEM_EMBEDDINGS_PARQUET,
+    METRICS_FILE, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_CSV, USER_EMBEDDINGS_PARQUET,
 };
 use reco_domain::model::{self, CustomerFeatures, ModelArtifact, ProductFeatures};
+use reco_domain::serving::{CATALOGUE_KEY, ProductCatalogue};
 
 use crate::TrainError;
 use crate::metrics::Metrics;
@@ -60,21 +66,77 @@ pub fn embeddings_csv(rows: &[(String, Vec<f32>)]) -> Bytes {
     Bytes::from(written.expect("writing CSV to memory cannot fail"))
 }
 
+/// One row of the item embeddings files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemEmbedding {
+    /// Product code.
+    pub id: String,
+    /// The embedding (`ModelArtifact::embed_product`).
+    pub embedding: Vec<f32>,
+    /// No interaction in the training data: embedded from catalogue features alone.
+    pub cold: bool,
+}
+
+/// `id,embedding,cold` CSV of items (`cold` is `true` or `false`), quoted as
+/// [`embeddings_csv`].
+pub fn item_embeddings_csv(items: &[ItemEmbedding]) -> Bytes {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::with_capacity(items.len() * 64));
+    let written = (|| -> csv::Result<Vec<u8>> {
+        writer.write_record(ITEM_EMBEDDINGS_CSV_HEADER.split(','))?;
+        for item in items {
+            let cold = if item.cold { "true" } else { "false" };
+            writer.write_record([
+                item.id.as_str(),
+                &model::pgvector_literal(&item.embedding),
+                cold,
+            ])?;
+        }
+        writer.into_inner().map_err(|e| e.into_error().into())
+    })();
+    Bytes::from(written.expect("writing CSV to memory cannot fail"))
+}
+
 /// Parquet with `id` (Int64 for users, Utf8 for items) and `embedding` (FixedSizeList<Float32>).
 pub fn embeddings_parquet(ids: ArrayRef, embeddings: &[Vec<f32>], dim: usize) -> Bytes {
+    parquet_file(ids, embeddings, dim, None)
+}
+
+/// Item Parquet: `id` (Utf8), `embedding` (FixedSizeList<Float32>) and `cold` (Boolean).
+pub fn item_embeddings_parquet(items: &[ItemEmbedding], dim: usize) -> Bytes {
+    let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+        items.iter().map(|i| i.id.as_str()),
+    ));
+    let embeddings: Vec<Vec<f32>> = items.iter().map(|i| i.embedding.clone()).collect();
+    let cold = BooleanArray::from(items.iter().map(|i| i.cold).collect::<Vec<bool>>());
+    parquet_file(ids, &embeddings, dim, Some(Arc::new(cold)))
+}
+
+fn parquet_file(
+    ids: ArrayRef,
+    embeddings: &[Vec<f32>],
+    dim: usize,
+    cold: Option<ArrayRef>,
+) -> Bytes {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let values = Float32Array::from_iter_values(embeddings.iter().flatten().copied());
     let list = FixedSizeListArray::new(item.clone(), dim as i32, Arc::new(values), None);
-    let schema = Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("id", ids.data_type().clone(), false),
         Field::new(
             "embedding",
             DataType::FixedSizeList(item, dim as i32),
             false,
         ),
-    ]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![ids, Arc::new(list)])
-        .expect("columns match the schema");
+    ];
+    let mut columns: Vec<ArrayRef> = vec![ids, Arc::new(list)];
+    if let Some(cold) = cold {
+        fields.push(Field::new(COLD_COLUMN, DataType::Boolean, false));
+        columns.push(cold);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema");
     let mut buffer = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut buffer, schema, None).expect("in-memory writer");
     writer.write(&batch).expect("in-memory write");
@@ -102,43 +164,103 @@ pub fn user_embeddings(artifact: &ModelArtifact, rows: &[SnapshotRow]) -> Vec<(i
         .collect()
 }
 
-/// Embeds every known product with `embed_product`, by code.
+/// Embeds every product of the snapshot with `embed_product`, by code.
 pub fn item_embeddings(artifact: &ModelArtifact, rows: &[SnapshotRow]) -> Vec<(String, Vec<f32>)> {
-    let mut first: BTreeMap<&str, &SnapshotRow> = BTreeMap::new();
+    catalogue_item_embeddings(artifact, rows, &[])
+        .into_iter()
+        .map(|i| (i.id, i.embedding))
+        .collect()
+}
+
+/// Embeds every product of the snapshot and of `catalogue` with `embed_product`, by code: a
+/// snapshot product with its snapshot features, a catalogue-only product with its catalogue
+/// features. `cold` is set for every product the item tower has no id part for (no
+/// interaction: never rated, or only rated at or below neutral).
+pub fn catalogue_item_embeddings(
+    artifact: &ModelArtifact,
+    rows: &[SnapshotRow],
+    catalogue: &[ProductFeatures],
+) -> Vec<ItemEmbedding> {
+    let mut products: BTreeMap<String, ProductFeatures> = BTreeMap::new();
     for r in rows {
-        first.entry(&r.product_code).or_insert(r);
-    }
-    first
-        .into_values()
-        .map(|r| {
-            let features = ProductFeatures {
+        products
+            .entry(r.product_code.clone())
+            .or_insert_with(|| ProductFeatures {
                 product_code: Some(r.product_code.clone()),
                 product_line: r.product_line.clone(),
                 product_scale: r.product_scale.clone(),
                 quantity_in_stock: r.quantity_in_stock,
                 buy_price: r.buy_price,
                 msrp: r.msrp,
-            };
-            (r.product_code.clone(), artifact.embed_product(&features))
+            });
+    }
+    for p in catalogue {
+        if let Some(code) = p.product_code.as_deref().filter(|c| !c.is_empty()) {
+            products.entry(code.to_owned()).or_insert_with(|| p.clone());
+        }
+    }
+    products
+        .into_iter()
+        .map(|(id, features)| ItemEmbedding {
+            cold: !artifact.item_tower.knows(&id),
+            embedding: artifact.embed_product(&features),
+            id,
         })
         .collect()
 }
 
-/// The model files of a version, in publication order: item and user embeddings as CSV, then
-/// as Parquet, then `model.json` (CPU work: run it on a blocking thread in async code).
+/// The products of the data lake's catalogue ([`CATALOGUE_KEY`], written by every ETL run
+/// from the whole `products` table) with the features it holds (product line and MSRP);
+/// empty, with a warning, when the lake has no catalogue yet.
+pub async fn read_catalogue(lake: &Bucket) -> Result<Vec<ProductFeatures>, TrainError> {
+    let Some(body) = lake.get_opt(CATALOGUE_KEY).await? else {
+        tracing::warn!(
+            catalogue = %lake.location(CATALOGUE_KEY),
+            "no product catalogue: only the snapshot's products get item embeddings"
+        );
+        return Ok(Vec::new());
+    };
+    let catalogue =
+        ProductCatalogue::from_json_slice(&body).map_err(|e| TrainError::Malformed {
+            source_name: lake.location(CATALOGUE_KEY),
+            line: 0,
+            reason: e.to_string(),
+        })?;
+    let mut products: Vec<ProductFeatures> = catalogue
+        .products()
+        .map(|p| ProductFeatures {
+            product_code: Some(p.product_code.clone()),
+            product_line: Some(p.product_line.clone()),
+            msrp: Some(p.msrp_cents as f64 / 100.0),
+            ..ProductFeatures::default()
+        })
+        .collect();
+    products.sort_by(|a, b| a.product_code.cmp(&b.product_code));
+    Ok(products)
+}
+
+/// The model files of a version from the snapshot's products alone
+/// ([`model_files_with_catalogue`] with an empty catalogue).
 pub fn model_files(
     artifact: &ModelArtifact,
     rows: &[SnapshotRow],
 ) -> Result<Vec<VersionFile>, TrainError> {
+    model_files_with_catalogue(artifact, rows, &[])
+}
+
+/// The model files of a version, in publication order: item and user embeddings as CSV, then
+/// as Parquet, then `model.json` (CPU work: run it on a blocking thread in async code). Items
+/// are the snapshot's products and `catalogue`'s ([`catalogue_item_embeddings`]).
+pub fn model_files_with_catalogue(
+    artifact: &ModelArtifact,
+    rows: &[SnapshotRow],
+    catalogue: &[ProductFeatures],
+) -> Result<Vec<VersionFile>, TrainError> {
     let users = user_embeddings(artifact, rows);
-    let items = item_embeddings(artifact, rows);
+    let items = catalogue_item_embeddings(artifact, rows, catalogue);
     let dim = artifact.dim;
     let user_ids: ArrayRef = Arc::new(Int64Array::from_iter_values(users.iter().map(|u| u.0)));
-    let item_ids: ArrayRef = Arc::new(StringArray::from_iter_values(
-        items.iter().map(|i| i.0.as_str()),
-    ));
-    let item_vectors: Vec<Vec<f32>> = items.iter().map(|i| i.1.clone()).collect();
-    let item_parquet = embeddings_parquet(item_ids, &item_vectors, dim);
+    let item_parquet = item_embeddings_parquet(&items, dim);
     let users_text: Vec<(String, Vec<f32>)> = users
         .into_iter()
         .map(|(id, e)| (id.to_string(), e))
@@ -150,7 +272,7 @@ pub fn model_files(
         content_type,
     };
     Ok(vec![
-        file(ITEM_EMBEDDINGS_CSV, embeddings_csv(&items), CSV),
+        file(ITEM_EMBEDDINGS_CSV, item_embeddings_csv(&items), CSV),
         file(USER_EMBEDDINGS_CSV, embeddings_csv(&users_text), CSV),
         file(ITEM_EMBEDDINGS_PARQUET, item_parquet, PARQUET),
         file(

@@ -8,7 +8,7 @@ use clap::Args;
 use reco_aws::Bucket;
 use reco_config::{AwsArgs, ModelStoreArgs, required, var};
 use reco_train::config::TrainOptions;
-use reco_train::{job, read};
+use reco_train::{job, publish, read};
 
 /// Arguments of `reco train`.
 #[derive(Debug, Args)]
@@ -43,12 +43,12 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => Bucket::local_dir(dir)?,
         None => Bucket::s3(&args.aws, args.models.bucket()?)?,
     };
-    let (rows, source) = match &args.input {
+    let (rows, source, catalogue) = match &args.input {
         Some(path) => {
             let path = path.clone();
             let source = path.display().to_string();
             let rows = tokio::task::spawn_blocking(move || read::read_local(&path)).await??;
-            (rows, source)
+            (rows, source, Vec::new())
         }
         None => {
             let bucket = required(var::RECO_DATA_LAKE_BUCKET, &args.data_lake_bucket)?;
@@ -57,11 +57,13 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 Some(d) => d.clone(),
                 None => read::newest_snapshot(&lake).await?,
             };
-            read::read_snapshot(&lake, &date).await?
+            let (rows, source) = read::read_snapshot(&lake, &date).await?;
+            // Products nobody rated get item embeddings too (cold start).
+            (rows, source, publish::read_catalogue(&lake).await?)
         }
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let report = job::run(rows, source, &artifacts, &config, now).await?;
+    let report = job::run_with_catalogue(rows, catalogue, source, &artifacts, &config, now).await?;
     let m = &report.metrics;
     super::eval::print_table(&[
         ("reco", &m.evaluation.model),
