@@ -16,6 +16,7 @@ use reco_domain::model::{CustomerFeatures, ModelArtifact};
 use reco_train::TrainError;
 use reco_train::config::JobConfig;
 use reco_train::towers::TrainConfig;
+use reco_train::tuning::TuningConfig;
 use reco_train::{job, read};
 
 /// The snapshot date the scenarios write.
@@ -116,6 +117,7 @@ pub fn config(seed: u64) -> JobConfig {
     train.als.seed = seed;
     JobConfig {
         train,
+        tuning: TuningConfig::default(),
         model_prefix: ModelPrefix::new("models/"),
         min_ndcg: 0.0,
         max_ndcg_drop: Some(0.10),
@@ -123,13 +125,24 @@ pub fn config(seed: u64) -> JobConfig {
     }
 }
 
-/// `(id, embedding)` rows of an embeddings CSV, checking the quoting byte for byte.
+/// `(id, embedding)` rows of an embeddings CSV (users `id,embedding`, items
+/// `id,embedding,cold` whose flag is checked to be `false`: every test product is rated),
+/// checking the quoting byte for byte.
 pub fn parse_csv(body: &[u8]) -> Vec<(String, Vec<f32>)> {
     let text = std::str::from_utf8(body).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("id,embedding"));
+    let flagged = match lines.next() {
+        Some("id,embedding") => false,
+        Some("id,embedding,cold") => true,
+        other => panic!("unexpected embeddings header {other:?}"),
+    };
     lines
         .map(|l| {
+            let l = if flagged {
+                l.strip_suffix(",false").unwrap()
+            } else {
+                l
+            };
             let (id, vector) = l.split_once(',').unwrap();
             let inner = vector
                 .strip_prefix("\"[")
