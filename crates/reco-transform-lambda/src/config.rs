@@ -14,12 +14,21 @@ use reco_vector_store::{
 
 use crate::knn_cache::DEFAULT_KNN_CACHE_ITEMS;
 use crate::pg_index::DEFAULT_EXACT_KNN_MAX_ITEMS;
+use crate::replica::{DEFAULT_KNN_RECALL_TARGET, DEFAULT_MEMORY_INDEX_MAX_MB};
 use crate::retry::RetryPolicy;
 
 /// Time an invocation has when no Lambda runtime gives a deadline (the local Firehose,
 /// benchmarks): the deployed transform Lambda's default timeout (`transform_timeout` in
 /// `terraform/modules/streaming-inference/variables.tf`).
 pub const DEFAULT_INVOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A recall target: a number in (0, 1].
+fn parse_recall_target(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
+        _ => Err(format!("{value:?} is not a recall within (0, 1]")),
+    }
+}
 
 /// The transform's own options, shared by the Lambda ([`TransformConfig`]) and the local
 /// Firehose (`reco firehose-local` flattens this group too).
@@ -51,6 +60,24 @@ pub struct TransformArgs {
         default_value_t = DEFAULT_KNN_CACHE_ITEMS
     )]
     pub knn_cache_items: usize,
+    /// Bound in MiB of the in-memory partitioned replica of a catalogue above the exact
+    /// limit (0: never built, the HNSW path serves).
+    #[arg(
+        long = "memory-index-max-mb",
+        env = var::RECO_MEMORY_INDEX_MAX_MB,
+        value_name = var::RECO_MEMORY_INDEX_MAX_MB,
+        default_value_t = DEFAULT_MEMORY_INDEX_MAX_MB
+    )]
+    pub memory_index_max_mb: usize,
+    /// recall@k against exact search the replica's probe count is chosen for, in (0, 1].
+    #[arg(
+        long = "knn-recall-target",
+        env = var::RECO_KNN_RECALL_TARGET,
+        value_name = var::RECO_KNN_RECALL_TARGET,
+        default_value_t = DEFAULT_KNN_RECALL_TARGET,
+        value_parser = parse_recall_target
+    )]
+    pub knn_recall_target: f64,
     /// Gzip each delivered record on its own (one gzip member per record, so objects are
     /// `.ndjson.gz` files while the delivery stream itself stores them UNCOMPRESSED).
     #[arg(
@@ -103,6 +130,8 @@ impl TransformArgs {
             knn_k: usize::try_from(self.knn_k).unwrap_or(MAX_KNN_K),
             exact_knn_max_items: self.exact_knn_max_items,
             knn_cache_items: self.knn_cache_items,
+            memory_index_max_mb: self.memory_index_max_mb,
+            knn_recall_target: self.knn_recall_target,
             model_version_pin: self.model_version.clone().filter(|v| !v.is_empty()),
             model_prefix: ModelPrefix::new(model_prefix),
             record_gzip: self.record_gzip,
@@ -148,7 +177,7 @@ impl TransformConfig {
 }
 
 /// The plain values a [`crate::Transformer`] and its adapters are built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TransformOptions {
     /// Items per list, within `1..=MAX_KNN_K`.
     pub knn_k: usize,
@@ -156,6 +185,10 @@ pub struct TransformOptions {
     pub exact_knn_max_items: usize,
     /// Item vectors the k-NN caches of the pgvector path hold at most (0: caches off).
     pub knn_cache_items: usize,
+    /// Bound in MiB of a large catalogue's in-memory replica (0: never built).
+    pub memory_index_max_mb: usize,
+    /// recall@k the replica's probe count is chosen for.
+    pub knn_recall_target: f64,
     /// The only model version served; `None` follows the loaded embeddings.
     pub model_version_pin: Option<String>,
     /// Each `Ok` record's data is one gzip member of its NDJSON line (`RECO_RECORD_GZIP`).
@@ -179,6 +212,8 @@ impl Default for TransformOptions {
             knn_k: DEFAULT_KNN_K,
             exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
+            memory_index_max_mb: DEFAULT_MEMORY_INDEX_MAX_MB,
+            knn_recall_target: DEFAULT_KNN_RECALL_TARGET,
             model_version_pin: None,
             record_gzip: true,
             partition_keys: false,
@@ -249,6 +284,15 @@ mod tests {
             assert!(err.contains("RECO_KNN_K"), "{err}");
         }
         assert_eq!(parse(&["--knn-k", "1000"]).unwrap().options().knn_k, 1000);
+        assert_eq!(options.memory_index_max_mb, DEFAULT_MEMORY_INDEX_MAX_MB);
+        assert_eq!(options.knn_recall_target, DEFAULT_KNN_RECALL_TARGET);
+        let config = parse(&["--memory-index-max-mb", "0", "--knn-recall-target", "0.9"]).unwrap();
+        assert_eq!(config.options().memory_index_max_mb, 0);
+        assert_eq!(config.options().knn_recall_target, 0.9);
+        for bad in ["0", "1.5", "high"] {
+            let err = parse(&["--knn-recall-target", bad]).unwrap_err();
+            assert!(err.contains("RECO_KNN_RECALL_TARGET"), "{err}");
+        }
         let err = parse(&["--ef-search", "0"]).unwrap_err();
         assert!(err.contains("RECO_EF_SEARCH"), "{err}");
     }

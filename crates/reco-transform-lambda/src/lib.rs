@@ -3,7 +3,8 @@
 //!
 //! The per-record work is the pure transform in `reco_domain::transform`; this crate holds
 //! the handler ([`handler`]), the capabilities it needs ([`ports`]), their adapters
-//! ([`pg_index`], [`s3_models`]), the configuration ([`config`]), and the resilience layers
+//! ([`pg_index`], [`s3_models`]), the in-memory partitioned replica of large catalogues
+//! ([`replica`]), the configuration ([`config`]), and the resilience layers
 //! the handler uses: bounded retries within the invocation's deadline ([`retry`]) and
 //! per-query isolation of refused k-NN queries ([`isolate`]). In-memory adapters for
 //! tests are in `reco_testkit::fakes`.
@@ -14,6 +15,7 @@ pub mod isolate;
 pub mod knn_cache;
 pub mod pg_index;
 pub mod ports;
+pub mod replica;
 pub mod retry;
 pub mod s3_models;
 

@@ -13,6 +13,10 @@
 //!   only what they cannot answer is sent. Like the in-memory copy, a batch the caches answer
 //!   whole reads no table, so it is answered (and stamped) with the version it was asked for
 //!   even if a load replaced it since the handler last read the active version.
+//! - larger catalogues up to `RECO_MEMORY_INDEX_MAX_MB`, once their replica is ready: the
+//!   version's items are read in the background when it becomes active, partitioned into
+//!   k-means lists and searched in memory, each query probing as many lists as the recall
+//!   target needs ([`crate::replica`]); until then (or if the build fails) the HNSW path above.
 //!
 //! Either way each query is checked first ([`reco_vector_store::validate_request`]): one the
 //! database would refuse is answered as refused alone; and a batch the database still refuses
@@ -33,6 +37,9 @@ use crate::knn_cache::{
     NEIGHBOURS_PER_ITEM, NeighbourList, QueryKey, SeedItem, merge_similar, unit, vector_key,
 };
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
+use crate::replica::{
+    DEFAULT_KNN_RECALL_TARGET, DEFAULT_MEMORY_INDEX_MAX_MB, ReplicaSlot, ReplicaStats,
+};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
 /// memory. `make bench BENCH=streaming` (crossover table, 5,400 queries = one 1 MB batch,
@@ -54,6 +61,8 @@ pub struct PgVectorIndex {
     knn_cache_items: usize,
     /// What the caches did, shared by the clones.
     counters: Arc<Counters>,
+    /// The in-memory partitioned replica of the active large version, shared by the clones.
+    replica: ReplicaSlot,
 }
 
 impl PgVectorIndex {
@@ -69,7 +78,26 @@ impl PgVectorIndex {
             cache: Arc::new(Mutex::new(KnnCache::new(DEFAULT_KNN_CACHE_ITEMS))),
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
             counters: Arc::default(),
+            replica: ReplicaSlot::new(DEFAULT_MEMORY_INDEX_MAX_MB, DEFAULT_KNN_RECALL_TARGET),
         }
+    }
+
+    /// This index with in-memory replicas of large catalogues of at most `max_mb` MiB
+    /// (`RECO_MEMORY_INDEX_MAX_MB`; 0: never, the HNSW path serves), probing as many lists
+    /// as recall@k `recall_target` needs (`RECO_KNN_RECALL_TARGET`).
+    pub fn with_memory_index(mut self, max_mb: usize, recall_target: f64) -> Self {
+        self.replica = ReplicaSlot::new(max_mb, recall_target);
+        self
+    }
+
+    /// The replica slot (ready replica, build in progress, failure), for logs and tests.
+    pub fn replica(&self) -> &ReplicaSlot {
+        &self.replica
+    }
+
+    /// The ready replica's figures (items, lists, nprobe, build times, recalls), if any.
+    pub fn replica_stats(&self) -> Option<ReplicaStats> {
+        self.replica.stats()
     }
 
     /// This index with caches of at most `items` item vectors (`RECO_KNN_CACHE_ITEMS`;
@@ -389,6 +417,8 @@ impl PgVectorIndex {
     async fn follow(&self, active: &ActiveVersion) -> Result<(), StoreError> {
         let wanted =
             usize::try_from(active.item_rows).is_ok_and(|rows| rows <= self.exact_max_items);
+        // Never waits: a large version's replica is built in the background.
+        self.replica.follow(&self.store, active, !wanted);
         let current = self.exact_catalogue();
         if !wanted {
             if current.is_some() {
@@ -509,25 +539,36 @@ impl NeighbourIndex for PgVectorIndex {
             &valid
         };
         let embedding_version = version.embedding_version.as_str();
-        let sent = match self
+        let exact = self
             .exact_catalogue()
-            .filter(|c| c.embedding_version() == embedding_version)
-        {
+            .filter(|c| c.embedding_version() == embedding_version);
+        let replica = self.replica.ready_for(embedding_version);
+        let sent = if let Some(catalogue) = exact {
             // Validated queries of the right dimension: the exact search refuses none.
-            Some(catalogue) => catalogue
+            catalogue
                 .knn_batch(to_send, k)
                 .map_err(index_error)?
                 .into_iter()
                 .map(Ok)
-                .collect(),
-            None if self.knn_cache_items > 0 => {
-                self.knn_cached(embedding_version, to_send, k).await?
+                .collect()
+        } else if let Some(replica) = replica {
+            // The HNSW path's caches are not needed while the replica serves.
+            if self.cache().sizes() != (0, 0, 0) {
+                *self.cache() = KnnCache::new(self.knn_cache_items);
             }
-            None => {
-                self.knn_in_version(embedding_version, to_send, k)
-                    .await?
-                    .answers
-            }
+            replica
+                .answer(to_send, k)
+                .await
+                .map_err(index_error)?
+                .into_iter()
+                .map(Ok)
+                .collect()
+        } else if self.knn_cache_items > 0 {
+            self.knn_cached(embedding_version, to_send, k).await?
+        } else {
+            self.knn_in_version(embedding_version, to_send, k)
+                .await?
+                .answers
         };
         if sent.len() != to_send.len() {
             return Err(IndexError::Rejected {
