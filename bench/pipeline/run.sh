@@ -27,9 +27,13 @@ set -a; . .local/env; set +a
 export RECO_ENV=local
 MYSQL_SERVER="${RECO_MYSQL_URL%/*}"
 MYSQL_HOSTPORT="${MYSQL_SERVER##*@}"
-PG_SERVER="${RECO_PG_URL%/*}"
+# The server part of the URL and its query (TLS settings: sslmode=verify-full and the local CA),
+# kept on every URL built from it.
+PG_BASE="${RECO_PG_URL%%\?*}"
+PG_QUERY="${RECO_PG_URL#"$PG_BASE"}"
+PG_SERVER="${PG_BASE%/*}"
 DB=reco_bench_pipeline
-export RECO_MYSQL_URL="$MYSQL_SERVER/$DB" RECO_PG_URL="$PG_SERVER/$DB"
+export RECO_MYSQL_URL="$MYSQL_SERVER/$DB" RECO_PG_URL="$PG_SERVER/$DB$PG_QUERY"
 export RECO_DATA_LAKE_BUCKET=reco-bench-pipeline-lake RECO_ARTIFACTS_BUCKET=reco-bench-pipeline-artifacts \
   RECO_RECS_BUCKET=reco-bench-pipeline-recs RECO_GLUE_DATABASE=reco_bench_pipeline RECO_GLUE_TABLE=training_ratings \
   RECO_MODEL_PREFIX=models/
@@ -50,8 +54,8 @@ for b in ["$RECO_DATA_LAKE_BUCKET", "$RECO_ARTIFACTS_BUCKET", "$RECO_RECS_BUCKET
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
 PY
-psql "$PG_SERVER/postgres" -qAt -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 \
-  || psql "$PG_SERVER/postgres" -q -c "CREATE DATABASE $DB"
+psql "$PG_SERVER/postgres$PG_QUERY" -qAt -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 \
+  || psql "$PG_SERVER/postgres$PG_QUERY" -q -c "CREATE DATABASE $DB"
 psql "$RECO_PG_URL" -q -c "CREATE EXTENSION IF NOT EXISTS vector"
 mysql_q() { mariadb -h "${MYSQL_HOSTPORT%:*}" -P "${MYSQL_HOSTPORT#*:}" -ureco -preco -N -e "$1" 2>/dev/null; }
 mysql_q "CREATE DATABASE IF NOT EXISTS $DB CHARACTER SET utf8mb4"

@@ -33,7 +33,10 @@ db="reco_bench_streaming_$$"
 big_db="reco_bench_streaming_big_$$"
 crossover_db="reco_bench_crossover_$$"
 bucket="reco-bench-streaming-$$"
-server="${RECO_PG_URL%/*}"
+# The server part of the URL; every database URL keeps its query (TLS: verify-full, local CA).
+base="${RECO_PG_URL%%\?*}"
+query="${RECO_PG_URL#"$base"}"
+server="${base%/*}"
 admin="$RECO_PG_URL"
 out="$(mktemp -d)"
 dbs=("$db" "$big_db" "$crossover_db")
@@ -46,7 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for d in "${dbs[@]}"; do
-  "$venv/bin/python" - "$admin" "$server/$d" "$d" <<'PY'
+  "$venv/bin/python" - "$admin" "$server/$d$query" "$d" <<'PY'
 import sys, psycopg
 psycopg.connect(sys.argv[1], autocommit=True).execute(f"CREATE DATABASE {sys.argv[3]}")
 psycopg.connect(sys.argv[2], autocommit=True).execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -57,13 +60,13 @@ echo "[bench/streaming] building the Rust benchmark (release)" >&2
 cargo build --release -q -p reco-transform-lambda --example bench_handler
 echo "== streaming: transform handler, 2 cores, local PostgreSQL + pgvector =="
 "$CARGO_TARGET_DIR/release/examples/bench_handler" \
-  --small-db "$server/$db" --big-db "$server/$big_db" --items "$items" --out "$out" \
+  --small-db "$server/$db$query" --big-db "$server/$big_db$query" --items "$items" --out "$out" \
   --python "$venv/bin/python" --python-handler bench/streaming/python_handler.py \
   --passes "${BENCH_STREAMING_PASSES:-3}" --python-passes "${BENCH_STREAMING_PYTHON_PASSES:-1}" \
   --batches "${BENCH_STREAMING_BATCHES:-8}" --curve "${BENCH_STREAMING_CURVE:-1,2,4,8}" \
   --curve-batches "${BENCH_STREAMING_CURVE_MB:-12}"
 if [ "${BENCH_STREAMING_CROSSOVER:-1}" != 0 ]; then
-  "$CARGO_TARGET_DIR/release/examples/bench_handler" --crossover "$server/$crossover_db"
+  "$CARGO_TARGET_DIR/release/examples/bench_handler" --crossover "$server/$crossover_db$query"
 fi
 
 if [ "${BENCH_STREAMING_COLD_START:-1}" = 0 ]; then
