@@ -6,6 +6,9 @@
 -- Locally, from a folder holding item_embeddings.csv and user_embeddings.csv (\copy):
 --   psql "$RECO_PG_URL" -v dir=/path/to/VERSION -f sql/embeddings.sql
 -- Optional: -v model=VERSION (default: the last folder name of prefix / dir).
+-- item_embeddings.csv is `id,embedding,cold` (cold: a product nobody rated, embedded from its
+-- catalogue features); files written before the flag are `id,embedding` and load with cold
+-- false: read from their header locally, or -v item_columns=id,embedding on RDS.
 --
 -- Both ways run the same statements apart from the import: one transaction, serialised with
 -- `reco load-embeddings` by the same advisory lock, that imports into staging tables, checks
@@ -29,6 +32,10 @@
     SELECT 1 / 0 AS missing_psql_variables;
   \endif
   \set location :prefix
+\endif
+\if :{?item_columns}
+\else
+  \set item_columns 'id,embedding,cold'
 \endif
 \if :{?model}
 \else
@@ -66,17 +73,24 @@ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', '"e"YYYYMMDDHH24MISSUS') AS
 \set item_hnsw :item_table '_hnsw'
 
 -- Staging tables: fixed names (loads are serialised by the lock), untyped dimension until checked.
-CREATE TABLE reco_import_items (id varchar NOT NULL PRIMARY KEY, embedding vector NOT NULL);
+CREATE TABLE reco_import_items (id varchar NOT NULL PRIMARY KEY, embedding vector NOT NULL,
+                                cold boolean NOT NULL DEFAULT false);
 CREATE TABLE reco_import_users (id integer NOT NULL PRIMARY KEY, embedding vector NOT NULL);
 
 -- The import: the only part that differs between RDS and local.
 \if :local
   \cd :dir
-  \copy reco_import_items (id, embedding) FROM 'item_embeddings.csv' WITH (FORMAT csv, HEADER MATCH)
+  \set item_header `head -n 1 item_embeddings.csv | tr -d '\r'`
+  SELECT :'item_header' = 'id,embedding,cold' AS item_flagged \gset
+  \if :item_flagged
+    \copy reco_import_items (id, embedding, cold) FROM 'item_embeddings.csv' WITH (FORMAT csv, HEADER MATCH)
+  \else
+    \copy reco_import_items (id, embedding) FROM 'item_embeddings.csv' WITH (FORMAT csv, HEADER MATCH)
+  \endif
   \copy reco_import_users (id, embedding) FROM 'user_embeddings.csv' WITH (FORMAT csv, HEADER MATCH)
 \else
   CREATE EXTENSION IF NOT EXISTS aws_s3 CASCADE;
-  SELECT aws_s3.table_import_from_s3('reco_import_items', 'id,embedding', '(FORMAT csv, HEADER MATCH)',
+  SELECT aws_s3.table_import_from_s3('reco_import_items', :'item_columns', '(FORMAT csv, HEADER MATCH)',
       aws_commons.create_s3_uri(:'bucket', :'prefix' || 'item_embeddings.csv', :'region'));
   SELECT aws_s3.table_import_from_s3('reco_import_users', 'id,embedding', '(FORMAT csv, HEADER MATCH)',
       aws_commons.create_s3_uri(:'bucket', :'prefix' || 'user_embeddings.csv', :'region'));

@@ -4,6 +4,7 @@
 use sqlx::PgConnection;
 use tokio::io::AsyncBufRead;
 
+use reco_domain::artifacts::COLD_COLUMN;
 use reco_vector_store::StoreError;
 
 use crate::encode::{Encoder, Kind, SeenIds};
@@ -30,19 +31,27 @@ pub(crate) async fn copy_file<R: AsyncBufRead + Unpin>(
     mut reader: RecordReader<R>,
     first: Record,
 ) -> Result<u64, LoadError> {
-    let id_type = match kind {
-        Kind::Items => "varchar",
-        Kind::Users => "integer",
+    // Items carry the cold-start flag (false for files written before it).
+    let (create, columns) = match kind {
+        Kind::Items => (
+            format!(
+                "CREATE TABLE {table} (id varchar NOT NULL, embedding vector({dim}) NOT NULL, \
+                 {COLD_COLUMN} boolean NOT NULL DEFAULT false)"
+            ),
+            format!("id, embedding, {COLD_COLUMN}"),
+        ),
+        Kind::Users => (
+            format!("CREATE TABLE {table} (id integer NOT NULL, embedding vector({dim}) NOT NULL)"),
+            "id, embedding".to_owned(),
+        ),
     };
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE TABLE {table} (id {id_type} NOT NULL, embedding vector({dim}) NOT NULL)"
-    )))
-    .execute(&mut *conn)
-    .await
-    .map_err(LoadError::db("creating the versioned tables"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut *conn)
+        .await
+        .map_err(LoadError::db("creating the versioned tables"))?;
     let mut copy = conn
         .copy_in_raw(&format!(
-            "COPY {table} (id, embedding) FROM STDIN (FORMAT BINARY)"
+            "COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
         ))
         .await
         .map_err(LoadError::db("starting COPY"))?;
@@ -51,6 +60,7 @@ pub(crate) async fn copy_file<R: AsyncBufRead + Unpin>(
         kind,
         dim,
         file: reader.file.clone(),
+        flagged: reader.flagged,
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -60,8 +70,13 @@ pub(crate) async fn copy_file<R: AsyncBufRead + Unpin>(
     let mut rows: u64 = 0;
     let outcome: Result<(), LoadError> = async {
         let mut head = copy_binary::HEADER.to_vec();
-        let Record { line, id, vector } = first;
-        let id = encoder.push(&mut head, line, id, &vector)?;
+        let Record {
+            line,
+            id,
+            vector,
+            cold,
+        } = first;
+        let id = encoder.push(&mut head, line, id, &vector, cold)?;
         seen.insert(&encoder, line, id)?;
         copy.send(head)
             .await

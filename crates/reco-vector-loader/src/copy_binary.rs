@@ -1,4 +1,5 @@
-//! PostgreSQL's binary `COPY` format for `(id, embedding vector)` rows.
+//! PostgreSQL's binary `COPY` format for `(id, embedding vector)` rows (items also `cold`
+//! boolean).
 //!
 //! Layout (PostgreSQL docs, "COPY, Binary Format"): the signature `PGCOPY\n\377\r\n\0`,
 //! int32 flags, int32 header-extension length; per row an int16 field count and, per field,
@@ -17,6 +18,15 @@ pub fn push_text_row(buf: &mut Vec<u8>, id: &str, vector: &[f32]) {
     buf.extend_from_slice(&2_i16.to_be_bytes());
     push_field(buf, id.as_bytes());
     push_vector(buf, vector);
+}
+
+/// Appends one item row `(text id, vector, bool cold)` to `buf`.
+pub fn push_item_row(buf: &mut Vec<u8>, id: &str, vector: &[f32], cold: bool) {
+    buf.extend_from_slice(&3_i16.to_be_bytes());
+    push_field(buf, id.as_bytes());
+    push_vector(buf, vector);
+    // boolsend: one byte, 1 for true.
+    push_field(buf, &[u8::from(cold)]);
 }
 
 /// Appends one row `(int4 id, vector)` to `buf`.
@@ -69,5 +79,10 @@ mod tests {
         push_int_row(&mut ints, 103, &[0.5]);
         assert_eq!(&ints[2..10], &[0, 0, 0, 4, 0, 0, 0, 103]);
         assert_eq!(HEADER.len(), 19);
+        let mut item = Vec::new();
+        push_item_row(&mut item, "ab", &[1.0, -2.0], true);
+        assert_eq!(&item[..2], &3_i16.to_be_bytes());
+        assert_eq!(&item[2..buf.len()], &buf[2..]);
+        assert_eq!(&item[buf.len()..], &[0, 0, 0, 1, 1]);
     }
 }

@@ -1,26 +1,45 @@
 //! The embeddings CSV written by the trainer: header `id,embedding`, then one line per id
-//! with a pgvector text literal, quoted (`S10_1678,"[0.1,-0.2]"`). The same files are
+//! with a pgvector text literal, quoted (`S10_1678,"[0.1,-0.2]"`). Item files carry a third
+//! column, the cold-start flag (`id,embedding,cold`, `S10_1678,"[0.1,-0.2]",false`); item
+//! files written before it have two columns and load with the flag false. The same files are
 //! imported by `aws_s3.table_import_from_s3` and `\copy` (sql/embeddings.sql), so this parser
 //! accepts the RFC 4180 quoting those use, one record per line, and nothing looser.
 
-/// The header line every embeddings file starts with.
-pub const HEADER: &str = "id,embedding";
+/// The header of user files and of item files without the cold-start flag.
+pub const HEADER: &str = reco_domain::artifacts::EMBEDDINGS_CSV_HEADER;
+/// The header of item files with the cold-start flag.
+pub const FLAGGED_HEADER: &str = reco_domain::artifacts::ITEM_EMBEDDINGS_CSV_HEADER;
 
 /// Largest dimension pgvector stores in a `vector` column (pgvector `VECTOR_MAX_DIM`).
 pub const MAX_DIM: usize = 16_000;
 
-/// Checks the header line (without its line ending).
-pub fn check_header(line: &str) -> Result<(), String> {
-    if line == HEADER {
-        Ok(())
-    } else {
-        Err(format!("header must be {HEADER:?}, found {line:?}"))
+/// Checks the header line (without its line ending): `Ok(true)` when the file carries the
+/// cold-start flag ([`FLAGGED_HEADER`]), `Ok(false)` for [`HEADER`].
+pub fn check_header(line: &str) -> Result<bool, String> {
+    match line {
+        HEADER => Ok(false),
+        FLAGGED_HEADER => Ok(true),
+        _ => Err(format!(
+            "header must be {HEADER:?} or {FLAGGED_HEADER:?}, found {line:?}"
+        )),
     }
 }
 
 /// Splits one CSV line (without its line ending) into exactly two fields, unquoting them.
 pub fn split_record(line: &str) -> Result<(String, String), String> {
-    let mut fields = Vec::with_capacity(2);
+    let fields = split_fields(line)?;
+    match <[String; 2]>::try_from(fields) {
+        Ok([id, embedding]) => Ok((id, embedding)),
+        Err(fields) => Err(format!(
+            "expected 2 fields (id,embedding), found {}",
+            fields.len()
+        )),
+    }
+}
+
+/// Splits one CSV line (without its line ending) into its fields, unquoting them.
+pub fn split_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::with_capacity(3);
     let mut rest = line;
     loop {
         let (field, after) = if let Some(quoted) = rest.strip_prefix('"') {
@@ -72,13 +91,7 @@ pub fn split_record(line: &str) -> Result<(String, String), String> {
             .strip_prefix(',')
             .ok_or_else(|| format!("expected ',' after a quoted field, found {after:?}"))?;
     }
-    match <[String; 2]>::try_from(fields) {
-        Ok([id, embedding]) => Ok((id, embedding)),
-        Err(fields) => Err(format!(
-            "expected 2 fields (id,embedding), found {}",
-            fields.len()
-        )),
-    }
+    Ok(fields)
 }
 
 /// Parses one data line (without its line ending) into a non-empty id and its vector.
@@ -88,6 +101,36 @@ pub fn parse_record(line: &str) -> Result<(String, Vec<f32>), String> {
         return Err("id is empty".to_owned());
     }
     parse_vector(&literal).map(|vector| (id, vector))
+}
+
+/// Parses one data line of a flagged item file (`id,embedding,cold`) into a non-empty id, its
+/// vector and the flag (`true` or `false`, as PostgreSQL's CSV import reads booleans).
+pub fn parse_flagged_record(line: &str) -> Result<(String, Vec<f32>, bool), String> {
+    let fields = split_fields(line)?;
+    let [id, literal, flag] = <[String; 3]>::try_from(fields).map_err(|fields| {
+        format!(
+            "expected 3 fields (id,embedding,cold), found {}",
+            fields.len()
+        )
+    })?;
+    if id.is_empty() {
+        return Err("id is empty".to_owned());
+    }
+    let cold = match flag.as_str() {
+        "true" => true,
+        "false" => false,
+        other => return Err(format!("cold {other:?} is neither true nor false")),
+    };
+    parse_vector(&literal).map(|vector| (id, vector, cold))
+}
+
+/// Parses a data line of a file with ([`parse_flagged_record`]) or without the flag (false).
+pub fn parse_line(line: &str, flagged: bool) -> Result<(String, Vec<f32>, bool), String> {
+    if flagged {
+        parse_flagged_record(line)
+    } else {
+        parse_record(line).map(|(id, vector)| (id, vector, false))
+    }
 }
 
 /// Parses a pgvector text literal `[x1,x2,...]` into finite floats.
@@ -175,8 +218,39 @@ mod tests {
     }
 
     #[test]
-    fn header_is_exact() {
-        check_header("id,embedding").unwrap();
+    fn header_is_exact_and_says_whether_the_flag_follows() {
+        assert!(!check_header("id,embedding").unwrap());
+        assert!(check_header("id,embedding,cold").unwrap());
         assert!(check_header("id;embedding").is_err());
+        assert!(check_header("id,embedding,warm").is_err());
+    }
+
+    #[test]
+    fn flagged_lines_carry_the_cold_flag_and_unflagged_ones_read_false() {
+        assert_eq!(
+            parse_line(r#"S10_1678,"[0.5,1]",true"#, true).unwrap(),
+            ("S10_1678".to_owned(), vec![0.5, 1.0], true)
+        );
+        assert_eq!(
+            parse_line(r#""a,b","[1,0]",false"#, true).unwrap(),
+            ("a,b".to_owned(), vec![1.0, 0.0], false)
+        );
+        assert_eq!(
+            parse_line(r#"S10_1678,"[0.5,1]""#, false).unwrap(),
+            ("S10_1678".to_owned(), vec![0.5, 1.0], false)
+        );
+        assert_eq!(
+            parse_line(r#"S10_1678,"[0.5,1]""#, true).unwrap_err(),
+            "expected 3 fields (id,embedding,cold), found 2"
+        );
+        assert_eq!(
+            parse_line(r#"S10_1678,"[0.5,1]",yes"#, true).unwrap_err(),
+            "cold \"yes\" is neither true nor false"
+        );
+        assert!(
+            parse_line(r#"S10_1678,"[0.5,1]",true"#, false)
+                .unwrap_err()
+                .contains("expected 2 fields")
+        );
     }
 }

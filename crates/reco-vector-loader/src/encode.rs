@@ -36,6 +36,8 @@ pub(crate) struct Encoder {
     pub(crate) kind: Kind,
     pub(crate) dim: usize,
     pub(crate) file: String,
+    /// Whether lines carry the cold-start flag (item files with `id,embedding,cold`).
+    pub(crate) flagged: bool,
 }
 
 impl Encoder {
@@ -56,6 +58,7 @@ impl Encoder {
         line: u64,
         id: String,
         vector: &[f32],
+        cold: bool,
     ) -> Result<RowId, LoadError> {
         if vector.len() != self.dim {
             return Err(self.malformed(
@@ -69,7 +72,7 @@ impl Encoder {
         }
         match self.kind {
             Kind::Items => {
-                copy_binary::push_text_row(buf, &id, vector);
+                copy_binary::push_item_row(buf, &id, vector, cold);
                 Ok(RowId::Text(id))
             }
             Kind::Users => {
@@ -98,9 +101,9 @@ impl Encoder {
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let record = std::str::from_utf8(raw)
                 .map_err(|e| format!("not UTF-8: {e}"))
-                .and_then(csv::parse_record);
-            let (id, vector) = record.map_err(|reason| self.malformed(line, reason))?;
-            let id = self.push(&mut bytes, line, id, &vector)?;
+                .and_then(|text| csv::parse_line(text, self.flagged));
+            let (id, vector, cold) = record.map_err(|reason| self.malformed(line, reason))?;
+            let id = self.push(&mut bytes, line, id, &vector, cold)?;
             ids.push((line, id));
         }
         Ok(EncodedBlock { bytes, ids })

@@ -40,7 +40,8 @@ pub struct EmbeddingFile<R> {
 pub struct EmbeddingSource<I, U> {
     /// Model version the embeddings belong to (recorded as active after the swap).
     pub model_version: String,
-    /// `item_embeddings.csv`: product code, embedding.
+    /// `item_embeddings.csv`: product code, embedding (and the cold-start flag, when the
+    /// header is `id,embedding,cold`).
     pub items: EmbeddingFile<I>,
     /// `user_embeddings.csv`: customer number, embedding.
     pub users: EmbeddingFile<U>,
@@ -75,8 +76,8 @@ impl<I: AsyncBufRead + Unpin, U: AsyncBufRead + Unpin> PreparedSource<I, U> {
         model_dim: Option<usize>,
     ) -> Result<Self, LoadError> {
         check_model_version(&source.model_version)?;
-        let items = open_file(source.items).await?;
-        let users = open_file(source.users).await?;
+        let items = open_file(source.items, true).await?;
+        let users = open_file(source.users, false).await?;
         let dim = items.1.vector.len();
         if let Some(model_dim) = model_dim {
             for (file, file_dim) in [(&items.0.file, dim), (&users.0.file, users.1.vector.len())] {
@@ -399,12 +400,23 @@ where
     })
 }
 /// A reader over `file` past its header, and the file's first record (which fixes the
-/// dimension); a file with no record is refused.
+/// dimension); a file with no record, or with the cold-start flag where it has none
+/// (`flag_allowed` false: user files), is refused.
 async fn open_file<R: AsyncBufRead + Unpin>(
     file: EmbeddingFile<R>,
+    flag_allowed: bool,
 ) -> Result<(RecordReader<R>, Record), LoadError> {
     let mut reader = RecordReader::new(file);
     reader.read_header().await?;
+    if reader.flagged && !flag_allowed {
+        return Err(LoadError::BadFile {
+            file: reader.file.clone(),
+            reason: format!(
+                "user embeddings carry no cold-start flag: the header must be {:?}",
+                crate::csv::HEADER
+            ),
+        });
+    }
     let first = reader
         .next_record()
         .await?

@@ -17,11 +17,15 @@ pub(crate) struct Record {
     pub(crate) line: u64,
     pub(crate) id: String,
     pub(crate) vector: Vec<f32>,
+    /// The cold-start flag (false in files without the column).
+    pub(crate) cold: bool,
 }
 
 /// Reads an embeddings CSV line by line, counting lines for error messages.
 pub(crate) struct RecordReader<R> {
     pub(crate) file: String,
+    /// Whether the header names the cold-start column ([`csv::FLAGGED_HEADER`]).
+    pub(crate) flagged: bool,
     reader: R,
     line: u64,
     buf: Vec<u8>,
@@ -31,6 +35,7 @@ impl<R: AsyncBufRead + Unpin> RecordReader<R> {
     pub(crate) fn new(file: EmbeddingFile<R>) -> Self {
         Self {
             file: file.name,
+            flagged: false,
             reader: file.reader,
             line: 0,
             buf: Vec::with_capacity(4096),
@@ -104,22 +109,25 @@ impl<R: AsyncBufRead + Unpin> RecordReader<R> {
             Some(line) => csv::check_header(line),
             None => Err("file is empty (expected the header id,embedding)".to_owned()),
         };
-        header.map_err(|reason| LoadError::BadFile {
+        self.flagged = header.map_err(|reason| LoadError::BadFile {
             file: self.file.clone(),
             reason,
-        })
+        })?;
+        Ok(())
     }
 
     pub(crate) async fn next_record(&mut self) -> Result<Option<Record>, LoadError> {
+        let flagged = self.flagged;
         let parsed = match self.next_line().await? {
             None => return Ok(None),
-            Some(line) => csv::parse_record(line),
+            Some(line) => csv::parse_line(line, flagged),
         };
         match parsed {
-            Ok((id, vector)) => Ok(Some(Record {
+            Ok((id, vector, cold)) => Ok(Some(Record {
                 line: self.line,
                 id,
                 vector,
+                cold,
             })),
             Err(reason) => Err(self.malformed(reason)),
         }

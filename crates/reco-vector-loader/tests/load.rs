@@ -463,3 +463,109 @@ async fn versions_without_a_matching_model_are_refused_before_the_database() {
     assert_eq!(active.model_version, "good");
     assert_eq!(active.embedding_version, good.embedding_version);
 }
+
+/// The cold-start flag of every item of the active version, by id.
+async fn cold_flags(store: &VectorStore) -> Vec<(String, bool)> {
+    let active = store.active_version().await.unwrap().unwrap();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id::text, cold FROM {} ORDER BY id",
+        reco_vector_store::schema::item_table(&active.embedding_version)
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_cold_start_flag_is_stored_and_files_without_it_load_as_not_cold() {
+    let stack = LocalStack::get();
+    let db = stack.pg_database().await;
+    let store = store(&db, 100).await;
+    let vs = vectors(6, 2, 21);
+    let plain = items_csv("P", &vs);
+    // The trainer's layout: a third column, true for products nobody rated.
+    let mut flagged = String::from("id,embedding,cold\n");
+    for (i, v) in vs.iter().enumerate() {
+        flagged.push_str(&format!("P{i:05},\"{}\",{}\n", literal(v), i % 3 == 0));
+    }
+    let users = users_csv(4, 22);
+
+    Loader::new(&store)
+        .load_version(source("flagged", &flagged, &users))
+        .await
+        .unwrap();
+    let expected: Vec<(String, bool)> = (0..6).map(|i| (format!("P{i:05}"), i % 3 == 0)).collect();
+    assert_eq!(cold_flags(&store).await, expected);
+    // The readers' view keeps its two columns whatever the file held.
+    let view_columns: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 'item_emb'::regclass \
+         AND attnum > 0 ORDER BY attnum",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(view_columns, ["id", "embedding"]);
+
+    Loader::new(&store)
+        .load_version(source("plain", &plain, &users))
+        .await
+        .unwrap();
+    assert!(cold_flags(&store).await.iter().all(|(_, cold)| !cold));
+
+    let bad_flag = flagged.replacen(",true\n", ",maybe\n", 1);
+    let err = Loader::new(&store)
+        .load_version(source("bad", &bad_flag, &users))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("item_embeddings.csv:2:") && err.contains("neither true nor false"),
+        "{err}"
+    );
+    let flagged_users = users.replacen("id,embedding", "id,embedding,cold", 1);
+    let err = Loader::new(&store)
+        .load_version(source("bad", &flagged, &flagged_users))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("user_embeddings.csv") && err.contains("no cold-start flag"),
+        "{err}"
+    );
+    assert_eq!(
+        store.active_version().await.unwrap().unwrap().model_version,
+        "plain"
+    );
+
+    // sql/embeddings.sql reads the flag too, and still loads files without it.
+    let dir = std::env::temp_dir()
+        .join(unique_name("reco-emb-", '-'))
+        .join("v-psql-cold");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("user_embeddings.csv"), &users).unwrap();
+    let script = stack.root().join("sql/embeddings.sql");
+    for (items, flags) in [
+        (&flagged, expected.clone()),
+        (
+            &plain,
+            expected.iter().map(|(id, _)| (id.clone(), false)).collect(),
+        ),
+    ] {
+        std::fs::write(dir.join("item_embeddings.csv"), items).unwrap();
+        let out = std::process::Command::new("psql")
+            .arg(&db.url)
+            .args(["-X", "-v"])
+            .arg(format!("dir={}", dir.display()))
+            .arg("-f")
+            .arg(&script)
+            .output()
+            .expect("cannot run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(cold_flags(&store).await, flags);
+    }
+    std::fs::remove_dir_all(dir.parent().unwrap()).ok();
+}

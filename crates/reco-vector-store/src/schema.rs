@@ -6,6 +6,11 @@
 //! created them, re-points the views and marks the version active in
 //! `reco_embedding_versions`; so a reader sees either the old version or the new one, whole.
 
+/// Column of the versioned item tables (`boolean NOT NULL DEFAULT false`): the product had no
+/// interaction in training and was embedded from its catalogue features alone (cold start).
+/// Versions loaded from files without the flag hold false; the views leave it out.
+pub const COLD_COLUMN: &str = "cold";
+
 /// View readers query for item embeddings (`id varchar`, `embedding vector(D)`).
 pub const ITEM_VIEW: &str = "item_emb";
 /// View readers query for user embeddings (`id int`, `embedding vector(D)`).
