@@ -374,6 +374,186 @@ pub async fn promote(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot;
+    use crate::towers::{self, TrainConfig};
+
+    const LINES: [&str; 2] = ["Classic Cars", "Ships"];
+
+    /// Customers of country `c % 2` rate line `c % 2` high (5) and the other line low (1);
+    /// product `p` is of line `p % 2`. Product 23 is rated by nobody above neutral.
+    fn rows() -> Vec<SnapshotRow> {
+        let mut rows = Vec::new();
+        for c in 0..30i64 {
+            for k in 0..10i64 {
+                let p = (c * 7 + k * 5) % 23;
+                let line = (p % 2) as usize;
+                rows.push(SnapshotRow {
+                    customer_number: 100 + c,
+                    city: Some(format!("City{}", c % 4)),
+                    country: Some(["France", "USA"][(c % 2) as usize].to_owned()),
+                    credit_limit: Some(10_000.0 + c as f64 * 500.0),
+                    product_code: format!("S{line}_{p:04}"),
+                    product_line: Some(LINES[line].to_owned()),
+                    product_scale: Some("1:18".to_owned()),
+                    quantity_in_stock: Some(1_000.0 + p as f64),
+                    buy_price: Some(20.0 + p as f64),
+                    msrp: Some(40.0 + 2.0 * p as f64),
+                    rating: if line as i64 == c % 2 { 5.0 } else { 1.0 },
+                });
+            }
+        }
+        // Product 23 (line 1) appears only with a rating at or below neutral.
+        let mut low = rows[0].clone();
+        low.product_code = "S1_0023".to_owned();
+        low.product_line = Some(LINES[1].to_owned());
+        low.rating = 2.0;
+        rows.push(low);
+        rows
+    }
+
+    fn trained(rows: &[SnapshotRow]) -> ModelArtifact {
+        let data = snapshot::training_data(rows, "test").unwrap();
+        let mut config = TrainConfig::default();
+        config.als.factors = 8;
+        config.als.iterations = 8;
+        towers::fit(&data, &config, "v1", "2026-01-01T00:00:00Z", |_, _| {})
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f64 {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
+        dot / (norm(a) * norm(b))
+    }
+
+    #[test]
+    fn unrated_catalogue_products_get_a_feature_embedding_flagged_cold() {
+        let rows = rows();
+        let artifact = trained(&rows);
+        let new_car = ProductFeatures {
+            product_code: Some("S0_9999".to_owned()),
+            product_line: Some(LINES[0].to_owned()),
+            msrp: Some(60.0),
+            ..ProductFeatures::default()
+        };
+        // A catalogue entry of a rated product does not replace its snapshot features.
+        let rated_again = ProductFeatures {
+            product_code: Some("S0_0000".to_owned()),
+            product_line: Some(LINES[1].to_owned()),
+            ..ProductFeatures::default()
+        };
+        let items = catalogue_item_embeddings(&artifact, &rows, &[new_car.clone(), rated_again]);
+        assert_eq!(items.len(), 25, "24 snapshot products and the new one");
+        let by_id = |id: &str| items.iter().find(|i| i.id == id).unwrap();
+        let snapshot_only = item_embeddings(&artifact, &rows);
+        assert_eq!(snapshot_only.len(), 24);
+        for (id, embedding) in &snapshot_only {
+            assert_eq!(&by_id(id).embedding, embedding, "{id}");
+        }
+
+        let cold: Vec<&str> = items
+            .iter()
+            .filter(|i| i.cold)
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(cold, ["S0_9999", "S1_0023"]);
+        // The unrated product's embedding is the item tower's feature part: what the Lambda
+        // computes for an unknown code, unit length, and nearer its own line than the other.
+        let new = &by_id("S0_9999").embedding;
+        assert_eq!(new, &artifact.embed_product(&new_car));
+        let norm: f32 = new.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        assert!(new[..artifact.factors].iter().any(|v| *v != 0.0));
+        let mean_similarity = |line: usize| {
+            let same: Vec<f64> = items
+                .iter()
+                .filter(|i| !i.cold && i.id.starts_with(&format!("S{line}_")))
+                .map(|i| cosine(&i.embedding[..artifact.factors], &new[..artifact.factors]))
+                .collect();
+            same.iter().sum::<f64>() / same.len() as f64
+        };
+        assert!(
+            mean_similarity(0) > mean_similarity(1) + 0.5,
+            "own line {} vs other line {}",
+            mean_similarity(0),
+            mean_similarity(1)
+        );
+    }
+
+    #[test]
+    fn the_cold_flag_round_trips_through_the_item_csv_and_parquet() {
+        let items = vec![
+            ItemEmbedding {
+                id: "S10_1678".to_owned(),
+                embedding: vec![0.5, -0.25],
+                cold: false,
+            },
+            ItemEmbedding {
+                id: "new, \"quoted\"".to_owned(),
+                embedding: vec![0.0, 1.0],
+                cold: true,
+            },
+        ];
+        let csv = String::from_utf8(item_embeddings_csv(&items).to_vec()).unwrap();
+        assert_eq!(
+            csv,
+            "id,embedding,cold\n\
+             S10_1678,\"[0.5,-0.25]\",false\n\
+             \"new, \"\"quoted\"\"\",\"[0,1]\",true\n"
+        );
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let read: Vec<ItemEmbedding> = reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                let inner = r[1].trim_start_matches('[').trim_end_matches(']');
+                ItemEmbedding {
+                    id: r[0].to_owned(),
+                    embedding: inner.split(',').map(|v| v.parse().unwrap()).collect(),
+                    cold: r[2].parse().unwrap(),
+                }
+            })
+            .collect();
+        assert_eq!(read, items);
+
+        use arrow::array::{Array, AsArray};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let parquet = item_embeddings_parquet(&items, 2);
+        let batch = ParquetRecordBatchReaderBuilder::try_new(parquet)
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+        let cold = batch.column_by_name(COLD_COLUMN).unwrap().as_boolean();
+        let vectors = batch
+            .column_by_name("embedding")
+            .unwrap()
+            .as_fixed_size_list();
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(ids.value(i), item.id);
+            assert_eq!(cold.value(i), item.cold);
+            let v = vectors.value(i);
+            let v = v.as_primitive::<arrow::datatypes::Float32Type>();
+            assert_eq!(v.values().to_vec(), item.embedding);
+        }
+        assert_eq!(cold.null_count(), 0);
+        // User files keep their two columns.
+        let users = embeddings_parquet(
+            Arc::new(Int64Array::from(vec![1_i64])),
+            &[vec![1.0, 0.0]],
+            2,
+        );
+        let batch = ParquetRecordBatchReaderBuilder::try_new(users)
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(batch.column_by_name(COLD_COLUMN).is_none());
+    }
 
     #[test]
     fn embeddings_csv_quotes_the_vector_and_only_ids_that_need_it() {
