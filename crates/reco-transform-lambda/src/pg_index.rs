@@ -69,7 +69,9 @@ impl PgVectorIndex {
     /// Wraps a connected store. Catalogues of at most `exact_max_items` items are searched in
     /// memory (0: always query pgvector's HNSW index); larger ones through pgvector with the
     /// k-NN caches on, [`DEFAULT_KNN_CACHE_ITEMS`] item vectors at most
-    /// ([`PgVectorIndex::with_knn_cache_items`] sets another size).
+    /// ([`PgVectorIndex::with_knn_cache_items`] sets another size), and no in-memory replica
+    /// ([`PgVectorIndex::with_memory_index`] turns it on; the Lambda's default is
+    /// [`DEFAULT_MEMORY_INDEX_MAX_MB`]).
     pub fn new(store: VectorStore, exact_max_items: usize) -> Self {
         Self {
             store,
