@@ -80,7 +80,7 @@ impl PgVectorIndex {
             cache: Arc::new(Mutex::new(KnnCache::new(DEFAULT_KNN_CACHE_ITEMS))),
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
             counters: Arc::default(),
-            replica: ReplicaSlot::new(DEFAULT_MEMORY_INDEX_MAX_MB, DEFAULT_KNN_RECALL_TARGET),
+            replica: ReplicaSlot::new(0, DEFAULT_KNN_RECALL_TARGET),
         }
     }
 
