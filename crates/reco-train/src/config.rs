@@ -5,16 +5,17 @@
 //! `reco train` and the `reco-train-job` Lambda flatten [`TrainOptions`]; `reco eval`
 //! flattens [`ModelOptions`]. Nothing here reads the environment itself.
 
-use clap::Args;
+use clap::{ArgAction, Args};
 use reco_config::var;
 use reco_domain::artifacts::ModelPrefix;
 
 use crate::TrainError;
 use crate::als::{self, AlsConfig};
 use crate::towers::{self, TrainConfig};
+use crate::tuning::{self, TuningConfig};
 
-/// Default largest relative nDCG@10 drop against the previous good version before a model is
-/// refused: 10% absorbs day-to-day split noise, not a broken model.
+/// Default largest relative nDCG@10 drop against the champion on the same held-out split before
+/// a model is refused: 10% absorbs seed and search noise, not a broken model.
 pub const DEFAULT_MAX_NDCG_DROP: f64 = 0.10;
 /// Default lowest accepted nDCG@10 (0: only the relative gate applies).
 pub const DEFAULT_MIN_NDCG: f64 = 0.0;
@@ -40,6 +41,16 @@ pub struct ModelOptions {
     /// Seed of the initial factors and of the held-out split (same seed, same embeddings).
     #[arg(long, env = var::RECO_TRAIN_SEED, default_value_t = als::DEFAULT_SEED)]
     pub seed: u64,
+    /// Search the hyper-parameters on a validation split first (the settings above are where
+    /// the search starts); `false` trains with them as they are.
+    #[arg(long, env = var::RECO_TRAIN_TUNING, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    pub tuning: bool,
+    /// Turn the hyper-parameter search off (same as `--tuning false`).
+    #[arg(long)]
+    pub no_tuning: bool,
+    /// Wall-clock seconds the hyper-parameter search may spend.
+    #[arg(long, env = var::RECO_TRAIN_TUNING_BUDGET_SECONDS, default_value_t = tuning::DEFAULT_TUNING_BUDGET_SECONDS)]
+    pub tuning_budget_seconds: f64,
 }
 
 impl Default for ModelOptions {
@@ -51,6 +62,9 @@ impl Default for ModelOptions {
             alpha: als::DEFAULT_ALPHA,
             feature_regularization: towers::DEFAULT_FEATURE_REGULARIZATION,
             seed: als::DEFAULT_SEED,
+            tuning: true,
+            no_tuning: false,
+            tuning_budget_seconds: tuning::DEFAULT_TUNING_BUDGET_SECONDS,
         }
     }
 }
@@ -71,6 +85,21 @@ impl ModelOptions {
         config.validate()?;
         Ok(config)
     }
+
+    /// Whether and how long to search, checked.
+    pub fn tuning_config(&self) -> Result<TuningConfig, TrainError> {
+        if !(self.tuning_budget_seconds >= 0.0 && self.tuning_budget_seconds.is_finite()) {
+            return Err(TrainError::InvalidConfig {
+                name: "tuning_budget_seconds",
+                value: self.tuning_budget_seconds.to_string(),
+                reason: "finite and >= 0",
+            });
+        }
+        Ok(TuningConfig {
+            enabled: self.tuning && !self.no_tuning,
+            budget_seconds: self.tuning_budget_seconds,
+        })
+    }
 }
 
 /// Model hyper-parameters plus the quality gate: what a training job run is told.
@@ -82,8 +111,9 @@ pub struct TrainOptions {
     /// Refuse the model (LATEST unchanged) when its held-out nDCG@10 is below this.
     #[arg(long, env = var::RECO_TRAIN_MIN_NDCG, default_value_t = DEFAULT_MIN_NDCG)]
     pub min_ndcg: f64,
-    /// Refuse the model when its nDCG@10 drops more than this fraction below the previous
-    /// LATEST version's (1 or more disables the check).
+    /// Refuse the model when its held-out nDCG@10 is more than this fraction below the live
+    /// version's re-fitted on the same split (most-popular's when there is no scorable live
+    /// version); 1 or more disables the check.
     #[arg(long, env = var::RECO_TRAIN_MAX_NDCG_DROP, default_value_t = DEFAULT_MAX_NDCG_DROP)]
     pub max_ndcg_drop: f64,
 }
@@ -103,6 +133,7 @@ impl TrainOptions {
     pub fn job_config(&self, model_prefix: &str) -> Result<JobConfig, TrainError> {
         Ok(JobConfig {
             train: self.model.train_config()?,
+            tuning: self.model.tuning_config()?,
             model_prefix: ModelPrefix::new(model_prefix),
             min_ndcg: self.min_ndcg,
             max_ndcg_drop: (self.max_ndcg_drop < 1.0).then_some(self.max_ndcg_drop),
@@ -114,13 +145,16 @@ impl TrainOptions {
 /// Settings of a job run, as plain values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobConfig {
-    /// Model hyper-parameters.
+    /// Model hyper-parameters (where the search starts when tuning is on).
     pub train: TrainConfig,
+    /// The hyper-parameter search.
+    pub tuning: TuningConfig,
     /// Where model versions live in the artifacts bucket.
     pub model_prefix: ModelPrefix,
     /// Lowest accepted held-out nDCG@10.
     pub min_ndcg: f64,
-    /// Largest accepted relative drop of nDCG@10 against the previous good version.
+    /// Largest accepted relative drop of nDCG@10 against the champion (or most-popular) on the
+    /// same held-out split.
     pub max_ndcg_drop: Option<f64>,
     /// Whether a version that passes the gate also moves `LATEST` (`reco train`). The daily
     /// loop writes versions with `false` and moves `LATEST` in its last step
@@ -132,6 +166,7 @@ impl Default for JobConfig {
     fn default() -> Self {
         Self {
             train: TrainConfig::default(),
+            tuning: TuningConfig::default(),
             model_prefix: ModelPrefix::default(),
             min_ndcg: DEFAULT_MIN_NDCG,
             max_ndcg_drop: Some(DEFAULT_MAX_NDCG_DROP),
@@ -174,9 +209,21 @@ mod tests {
             "1",
             "--min-ndcg",
             "0.2",
+            "--no-tuning",
+            "--tuning-budget-seconds",
+            "12.5",
         ])
         .unwrap();
         let config = probe.options.job_config("/m/").unwrap();
+        assert_eq!(
+            config.tuning,
+            TuningConfig {
+                enabled: false,
+                budget_seconds: 12.5
+            }
+        );
+        let probe = Probe::try_parse_from(["probe", "--tuning", "false"]).unwrap();
+        assert!(!probe.options.job_config("m/").unwrap().tuning.enabled);
         assert_eq!(config.train.als.factors, 7);
         assert_eq!(config.train.als.seed, 3);
         assert_eq!(config.min_ndcg, 0.2);
@@ -195,5 +242,14 @@ mod tests {
         };
         let err = options.job_config("models/").unwrap_err().to_string();
         assert!(err.contains("factors=0"), "{err}");
+        let options = TrainOptions {
+            model: ModelOptions {
+                tuning_budget_seconds: -1.0,
+                ..ModelOptions::default()
+            },
+            ..TrainOptions::default()
+        };
+        let err = options.job_config("models/").unwrap_err().to_string();
+        assert!(err.contains("tuning_budget_seconds=-1"), "{err}");
     }
 }

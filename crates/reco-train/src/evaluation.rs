@@ -97,6 +97,39 @@ pub fn protocol_split(events: &[RatedEvent]) -> Split {
     split
 }
 
+/// The validation split of a training split's events, by the protocol's own per-user rule:
+/// per user, events sorted by time (ties by item id), the last `ceil(n / 5)` of a user with at
+/// least [`MIN_POSITIVES`] events are validation; every other event (including all of a user
+/// with fewer) stays in training, so the search trains on everything it may.
+pub fn validation_split(train: &[Event]) -> Split {
+    let mut per_user: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for e in train {
+        per_user.entry(&e.user).or_default().push(e);
+    }
+    let mut split = Split::default();
+    for (_, mut events) in per_user {
+        events.sort_by(|a, b| {
+            a.timestamp
+                .total_cmp(&b.timestamp)
+                .then_with(|| item_order(&a.item, &b.item))
+        });
+        let test_len = if events.len() >= MIN_POSITIVES {
+            events.len().div_ceil(TEST_SHARE_DENOMINATOR)
+        } else {
+            0
+        };
+        let cut = events.len() - test_len;
+        for (i, e) in events.into_iter().enumerate() {
+            if i < cut {
+                split.train.push(e.clone());
+            } else {
+                split.test.push(e.clone());
+            }
+        }
+    }
+    split
+}
+
 /// Ranking metrics at [`TOP_K`], averaged over evaluated users.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RankingMetrics {
@@ -248,6 +281,29 @@ mod tests {
         assert_eq!(test, [("u1", "9"), ("u1", "10"), ("u3", "0")]);
         assert_eq!(split.train.len(), 4 + 4);
         assert!(split.train.iter().all(|e| e.user != "u2" && e.item != "99"));
+    }
+
+    #[test]
+    fn validation_split_holds_out_each_users_latest_fifth_and_keeps_small_users_in_training() {
+        let ev = |u: &str, i: &str, t: f64| Event {
+            user: u.into(),
+            item: i.into(),
+            timestamp: t,
+        };
+        let mut train: Vec<Event> = (0..6)
+            .map(|i| ev("a", &i.to_string(), f64::from(10 - i)))
+            .collect();
+        train.extend((0..4).map(|i| ev("b", &i.to_string(), f64::from(i))));
+        let split = validation_split(&train);
+        // a: 6 events, ceil(6/5) = 2 latest (items 1 at t=9 and 0 at t=10); b keeps all 4.
+        let test: Vec<(&str, &str)> = split
+            .test
+            .iter()
+            .map(|e| (e.user.as_str(), e.item.as_str()))
+            .collect();
+        assert_eq!(test, [("a", "1"), ("a", "0")]);
+        assert_eq!(split.train.len(), 4 + 4);
+        assert_eq!(split.train.iter().filter(|e| e.user == "b").count(), 4);
     }
 
     #[test]

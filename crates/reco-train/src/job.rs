@@ -1,6 +1,7 @@
 //! The training job, shared by `reco train` and the `reco-train-job` Lambda: rows (see
-//! [`crate::read`]) -> [`train`](crate::train::train) on a blocking thread -> quality
-//! [`gate`](crate::gate) against the previous good version -> [`publish`](crate::publish)
+//! [`crate::read`]) -> [`train`](crate::train::train) on a blocking thread (the search, then
+//! challenger and champion on the same held-out split) -> quality [`gate`](crate::gate) ->
+//! [`publish`](crate::publish)
 //! the version, then `LATEST` (last, and only when the gate passed).
 //!
 //! Layout under the model prefix: `reco_domain::artifacts`. Versions sort by time:
@@ -53,25 +54,31 @@ pub async fn run_with_catalogue(
     now_unix: u64,
 ) -> Result<JobReport, TrainError> {
     let train_config = config.train.clone();
+    let tuning = config.tuning.clone();
+    // The live version is read first: it is measured on the new snapshot's held-out split.
+    let champion = gate::champion(artifacts, &config.model_prefix).await?;
     // Training and encoding are CPU-bound: a blocking thread keeps the runtime responsive.
     let (trained, files): (TrainedModel, Vec<VersionFile>) = on_blocking_thread(move || {
-        let trained = train::train(&rows, &source, &train_config, now_unix)?;
+        let trained = train::train(&rows, &source, &train_config, &tuning, &champion, now_unix)?;
         let files = publish::model_files_with_catalogue(&trained.artifact, &rows, &catalogue)?;
         Ok((trained, files))
     })
     .await?;
 
-    let previous = gate::previous_version(artifacts, &config.model_prefix).await?;
-    let gate = gate::decide(config, &trained.evaluation.model, previous);
+    let gate = gate::decide(config, &trained.evaluation, trained.champion.as_ref());
     let TrainedModel {
         version,
         artifact,
+        tuning,
         evaluation,
+        champion,
         full_train_seconds,
     } = trained;
     let metrics = Metrics {
         model_version: version.clone(),
         evaluation,
+        tuning: Some(tuning),
+        champion,
         gate,
         training: artifact.training,
         full_train_seconds,

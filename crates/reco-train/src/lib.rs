@@ -5,8 +5,9 @@
 //! Used by `reco train`, `reco eval` and the scheduled job binary `reco-train-job`.
 //!
 //! A training job flows through one file per step: [`read`] (newest snapshot, Parquet rows)
-//! -> [`train`] (synchronous CPU work: held-out evaluation and the full model) -> [`gate`]
-//! (against the previous good version) -> [`publish`] (the version's files, then `LATEST`),
+//! -> [`train`] (synchronous CPU work: the [`tuning`] search on a validation split, held-out
+//! evaluation of the winner and of the live version, the full model) -> [`gate`] (challenger
+//! against champion on the same held-out split) -> [`publish`] (the version's files, then `LATEST`),
 //! joined by [`job::run`]. [`config`] holds the typed options and [`metrics`] `metrics.json`.
 
 pub mod als;
@@ -23,6 +24,7 @@ pub mod read;
 pub mod snapshot;
 pub mod towers;
 pub mod train;
+pub mod tuning;
 
 /// What can go wrong while reading, training or publishing.
 #[derive(Debug, thiserror::Error)]

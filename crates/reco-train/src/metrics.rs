@@ -1,10 +1,12 @@
-//! `metrics.json`: what a run measured (held-out evaluation, gate, timings, memory).
+//! `metrics.json`: what a run measured (the hyper-parameter search, held-out evaluation of the
+//! challenger and of the champion on the same split, gate, timings, memory).
 
 use reco_domain::model::TrainingMetadata;
 use serde::{Deserialize, Serialize};
 
-use crate::gate::Gate;
+use crate::gate::{ChampionEvaluation, Gate};
 use crate::offline::EvalReport;
+use crate::tuning::TuningReport;
 
 /// `metrics.json`: what the run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -13,6 +15,12 @@ pub struct Metrics {
     pub model_version: String,
     /// Held-out evaluation: model next to most-popular.
     pub evaluation: EvalReport,
+    /// The hyper-parameter search (tried settings, validation nDCG@10, winner, seconds).
+    #[serde(default)]
+    pub tuning: Option<TuningReport>,
+    /// The live version measured on the same held-out split, when there was one.
+    #[serde(default)]
+    pub champion: Option<ChampionEvaluation>,
     /// The quality gate.
     pub gate: Gate,
     /// Training metadata of the full model.

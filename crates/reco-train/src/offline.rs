@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use reco_domain::model::ModelArtifact;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -59,6 +60,41 @@ pub fn data_from_events(events: &[Event], source: &str) -> Result<TrainingData, 
     })
 }
 
+/// Top-[`TOP_K`] lists of every training user of `data` under `artifact` (any model version:
+/// users and items it does not know are embedded from their features alone).
+pub fn rank_all(artifact: &ModelArtifact, data: &TrainingData) -> Vec<Vec<u32>> {
+    let m = &data.interactions;
+    let dim = artifact.dim;
+    let item_matrix: Vec<f32> = (0..m.items.len())
+        .flat_map(|i| towers::item_embedding(artifact, data, i))
+        .collect();
+    evaluation::recommend_all(m, |u, seen| {
+        let user = towers::user_embedding(artifact, data, u);
+        let scores: Vec<f32> = item_matrix
+            .chunks_exact(dim)
+            .map(|item| item.iter().zip(&user).map(|(a, b)| a * b).sum())
+            .collect();
+        evaluation::top_k(&scores, seen, TOP_K)
+    })
+}
+
+/// Metrics of `artifact` ranking `data`'s catalogue for `data`'s users, against `test`.
+pub fn score_model(
+    artifact: &ModelArtifact,
+    data: &TrainingData,
+    test: &[Event],
+) -> RankingMetrics {
+    evaluation::score(&data.interactions, &rank_all(artifact, data), test)
+}
+
+/// Metrics of most-popular (training users per item) on `train`, against `test`.
+pub fn score_popularity(train: &Interactions, test: &[Event]) -> RankingMetrics {
+    let popularity = evaluation::popularity_scores(train);
+    let recs =
+        evaluation::recommend_all(train, |_, seen| evaluation::top_k(&popularity, seen, TOP_K));
+    evaluation::score(train, &recs, test)
+}
+
 /// Trains on `data`, ranks every training user's unseen catalogue items and scores `test`.
 pub fn evaluate(
     data: &TrainingData,
@@ -70,24 +106,10 @@ pub fn evaluate(
     let artifact = towers::fit(data, config, "offline-eval", "", progress);
     let train_seconds = started.elapsed().as_secs_f64();
     let m = &data.interactions;
-    let dim = artifact.dim;
-    let item_matrix: Vec<f32> = (0..m.items.len())
-        .flat_map(|i| towers::item_embedding(&artifact, data, i))
-        .collect();
-    let model_recs = evaluation::recommend_all(m, |u, seen| {
-        let user = towers::user_embedding(&artifact, data, u);
-        let scores: Vec<f32> = item_matrix
-            .chunks_exact(dim)
-            .map(|item| item.iter().zip(&user).map(|(a, b)| a * b).sum())
-            .collect();
-        evaluation::top_k(&scores, seen, TOP_K)
-    });
-    let popularity = evaluation::popularity_scores(m);
-    let popular_recs =
-        evaluation::recommend_all(m, |_, seen| evaluation::top_k(&popularity, seen, TOP_K));
+    let model_recs = rank_all(&artifact, data);
     let report = EvalReport {
         model: evaluation::score(m, &model_recs, test),
-        most_popular: evaluation::score(m, &popular_recs, test),
+        most_popular: score_popularity(m, test),
         train_events: data.rows as usize,
         test_events: test.len(),
         train_seconds,

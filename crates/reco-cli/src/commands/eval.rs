@@ -2,6 +2,10 @@
 //!
 //! Inputs: a ratings file split by the protocol (`--ratings`, MovieLens `.inter`), or a
 //! pre-split pair (`--train`, `--test`: CSV `user_id,item_id,timestamp`).
+//!
+//! Unless tuning is off (`--no-tuning`), the hyper-parameters are first searched on a
+//! validation split of the training events (the protocol's rule applied to them again), and
+//! the winner is trained on all training events and scored on the test events.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +16,8 @@ use reco_train::config::ModelOptions;
 use reco_train::evaluation::{self, RankingMetrics};
 use reco_train::offline::{self, EvalReport};
 use reco_train::towers::{TrainConfig, TrainingData};
-use reco_train::{files, read, train};
+use reco_train::tuning::{self, TuningReport};
+use reco_train::{files, read, snapshot, train};
 
 /// Arguments of `reco eval`.
 #[derive(Debug, Args)]
@@ -81,6 +86,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let config = args.model.train_config()?;
+    let tuning = args.model.tuning_config()?;
     if let Some(path) = &args.input {
         let rows = read::read_local(path)?;
         let source = path.display().to_string();
@@ -91,7 +97,9 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             data.rows,
             test.len()
         );
-        return finish(args, &config, &data, &test);
+        let (train_rows, _) = snapshot::holdout(&rows, config.als.seed);
+        let report = train::tune_rows(&train_rows, &source, &config, &tuning);
+        return finish(args, &config, &report, &data, &test);
     }
     let (train, test, source) = match (&args.ratings, &args.train, &args.test) {
         (Some(path), _, _) => {
@@ -120,15 +128,32 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("give --ratings FILE, --input PARQUET, or --train FILE --test FILE"),
     };
     let data = offline::data_from_events(&train, &source)?;
-    finish(args, &config, &data, &test)
+    let report = if tuning.enabled {
+        // The validation split: the protocol's per-user temporal rule on the training events.
+        let validation = evaluation::validation_split(&train);
+        match offline::data_from_events(&validation.train, &source) {
+            Ok(val_data) => tuning::tune(&val_data, &validation.test, &config, &tuning),
+            Err(e) => {
+                tuning::tune_not_possible(&config, &tuning, format!("no validation split: {e}"))
+            }
+        }
+    } else {
+        tuning::tune_off(&config, &tuning)
+    };
+    finish(args, &config, &report, &data, &test)
 }
 
 fn finish(
     args: &EvalArgs,
-    config: &TrainConfig,
+    base: &TrainConfig,
+    tuning: &TuningReport,
     data: &TrainingData,
     test: &[evaluation::Event],
 ) -> anyhow::Result<ExitCode> {
+    for line in tuning::describe(tuning) {
+        println!("{line}");
+    }
+    let config = &tuning.winner.apply(base);
     eprintln!(
         "eval: training on {} users x {} items ({} pairs)",
         data.interactions.users.len(),
@@ -161,7 +186,7 @@ fn finish(
         eprintln!("eval: wrote top-10 lists to {}", path.display());
     }
     if let Some(path) = &args.metrics_out {
-        let json = metrics_json(&run.report, external.as_ref(), config);
+        let json = metrics_json(&run.report, external.as_ref(), config, tuning);
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -181,10 +206,12 @@ fn metrics_json(
     report: &EvalReport,
     external: Option<&RankingMetrics>,
     config: &TrainConfig,
+    tuning: &TuningReport,
 ) -> serde_json::Value {
     serde_json::json!({
         "evaluation": report,
         "external": external,
+        "tuning": tuning,
         "config": {
             "factors": config.als.factors,
             "iterations": config.als.iterations,

@@ -65,10 +65,35 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let report = job::run_with_catalogue(rows, catalogue, source, &artifacts, &config, now).await?;
     let m = &report.metrics;
-    super::eval::print_table(&[
+    if let Some(tuning) = &m.tuning {
+        for line in reco_train::tuning::describe(tuning) {
+            println!("{line}");
+        }
+    }
+    let champion = m.champion.as_ref();
+    let refit = champion.and_then(|c| c.refit.as_ref());
+    let as_is = champion.and_then(|c| c.as_is.as_ref());
+    let mut rows = vec![
         ("reco", &m.evaluation.model),
         ("most-popular", &m.evaluation.most_popular),
-    ]);
+    ];
+    if let Some(r) = refit {
+        rows.push(("live re-fit", r));
+    }
+    if let Some(r) = as_is {
+        rows.push(("live as is", r));
+    }
+    super::eval::print_table(&rows);
+    if let Some(c) = champion {
+        match &c.unscorable_reason {
+            Some(reason) => println!("live version {} not scored: {reason}", c.version),
+            None => println!(
+                "live version {}: 'live re-fit' is its settings trained on this split (gated on), \
+                 'live as is' its artifact (trained on an earlier snapshot)",
+                c.version
+            ),
+        }
+    }
     println!(
         "model {} at {} ({}); full model trained in {:.2} s; peak memory {} kB",
         report.model_version,
