@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{Event, RankingMetrics};
+use crate::evaluation::{self, Event, RankingMetrics};
 use crate::offline;
 use crate::towers::{self, MAX_FACTORS, TrainConfig, TrainingData};
 
@@ -360,6 +360,24 @@ pub fn tune_not_possible(
     reason: String,
 ) -> TuningReport {
     TuningReport::skipped(base, tuning.budget_seconds, reason)
+}
+
+/// The search for pre-split timestamped training events (`reco eval --ratings` or `--train`):
+/// the validation split is [`evaluation::validation_split`] of `train`.
+pub fn tune_events(
+    train: &[Event],
+    source: &str,
+    base: &TrainConfig,
+    tuning: &TuningConfig,
+) -> TuningReport {
+    if !tuning.enabled {
+        return tune_off(base, tuning);
+    }
+    let validation = evaluation::validation_split(train);
+    match offline::data_from_events(&validation.train, source) {
+        Ok(data) => search(&data, &validation.test, base, tuning.budget_seconds),
+        Err(e) => tune_not_possible(base, tuning, format!("no validation split: {e}")),
+    }
 }
 
 /// Lines describing the search for a terminal (one per trial, then the winner).

@@ -128,18 +128,7 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("give --ratings FILE, --input PARQUET, or --train FILE --test FILE"),
     };
     let data = offline::data_from_events(&train, &source)?;
-    let report = if tuning.enabled {
-        // The validation split: the protocol's per-user temporal rule on the training events.
-        let validation = evaluation::validation_split(&train);
-        match offline::data_from_events(&validation.train, &source) {
-            Ok(val_data) => tuning::tune(&val_data, &validation.test, &config, &tuning),
-            Err(e) => {
-                tuning::tune_not_possible(&config, &tuning, format!("no validation split: {e}"))
-            }
-        }
-    } else {
-        tuning::tune_off(&config, &tuning)
-    };
+    let report = tuning::tune_events(&train, &source, &config, &tuning);
     finish(args, &config, &report, &data, &test)
 }
 
