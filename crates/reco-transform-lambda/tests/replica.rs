@@ -159,15 +159,29 @@ async fn replica_gives_exact_answers_at_all_lists_and_the_target_recall_when_cal
     let truth = answered(truth_index.knn_batch(&version, &queries, 10).await.unwrap());
     let replica = replicated.replica().ready_for(&first).unwrap();
 
-    // At the calibrated probe count: the recall target, on queries the calibration never saw.
-    let calibrated = answered(replicated.knn_batch(&version, &queries, 10).await.unwrap());
-    let measured = recall(&calibrated, &truth);
+    // The calibration's queries are catalogue items; customer vectors off the items are
+    // harder. The live check searches a few real queries of each batch exactly and raises
+    // the probe count until the measured recall reaches the target.
+    let started = Instant::now();
+    loop {
+        let answers = answered(replicated.knn_batch(&version, &queries, 10).await.unwrap());
+        assert!(answers.iter().all(|l| l.len() == 10));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let now = replicated.replica_stats().unwrap();
+        if now.live_queries >= 80 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{now:?}");
+    }
+    let live = replicated.replica_stats().unwrap();
     assert!(
-        measured >= 0.95,
-        "recall@10 {measured} at nprobe {}",
-        stats.nprobe
+        live.nprobe >= stats.nprobe,
+        "the live check only raises: {live:?}"
     );
-    assert!(calibrated.iter().all(|l| l.len() == 10));
+    assert!(live.live_recall.unwrap() >= 0.95, "{live:?}");
+    let checked = answered(replicated.knn_batch(&version, &queries, 10).await.unwrap());
+    let measured = recall(&checked, &truth);
+    assert!(measured >= 0.95, "recall@10 {measured}: {live:?}");
 
     // Every list probed: exactly the exact search's answers (ids, order, scores).
     replica.index().set_nprobe(stats.lists);
