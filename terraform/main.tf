@@ -156,6 +156,8 @@ module "streaming_inference" {
   ef_search                      = var.ef_search
   exact_knn_max_items            = var.exact_knn_max_items
   knn_cache_items                = var.knn_cache_items
+  memory_index_max_mb            = var.memory_index_max_mb
+  knn_recall_target              = var.knn_recall_target
   recommendations_bucket_name    = "${local.bucket_prefix}-recommendations"
   glue_database_name             = module.etl.glue_database
   data_lake_bucket_name          = module.etl.data_lake_bucket

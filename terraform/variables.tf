@@ -319,6 +319,18 @@ variable "exact_knn_max_items" {
   default     = 20000
 }
 
+variable "memory_index_max_mb" {
+  description = "Bound of the transform Lambda's in-memory replica of a large catalogue, in MiB; 0: never built (HNSW path)."
+  type        = number
+  default     = 512
+}
+
+variable "knn_recall_target" {
+  description = "recall@k against exact search the transform's in-memory replica is tuned for."
+  type        = number
+  default     = 0.95
+}
+
 variable "knn_cache_items" {
   description = "Bound of the transform Lambda's k-NN caches (item vectors) on the HNSW path; 0: off."
   type        = number

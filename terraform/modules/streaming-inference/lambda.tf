@@ -30,6 +30,8 @@ locals {
     RECO_EF_SEARCH           = tostring(var.ef_search)
     RECO_EXACT_KNN_MAX_ITEMS = tostring(var.exact_knn_max_items)
     RECO_KNN_CACHE_ITEMS     = tostring(var.knn_cache_items)
+    RECO_MEMORY_INDEX_MAX_MB = tostring(var.memory_index_max_mb)
+    RECO_KNN_RECALL_TARGET   = tostring(var.knn_recall_target)
     RECO_ARTIFACTS_BUCKET    = var.artifacts_bucket_name
     RECO_MODEL_PREFIX        = "${trimsuffix(var.model_prefix, "/")}/"
     # The transform gzips each record (one gzip member per record) and the delivery stream

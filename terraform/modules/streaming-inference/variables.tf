@@ -54,9 +54,9 @@ variable "transform_zip_path" {
 }
 
 variable "transform_memory_size" {
-  description = "Memory of the transform Lambda in MB."
+  description = "Memory of the transform Lambda in MB. Lambda gives CPU in proportion (one full vCPU at 1,769 MB) and the in-memory replica of a large catalogue is CPU-bound: 2,048 MB holds a 1M x 32 replica (about 200 MiB, 1.7x that while it builds) with the HNSW path's caches and gives a bit more than one vCPU."
   type        = number
-  default     = 1024
+  default     = 2048
 
   validation {
     condition     = var.transform_memory_size >= 128 && var.transform_memory_size <= 10240
@@ -168,6 +168,28 @@ variable "exact_knn_max_items" {
   validation {
     condition     = var.exact_knn_max_items >= 0 && floor(var.exact_knn_max_items) == var.exact_knn_max_items
     error_message = "exact_knn_max_items must be a whole number, 0 or more."
+  }
+}
+
+variable "memory_index_max_mb" {
+  description = "Bound of the transform's in-memory partitioned replica of a catalogue above exact_knn_max_items, in MiB of vectors and ids (RECO_MEMORY_INDEX_MAX_MB; about 200 MiB at 1M items x 32 dimensions, 1.7x that while it builds: keep it within transform_memory_size; 0: never built, the HNSW path serves)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.memory_index_max_mb >= 0 && floor(var.memory_index_max_mb) == var.memory_index_max_mb
+    error_message = "memory_index_max_mb must be a whole number, 0 or more."
+  }
+}
+
+variable "knn_recall_target" {
+  description = "recall@k against exact search that the in-memory replica's probe count is chosen for (RECO_KNN_RECALL_TARGET), in (0, 1]."
+  type        = number
+  default     = 0.95
+
+  validation {
+    condition     = var.knn_recall_target > 0 && var.knn_recall_target <= 1
+    error_message = "knn_recall_target must be within (0, 1]."
   }
 }
 
