@@ -63,3 +63,24 @@ async fn a_local_folder_receives_the_version_files_and_latest() {
     assert_eq!(users.len(), 40);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Champion and challenger on the same held-out split: accepted on new data, a worse model of
+/// the same data refused, an unreadable live version said.
+#[tokio::test]
+async fn in_memory_the_gate_measures_the_live_version_on_the_new_split() {
+    let lake = Bucket::in_memory("lake");
+    lake.put(
+        &format!(
+            "training_ratings/snapshot={}/part-00000.parquet",
+            support::SNAPSHOT
+        ),
+        support::parquet_bytes(&support::snapshot_rows()),
+        "application/vnd.apache.parquet",
+    )
+    .await
+    .unwrap();
+    let (rows, _) = read::read_snapshot(&lake, support::SNAPSHOT).await.unwrap();
+    let models = Bucket::in_memory("models");
+    support::gate::the_champion_and_the_challenger_are_measured_on_the_same_split(&models, &rows)
+        .await;
+}

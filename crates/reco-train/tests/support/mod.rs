@@ -2,6 +2,8 @@
 //! job scenarios, run against any bucket (in memory for the unit tier, the emulator's S3 for
 //! the integration tier).
 
+pub mod gate;
+
 use std::sync::Arc;
 
 use arrow::array::{
