@@ -179,6 +179,17 @@ impl TuningReport {
     }
 }
 
+/// `value * factor` rounded to 6 significant digits, so a walk back (x 3 then / 3) meets the
+/// setting already tried instead of one a rounding error away.
+fn scaled(value: f64, factor: f64) -> f64 {
+    let x = value * factor;
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let magnitude = 10f64.powi(5 - x.abs().log10().floor() as i32);
+    (x * magnitude).round() / magnitude
+}
+
 /// The search's state: trials so far, the best one, and the budget.
 struct Search<'a> {
     data: &'a TrainingData,
@@ -251,13 +262,13 @@ impl Search<'_> {
     fn weights(&mut self, step: f64) {
         self.line_search(step, |s, f| {
             Some(Settings {
-                regularization: s.regularization * f,
+                regularization: scaled(s.regularization, f),
                 ..s.clone()
             })
         });
         self.line_search(step, |s, f| {
             Some(Settings {
-                alpha: s.alpha * f,
+                alpha: scaled(s.alpha, f),
                 ..s.clone()
             })
         });
@@ -312,7 +323,7 @@ pub fn search(
     if data.user_features.is_some() || data.item_features.is_some() {
         search.line_search(FEATURE_STEP, |s, f| {
             Some(Settings {
-                feature_regularization: s.feature_regularization * f,
+                feature_regularization: scaled(s.feature_regularization, f),
                 ..s.clone()
             })
         });
@@ -480,6 +491,15 @@ mod tests {
         for (i, t) in report.trials.iter().enumerate() {
             assert!(!report.trials[..i].iter().any(|o| o.settings == t.settings));
         }
+    }
+
+    #[test]
+    fn steps_are_rounded_so_a_walk_back_meets_the_tried_setting() {
+        let there = scaled(scaled(1.0 / 3.0, FINE_STEP), FINE_STEP);
+        assert_eq!(scaled(there, 1.0 / FINE_STEP), scaled(1.0 / 3.0, FINE_STEP));
+        assert_eq!(scaled(10.0, 3.0), 30.0);
+        assert_eq!(scaled(10.0, 1.0 / 3.0), 3.33333);
+        assert_eq!(scaled(0.0, 3.0), 0.0);
     }
 
     #[test]
