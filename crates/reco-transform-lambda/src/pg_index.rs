@@ -493,8 +493,30 @@ impl NeighbourIndex for PgVectorIndex {
         // table is then gone): read the version again, a few times at most.
         let mut attempts = 0;
         loop {
-            let active = match self.store.active_version().await {
-                Ok(Some(active)) => active,
+            // The version and, when small and not held yet, its items: one round trip.
+            let held = self
+                .exact_catalogue()
+                .map(|c| c.embedding_version().to_owned());
+            let started = Instant::now();
+            let read = self
+                .store
+                .active_version_and_catalogue(self.exact_max_items, held.as_deref())
+                .await;
+            let active = match read {
+                Ok(Some((active, catalogue))) => {
+                    if let Some(catalogue) = catalogue {
+                        tracing::info!(
+                            embedding_version = %active.embedding_version,
+                            items = catalogue.len(),
+                            bytes = catalogue.approximate_bytes(),
+                            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                            "item catalogue loaded for exact in-memory search (with the version)"
+                        );
+                        *self.catalogue.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(Arc::new(catalogue));
+                    }
+                    active
+                }
                 Ok(None) | Err(StoreError::NoActiveVersion) => return Ok(None),
                 Err(e) => return Err(index_error(e)),
             };

@@ -7,11 +7,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use reco_config::groups::PgTarget;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Row};
 
 use crate::connection::{PgSecret, SecretSource, resolve};
+use crate::exact::ExactIndex;
 use crate::{StoreError, StoreOptions};
 
 /// The vector store: pgvector tables behind a connection pool.
@@ -78,9 +81,10 @@ impl VectorStore {
     /// set-ups (TCP, TLS, login) overlap instead of one following the other: otherwise the
     /// pool opens its second connection later, when a query finds the first one still being
     /// returned (sqlx pings a released connection before it is idle again), in the middle of
-    /// the model's warm-up or of the first batch. Fails when no connection opens; one that
-    /// does not (the server's connection limit) is logged and left to the pool to open on
-    /// demand.
+    /// the model's warm-up or of the first batch. Returns once the first connection is open
+    /// (the others keep opening in the background, so init does not wait for the slowest
+    /// handshake). Fails when no connection opens; one that does not (the server's
+    /// connection limit) is logged and left to the pool to open on demand.
     pub async fn connect_target(
         target: &PgTarget,
         sdk_config: &aws_config::SdkConfig,
@@ -199,31 +203,37 @@ impl VectorStore {
                 .map_err(StoreError::from)?
         } else {
             let pool = pool_options.connect_lazy_with(connect_options);
-            // Held together so that each acquire opens a connection of its own; once released
-            // the pool is full, so a query waits for one of them, never opens another.
-            let opened = futures_util::future::join_all((0..wanted).map(|_| pool.acquire())).await;
-            let mut held = Vec::with_capacity(opened.len());
+            // Each acquire opens a connection of its own (the pool is empty); once released
+            // the pool is full, so a query waits for one of them, never opens another. The
+            // store is ready with the first connection that opens: the others finish opening
+            // in the background (a query meanwhile takes the open one) instead of the store
+            // waiting for the slowest handshake.
+            let mut opening: FuturesUnordered<_> = (0..wanted).map(|_| pool.acquire()).collect();
             let mut errors = Vec::new();
-            for result in opened {
+            let mut opened = false;
+            while let Some(result) = opening.next().await {
                 match result {
-                    Ok(connection) => held.push(connection),
+                    Ok(connection) => {
+                        drop(connection);
+                        opened = true;
+                        break;
+                    }
                     Err(error) => errors.push(error),
                 }
             }
-            if held.is_empty() {
-                if let Some(error) = errors.into_iter().next() {
-                    return Err(StoreError::from(error));
-                }
-            } else {
-                for error in &errors {
-                    tracing::warn!(
-                        error = %error,
-                        opened = held.len(),
-                        "a connection of the pool did not open at start; the pool opens it when needed"
-                    );
-                }
+            if !opened && let Some(error) = errors.pop() {
+                return Err(StoreError::from(error));
             }
-            drop(held);
+            for error in &errors {
+                tracing::warn!(error = %error, "a connection of the pool did not open at start; the pool opens it when needed");
+            }
+            tokio::spawn(async move {
+                while let Some(result) = opening.next().await {
+                    if let Err(error) = result {
+                        tracing::warn!(error = %error, "a connection of the pool did not open at start; the pool opens it when needed");
+                    }
+                }
+            });
             pool
         };
         Ok(Self {
@@ -281,6 +291,81 @@ impl VectorStore {
             loaded_at: row.get("loaded_at"),
             loaded_by: row.get("loaded_by"),
         }))
+    }
+
+    /// The version readers currently see and, when it has at most `max_items` items and is
+    /// not `held` (the embedding version the caller already holds in memory), its item
+    /// catalogue as an [`ExactIndex`]; `None` before the first load.
+    ///
+    /// One statement, so one round trip and one snapshot: the loader re-points the view
+    /// `item_emb` and marks the version active in the same transaction, so the items read
+    /// through the view are the active version's. A larger (or held) version's items are not
+    /// read: the statement's row gate is evaluated once, before any item is scanned. The
+    /// vectors come as `real[]` (a built-in type), so a fresh connection does not first look
+    /// up pgvector's type.
+    pub async fn active_version_and_catalogue(
+        &self,
+        max_items: usize,
+        held: Option<&str>,
+    ) -> Result<Option<(ActiveVersion, Option<ExactIndex>)>, StoreError> {
+        let max_items = i64::try_from(max_items).unwrap_or(i64::MAX);
+        // The version's row has no id; each item row has only an id and a vector.
+        let rows = sqlx::query(
+            "WITH v AS (
+                 SELECT model_version, embedding_version, dim, item_rows, user_rows, loaded_by,
+                        to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS loaded_at
+                 FROM reco_embedding_versions WHERE active)
+             SELECT v.model_version, v.embedding_version, v.dim, v.item_rows, v.user_rows,
+                    v.loaded_by, v.loaded_at, NULL::text AS id, NULL::real[] AS embedding
+             FROM v
+             UNION ALL
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.id::text, i.embedding::real[]
+             FROM v CROSS JOIN LATERAL (
+                 SELECT id, embedding FROM item_emb
+                 WHERE v.item_rows <= $1 AND v.embedding_version IS DISTINCT FROM $2
+                 ORDER BY id) i",
+        )
+        .bind(max_items)
+        .bind(held)
+        .fetch_all(&self.pool)
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            // The metadata table does not exist before the first load.
+            Err(e) => match StoreError::from(e) {
+                StoreError::NoActiveVersion => return Ok(None),
+                other => return Err(other),
+            },
+        };
+        let mut active = None;
+        let mut items = Vec::new();
+        for row in rows {
+            match row.try_get::<Option<String>, _>("id")? {
+                Some(id) => items.push((id, row.try_get::<Vec<f32>, _>("embedding")?)),
+                None => {
+                    active = Some(ActiveVersion {
+                        model_version: row.try_get("model_version")?,
+                        embedding_version: row.try_get("embedding_version")?,
+                        dim: usize::try_from(row.try_get::<i32, _>("dim")?).unwrap_or(0),
+                        item_rows: row.try_get("item_rows")?,
+                        user_rows: row.try_get("user_rows")?,
+                        loaded_at: row.try_get("loaded_at")?,
+                        loaded_by: row.try_get("loaded_by")?,
+                    });
+                }
+            }
+        }
+        let Some(active) = active else {
+            return Ok(None);
+        };
+        let wanted =
+            active.item_rows <= max_items && held != Some(active.embedding_version.as_str());
+        let catalogue = if wanted {
+            Some(ExactIndex::new(&active.embedding_version, items)?)
+        } else {
+            None
+        };
+        Ok(Some((active, catalogue)))
     }
 
     /// Embeddings of the given users (customer numbers); unknown ids are absent from the map.

@@ -1,7 +1,8 @@
 //! How many connections a store opens at start, against the local PostgreSQL (verify-full TLS
 //! with the local CA), each test in its own database: the function's store
-//! (`connect_target`) opens its whole pool at once, so no query of its warm-up or first batch
-//! waits for a connection to open; a CLI store (`connect_with`) opens one.
+//! (`connect_target`) opens its whole pool at once (ready with the first connection, the
+//! others opening meanwhile), so no query of its warm-up or first batch opens one of its own;
+//! a CLI store (`connect_with`) opens one.
 #![cfg(feature = "integration")]
 
 use std::str::FromStr;
@@ -34,6 +35,15 @@ async fn the_functions_store_opens_its_whole_pool_at_connect_and_never_more() {
         .await
         .unwrap();
     assert_eq!(store.pool().size(), max, "connections open after connect");
+    // The store is ready with its first connection; the others finish opening meanwhile.
+    let waiting = std::time::Instant::now();
+    while sessions(&store).await < i64::from(max) {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(10),
+            "the pool's other connections did not open within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     // Queries one after the other (as the warm-up's) find a pooled connection each time.
     for _ in 0..5 {
         assert!(store.active_version().await.unwrap().is_none());
