@@ -103,6 +103,19 @@ where
     ))]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
+    // reco patch: the key share sent first is P-256's. PostgreSQL up to 17 accepts only the
+    // curve of `ssl_ecdh_curve` (default prime256v1), so rustls' default first share
+    // (X25519MLKEM768, then X25519) cost a HelloRetryRequest: one more round trip and a
+    // second key generation on every connection. The other groups stay offered, in the
+    // default order: a server that prefers one of them can still ask for it.
+    let provider = {
+        let mut provider = Arc::unwrap_or_clone(provider);
+        provider
+            .kx_groups
+            .sort_by_key(|group| group.name() != rustls::NamedGroup::secp256r1);
+        Arc::new(provider)
+    };
+
     // Unwrapping is safe here because we use a default provider.
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
