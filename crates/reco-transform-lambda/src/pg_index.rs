@@ -37,9 +37,7 @@ use crate::knn_cache::{
     NEIGHBOURS_PER_ITEM, NeighbourList, QueryKey, SeedItem, merge_similar, unit, vector_key,
 };
 use crate::ports::{IndexError, IndexVersion, NeighbourIndex};
-use crate::replica::{
-    DEFAULT_KNN_RECALL_TARGET, DEFAULT_MEMORY_INDEX_MAX_MB, ReplicaSlot, ReplicaStats,
-};
+use crate::replica::{DEFAULT_KNN_RECALL_TARGET, ReplicaSlot, ReplicaStats};
 
 /// Default of `RECO_EXACT_KNN_MAX_ITEMS`: catalogues up to this size are searched exactly in
 /// memory. `make bench BENCH=streaming` (crossover table, 5,400 queries = one 1 MB batch,
@@ -71,7 +69,7 @@ impl PgVectorIndex {
     /// k-NN caches on, [`DEFAULT_KNN_CACHE_ITEMS`] item vectors at most
     /// ([`PgVectorIndex::with_knn_cache_items`] sets another size), and no in-memory replica
     /// ([`PgVectorIndex::with_memory_index`] turns it on; the Lambda's default is
-    /// [`DEFAULT_MEMORY_INDEX_MAX_MB`]).
+    /// [`crate::replica::DEFAULT_MEMORY_INDEX_MAX_MB`]).
     pub fn new(store: VectorStore, exact_max_items: usize) -> Self {
         Self {
             store,
