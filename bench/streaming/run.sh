@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Streaming-inference benchmark: the Rust transform handler (exact in memory and pgvector)
-# vs a Python handler doing the original design's per-record work, on the same Firehose
+# Streaming-inference benchmark: the Rust transform handler (exact in memory, pgvector HNSW
+# and, for the big catalogue, the in-memory partitioned replica read from pgvector, timed once
+# built; its build time, memory, nprobe and live recall printed) vs a Python handler doing the original design's per-record work, on the same Firehose
 # batches of realistic sessions, side by side in one run: a small trained catalogue and a
 # catalogue of BENCH_STREAMING_ITEMS x 32 (default 1,000,000; 0 skips it), each in a fresh
 # database dropped afterwards; recall@10 against exact search; the concurrency curve; the

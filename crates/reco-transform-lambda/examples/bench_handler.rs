@@ -9,6 +9,8 @@
 //! Two catalogues, each with its own database:
 //! - small: a model trained with reco-train on a seeded synthetic snapshot (2,000 customers x
 //!   400 products); the Rust handler answers it in memory (exact) and through pgvector;
+//!   the big catalogue's main Rust row is the in-memory partitioned replica read from pgvector
+//!   (timed once it is ready; its build time and memory printed), next to the HNSW path;
 //! - big (`--items`, default 1,000,000, 0 skips it): `N x 32` clustered item vectors loaded by
 //!   `reco_vector_loader::Loader` (the production HNSW index), a user tower of dimension 32
 //!   that knows 100,000 customers (their embeddings loaded as the user table), unknown
@@ -623,6 +625,8 @@ struct Mode {
     exact_knn_max_items: usize,
     /// `None`: the transform's default.
     knn_cache_items: Option<usize>,
+    /// `RECO_MEMORY_INDEX_MAX_MB`; `None`: the default, and the handler waits for the replica.
+    memory_index_max_mb: Option<usize>,
 }
 
 async fn handler(url: &str, model: &ModelArtifact, mode: Mode) -> Result<Handler, Error> {
@@ -630,14 +634,62 @@ async fn handler(url: &str, model: &ModelArtifact, mode: Mode) -> Result<Handler
     let options = TransformOptions {
         exact_knn_max_items: mode.exact_knn_max_items,
         knn_cache_items: mode.knn_cache_items.unwrap_or(defaults.knn_cache_items),
+        memory_index_max_mb: mode
+            .memory_index_max_mb
+            .unwrap_or(defaults.memory_index_max_mb),
         ..defaults
     };
     let store = VectorStore::connect(url, StoreOptions::for_lambda()).await?;
     let index = PgVectorIndex::new(store, options.exact_knn_max_items)
-        .with_knn_cache_items(options.knn_cache_items);
+        .with_knn_cache_items(options.knn_cache_items)
+        .with_memory_index(options.memory_index_max_mb, options.knn_recall_target);
     let transformer = Transformer::new(index, Fixed(model.clone()), &options);
     transformer.warm_up().await?;
+    if mode.memory_index_max_mb.is_none() {
+        // The replica is built in the background from the warm-up on: wait for it.
+        let started = Instant::now();
+        let stats = loop {
+            if let Some(stats) = transformer.index().replica_stats() {
+                break stats;
+            }
+            if let Some(version) = transformer.index().replica().failed() {
+                return Err(
+                    format!("the replica of {version} could not be built (log above)").into(),
+                );
+            }
+            if started.elapsed() > Duration::from_secs(900) {
+                return Err("the replica was not ready after 900 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        println!(
+            "{}: replica ready after {:.1} s: {} items, {} lists, nprobe {} (calibrated recall@10 {:.3}), {:.0} MiB; read {:.1} s, k-means + assignment {:.1} s, calibration {:.1} s",
+            mode.name,
+            started.elapsed().as_secs_f64(),
+            stats.items,
+            stats.lists,
+            stats.nprobe,
+            stats.calibrated_recall,
+            stats.bytes as f64 / (1024.0 * 1024.0),
+            stats.read_secs,
+            stats.partition_secs,
+            stats.calibrate_secs
+        );
+    }
     Ok(transformer)
+}
+
+/// The replica's probe count and live recall after a pass, if it has one.
+fn replica_line(t: &Handler) -> Option<String> {
+    t.index().replica_stats().map(|s| {
+        format!(
+            "nprobe {} of {} lists after the pass; live check: {} real queries searched exactly, recall@10 {}",
+            s.nprobe,
+            s.lists,
+            s.live_queries,
+            s.live_recall.map_or("-".into(), |r| format!("{r:.3}"))
+        )
+    })
 }
 
 /// One batch answered by one handler.
@@ -699,6 +751,9 @@ async fn run_rust(
             let (run, response) = answer(&t, &b.event).await?;
             runs.push(run);
             last.push(response);
+        }
+        if let Some(line) = replica_line(&t) {
+            println!("{}: pass {}: {line}", mode.name, pass + 1);
         }
         drop(t);
         all.push(runs);
@@ -998,6 +1053,7 @@ async fn curve_point(
         name: "pgvector",
         exact_knn_max_items: 0,
         knn_cache_items: None,
+        memory_index_max_mb: Some(0),
     };
     let mut handlers = Vec::new();
     for _ in 0..n {
@@ -1050,10 +1106,12 @@ async fn main() -> Result<(), Error> {
     let defaults = TransformOptions::default();
     let mut violations = Vec::new();
     println!(
-        "settings: k = {}, hnsw.ef_search = {ef_search} (Rust pool and Python), Lambda pool per handler, k-NN cache default {} item vectors, exact in memory up to {} items; Rust: {} passes per mode (new handler each), Python: {} pass(es); big catalogue: {} items (BENCH_STREAMING_ITEMS)",
+        "settings: k = {}, hnsw.ef_search = {ef_search} (Rust pool and Python), Lambda pool per handler, k-NN cache default {} item vectors, exact in memory up to {} items, larger catalogues in an in-memory replica up to {} MiB at recall target {}; Rust: {} passes per mode (new handler each), Python: {} pass(es); big catalogue: {} items (BENCH_STREAMING_ITEMS)",
         defaults.knn_k,
         defaults.knn_cache_items,
         DEFAULT_EXACT_KNN_MAX_ITEMS,
+        defaults.memory_index_max_mb,
+        defaults.knn_recall_target,
         args.passes,
         args.python_passes,
         args.items
@@ -1144,11 +1202,13 @@ async fn main() -> Result<(), Error> {
             name: "rust exact (in memory)",
             exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
             knn_cache_items: None,
+            memory_index_max_mb: Some(0),
         },
         Mode {
             name: "rust pgvector",
             exact_knn_max_items: 0,
             knn_cache_items: None,
+            memory_index_max_mb: Some(0),
         },
     ] {
         let (passes, _) =
@@ -1200,25 +1260,29 @@ async fn main() -> Result<(), Error> {
         println!("{}", params.describe());
         let modes = [
             Mode {
-                name: "rust pgvector (default caches)",
-                exact_knn_max_items: 0,
+                name: "rust replica (in memory, from pgvector)",
+                exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
                 knn_cache_items: None,
+                memory_index_max_mb: None,
             },
             Mode {
-                name: "rust pgvector, knn_cache_items = 0",
+                name: "rust pgvector HNSW (default caches)",
                 exact_knn_max_items: 0,
-                knn_cache_items: Some(0),
+                knn_cache_items: None,
+                memory_index_max_mb: Some(0),
             },
         ];
         let mut section = Section { rows: Vec::new() };
         let mut answers = Vec::new();
         for mode in modes {
             let (passes, last) = run_rust(big_db, &big, mode, &batches, args.passes).await?;
-            println!(
-                "{}: {}",
-                mode.name,
-                cache_line(passes.last().map_or(&[][..], |p| p))
-            );
+            if mode.memory_index_max_mb.is_some() {
+                println!(
+                    "{}: {}",
+                    mode.name,
+                    cache_line(passes.last().map_or(&[][..], |p| p))
+                );
+            }
             section
                 .rows
                 .push((mode.name.into(), rates(&passes, &batches), passes));
@@ -1253,6 +1317,7 @@ async fn main() -> Result<(), Error> {
                 name: "exact",
                 exact_knn_max_items: usize::MAX,
                 knn_cache_items: Some(0),
+                memory_index_max_mb: Some(0),
             },
         )
         .await?;
