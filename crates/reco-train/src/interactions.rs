@@ -49,8 +49,10 @@ impl Csr {
         (&self.indices[a..b], &self.weights[a..b])
     }
 
-    fn from_triples(rows: usize, mut triples: Vec<(u32, u32, f32)>) -> Self {
-        triples.sort_unstable_by_key(|&(r, c, _)| (r, c));
+    /// Rows from (row, column, weight) triples, by a counting sort: no copy of the triples is
+    /// sorted. A repeated (row, column) pair keeps the sum of its weights, added in input
+    /// order (in f64).
+    fn from_triples(rows: usize, triples: Vec<(u32, u32, f32)>) -> Self {
         let mut indptr = vec![0usize; rows + 1];
         for &(r, _, _) in &triples {
             indptr[r as usize + 1] += 1;
@@ -58,24 +60,166 @@ impl Csr {
         for r in 0..rows {
             indptr[r + 1] += indptr[r];
         }
+        let mut indices = vec![0u32; triples.len()];
+        let mut weights = vec![0f32; triples.len()];
+        let mut next = indptr.clone();
+        for (r, c, w) in triples {
+            let at = &mut next[r as usize];
+            indices[*at] = c;
+            weights[*at] = w;
+            *at += 1;
+        }
+        // Sort each row by column (stable: duplicates keep input order), merge duplicates and
+        // compact in place (the write position never passes the read position).
+        let mut row: Vec<(u32, f32)> = Vec::new();
+        let mut write = 0;
+        for r in 0..rows {
+            let (a, b) = (indptr[r], indptr[r + 1]);
+            row.clear();
+            row.extend(
+                indices[a..b]
+                    .iter()
+                    .copied()
+                    .zip(weights[a..b].iter().copied()),
+            );
+            row.sort_by_key(|&(c, _)| c);
+            indptr[r] = write;
+            let mut i = 0;
+            while i < row.len() {
+                let c = row[i].0;
+                let mut sum = 0.0f64;
+                while i < row.len() && row[i].0 == c {
+                    sum += f64::from(row[i].1);
+                    i += 1;
+                }
+                indices[write] = c;
+                weights[write] = sum as f32;
+                write += 1;
+            }
+        }
+        indptr[rows] = write;
+        indices.truncate(write);
+        indices.shrink_to_fit();
+        weights.truncate(write);
+        weights.shrink_to_fit();
         Self {
             indptr,
-            indices: triples.iter().map(|t| t.1).collect(),
-            weights: triples.iter().map(|t| t.2).collect(),
+            indices,
+            weights,
         }
+    }
+
+    /// The transpose (`columns` rows), rows sorted by index since `self`'s rows are.
+    fn transpose(&self, columns: usize) -> Self {
+        let mut indptr = vec![0usize; columns + 1];
+        for &c in &self.indices {
+            indptr[c as usize + 1] += 1;
+        }
+        for c in 0..columns {
+            indptr[c + 1] += indptr[c];
+        }
+        let mut indices = vec![0u32; self.indices.len()];
+        let mut weights = vec![0f32; self.indices.len()];
+        let mut next = indptr.clone();
+        for r in 0..self.rows() {
+            let (cols, ws) = self.row(r);
+            for (&c, &w) in cols.iter().zip(ws) {
+                let at = &mut next[c as usize];
+                indices[*at] = r as u32;
+                weights[*at] = w;
+                *at += 1;
+            }
+        }
+        Self {
+            indptr,
+            indices,
+            weights,
+        }
+    }
+}
+
+/// Builds [`Interactions`] one pair at a time without keeping the ids of every row: each
+/// distinct id is stored once and a pair takes 12 bytes (u32 user, u32 item, f32 weight), so
+/// a reader can stream a file or a Parquet decode straight into it.
+#[derive(Debug, Default)]
+pub struct InteractionsBuilder {
+    users: HashMap<Box<str>, u32>,
+    items: HashMap<Box<str>, u32>,
+    triples: Vec<(u32, u32, f32)>,
+}
+
+/// Dense index of `id` in `ids` (first-seen order), adding it when new.
+fn intern(ids: &mut HashMap<Box<str>, u32>, id: &str) -> u32 {
+    if let Some(&i) = ids.get(id) {
+        return i;
+    }
+    let i = ids.len() as u32;
+    ids.insert(id.into(), i);
+    i
+}
+
+/// Ids sorted, and each first-seen index's position in that order.
+fn sorted_ids(ids: HashMap<Box<str>, u32>) -> (Vec<String>, Vec<u32>) {
+    let mut by_name: Vec<(Box<str>, u32)> = ids.into_iter().collect();
+    by_name.sort_unstable();
+    let mut rank = vec![0u32; by_name.len()];
+    let names = by_name
+        .into_iter()
+        .enumerate()
+        .map(|(position, (name, first_seen))| {
+            rank[first_seen as usize] = position as u32;
+            name.into_string()
+        })
+        .collect();
+    (names, rank)
+}
+
+impl InteractionsBuilder {
+    /// An empty builder with room for `pairs` pairs.
+    pub fn with_capacity(pairs: usize) -> Self {
+        Self {
+            triples: Vec::with_capacity(pairs),
+            ..Self::default()
+        }
+    }
+
+    /// Adds one observation; a repeated (user, item) pair keeps the sum of its weights.
+    pub fn push(&mut self, user: &str, item: &str, weight: f64) {
+        let u = intern(&mut self.users, user);
+        let i = intern(&mut self.items, item);
+        self.triples.push((u, i, weight as f32));
+    }
+
+    /// Observations pushed so far (before merging repeated pairs).
+    pub fn len(&self) -> usize {
+        self.triples.len()
+    }
+
+    /// Whether nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.triples.is_empty()
+    }
+
+    /// The interactions, users and items sorted by id.
+    pub fn build(self) -> Interactions {
+        let (users, user_rank) = sorted_ids(self.users);
+        let (items, item_rank) = sorted_ids(self.items);
+        let mut triples = self.triples;
+        for t in &mut triples {
+            *t = (user_rank[t.0 as usize], item_rank[t.1 as usize], t.2);
+        }
+        Interactions::from_triples(users, items, triples)
     }
 }
 
 impl Interactions {
     /// Indexes `interactions`; a repeated (user, item) pair keeps the sum of its weights.
     pub fn new(interactions: &[Interaction]) -> Self {
-        let mut users: Vec<String> = interactions.iter().map(|i| i.user.clone()).collect();
-        users.sort_unstable();
-        users.dedup();
-        let mut items: Vec<String> = interactions.iter().map(|i| i.item.clone()).collect();
-        items.sort_unstable();
-        items.dedup();
-        Self::with_index(users, items, interactions)
+        let mut builder = InteractionsBuilder::with_capacity(interactions.len());
+        for i in interactions {
+            builder.push(&i.user, &i.item, i.weight);
+        }
+        builder.build()
     }
 
     /// Indexes `interactions` over given user and item lists (every id must be listed).
@@ -94,20 +238,23 @@ impl Interactions {
             .enumerate()
             .map(|(i, u)| (u.as_str(), i as u32))
             .collect();
-        let mut merged: HashMap<(u32, u32), f64> = HashMap::with_capacity(interactions.len());
-        for i in interactions {
-            let key = (user_index[i.user.as_str()], item_index[i.item.as_str()]);
-            *merged.entry(key).or_insert(0.0) += i.weight;
-        }
-        let triples: Vec<(u32, u32, f32)> = merged
-            .into_iter()
-            .map(|((u, i), w)| (u, i, w as f32))
+        let triples: Vec<(u32, u32, f32)> = interactions
+            .iter()
+            .map(|i| {
+                (
+                    user_index[i.user.as_str()],
+                    item_index[i.item.as_str()],
+                    i.weight as f32,
+                )
+            })
             .collect();
-        let by_item = Csr::from_triples(
-            items.len(),
-            triples.iter().map(|&(u, i, w)| (i, u, w)).collect(),
-        );
+        drop((user_index, item_index));
+        Self::from_triples(users, items, triples)
+    }
+
+    fn from_triples(users: Vec<String>, items: Vec<String>, triples: Vec<(u32, u32, f32)>) -> Self {
         let by_user = Csr::from_triples(users.len(), triples);
+        let by_item = by_user.transpose(items.len());
         Self {
             users,
             items,
