@@ -574,6 +574,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_lakes_catalogue_gives_line_and_price_and_its_absence_gives_nothing() {
+        use reco_domain::serving::CatalogueProduct;
+        let lake = Bucket::in_memory("lake");
+        assert_eq!(read_catalogue(&lake).await.unwrap(), []);
+        let catalogue = ProductCatalogue::new([
+            CatalogueProduct {
+                product_code: "S2_0002".to_owned(),
+                name: "Two".to_owned(),
+                product_line: "Ships".to_owned(),
+                msrp_cents: 9_570,
+            },
+            CatalogueProduct {
+                product_code: "S1_0001".to_owned(),
+                name: "One".to_owned(),
+                product_line: "Planes".to_owned(),
+                msrp_cents: 100,
+            },
+        ]);
+        lake.put(CATALOGUE_KEY, Bytes::from(catalogue.to_json_vec()), JSON)
+            .await
+            .unwrap();
+        let products = read_catalogue(&lake).await.unwrap();
+        assert_eq!(
+            products,
+            [
+                ProductFeatures {
+                    product_code: Some("S1_0001".to_owned()),
+                    product_line: Some("Planes".to_owned()),
+                    msrp: Some(1.0),
+                    ..ProductFeatures::default()
+                },
+                ProductFeatures {
+                    product_code: Some("S2_0002".to_owned()),
+                    product_line: Some("Ships".to_owned()),
+                    msrp: Some(95.7),
+                    ..ProductFeatures::default()
+                },
+            ]
+        );
+        lake.put(
+            CATALOGUE_KEY,
+            Bytes::from_static(b"{\"products\": 3}"),
+            JSON,
+        )
+        .await
+        .unwrap();
+        let err = read_catalogue(&lake).await.unwrap_err().to_string();
+        assert!(
+            err.contains("catalogue/products.json") && err.contains("product catalogue"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
     async fn latest_is_written_last_and_only_when_asked() {
         let bucket = Bucket::in_memory("artifacts");
         let prefix = ModelPrefix::new("models");
