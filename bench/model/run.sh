@@ -7,8 +7,10 @@
 # it is fetched into .local/cache/, never committed). implicit runs in its own venv
 # (.local/venv-implicit). Results: .local/bench/model/.
 #
-# Knobs: BENCH_MODEL_RATINGS (default 10000000), BENCH_MODEL_USERS (100000),
-# BENCH_MODEL_ITEMS (10000), BENCH_MODEL_SCALE=0 skips the scale run.
+# Knobs: BENCH_MODEL_RATINGS (space-separated sizes, default "1000000 10000000"),
+# BENCH_MODEL_USERS (100000), BENCH_MODEL_ITEMS (10000), BENCH_MODEL_THREADS (2, both sides),
+# BENCH_MODEL_FACTORS (32, both sides), BENCH_MODEL_ITERATIONS (15, both sides),
+# BENCH_MODEL_SCALE=0 skips the scale runs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -68,17 +70,46 @@ else
 fi
 
 if [ "${BENCH_MODEL_SCALE:-1}" != "0" ]; then
-  N="${BENCH_MODEL_RATINGS:-10000000}"
-  GEN="$OUT/generated-$N"
-  if [ ! -f "$GEN/test.csv" ]; then
-    echo "== generating $N ratings" >&2
-    "$VENV/bin/python" bench/model/generate_ratings.py --ratings "$N" \
-      --users "${BENCH_MODEL_USERS:-100000}" --items "${BENCH_MODEL_ITEMS:-10000}" --out "$GEN"
-  fi
-  echo "== $N generated ratings: reco (default settings), wall time and peak memory"
-  /usr/bin/time -v "$RECO" eval --train "$GEN/train.csv" --test "$GEN/test.csv" \
-    >"$GEN/reco.txt" 2>"$GEN/reco.err"
-  cat "$GEN/reco.txt"
-  grep -E "training on|trained in" "$GEN/reco.err"
-  echo "wall (read + train + rank every user): $(awk -F': ' '/Elapsed/ {print $2}' "$GEN/reco.err"), peak memory $(peak_kb "$GEN/reco.err") kB"
+  echo "== building reco's training benchmark (release example train_split)" >&2
+  cargo build --release -q -p reco-train --example train_split
+  TRAIN_SPLIT="$CARGO_TARGET_DIR/release/examples/train_split"
+  THREADS="${BENCH_MODEL_THREADS:-2}"
+  FACTORS="${BENCH_MODEL_FACTORS:-32}"
+  ITERATIONS="${BENCH_MODEL_ITERATIONS:-15}"
+  wall() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1"; }
+  for N in ${BENCH_MODEL_RATINGS:-1000000 10000000}; do
+    GEN="$OUT/generated-$N"
+    if [ ! -f "$GEN/test.csv" ]; then
+      echo "== generating $N ratings" >&2
+      "$VENV/bin/python" bench/model/generate_ratings.py --ratings "$N" \
+        --users "${BENCH_MODEL_USERS:-100000}" --items "${BENCH_MODEL_ITEMS:-10000}" --out "$GEN"
+    fi
+    # Both sides: one process that reads train.csv, trains ALS ($FACTORS factors, $ITERATIONS
+    # iterations, $THREADS threads, each at its own regularization/alpha defaults), ranks every
+    # user's unseen items and writes the top 10. "trained in" is the training phase alone
+    # (timed inside each process); wall and peak RSS are the whole process (/usr/bin/time).
+    echo "== $N generated ratings: training side by side ($FACTORS factors, $ITERATIONS iterations, $THREADS threads)"
+    /usr/bin/time -v env RAYON_NUM_THREADS="$THREADS" "$TRAIN_SPLIT" --train "$GEN/train.csv" \
+      --out "$GEN/reco-recs.csv" --factors "$FACTORS" --iterations "$ITERATIONS" \
+      >"$GEN/reco-train.txt" 2>"$GEN/reco-train.err"
+    /usr/bin/time -v env OPENBLAS_NUM_THREADS=1 "$VENV/bin/python" bench/model/implicit_als.py \
+      --train "$GEN/train.csv" --out "$GEN/implicit-recs.csv" --factors "$FACTORS" \
+      --iterations "$ITERATIONS" --threads "$THREADS" \
+      >"$GEN/implicit.txt" 2>"$GEN/implicit.err"
+    cat "$GEN/reco-train.txt" "$GEN/implicit.txt"
+    printf '%-9s %10s %12s %16s\n' side "train (s)" "wall (s)" "peak RSS (kB)"
+    printf '%-9s %10s %12s %16s\n' reco \
+      "$(sed -n 's/^reco: trained in \([0-9.]*\) s.*/\1/p' "$GEN/reco-train.txt")" \
+      "$(wall "$GEN/reco-train.err")" "$(peak_kb "$GEN/reco-train.err")"
+    printf '%-9s %10s %12s %16s\n' implicit \
+      "$(sed -n 's/^implicit: trained in \([0-9.]*\) s.*/\1/p' "$GEN/implicit.txt")" \
+      "$(wall "$GEN/implicit.err")" "$(peak_kb "$GEN/implicit.err")"
+    echo "== $N generated ratings: reco eval (default settings: read + split files as events, train with towers, rank every user), implicit's top 10 scored on the same split"
+    /usr/bin/time -v env RAYON_NUM_THREADS="$THREADS" "$RECO" eval --train "$GEN/train.csv" \
+      --test "$GEN/test.csv" --score-recs "$GEN/implicit-recs.csv" \
+      >"$GEN/reco.txt" 2>"$GEN/reco.err"
+    sed 's/^external /implicit-als/' "$GEN/reco.txt"
+    grep -E "training on|trained in" "$GEN/reco.err"
+    echo "reco eval wall $(wall "$GEN/reco.err"), peak memory $(peak_kb "$GEN/reco.err") kB"
+  done
 fi
