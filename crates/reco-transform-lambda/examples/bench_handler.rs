@@ -683,11 +683,12 @@ async fn handler(url: &str, model: &ModelArtifact, mode: Mode) -> Result<Handler
 fn replica_line(t: &Handler) -> Option<String> {
     t.index().replica_stats().map(|s| {
         format!(
-            "nprobe {} of {} lists after the pass; live check: {} real queries searched exactly, recall@10 {}",
+            "nprobe {} of {} lists after the pass; live check: {} real queries searched exactly, recall@10 customers {}, sessions {}",
             s.nprobe,
             s.lists,
             s.live_queries,
-            s.live_recall.map_or("-".into(), |r| format!("{r:.3}"))
+            s.live_recall.map_or("-".into(), |r| format!("{r:.3}")),
+            s.live_similar_recall.map_or("-".into(), |r| format!("{r:.3}"))
         )
     })
 }

@@ -39,12 +39,13 @@ pub const DEFAULT_KNN_RECALL_TARGET: f64 = 0.95;
 const ITEM_OVERHEAD_BYTES: u64 = 80;
 
 /// Real queries of a batch searched exactly by the live check (about 1M dot products each on
-/// a 1M catalogue: a few milliseconds of one core).
-pub const LIVE_CHECK_QUERIES: usize = 4;
+/// a 1M catalogue: a few milliseconds of one core; misses concentrate on a few queries, so
+/// the sample must be large to see them).
+pub const LIVE_CHECK_QUERIES: usize = 8;
 
-/// Exact items the live check must have seen before it raises `nprobe` (the measured
-/// recall's standard error is about 0.01 at 0.95).
-const LIVE_MIN_ITEMS: u64 = 400;
+/// Exact items of one query kind the live check must have seen before it raises `nprobe`
+/// (20 queries at k = 10).
+const LIVE_MIN_ITEMS: u64 = 200;
 
 /// Above this many items the live sample's counts are halved (recent batches weigh more).
 const LIVE_MAX_ITEMS: u64 = 20_000;
@@ -73,8 +74,10 @@ pub struct ReplicaStats {
     pub calibrate_secs: f64,
     /// recall@k of the calibration queries at the calibrated `nprobe`.
     pub calibrated_recall: f64,
-    /// recall@k of the live check's real queries at the current `nprobe` (`None`: none yet).
+    /// recall@k of the live check's customer queries at the current `nprobe` (`None`: none).
     pub live_recall: Option<f64>,
+    /// recall@k of the live check's "similar to" queries at the current `nprobe`.
+    pub live_similar_recall: Option<f64>,
     /// Real queries the live check searched exactly.
     pub live_queries: u64,
 }
@@ -84,7 +87,8 @@ pub struct ReplicaStats {
 pub struct Replica {
     index: IvfIndex,
     recall_target: f64,
-    live: Mutex<RecallSample>,
+    /// Live check findings by query kind: customer vectors, then "similar to" sessions.
+    live: Mutex<[RecallSample; 2]>,
     checking: AtomicBool,
     /// Batches answered (picks where the live check samples).
     batches: AtomicUsize,
@@ -100,7 +104,7 @@ impl Replica {
         &self.index
     }
 
-    fn live(&self) -> MutexGuard<'_, RecallSample> {
+    fn live(&self) -> MutexGuard<'_, [RecallSample; 2]> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -117,8 +121,9 @@ impl Replica {
             partition_secs: self.partition_secs,
             calibrate_secs: self.calibrate_secs,
             calibrated_recall: self.calibrated_recall,
-            live_recall: live.recall_at(self.index.nprobe()),
-            live_queries: live.queries(),
+            live_recall: live[0].recall_at(self.index.nprobe()),
+            live_similar_recall: live[1].recall_at(self.index.nprobe()),
+            live_queries: live[0].queries() + live[1].queries(),
         }
     }
 
@@ -159,38 +164,44 @@ impl Replica {
         let replica = self.clone();
         tokio::task::spawn_blocking(move || {
             match replica.index.probes_needed_batch(&picked, k) {
-                Ok(needs) => replica.record_live(&needs),
+                Ok(needs) => replica.record_live(&picked, &needs),
                 Err(error) => tracing::warn!(%error, "replica live recall check failed"),
             }
             replica.checking.store(false, Ordering::Release);
         });
     }
 
-    /// Adds the live check's findings and raises `nprobe` when they say so.
-    fn record_live(&self, needs: &[Vec<u32>]) {
+    /// Adds the live check's findings and raises `nprobe` when the customer or the "similar
+    /// to" queries measure a recall below target.
+    fn record_live(&self, queries: &[KnnQuery], needs: &[Vec<u32>]) {
         let mut live = self.live();
-        for n in needs {
-            live.add(n);
-        }
-        if live.items() > LIVE_MAX_ITEMS {
-            live.halve();
-        }
-        if live.items() < LIVE_MIN_ITEMS {
-            return;
+        for (query, n) in queries.iter().zip(needs) {
+            let kind = usize::from(matches!(query, KnnQuery::SimilarTo { .. }));
+            live[kind].add(n);
         }
         let nprobe = self.index.nprobe();
-        let recall = live.recall_at(nprobe).unwrap_or(1.0);
-        if recall >= self.recall_target {
-            return;
+        let mut raised = nprobe;
+        let mut recall = 1.0f64;
+        for sample in live.iter_mut() {
+            if sample.items() > LIVE_MAX_ITEMS {
+                sample.halve();
+            }
+            if sample.items() < LIVE_MIN_ITEMS {
+                continue;
+            }
+            let measured = sample.recall_at(nprobe).unwrap_or(1.0);
+            if measured < self.recall_target {
+                recall = recall.min(measured);
+                raised = raised.max(sample.nprobe_for(self.recall_target).unwrap_or(nprobe));
+            }
         }
-        let raised = live.nprobe_for(self.recall_target).unwrap_or(nprobe);
         if raised > nprobe {
             self.index.set_nprobe(raised);
             tracing::info!(
                 embedding_version = %self.index.embedding_version(),
                 measured_recall = recall,
                 recall_target = self.recall_target,
-                live_queries = live.queries(),
+                live_queries = live[0].queries() + live[1].queries(),
                 nprobe_before = nprobe,
                 nprobe = raised,
                 "replica probes more lists: live recall below target"
@@ -343,7 +354,10 @@ impl ReplicaSlot {
             let calibration = index.calibrate(target, DEFAULT_KNN_K, DEFAULT_IVF_SEED)?;
             let calibrated_recall = calibration.recall_at(index.nprobe()).unwrap_or(1.0);
             Ok(Replica {
-                live: Mutex::new(RecallSample::new(index.lists())),
+                live: Mutex::new([
+                    RecallSample::new(index.lists()),
+                    RecallSample::new(index.lists()),
+                ]),
                 index,
                 recall_target: target,
                 checking: AtomicBool::new(false),

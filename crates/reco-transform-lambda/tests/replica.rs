@@ -179,6 +179,7 @@ async fn replica_gives_exact_answers_at_all_lists_and_the_target_recall_when_cal
         "the live check only raises: {live:?}"
     );
     assert!(live.live_recall.unwrap() >= 0.95, "{live:?}");
+    assert!(live.live_similar_recall.unwrap() >= 0.95, "{live:?}");
     let checked = answered(replicated.knn_batch(&version, &queries, 10).await.unwrap());
     let measured = recall(&checked, &truth);
     assert!(measured >= 0.95, "recall@10 {measured}: {live:?}");

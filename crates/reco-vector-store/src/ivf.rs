@@ -29,6 +29,8 @@ pub const DEFAULT_IVF_SEED: u64 = 0x1F5E_ED00;
 /// Queries of a calibration ([`IvfIndex::calibrate`]): 10 items each at k = 10, so the
 /// measured recall's standard error is about 0.003 at 0.95.
 pub const CALIBRATION_QUERIES: usize = 512;
+/// Query shapes of a calibration (see [`IvfIndex::calibration_requests`]).
+const CALIBRATION_SHAPES: usize = 3;
 
 /// Below this many multiply-adds a batch is searched on the calling thread (as in
 /// [`ExactIndex`]); above it in parallel on rayon's pool.
@@ -368,9 +370,11 @@ impl IvfIndex {
             .collect())
     }
 
-    /// Requests shaped like the handler's, drawn from the catalogue with `seed`: half "similar
-    /// to this item", half "similar to these 2-5 items" where the others are drawn from the
-    /// first item's list (a session browses neighbouring items).
+    /// Requests shaped like the handler's, drawn from the catalogue with `seed`, in turn (query
+    /// `q` has shape `q % CALIBRATION_SHAPES`): "similar to this item"; "similar to these 2-5
+    /// items" drawn from the first item's list (a session browsing neighbouring items); and
+    /// the same where each further item is drawn from the whole catalogue half the time (a
+    /// session that also jumps elsewhere).
     pub fn calibration_requests(&self, queries: usize, seed: u64) -> Vec<KnnRequest> {
         let n = self.len();
         if n == 0 {
@@ -381,11 +385,16 @@ impl IvfIndex {
             .map(|q| {
                 let first = rng.below(n) as u32;
                 let mut item_ids = vec![self.items.ids[first as usize].clone()];
-                if q % 2 == 1 {
+                let shape = q % CALIBRATION_SHAPES;
+                if shape > 0 {
                     let list = self.list_of(first);
                     let (start, end) = (self.offsets[list], self.offsets[list + 1]);
                     for _ in 0..1 + rng.below(4) {
-                        let row = start as usize + rng.below((end - start) as usize);
+                        let row = if shape == 2 && rng.below(2) == 0 {
+                            rng.below(n)
+                        } else {
+                            start as usize + rng.below((end - start) as usize)
+                        };
                         item_ids.push(self.items.ids[row].clone());
                     }
                 }
@@ -398,15 +407,24 @@ impl IvfIndex {
     }
 
     /// Measures recall@`k` on [`CALIBRATION_QUERIES`] catalogue-shaped queries against exact
-    /// search and sets the probe count to the smallest reaching `target` (all lists if none
-    /// does). CPU-heavy (that many brute-force queries): call it from a blocking thread.
+    /// search and sets the probe count to the smallest with which every shape of
+    /// [`IvfIndex::calibration_requests`] reaches `target` (all lists if none does); returns
+    /// the whole sample. CPU-heavy (that many brute-force queries): call it from a blocking
+    /// thread.
     pub fn calibrate(&self, target: f64, k: usize, seed: u64) -> Result<RecallSample, StoreError> {
         let requests = self.calibration_requests(CALIBRATION_QUERIES, seed);
         let mut sample = RecallSample::new(self.lists());
-        for needs in self.probes_needed_batch(&requests, k)? {
-            sample.add(&needs);
+        let mut shapes = vec![RecallSample::new(self.lists()); CALIBRATION_SHAPES];
+        for (q, needs) in self.probes_needed_batch(&requests, k)?.iter().enumerate() {
+            sample.add(needs);
+            shapes[q % CALIBRATION_SHAPES].add(needs);
         }
-        self.set_nprobe(sample.nprobe_for(target).unwrap_or(self.lists()));
+        let nprobe = shapes
+            .iter()
+            .filter_map(|s| s.nprobe_for(target))
+            .max()
+            .unwrap_or(self.lists());
+        self.set_nprobe(nprobe);
         Ok(sample)
     }
 }
@@ -690,7 +708,20 @@ mod tests {
         let sample = ivf.calibrate(0.95, 10, 4).unwrap();
         let nprobe = ivf.nprobe();
         assert!(sample.recall_at(nprobe).unwrap() >= 0.95);
-        assert!(nprobe == 1 || sample.recall_at(nprobe - 1).unwrap() < 0.95);
+        // Every shape reaches the target at `nprobe`, and one of them misses it with fewer.
+        let requests = ivf.calibration_requests(CALIBRATION_QUERIES, 4);
+        let needs = ivf.probes_needed_batch(&requests, 10).unwrap();
+        let mut shapes = vec![RecallSample::new(ivf.lists()); CALIBRATION_SHAPES];
+        for (q, n) in needs.iter().enumerate() {
+            shapes[q % CALIBRATION_SHAPES].add(n);
+        }
+        assert!(shapes.iter().all(|s| s.recall_at(nprobe).unwrap() >= 0.95));
+        assert!(
+            nprobe == 1
+                || shapes
+                    .iter()
+                    .any(|s| s.recall_at(nprobe - 1).unwrap() < 0.95)
+        );
         assert!(nprobe < ivf.lists(), "clustered items need few lists");
     }
 
