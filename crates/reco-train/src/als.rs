@@ -374,6 +374,68 @@ mod tests {
     }
 
     #[test]
+    fn repeated_cg_steps_reach_the_exact_solution_of_a_row() {
+        // One user's system against 12 random item vectors (5 factors, padded to 8), 4 observed.
+        let (k, s) = (5, LANES);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut fixed = vec![0.0f32; 12 * s];
+        for row in fixed.chunks_exact_mut(s) {
+            for v in &mut row[..k] {
+                *v = rng.random::<f32>() - 0.5;
+            }
+        }
+        let (cols, weights) = ([1u32, 4, 7, 10], [1.0f32, 3.0, 0.5, 2.0]);
+        let solver = Solver {
+            factors: k,
+            stride: s,
+            regularization: 0.5,
+            alpha: 2.0,
+        };
+        let mut g = gram(&fixed, s);
+        for d in 0..k {
+            g[d * s + d] += solver.regularization;
+        }
+        // Direct solve of the same system in f64.
+        let mut a = nalgebra::DMatrix::<f64>::zeros(k, k);
+        let mut b = nalgebra::DVector::<f64>::zeros(k);
+        for p in 0..k {
+            for q in 0..k {
+                a[(p, q)] = g[p * s + q];
+            }
+        }
+        for (&c, &w) in cols.iter().zip(&weights) {
+            let y = &fixed[c as usize * s..c as usize * s + k];
+            let conf = 1.0 + 2.0 * f64::from(w);
+            for p in 0..k {
+                b[p] += conf * f64::from(y[p]);
+                for q in 0..k {
+                    a[(p, q)] += (conf - 1.0) * f64::from(y[p]) * f64::from(y[q]);
+                }
+            }
+        }
+        let exact = a.cholesky().unwrap().solve(&b);
+        let g: Vec<f32> = g.iter().map(|&v| v as f32).collect();
+        let mut x = vec![0.0f32; s];
+        let mut scratch = vec![0.0f32; 3 * s];
+        solver.solve_row(&g, &fixed, &cols, &weights, &mut x, &mut scratch);
+        let first_error: f64 = (0..k).map(|p| (f64::from(x[p]) - exact[p]).abs()).sum();
+        for _ in 0..10 {
+            solver.solve_row(&g, &fixed, &cols, &weights, &mut x, &mut scratch);
+        }
+        for p in 0..k {
+            assert!(
+                (f64::from(x[p]) - exact[p]).abs() < 1e-4,
+                "{x:?} vs {exact}"
+            );
+        }
+        assert!(x[k..].iter().all(|&v| v == 0.0), "padding moved: {x:?}");
+        assert!(
+            first_error > 1e-4,
+            "3 steps from zero already exact: {first_error}"
+        );
+    }
+
+    #[test]
     fn same_seed_same_factors_other_seed_other_factors() {
         let data = blocks();
         let config = AlsConfig {

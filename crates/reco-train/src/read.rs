@@ -210,3 +210,68 @@ pub fn read_split_interactions(path: &Path) -> Result<(Interactions, u64), Train
     }
     Ok((builder.build(), rows))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interactions::Interaction;
+
+    fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("reco-train-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_split_file_streams_into_the_same_interactions_as_rows() {
+        let text = "user_id,item_id,timestamp\nu2,b,1\n\"u,1\",a,2\nu2,a,3\nu2,b,4\n\nu3,c,5\n";
+        let path = temp_file("split.csv", text);
+        let (streamed, rows) = read_split_interactions(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let expected = Interactions::new(
+            &[
+                ("u2", "b"),
+                ("u,1", "a"),
+                ("u2", "a"),
+                ("u2", "b"),
+                ("u3", "c"),
+            ]
+            .map(|(user, item)| Interaction {
+                user: user.into(),
+                item: item.into(),
+                weight: 1.0,
+            }),
+        );
+        assert_eq!(rows, 5);
+        assert_eq!(streamed.users, ["u,1", "u2", "u3"]);
+        assert_eq!(streamed.users, expected.users);
+        assert_eq!(streamed.items, expected.items);
+        assert_eq!(streamed.by_user.indptr, expected.by_user.indptr);
+        assert_eq!(streamed.by_user.indices, expected.by_user.indices);
+        assert_eq!(streamed.by_user.weights, expected.by_user.weights);
+        assert_eq!(streamed.by_item.indices, expected.by_item.indices);
+        // u2 rated b twice: one pair of weight 2.
+        assert_eq!(
+            streamed.by_user.row(1),
+            (&[0u32, 1][..], &[1.0f32, 2.0][..])
+        );
+    }
+
+    #[test]
+    fn a_bad_header_or_timestamp_names_the_line() {
+        let path = temp_file("bad-header.csv", "user,item,time\nu,a,1\n");
+        let err = read_split_interactions(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("header"), "{err}");
+        let path = temp_file(
+            "bad-time.csv",
+            "user_id,item_id,timestamp\nu,a,1\nu,b,noon\n",
+        );
+        let err = read_split_interactions(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(&err, TrainError::Malformed { line: 3, reason, .. } if reason.contains("noon")),
+            "{err}"
+        );
+    }
+}
