@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::evaluation::{self, Event, RankingMetrics, TOP_K};
-use crate::interactions::{Interaction, Interactions};
+use crate::interactions::{Interactions, InteractionsBuilder};
 use crate::towers::{self, TrainConfig, TrainingData};
 
 /// Metrics of the model and of the baseline on one split.
@@ -43,16 +43,12 @@ pub fn data_from_events(events: &[Event], source: &str) -> Result<TrainingData, 
             reason: "the training split has no events".to_owned(),
         });
     }
-    let rows: Vec<Interaction> = events
-        .iter()
-        .map(|e| Interaction {
-            user: e.user.clone(),
-            item: e.item.clone(),
-            weight: 1.0,
-        })
-        .collect();
+    let mut interactions = InteractionsBuilder::with_capacity(events.len());
+    for e in events {
+        interactions.push(&e.user, &e.item, 1.0);
+    }
     Ok(TrainingData {
-        interactions: Interactions::new(&rows),
+        interactions: interactions.build(),
         user_features: None,
         item_features: None,
         source: source.to_owned(),

@@ -5,6 +5,7 @@
 //! integers as `Int8`/`Int16`/`Int32`; any integer, decimal or float type is accepted.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -15,7 +16,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::TrainError;
 use crate::evaluation::{MIN_POSITIVES, POSITIVE_RATING, TEST_SHARE_DENOMINATOR};
-use crate::interactions::{Interaction, Interactions};
+use crate::interactions::InteractionsBuilder;
 use crate::towers::{EntityFeatures, TrainingData};
 
 /// Column names of the training-row contract, from `reco_domain::training`.
@@ -225,23 +226,23 @@ pub fn training_data(rows: &[SnapshotRow], source: &str) -> Result<TrainingData,
             reason: "the snapshot has no rows".to_owned(),
         });
     }
-    let interactions: Vec<Interaction> = rows
-        .iter()
-        .filter_map(|r| {
-            Some(Interaction {
-                user: r.customer_number.to_string(),
-                item: r.product_code.clone(),
-                weight: rating_weight(r.rating)?,
-            })
-        })
-        .collect();
-    if interactions.is_empty() {
+    // Streamed into the builder: no per-row copy of the ids.
+    let mut builder = InteractionsBuilder::with_capacity(rows.len());
+    let mut user = String::new();
+    for r in rows {
+        if let Some(weight) = rating_weight(r.rating) {
+            user.clear();
+            write!(user, "{}", r.customer_number).expect("writing to a String cannot fail");
+            builder.push(&user, &r.product_code, weight);
+        }
+    }
+    if builder.is_empty() {
         return Err(TrainError::Empty {
             source_name: source.to_owned(),
             reason: format!("no rating above {NEUTRAL_RATING} among {} rows", rows.len()),
         });
     }
-    let interactions = Interactions::new(&interactions);
+    let interactions = builder.build();
     let mut customers: HashMap<String, &SnapshotRow> = HashMap::new();
     let mut products: HashMap<&str, &SnapshotRow> = HashMap::new();
     for r in rows {
