@@ -59,7 +59,8 @@ pub const RECO_TRAIN_ALPHA: &str = "RECO_TRAIN_ALPHA";
 pub const RECO_TRAIN_SEED: &str = "RECO_TRAIN_SEED";
 /// Training gate: lowest held-out nDCG@10 for a version to become LATEST (default 0).
 pub const RECO_TRAIN_MIN_NDCG: &str = "RECO_TRAIN_MIN_NDCG";
-/// Training gate: largest relative nDCG@10 drop against the previous LATEST (default 0.10).
+/// Training gate: largest relative nDCG@10 drop against the live version re-fitted on the
+/// same held-out split (most-popular when there is none; default 0.10).
 pub const RECO_TRAIN_MAX_NDCG_DROP: &str = "RECO_TRAIN_MAX_NDCG_DROP";
 /// Training: automatic hyper-parameter search before the fit (`true` by default; `false`
 /// trains with the given settings as they are).
