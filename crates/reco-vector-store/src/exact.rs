@@ -141,16 +141,7 @@ impl ExactIndex {
         requests: &[KnnRequest],
         k: usize,
     ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
-        if k == 0 || k > MAX_K {
-            return Err(StoreError::BadRequest {
-                reason: format!("k = {k} must be within 1..={MAX_K}"),
-            });
-        }
-        let queries = requests
-            .iter()
-            .enumerate()
-            .map(|(index, request)| self.query(index, request))
-            .collect::<Result<Vec<_>, _>>()?;
+        let queries = self.queries(requests, k)?;
         let work = queries.len() * self.unit.len();
         if work < PARALLEL_MIN_WORK || queries.len() < 2 {
             let mut scores = Vec::new();
@@ -167,6 +158,25 @@ impl ExactIndex {
     }
 
     /// A request as a unit query vector (or none) and the rows it must not return.
+    /// Every request's query (see [`ExactIndex::query`]), after checking `k`: what the exact
+    /// and the partitioned searches both start from.
+    pub(crate) fn queries(
+        &self,
+        requests: &[KnnRequest],
+        k: usize,
+    ) -> Result<Vec<Query>, StoreError> {
+        if k == 0 || k > MAX_K {
+            return Err(StoreError::BadRequest {
+                reason: format!("k = {k} must be within 1..={MAX_K}"),
+            });
+        }
+        requests
+            .iter()
+            .enumerate()
+            .map(|(index, request)| self.query(index, request))
+            .collect()
+    }
+
     pub(crate) fn query(&self, index: usize, request: &KnnRequest) -> Result<Query, StoreError> {
         let (vector, mut skip) = match request {
             KnnRequest::ByVector { vector, exclude } => {

@@ -17,7 +17,6 @@ use rayon::prelude::*;
 use crate::StoreError;
 use crate::exact::{ExactIndex, Query, dot};
 use crate::knn::{KnnRequest, ScoredItem};
-use crate::options::MAX_K;
 
 /// Rows sampled per list to train the centroids: enough for stable centroids (FAISS warns
 /// below 39), a small share of a large catalogue (64,000 of 1M at 1,000 lists).
@@ -215,16 +214,7 @@ impl IvfIndex {
         k: usize,
         nprobe: usize,
     ) -> Result<Vec<Vec<ScoredItem>>, StoreError> {
-        if k == 0 || k > MAX_K {
-            return Err(StoreError::BadRequest {
-                reason: format!("k = {k} must be within 1..={MAX_K}"),
-            });
-        }
-        let queries = requests
-            .iter()
-            .enumerate()
-            .map(|(index, request)| self.items.query(index, request))
-            .collect::<Result<Vec<_>, _>>()?;
+        let queries = self.items.queries(requests, k)?;
         let nprobe = nprobe.clamp(1, self.lists().max(1));
         let per_query = (nprobe * self.len() / self.lists().max(1) + self.lists()) * self.dim();
         let threads = rayon::current_num_threads();
@@ -338,16 +328,7 @@ impl IvfIndex {
         requests: &[KnnRequest],
         k: usize,
     ) -> Result<Vec<Vec<u32>>, StoreError> {
-        if k == 0 || k > MAX_K {
-            return Err(StoreError::BadRequest {
-                reason: format!("k = {k} must be within 1..={MAX_K}"),
-            });
-        }
-        let queries = requests
-            .iter()
-            .enumerate()
-            .map(|(index, request)| self.items.query(index, request))
-            .collect::<Result<Vec<_>, _>>()?;
+        let queries = self.items.queries(requests, k)?;
         Ok(queries
             .par_iter()
             .map_init(Vec::new, |scores, query| {
