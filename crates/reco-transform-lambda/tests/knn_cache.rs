@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::fmt::Write as _;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reco_domain::recommendation::ScoredItem;
@@ -25,22 +23,7 @@ const K: usize = 10;
 
 /// Item `i` belongs to cluster `i % CLUSTERS`: a centre plus noise, as trained embeddings.
 fn catalogue(seed: u64) -> (String, Vec<Vec<f32>>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let centres: Vec<Vec<f32>> = (0..CLUSTERS)
-        .map(|_| (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect())
-        .collect();
-    let mut csv = String::from("id,embedding\n");
-    let mut vectors = Vec::new();
-    for i in 0..ITEMS {
-        let v: Vec<f32> = centres[i % CLUSTERS]
-            .iter()
-            .map(|c| c + rng.random_range(-0.3f32..0.3))
-            .collect();
-        let text: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-        writeln!(csv, "S{i:04},\"[{}]\"", text.join(",")).unwrap();
-        vectors.push(v);
-    }
-    (csv, vectors)
+    support::clustered_catalogue(seed, ITEMS, CLUSTERS, DIM, 0.3, |i| format!("S{i:04}"))
 }
 
 fn id(i: usize) -> String {

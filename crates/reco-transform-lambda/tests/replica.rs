@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -26,22 +25,7 @@ const CLUSTERS: usize = 40;
 
 /// `items` vectors in [`CLUSTERS`] clusters, ids `{prefix}{i:05}` padded to `id_len`.
 fn catalogue(items: usize, seed: u64, prefix: &str, id_len: usize) -> (String, Vec<Vec<f32>>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let centres: Vec<Vec<f32>> = (0..CLUSTERS)
-        .map(|_| (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect())
-        .collect();
-    let mut csv = String::from("id,embedding\n");
-    let mut vectors = Vec::new();
-    for i in 0..items {
-        let v: Vec<f32> = centres[i % CLUSTERS]
-            .iter()
-            .map(|c| c + rng.random_range(-0.4f32..0.4))
-            .collect();
-        let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-        writeln!(csv, "{},\"[{}]\"", id(prefix, i, id_len), parts.join(",")).unwrap();
-        vectors.push(v);
-    }
-    (csv, vectors)
+    support::clustered_catalogue(seed, items, CLUSTERS, DIM, 0.4, |i| id(prefix, i, id_len))
 }
 
 fn id(prefix: &str, i: usize, id_len: usize) -> String {
