@@ -5,6 +5,7 @@
 //! ```text
 //! <artifacts bucket>/<model prefix>LATEST                       the live version (text), written last
 //! <artifacts bucket>/<model prefix><version>/model.json         ModelArtifact (both towers)
+//! <artifacts bucket>/<model prefix><version>/model.bin          the same, compact binary (optional)
 //! <artifacts bucket>/<model prefix><version>/metrics.json       evaluation, gate, timings
 //! <artifacts bucket>/<model prefix><version>/item_embeddings.{csv,parquet}
 //! <artifacts bucket>/<model prefix><version>/user_embeddings.{csv,parquet}
@@ -26,6 +27,9 @@ pub const DEFAULT_MODEL_PREFIX: &str = "models/";
 pub const LATEST_FILE: &str = "LATEST";
 /// The model artifact.
 pub const MODEL_FILE: &str = "model.json";
+/// The model artifact's compact binary copy (`reco_domain::model`), read first by the transform
+/// Lambda; versions published before it have only `model.json`.
+pub const MODEL_BIN_FILE: &str = "model.bin";
 /// Evaluation and gate report of the version.
 pub const METRICS_FILE: &str = "metrics.json";
 /// Item embeddings, CSV.

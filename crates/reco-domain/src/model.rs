@@ -21,6 +21,23 @@
 //! - user embedding: `[raw / |raw|, 0]` (unit length);
 //! - item embedding: `[raw / M, sqrt(1 - |raw|^2 / M^2)]` with `M = item_max_norm` (unit length;
 //!   the extra coordinate carries what cosine would otherwise throw away, the item's norm).
+//!
+//! # Compact binary copy (`model.bin`, layout [`MODEL_BIN_LAYOUT`])
+//! The same artifact, written next to `model.json` for readers on a cold-start budget (the
+//! transform Lambda): about a third of the JSON's size and parsed without text-to-float
+//! conversions. All integers little-endian:
+//! - 8 bytes magic [`MODEL_BIN_MAGIC`], u32 layout version, u32 header length `H`, u64 body
+//!   length `B`;
+//! - `H` bytes of header: JSON holding everything but the large arrays (`format_version`,
+//!   `model_version`, `dim`, `factors`, `item_max_norm`, `training`, and per tower its
+//!   `categorical` and `numeric` features and the counts `weights` and `ids`);
+//! - `B` bytes of body, the user tower then the item tower, each: its weights (`f32` x count),
+//!   its id parts (`f32` x ids x factors, row `i` for `ids[i]`), then its ids (u32 byte length
+//!   + UTF-8 each);
+//! - a u32 CRC-32 (IEEE) of every byte before it.
+//!
+//! A file of another length than its header says, with a bad checksum or with inconsistent
+//! counts is refused ([`ModelError::Binary`]) before anything of it is used.
 
 use std::collections::HashMap;
 
@@ -103,6 +120,140 @@ pub enum ModelError {
         /// What disagrees, naming the field.
         what: String,
     },
+    /// The bytes are not a complete, intact `model.bin`.
+    #[error(
+        "model.bin is unusable: {what}; publish the version again (`reco train`) or remove model.bin so readers take model.json"
+    )]
+    Binary {
+        /// What is wrong: truncated, bad checksum, unknown layout, counts that disagree.
+        what: String,
+    },
+}
+
+/// First bytes of a `model.bin`.
+pub const MODEL_BIN_MAGIC: &[u8; 8] = b"RECOMODL";
+/// Version of `model.bin`'s binary layout (the artifact inside keeps its
+/// [`MODEL_FORMAT_VERSION`]); bumped on any incompatible change.
+pub const MODEL_BIN_LAYOUT: u32 = 1;
+/// Bytes before `model.bin`'s header: magic, layout, header length, body length.
+const BIN_PREFIX: usize = 8 + 4 + 4 + 8;
+
+/// `model.bin`'s header: the artifact without its large arrays.
+#[derive(Serialize, Deserialize)]
+struct BinHeader {
+    format_version: u32,
+    model_version: String,
+    dim: usize,
+    factors: usize,
+    item_max_norm: f64,
+    training: TrainingMetadata,
+    user_tower: BinTowerHeader,
+    item_tower: BinTowerHeader,
+}
+
+/// A tower in `model.bin`'s header: its features and the counts of what the body holds.
+#[derive(Serialize, Deserialize)]
+struct BinTowerHeader {
+    categorical: Vec<CategoricalFeature>,
+    numeric: Vec<NumericFeature>,
+    /// Number of weights (`f32`).
+    weights: usize,
+    /// Number of ids (each with `factors` id-part values).
+    ids: usize,
+}
+
+/// Reads `model.bin`'s body in order, refusing to read past its end.
+struct BinReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> BinReader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ModelError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(ModelError::Binary {
+                what: format!("the body ends at byte {} inside {what}", self.bytes.len()),
+            });
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn f32s(&mut self, n: usize, what: &str) -> Result<Vec<f32>, ModelError> {
+        let len = n.checked_mul(4).ok_or_else(|| ModelError::Binary {
+            what: format!("{what} count {n} is too large"),
+        })?;
+        Ok(self
+            .take(len, what)?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, ModelError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn tower(
+        &mut self,
+        name: &str,
+        header: BinTowerHeader,
+        factors: usize,
+    ) -> Result<Tower, ModelError> {
+        let weights = self.f32s(header.weights, &format!("{name}.weights"))?;
+        let flat = self.f32s(
+            header.ids.checked_mul(factors).unwrap_or(usize::MAX),
+            &format!("{name}.id_parts"),
+        )?;
+        let id_parts: Vec<Vec<f32>> = flat.chunks_exact(factors).map(<[f32]>::to_vec).collect();
+        let mut ids = Vec::with_capacity(header.ids.min(self.bytes.len() / 4));
+        for i in 0..header.ids {
+            let what = format!("{name}.ids[{i}]");
+            let len = self.u32(&what)? as usize;
+            let text =
+                std::str::from_utf8(self.take(len, &what)?).map_err(|e| ModelError::Binary {
+                    what: format!("{what} is not UTF-8: {e}"),
+                })?;
+            ids.push(text.to_owned());
+        }
+        Ok(Tower::new(
+            header.categorical,
+            header.numeric,
+            weights,
+            ids,
+            id_parts,
+        ))
+    }
+}
+
+/// Appends a tower's body to `out`.
+fn write_tower_body(out: &mut Vec<u8>, tower: &Tower) {
+    out.extend(tower.weights.iter().flat_map(|w| w.to_le_bytes()));
+    out.extend(
+        tower
+            .id_parts
+            .iter()
+            .flatten()
+            .flat_map(|v| v.to_le_bytes()),
+    );
+    for id in &tower.ids {
+        let len = u32::try_from(id.len()).expect("an id shorter than 4 GiB");
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(id.as_bytes());
+    }
+}
+
+/// CRC-32 (IEEE, as zlib's `crc32`) of `bytes`.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
 }
 
 /// How a numeric feature's raw value is transformed before standardisation.
@@ -371,6 +522,135 @@ impl ModelArtifact {
     pub fn to_json_vec(&self) -> Result<Vec<u8>, ModelError> {
         self.validate()?;
         Ok(serde_json::to_vec(self)?)
+    }
+
+    /// Serialises the artifact (after checking it) to its compact binary copy, `model.bin`
+    /// (layout in the module docs).
+    pub fn to_bin_vec(&self) -> Result<Vec<u8>, ModelError> {
+        self.validate()?;
+        let tower_header = |t: &Tower| BinTowerHeader {
+            categorical: t.categorical.clone(),
+            numeric: t.numeric.clone(),
+            weights: t.weights.len(),
+            ids: t.ids.len(),
+        };
+        let header = serde_json::to_vec(&BinHeader {
+            format_version: self.format_version,
+            model_version: self.model_version.clone(),
+            dim: self.dim,
+            factors: self.factors,
+            item_max_norm: self.item_max_norm,
+            training: self.training.clone(),
+            user_tower: tower_header(&self.user_tower),
+            item_tower: tower_header(&self.item_tower),
+        })?;
+        let values = self.user_tower.weights.len()
+            + self.item_tower.weights.len()
+            + (self.user_tower.ids.len() + self.item_tower.ids.len()) * self.factors;
+        let mut body = Vec::with_capacity(
+            values * 4 + 16 * (self.user_tower.ids.len() + self.item_tower.ids.len()),
+        );
+        write_tower_body(&mut body, &self.user_tower);
+        write_tower_body(&mut body, &self.item_tower);
+        let mut out = Vec::with_capacity(BIN_PREFIX + header.len() + body.len() + 4);
+        out.extend_from_slice(MODEL_BIN_MAGIC);
+        out.extend_from_slice(&MODEL_BIN_LAYOUT.to_le_bytes());
+        let header_len = u32::try_from(header.len()).map_err(|_| ModelError::Inconsistent {
+            what: "the model's features do not fit model.bin's header (4 GiB)".into(),
+        })?;
+        out.extend_from_slice(&header_len.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&body);
+        let crc = crc32(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Ok(out)
+    }
+
+    /// Parses and checks a `model.bin`: refuses a truncated or corrupted file (length and
+    /// checksum), an unknown layout or `format_version`, and inconsistent shapes, as
+    /// [`ModelArtifact::from_json_slice`] does for `model.json`.
+    pub fn from_bin_slice(bytes: &[u8]) -> Result<Self, ModelError> {
+        let bad = |what: String| ModelError::Binary { what };
+        if bytes.len() < BIN_PREFIX + 4 || &bytes[..8] != MODEL_BIN_MAGIC {
+            return Err(bad(format!(
+                "not a model.bin ({} bytes, no {:?} magic at its start)",
+                bytes.len(),
+                std::str::from_utf8(MODEL_BIN_MAGIC).unwrap_or_default()
+            )));
+        }
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let layout = u32_at(8);
+        if layout != MODEL_BIN_LAYOUT {
+            return Err(bad(format!(
+                "binary layout {layout}; this build reads only {MODEL_BIN_LAYOUT}"
+            )));
+        }
+        let header_len = u32_at(12) as u64;
+        let mut body_len = [0u8; 8];
+        body_len.copy_from_slice(&bytes[16..24]);
+        let body_len = u64::from_le_bytes(body_len);
+        let expected = (BIN_PREFIX as u64 + 4)
+            .checked_add(header_len)
+            .and_then(|n| n.checked_add(body_len));
+        if expected != Some(bytes.len() as u64) {
+            return Err(bad(format!(
+                "{} bytes where its header announces {} (truncated or padded)",
+                bytes.len(),
+                expected.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string())
+            )));
+        }
+        let (content, stored) = bytes.split_at(bytes.len() - 4);
+        let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
+        let computed = crc32(content);
+        if stored != computed {
+            return Err(bad(format!(
+                "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupted"
+            )));
+        }
+        let header_end = BIN_PREFIX + header_len as usize;
+        let header: BinHeader = serde_json::from_slice(&content[BIN_PREFIX..header_end])?;
+        if header.format_version != MODEL_FORMAT_VERSION {
+            return Err(ModelError::UnsupportedFormat {
+                found: header.format_version,
+                expected: MODEL_FORMAT_VERSION,
+            });
+        }
+        let factors = header.factors;
+        if factors == 0 || header.dim != factors + 1 {
+            return Err(ModelError::Inconsistent {
+                what: format!(
+                    "dim {} must be factors {factors} + 1 and at least 2",
+                    header.dim
+                ),
+            });
+        }
+        let mut body = BinReader {
+            bytes: &content[header_end..],
+            at: 0,
+        };
+        let user_tower = body.tower("user_tower", header.user_tower, factors)?;
+        let item_tower = body.tower("item_tower", header.item_tower, factors)?;
+        if body.at != body.bytes.len() {
+            return Err(bad(format!(
+                "{} bytes of body left after the item tower's ids",
+                body.bytes.len() - body.at
+            )));
+        }
+        let artifact = Self {
+            format_version: header.format_version,
+            model_version: header.model_version,
+            dim: header.dim,
+            factors,
+            user_tower,
+            item_tower,
+            item_max_norm: header.item_max_norm,
+            training: header.training,
+        };
+        artifact.validate()?;
+        Ok(artifact)
     }
 
     /// Checks that sizes and values agree.
@@ -666,6 +946,131 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing field"), "{err}");
+    }
+
+    /// Rewrites `bin`'s checksum after an edit, so that only the edit is refused.
+    fn reseal(bin: &mut [u8]) {
+        let end = bin.len() - 4;
+        let crc = crc32(&bin[..end]);
+        bin[end..].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn bin_round_trips_and_gives_the_embeddings_and_scores_of_json() {
+        let model = artifact();
+        let bin = model.to_bin_vec().unwrap();
+        let from_bin = ModelArtifact::from_bin_slice(&bin).unwrap();
+        let from_json = ModelArtifact::from_json_slice(&model.to_json_vec().unwrap()).unwrap();
+        assert_eq!(from_bin, model);
+        assert_eq!(from_bin, from_json);
+        for customer in [
+            CustomerFeatures {
+                customer_number: Some(103),
+                city: Some("Paris".into()),
+                country: Some("France".into()),
+                credit_limit: Some(21_000.0),
+            },
+            CustomerFeatures {
+                customer_number: Some(999),
+                credit_limit: Some(-5.0),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(
+                from_bin.embed_customer(&customer),
+                from_json.embed_customer(&customer)
+            );
+            assert!(from_bin.knows_customer(103) && !from_bin.knows_customer(999));
+        }
+        let product = ProductFeatures {
+            product_code: Some("S10_1678".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_bin.embed_product(&product),
+            from_json.embed_product(&product)
+        );
+        // Every value survives bit for bit (f32 little-endian), so scores are equal too.
+        assert_eq!(from_bin.user_tower.weights, model.user_tower.weights);
+        assert_eq!(from_bin.item_tower.id_parts, model.item_tower.id_parts);
+    }
+
+    #[test]
+    fn bin_refuses_truncated_corrupted_and_foreign_files() {
+        let bin = artifact().to_bin_vec().unwrap();
+        let refused = |bytes: &[u8]| match ModelArtifact::from_bin_slice(bytes) {
+            Err(e @ ModelError::Binary { .. }) => e.to_string(),
+            other => panic!("not refused as a bad model.bin: {other:?}"),
+        };
+        let err = refused(&bin[..bin.len() - 10]);
+        assert!(err.contains("truncated"), "{err}");
+        assert!(err.contains("publish the version again"), "{err}");
+        let err = refused(&bin[..5]);
+        assert!(err.contains("not a model.bin"), "{err}");
+        let mut padded = bin.clone();
+        padded.push(0);
+        assert!(refused(&padded).contains("truncated or padded"));
+        // One flipped bit in the body.
+        let mut flipped = bin.clone();
+        let middle = flipped.len() - 40;
+        flipped[middle] ^= 0x10;
+        let err = refused(&flipped);
+        assert!(err.contains("checksum mismatch"), "{err}");
+        let err = refused(b"{\"format_version\": 1, \"model_version\": \"v1\"} plus more text");
+        assert!(err.contains("not a model.bin"), "{err}");
+        // Another layout, correctly sealed.
+        let mut other = bin.clone();
+        other[8..12].copy_from_slice(&2u32.to_le_bytes());
+        reseal(&mut other);
+        let err = refused(&other);
+        assert!(err.contains("binary layout 2"), "{err}");
+        // Counts that disagree with the body: one id more than the body holds.
+        let header_len = u32::from_le_bytes(bin[12..16].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bin[BIN_PREFIX..BIN_PREFIX + header_len]).unwrap();
+        let edited = header.replacen("\"ids\":1}", "\"ids\":2}", 1);
+        assert_ne!(edited, header);
+        let mut lying = bin[..BIN_PREFIX].to_vec();
+        lying.extend_from_slice(edited.as_bytes());
+        lying.extend_from_slice(&bin[BIN_PREFIX + header_len..]);
+        reseal(&mut lying);
+        let err = refused(&lying);
+        assert!(
+            err.contains("inside item_tower") || err.contains("inside user_tower"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bin_refuses_another_format_version_and_bad_shapes_like_json() {
+        // `to_bin_vec` refuses such models: edit a valid file's header (and reseal it).
+        let bin = artifact().to_bin_vec().unwrap();
+        let header_len = u32::from_le_bytes(bin[12..16].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bin[BIN_PREFIX..BIN_PREFIX + header_len]).unwrap();
+        let rewrite = |from: &str, to: &str| {
+            let edited = header.replacen(from, to, 1);
+            assert_ne!(edited, header, "{from} not in the header");
+            let mut out = bin[..BIN_PREFIX].to_vec();
+            out[12..16].copy_from_slice(&(edited.len() as u32).to_le_bytes());
+            out.extend_from_slice(edited.as_bytes());
+            out.extend_from_slice(&bin[BIN_PREFIX + header_len..]);
+            reseal(&mut out);
+            ModelArtifact::from_bin_slice(&out).unwrap_err()
+        };
+        let err = rewrite("\"format_version\":1", "\"format_version\":2");
+        assert!(
+            matches!(
+                err,
+                ModelError::UnsupportedFormat {
+                    found: 2,
+                    expected: 1
+                }
+            ),
+            "{err}"
+        );
+        let err = rewrite("\"item_max_norm\":2.5", "\"item_max_norm\":-1.0").to_string();
+        assert!(err.contains("item_max_norm"), "{err}");
+        let err = rewrite("\"dim\":3", "\"dim\":4").to_string();
+        assert!(err.contains("dim 4"), "{err}");
     }
 
     #[test]
