@@ -1,5 +1,11 @@
-//! The training-row contract: one denormalized row per rating, as written to Parquet by
+//! The training-row contract: one denormalized row per interaction, as written to Parquet by
 //! `reco-etl` and read by `reco-train`.
+//!
+//! Two kinds of rows share the table, told apart by [`COL_SOURCE`]: `rating` rows (one per
+//! rating of the source database; [`COL_RATING`] set, [`COL_EVENT_WEIGHT`] null) and `events`
+//! rows (one per customer x product pair seen in the click events of the data lake;
+//! [`COL_RATING`] null, [`COL_EVENT_WEIGHT`] the pair's derived weight, > 0). Files written
+//! before schema version 2 have neither column: read them as all `rating` rows.
 //!
 //! Column names are snake_case and **stable**: readers select columns by these constants.
 //! Money columns are `Decimal128(10, 2)`, exactly the source's `decimal(10,2)` (no
@@ -21,7 +27,8 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Version of the training schema and layout; bumped on any incompatible change.
-pub const TRAINING_SCHEMA_VERSION: u32 = 1;
+/// Version 2: `rating` nullable, [`COL_SOURCE`] and [`COL_EVENT_WEIGHT`] added.
+pub const TRAINING_SCHEMA_VERSION: u32 = 2;
 
 /// Customer number (`customers.customerNumber`), `Int32`, not null.
 pub const COL_CUSTOMER_NUMBER: &str = "customer_number";
@@ -47,8 +54,19 @@ pub const COL_QUANTITY_IN_STOCK: &str = "quantity_in_stock";
 pub const COL_BUY_PRICE: &str = "buy_price";
 /// Manufacturer's suggested retail price, `Decimal128(10, 2)`, not null.
 pub const COL_MSRP: &str = "msrp";
-/// Rating 1..=5, `Int8`, not null.
+/// Rating 1..=5, `Int8`, nullable: set on `rating` rows, null on `events` rows.
 pub const COL_RATING: &str = "rating";
+/// Where the row comes from, `Utf8`, not null: [`SOURCE_RATING`] or [`SOURCE_EVENTS`]
+/// (absent in files written before schema version 2: read as [`SOURCE_RATING`]).
+pub const COL_SOURCE: &str = "source";
+/// The pair's weight derived from click events, `Float64`, nullable: > 0 on `events` rows,
+/// null on `rating` rows.
+pub const COL_EVENT_WEIGHT: &str = "event_weight";
+
+/// [`COL_SOURCE`] of a row made from a rating of the source database.
+pub const SOURCE_RATING: &str = "rating";
+/// [`COL_SOURCE`] of a row made from the click events of a customer x product pair.
+pub const SOURCE_EVENTS: &str = "events";
 
 /// Hive partition key of the training table (not stored in the Parquet files).
 pub const PARTITION_KEY_SNAPSHOT: &str = "snapshot";
@@ -103,7 +121,9 @@ pub fn training_columns() -> Vec<TrainingColumn> {
         col(COL_QUANTITY_IN_STOCK, DataType::Int16, false, "smallint"),
         col(COL_BUY_PRICE, MONEY, false, MONEY_HIVE),
         col(COL_MSRP, MONEY, false, MONEY_HIVE),
-        col(COL_RATING, DataType::Int8, false, "tinyint"),
+        col(COL_RATING, DataType::Int8, true, "tinyint"),
+        col(COL_SOURCE, DataType::Utf8, false, "string"),
+        col(COL_EVENT_WEIGHT, DataType::Float64, true, "double"),
     ]
 }
 
@@ -129,7 +149,42 @@ impl fmt::Display for Cents {
     }
 }
 
-/// One training row: a rating joined with its customer and product.
+/// What a training row records about its customer x product pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Interaction {
+    /// A rating 1..=5 from the source database (`source = rating`).
+    Rating(i8),
+    /// The weight derived from the pair's click events, > 0 (`source = events`).
+    Events(f64),
+}
+
+impl Interaction {
+    /// The row's [`COL_SOURCE`] value.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Self::Rating(_) => SOURCE_RATING,
+            Self::Events(_) => SOURCE_EVENTS,
+        }
+    }
+
+    /// The [`COL_RATING`] value (null on `events` rows).
+    pub fn rating(&self) -> Option<i8> {
+        match self {
+            Self::Rating(r) => Some(*r),
+            Self::Events(_) => None,
+        }
+    }
+
+    /// The [`COL_EVENT_WEIGHT`] value (null on `rating` rows).
+    pub fn event_weight(&self) -> Option<f64> {
+        match self {
+            Self::Rating(_) => None,
+            Self::Events(w) => Some(*w),
+        }
+    }
+}
+
+/// One `rating` training row: a rating joined with its customer and product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrainingRow {
     /// Customer number.
@@ -450,7 +505,9 @@ mod tests {
                 "quantity_in_stock:Int16:false",
                 "buy_price:Decimal128(10, 2):false",
                 "msrp:Decimal128(10, 2):false",
-                "rating:Int8:false",
+                "rating:Int8:true",
+                "source:Utf8:false",
+                "event_weight:Float64:true",
             ]
         );
     }

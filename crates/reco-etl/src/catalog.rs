@@ -150,7 +150,7 @@ impl TrainingCatalog {
         let target = format!("{}.{}", self.database, self.table);
         let input = TableInput::builder()
             .name(&self.table)
-            .description("reco training rows: one denormalized row per rating")
+            .description("reco training rows: one denormalized row per rating or per customer x product pair of click events")
             .table_type("EXTERNAL_TABLE")
             .parameters("classification", "parquet")
             .parameters("EXTERNAL", "TRUE")

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Decimal128Builder, Int8Builder, Int16Builder, Int32Builder, StringBuilder,
+    ArrayRef, Decimal128Builder, Float64Builder, Int8Builder, Int16Builder, Int32Builder,
+    StringBuilder,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
@@ -15,7 +16,9 @@ use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use reco_domain::source::{Customer, Product};
-use reco_domain::training::{MONEY_PRECISION, MONEY_SCALE, TrainingRow, training_schema};
+use reco_domain::training::{
+    Interaction, MONEY_PRECISION, MONEY_SCALE, TrainingRow, training_schema,
+};
 
 /// Rows per Parquet row group: ~128 Ki rows keeps a group a few MB compressed, large enough
 /// for efficient scans and small enough that the writer's buffers stay bounded.
@@ -52,6 +55,8 @@ pub struct TrainingBatchBuilder {
     buy_price: Decimal128Builder,
     msrp: Decimal128Builder,
     rating: Int8Builder,
+    source: StringBuilder,
+    event_weight: Float64Builder,
     len: usize,
 }
 
@@ -80,6 +85,8 @@ impl TrainingBatchBuilder {
             buy_price: money_builder(capacity),
             msrp: money_builder(capacity),
             rating: Int8Builder::with_capacity(capacity),
+            source: StringBuilder::with_capacity(capacity, capacity * 7),
+            event_weight: Float64Builder::with_capacity(capacity),
             len: 0,
         }
     }
@@ -94,8 +101,14 @@ impl TrainingBatchBuilder {
         self.len == 0
     }
 
-    /// Appends the join of a rating with its customer and product.
-    pub fn append_joined(&mut self, customer: &Customer, product: &Product, rating: i8) {
+    /// Appends the join of an interaction (a rating, or a pair's event weight) with its
+    /// customer and product.
+    pub fn append_joined(
+        &mut self,
+        customer: &Customer,
+        product: &Product,
+        interaction: Interaction,
+    ) {
         self.customer_number.append_value(customer.customer_number);
         self.city.append_value(&customer.city);
         self.state.append_option(customer.state.as_deref());
@@ -111,7 +124,9 @@ impl TrainingBatchBuilder {
             .append_value(product.quantity_in_stock);
         self.buy_price.append_value(i128::from(product.buy_price.0));
         self.msrp.append_value(i128::from(product.msrp.0));
-        self.rating.append_value(rating);
+        self.rating.append_option(interaction.rating());
+        self.source.append_value(interaction.source());
+        self.event_weight.append_option(interaction.event_weight());
         self.len += 1;
     }
 
@@ -134,7 +149,7 @@ impl TrainingBatchBuilder {
             buy_price: row.buy_price,
             msrp: row.msrp,
         };
-        self.append_joined(&customer, &product, row.rating);
+        self.append_joined(&customer, &product, Interaction::Rating(row.rating));
     }
 
     /// The rows appended so far as one batch; the builder is empty again afterwards.
@@ -153,6 +168,8 @@ impl TrainingBatchBuilder {
             Arc::new(self.buy_price.finish()),
             Arc::new(self.msrp.finish()),
             Arc::new(self.rating.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.event_weight.finish()),
         ];
         self.len = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)

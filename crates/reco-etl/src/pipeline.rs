@@ -21,10 +21,11 @@ use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, StorageError};
 use reco_domain::serving::{CATALOGUE_KEY, CatalogueProduct, ProductCatalogue};
 use reco_domain::source::{Customer, Product, is_valid_rating};
-pub use reco_domain::training::{PartFile, SnapshotManifest};
 use reco_domain::training::{
-    SnapshotDate, TRAINING_SCHEMA_VERSION, manifest_key, part_key, run_prefix, snapshot_prefix,
+    Interaction, SnapshotDate, TRAINING_SCHEMA_VERSION, manifest_key, part_key, run_prefix,
+    snapshot_prefix,
 };
+pub use reco_domain::training::{PartFile, SnapshotManifest};
 use serde::{Deserialize, Serialize};
 use sqlx::MySqlPool;
 use tokio::sync::mpsc;
@@ -352,7 +353,7 @@ async fn read_and_join(
         match (reason, customer, product) {
             (None, Some(customer), Some(product)) => {
                 stats.rows_joined += 1;
-                builder.append_joined(customer, product, rating as i8);
+                builder.append_joined(customer, product, Interaction::Rating(rating as i8));
                 if builder.len() >= batch_rows {
                     let batch = builder.finish()?;
                     if batch_tx.send(batch).await.is_err() {
