@@ -5,6 +5,17 @@
 //! `event_id` and `event_time`. Unknown fields are accepted and skipped: nothing the
 //! contract does not name reaches an output (the recommendation record copies only the
 //! event's identifiers: [`crate::recommendation::RecordEvent`]).
+//!
+//! Version 2 adds optional fields, so every version 1 event parses as before (a `view`):
+//! - `event_type`: `view` (the default), `add_to_cart`, `purchase`, `rec_impression`,
+//!   `rec_click` ([`EventType`]); any other value refuses the event;
+//! - `item`: the product the event is about (added, bought, shown or clicked); required for
+//!   every type but `view`;
+//! - `recommendation_id`: the recommendation shown or clicked; required for `rec_impression`
+//!   and `rec_click`;
+//! - `experiment`, `variant`: copied by the front end from the recommendation document it
+//!   showed (A/B reports group by them);
+//! - `browse_history` stays required for `view` and may be absent (empty) for other types.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +32,86 @@ pub const MAX_BROWSED_ITEMS: usize = 1_000;
 /// Longest product code accepted (classicmodels `productCode` is `varchar(15)`; generated
 /// catalogues use longer codes, so leave room).
 pub const MAX_PRODUCT_CODE_CHARS: usize = 64;
+
+/// What a click event records ([`ClickEvent::event_type`]; `view` when the field is absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// A product page view (every version 1 event).
+    #[default]
+    View,
+    /// A product put in the cart.
+    AddToCart,
+    /// A product bought.
+    Purchase,
+    /// A recommended product shown to the customer.
+    RecImpression,
+    /// A recommended product clicked.
+    RecClick,
+}
+
+impl EventType {
+    /// Every type, in contract order.
+    pub const ALL: [EventType; 5] = [
+        EventType::View,
+        EventType::AddToCart,
+        EventType::Purchase,
+        EventType::RecImpression,
+        EventType::RecClick,
+    ];
+
+    /// The contract's name of the type (`view`, `add_to_cart`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::View => "view",
+            EventType::AddToCart => "add_to_cart",
+            EventType::Purchase => "purchase",
+            EventType::RecImpression => "rec_impression",
+            EventType::RecClick => "rec_click",
+        }
+    }
+
+    /// Whether the event must name its `item`.
+    pub fn requires_item(self) -> bool {
+        self != EventType::View
+    }
+
+    /// Whether the event must name the `recommendation_id` it is about.
+    pub fn requires_recommendation_id(self) -> bool {
+        matches!(self, EventType::RecImpression | EventType::RecClick)
+    }
+
+    /// Whether the transform answers the event with recommendations (every type but
+    /// `rec_impression`, which only records what was shown).
+    pub fn recommends(self) -> bool {
+        self != EventType::RecImpression
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EventType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown event type (expected one of {})",
+                    EventType::ALL.map(EventType::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// Longest `recommendation_id`, `experiment` or `variant` accepted (the transform's ids are
+/// 32 hex digits; experiment names are short).
+pub const MAX_LABEL_CHARS: usize = 128;
 
 /// One click event: who browsed what in which session.
 ///
@@ -48,6 +139,21 @@ pub struct ClickEvent {
     /// Producer-assigned event time (RFC 3339), when the producer sets one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
+    /// What the event records (`view` when absent).
+    #[serde(default)]
+    pub event_type: EventType,
+    /// The product the event is about (required for every type but `view`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// The recommendation shown or clicked (required for `rec_impression` and `rec_click`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendation_id: Option<String>,
+    /// The experiment of the recommendation shown, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The experiment's variant of the recommendation shown, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ClickEvent {
@@ -66,6 +172,11 @@ enum EventKey {
     BrowseHistory,
     EventId,
     EventTime,
+    EventType,
+    Item,
+    RecommendationId,
+    Experiment,
+    Variant,
     Other,
 }
 
@@ -87,6 +198,11 @@ impl<'de> Deserialize<'de> for EventKey {
                     "browse_history" => EventKey::BrowseHistory,
                     "event_id" => EventKey::EventId,
                     "event_time" => EventKey::EventTime,
+                    "event_type" => EventKey::EventType,
+                    "item" => EventKey::Item,
+                    "recommendation_id" => EventKey::RecommendationId,
+                    "experiment" => EventKey::Experiment,
+                    "variant" => EventKey::Variant,
                     _ => EventKey::Other,
                 })
             }
@@ -127,6 +243,11 @@ impl<'de> serde::de::Visitor<'de> for ClickEventVisitor {
         let mut browse_history = None;
         let mut event_id = None;
         let mut event_time = None;
+        let mut event_type: Option<Option<String>> = None;
+        let mut item = None;
+        let mut recommendation_id = None;
+        let mut experiment = None;
+        let mut variant = None;
         while let Some(key) = map.next_key::<EventKey>()? {
             match key {
                 EventKey::SessionId => set_once(&mut session_id, map.next_value()?, "session_id")?,
@@ -143,12 +264,36 @@ impl<'de> serde::de::Visitor<'de> for ClickEventVisitor {
                 }
                 EventKey::EventId => set_once(&mut event_id, map.next_value()?, "event_id")?,
                 EventKey::EventTime => set_once(&mut event_time, map.next_value()?, "event_time")?,
+                EventKey::EventType => set_once(&mut event_type, map.next_value()?, "event_type")?,
+                EventKey::Item => set_once(&mut item, map.next_value()?, "item")?,
+                EventKey::RecommendationId => set_once(
+                    &mut recommendation_id,
+                    map.next_value()?,
+                    "recommendation_id",
+                )?,
+                EventKey::Experiment => set_once(&mut experiment, map.next_value()?, "experiment")?,
+                EventKey::Variant => set_once(&mut variant, map.next_value()?, "variant")?,
                 EventKey::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
         use serde::de::Error as _;
+        // The value is not echoed: the error names the field and the accepted values.
+        let event_type = match event_type.flatten() {
+            None => EventType::View,
+            Some(name) => name
+                .parse::<EventType>()
+                .map_err(|reason| A::Error::custom(format!("event_type: {reason}")))?,
+        };
+        // A view without a browse history is a version 1 event missing its field; the other
+        // types may leave it out.
+        let browse_history: Option<Vec<BrowsedItem>> = browse_history;
+        let browse_history = match browse_history {
+            Some(history) => history,
+            None if event_type != EventType::View => Vec::new(),
+            None => return Err(A::Error::missing_field("browse_history")),
+        };
         Ok(ClickEvent {
             session_id: session_id.ok_or_else(|| A::Error::missing_field("session_id"))?,
             customer_number: customer_number
@@ -156,10 +301,14 @@ impl<'de> serde::de::Visitor<'de> for ClickEventVisitor {
             city: city.flatten(),
             country: country.flatten(),
             credit_limit: credit_limit.flatten(),
-            browse_history: browse_history
-                .ok_or_else(|| A::Error::missing_field("browse_history"))?,
+            browse_history,
             event_id: event_id.flatten(),
             event_time: event_time.flatten(),
+            event_type,
+            item: item.flatten(),
+            recommendation_id: recommendation_id.flatten(),
+            experiment: experiment.flatten(),
+            variant: variant.flatten(),
         })
     }
 }
@@ -260,20 +409,36 @@ impl ClickEvent {
                 &format!("has more than {MAX_BROWSED_ITEMS} items"),
             );
         }
+        let kind = self.event_type;
+        match &self.item {
+            None if kind.requires_item() => {
+                return invalid("item".into(), &format!("is required for {kind} events"));
+            }
+            None => {}
+            Some(code) => {
+                check_product_code(code).or_else(|reason| invalid("item".into(), reason))?
+            }
+        }
+        match &self.recommendation_id {
+            None if kind.requires_recommendation_id() => {
+                return invalid(
+                    "recommendation_id".into(),
+                    &format!("is required for {kind} events"),
+                );
+            }
+            None => {}
+            Some(id) => {
+                check_label(id).or_else(|reason| invalid("recommendation_id".into(), reason))?
+            }
+        }
+        for (field, value) in [("experiment", &self.experiment), ("variant", &self.variant)] {
+            if let Some(value) = value {
+                check_label(value).or_else(|reason| invalid(field.into(), reason))?;
+            }
+        }
         for (i, item) in self.browse_history.iter().enumerate() {
-            let code = item.product_code.trim();
-            if code.is_empty() {
-                return invalid(
-                    format!("browse_history[{i}].product_code"),
-                    "must not be empty",
-                );
-            }
-            if code.chars().count() > MAX_PRODUCT_CODE_CHARS {
-                return invalid(
-                    format!("browse_history[{i}].product_code"),
-                    &format!("is longer than {MAX_PRODUCT_CODE_CHARS} characters"),
-                );
-            }
+            check_product_code(&item.product_code)
+                .or_else(|reason| invalid(format!("browse_history[{i}].product_code"), reason))?;
             if item.quantity < 0 {
                 return invalid(
                     format!("browse_history[{i}].quantity"),
@@ -282,6 +447,32 @@ impl ClickEvent {
             }
         }
         Ok(())
+    }
+
+    /// Distinct product codes of the session as the transform sees them: the browse history's,
+    /// then the event's `item` as the newest when the history does not already hold it.
+    pub fn session_product_codes(&self) -> Vec<String> {
+        let mut codes = self.browsed_product_codes();
+        if let Some(item) = &self.item {
+            let item = item.trim();
+            if !codes.iter().any(|c| c == item) {
+                codes.push(item.to_owned());
+            }
+        }
+        codes
+    }
+
+    /// Codes of the browse history's items that are in the shopping cart, each once, in
+    /// first-seen order.
+    pub fn cart_product_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = Vec::new();
+        for item in self.browse_history.iter().filter(|i| i.in_shopping_cart) {
+            let code = item.product_code.trim();
+            if !codes.iter().any(|c| c == code) {
+                codes.push(code.to_owned());
+            }
+        }
+        codes
     }
 
     /// Distinct product codes of the browse history, in first-seen order.
@@ -296,6 +487,33 @@ impl ClickEvent {
         codes
     }
 }
+
+/// A product code's rule: not blank, at most [`MAX_PRODUCT_CODE_CHARS`] characters.
+fn check_product_code(code: &str) -> Result<(), &'static str> {
+    let code = code.trim();
+    if code.is_empty() {
+        return Err("must not be empty");
+    }
+    if code.chars().count() > MAX_PRODUCT_CODE_CHARS {
+        return Err(PRODUCT_CODE_TOO_LONG);
+    }
+    Ok(())
+}
+
+const PRODUCT_CODE_TOO_LONG: &str = "is longer than 64 characters";
+const _: () = assert!(MAX_PRODUCT_CODE_CHARS == 64, "update PRODUCT_CODE_TOO_LONG");
+
+/// An identifier's or label's rule: not blank, at most [`MAX_LABEL_CHARS`] characters.
+fn check_label(value: &str) -> Result<(), &'static str> {
+    if value.trim().is_empty() {
+        return Err("must not be empty");
+    }
+    if value.chars().count() > MAX_LABEL_CHARS {
+        return Err("is longer than 128 characters");
+    }
+    Ok(())
+}
+const _: () = assert!(MAX_LABEL_CHARS == 128, "update check_label's message");
 
 /// serde_json's message without the offending value: an `invalid type: string "Paris"`
 /// message would otherwise copy personal data into the logs.

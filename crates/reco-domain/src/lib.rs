@@ -6,6 +6,7 @@
 pub mod artifacts;
 pub mod event;
 pub mod firehose;
+pub mod lake_events;
 pub mod model;
 pub mod recommendation;
 pub mod serving;

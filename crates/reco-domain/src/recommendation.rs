@@ -80,6 +80,11 @@ impl From<ClickEvent> for RecordEvent {
             browse_history: _,
             event_id,
             event_time,
+            event_type: _,
+            item: _,
+            recommendation_id: _,
+            experiment: _,
+            variant: _,
         } = event;
         Self {
             session_id,
