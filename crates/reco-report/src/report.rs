@@ -255,7 +255,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:<14} {:>9} {:>11}  {:<27} {:<27} {:<27}",
+            "\n{:<14} {:>9} {:>11}  {:<27} {:<27} {}",
             "variant",
             "customers",
             "impressions",
@@ -266,7 +266,7 @@ impl Report {
         for v in &self.variants {
             let _ = writeln!(
                 out,
-                "{:<14} {:>9} {:>11}  {:<27} {:<27} {:<27}",
+                "{:<14} {:>9} {:>11}  {:<27} {:<27} {}",
                 v.variant,
                 v.customers,
                 v.impressions,
@@ -282,27 +282,28 @@ impl Report {
                 self.control
             );
         } else {
-            let _ = writeln!(
-                out,
-                "\n{:<26} {:>10}  {:<22} {:>9}  {:<22} {:>9}  {}",
-                "difference (pp)",
-                "value",
-                "95% CI by customer",
-                "p",
-                "95% CI by impression",
-                "p",
-                "significant at 95%"
-            );
-            for d in &self.differences {
-                let _ = writeln!(
-                    out,
-                    "{:<26} {:>+10.2}  {:<22} {:>9}  {:<22} {:>9}  {}",
+            let labels: Vec<String> = self
+                .differences
+                .iter()
+                .map(|d| {
                     format!(
                         "{} - {}: {}",
                         d.variant,
                         d.versus,
                         d.metric.replace('_', "-")
-                    ),
+                    )
+                })
+                .collect();
+            let width = labels.iter().map(String::len).max().unwrap_or(0).max(15);
+            let _ = writeln!(
+                out,
+                "\n{:<width$} {:>8}  {:<18} {:>9}  {:<20} {:>9}  significant at 95%",
+                "difference (pp)", "value", "95% CI, customers", "p", "95% CI, impressions", "p",
+            );
+            for (d, label) in self.differences.iter().zip(&labels) {
+                let _ = writeln!(
+                    out,
+                    "{label:<width$} {:>+8.2}  {:<18} {:>9}  {:<20} {:>9}  {}",
                     d.difference * 100.0,
                     d.customer_ci
                         .map_or_else(|| "-".to_owned(), |ci| pp_interval(&ci)),
