@@ -71,6 +71,11 @@ impl EventType {
         }
     }
 
+    /// Whether this is a `view`.
+    pub fn is_view(&self) -> bool {
+        *self == EventType::View
+    }
+
     /// Whether the event must name its `item`.
     pub fn requires_item(self) -> bool {
         self != EventType::View
@@ -139,8 +144,9 @@ pub struct ClickEvent {
     /// Producer-assigned event time (RFC 3339), when the producer sets one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
-    /// What the event records (`view` when absent).
-    #[serde(default)]
+    /// What the event records (`view` when absent; not written for a view, so a version 1
+    /// event serialises as before).
+    #[serde(default, skip_serializing_if = "EventType::is_view")]
     pub event_type: EventType,
     /// The product the event is about (required for every type but `view`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -650,5 +656,146 @@ mod tests {
             ClickEvent::from_json_slice(b"customer=103"),
             Err(EventError::NotJson { line: 1, .. })
         ));
+    }
+
+    /// The transform Lambda's event fixtures (version 1 events) parse or fail exactly as
+    /// before: every good one is a view without the version 2 fields.
+    #[test]
+    fn version_1_fixtures_parse_as_views() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../reco-transform-lambda/tests/fixtures/events");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        for name in [
+            "good.json",
+            "empty-browse-history.json",
+            "unknown-customer.json",
+            "unknown-products.json",
+        ] {
+            let event = ClickEvent::from_json_slice(&read(name)).unwrap();
+            assert_eq!(event.event_type, EventType::View, "{name}");
+            assert_eq!(
+                (
+                    &event.item,
+                    &event.recommendation_id,
+                    &event.experiment,
+                    &event.variant
+                ),
+                (&None, &None, &None, &None),
+                "{name}"
+            );
+            let json = serde_json::to_value(&event).unwrap();
+            assert!(json.get("event_type").is_none(), "{name}: {json}");
+            assert!(json.get("item").is_none(), "{name}: {json}");
+        }
+        assert!(matches!(
+            ClickEvent::from_json_slice(&read("invalid-product-code.json")),
+            Err(EventError::Invalid { .. })
+        ));
+        assert!(matches!(
+            ClickEvent::from_json_slice(&read("missing-fields.json")),
+            Err(EventError::NotJson { .. })
+        ));
+    }
+
+    #[test]
+    fn each_version_2_type_parses_with_its_fields() {
+        for kind in EventType::ALL {
+            let mut v = serde_json::json!({
+                "session_id": "s", "customer_number": 7, "event_type": kind.as_str(),
+                "item": "S10_1678", "recommendation_id": "0123abcd",
+                "experiment": "towers-v2", "variant": "treatment"
+            });
+            if kind == EventType::View {
+                v["browse_history"] = serde_json::json!([]);
+            }
+            let event = ClickEvent::from_json_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
+            assert_eq!(event.event_type, kind);
+            assert_eq!(event.item.as_deref(), Some("S10_1678"));
+            assert_eq!(event.recommendation_id.as_deref(), Some("0123abcd"));
+            assert_eq!(event.variant.as_deref(), Some("treatment"));
+            assert!(event.browse_history.is_empty());
+            assert_eq!(kind.as_str().parse::<EventType>(), Ok(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            // Serialising and parsing again gives the same event.
+            let again = ClickEvent::from_json_slice(&serde_json::to_vec(&event).unwrap());
+            assert_eq!(again.as_ref(), Ok(&event));
+        }
+        // A null type is the default, like an absent one.
+        let event = ClickEvent::from_json_slice(
+            br#"{"session_id":"s","customer_number":7,"event_type":null,"browse_history":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(event.event_type, EventType::View);
+        // The item joins the session's codes once, as the newest.
+        let event = ClickEvent::from_json_slice(
+            br#"{"session_id":"s","customer_number":7,"event_type":"add_to_cart","item":" P2 ",
+                 "browse_history":[{"product_code":"P1","in_shopping_cart":true},{"product_code":"P2"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(event.session_product_codes(), ["P1", "P2"]);
+        assert_eq!(event.cart_product_codes(), ["P1"]);
+        let event = ClickEvent {
+            item: Some("P3".into()),
+            ..event
+        };
+        assert_eq!(event.session_product_codes(), ["P1", "P2", "P3"]);
+    }
+
+    #[test]
+    fn version_2_refusals_name_the_field() {
+        let refuse = |json: serde_json::Value| {
+            ClickEvent::from_json_slice(&serde_json::to_vec(&json).unwrap()).unwrap_err()
+        };
+        // Unknown type: refused, the value is not echoed.
+        let err = refuse(serde_json::json!({
+            "session_id": "s", "customer_number": 7, "event_type": "wishlist-secret",
+            "browse_history": []
+        }))
+        .to_string();
+        assert!(err.contains("event_type: unknown event type"), "{err}");
+        assert!(err.contains("rec_click"), "{err}");
+        assert!(!err.contains("wishlist-secret"), "{err}");
+        // A view still needs its history; the other types do not.
+        let err = refuse(serde_json::json!({"session_id": "s", "customer_number": 7}));
+        assert!(
+            err.to_string().contains("missing field `browse_history`"),
+            "{err}"
+        );
+        let field = |json: serde_json::Value| match refuse(json) {
+            EventError::Invalid { field, reason } => format!("{field}: {reason}"),
+            other => panic!("{other}"),
+        };
+        let base = |kind: &str| {
+            serde_json::json!({"session_id": "s", "customer_number": 7, "event_type": kind,
+                               "item": "P1", "recommendation_id": "r"})
+        };
+        for kind in ["add_to_cart", "purchase", "rec_impression", "rec_click"] {
+            let mut v = base(kind);
+            v.as_object_mut().unwrap().remove("item");
+            assert_eq!(field(v), format!("item: is required for {kind} events"));
+        }
+        for kind in ["rec_impression", "rec_click"] {
+            let mut v = base(kind);
+            v.as_object_mut().unwrap().remove("recommendation_id");
+            assert_eq!(
+                field(v),
+                format!("recommendation_id: is required for {kind} events")
+            );
+        }
+        let mut v = base("purchase");
+        v["item"] = serde_json::json!("x".repeat(MAX_PRODUCT_CODE_CHARS + 1));
+        assert_eq!(field(v), "item: is longer than 64 characters");
+        let mut v = base("purchase");
+        v["item"] = serde_json::json!(" ");
+        assert_eq!(field(v), "item: must not be empty");
+        let mut v = base("rec_click");
+        v["variant"] = serde_json::json!("v".repeat(MAX_LABEL_CHARS + 1));
+        assert_eq!(field(v), "variant: is longer than 128 characters");
+        let mut v = base("rec_click");
+        v["recommendation_id"] = serde_json::json!("");
+        assert_eq!(field(v), "recommendation_id: must not be empty");
+        let mut v = base("rec_click");
+        v["item"] = serde_json::json!(5);
+        assert!(matches!(refuse(v), EventError::NotJson { .. }));
     }
 }
