@@ -10,6 +10,8 @@ use aws_credential_types::Credentials;
 pub use reco_config::AwsArgs;
 
 pub mod emf;
+#[cfg(feature = "glue")]
+pub mod glue;
 pub mod storage;
 
 pub use storage::{Bucket, ObjectPath, StorageError};

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::{ClickEvent, EventError};
 use crate::firehose::{
-    FirehoseRecord, FirehoseResponse, FirehoseResponseRecord, MAX_RESPONSE_BYTES,
+    FirehoseRecord, FirehoseResponse, FirehoseResponseRecord, FirehoseResult, MAX_RESPONSE_BYTES,
     RESPONSE_ENVELOPE_RESERVE_BYTES, decode_data,
 };
 use crate::recommendation::{Provenance, RecommendationRecord, ScoredItem};
@@ -207,6 +207,9 @@ enum Prepared {
         data: String,
         error: EventError,
     },
+    /// A valid event the transform does not answer (`rec_impression`: it only records what
+    /// was shown; the raw event reaches the data lake from the stream).
+    Dropped { record_id: String },
 }
 
 /// A batch whose events are parsed and embedded, with the k-NN queries to answer.
@@ -266,7 +269,10 @@ pub struct AnswerCountMismatch {
 }
 
 /// Decodes, validates and embeds every record; lists one `ByVector` query per event and one
-/// `SimilarTo` query per event with a browse history.
+/// `SimilarTo` query per event with session items (the browse history, and the event's
+/// `item` as the newest when the history does not hold it: [`ClickEvent::session_product_codes`]).
+/// Events whose type does not recommend (`rec_impression`) ask nothing and come back
+/// `Dropped`.
 pub fn prepare_batch(
     records: Vec<FirehoseRecord>,
     embedder: &impl CustomerEmbedder,
@@ -280,8 +286,13 @@ pub fn prepare_batch(
                 data: record.data,
                 error,
             }),
+            Ok((event, _)) if !event.event_type.recommends() => {
+                prepared.push(Prepared::Dropped {
+                    record_id: record.record_id,
+                });
+            }
             Ok((event, payload)) => {
-                let browsed = event.browsed_product_codes();
+                let browsed = event.session_product_codes();
                 let customer_query = queries.len();
                 queries.push(KnnQuery::ByVector {
                     vector: embedder.embed_customer(&event),
@@ -383,6 +394,9 @@ pub fn finish_batch(
             | Prepared::Failed {
                 record_id, data, ..
             } => FirehoseResponseRecord::approximate_failed_json_bytes(record_id, data),
+            Prepared::Dropped { record_id } => {
+                FirehoseResponseRecord::approximate_failed_json_bytes(record_id, "")
+            }
         })
         .sum();
     let mut records = Vec::with_capacity(batch.records.len());
@@ -390,6 +404,15 @@ pub fn finish_batch(
     let mut ok = 0usize;
     for prepared in batch.records {
         let (out, failure) = match prepared {
+            Prepared::Dropped { record_id } => (
+                FirehoseResponseRecord {
+                    record_id,
+                    result: FirehoseResult::Dropped,
+                    data: String::new(),
+                    metadata: None,
+                },
+                None,
+            ),
             Prepared::Failed {
                 record_id,
                 data,
@@ -423,7 +446,7 @@ pub fn finish_batch(
                         }),
                     ),
                     Ok((recommended, similar)) => {
-                        let browsed = event.browsed_product_codes();
+                        let browsed = event.session_product_codes();
                         let customer_number = event.customer_number;
                         let record = RecommendationRecord {
                             event: (*event).into(),
@@ -538,7 +561,7 @@ impl<T: CustomerEmbedder + ?Sized> CustomerEmbedder for &T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::firehose::{FirehoseResult, encode_data};
+    use crate::firehose::encode_data;
 
     struct FixedEmbedder;
     impl CustomerEmbedder for FixedEmbedder {
@@ -741,6 +764,78 @@ mod tests {
             outcome.response.records[1].data,
             encode_data(event(2, "BAD").as_bytes()),
             "the refused record carries its original data to the error prefix"
+        );
+    }
+
+    #[test]
+    fn impressions_are_dropped_and_the_item_joins_the_session() {
+        let batch = prepare_batch(
+            vec![
+                record(
+                    "imp",
+                    r#"{"session_id":"s","customer_number":5,"event_type":"rec_impression","item":"P7","recommendation_id":"r1"}"#,
+                ),
+                record(
+                    "cart",
+                    r#"{"session_id":"s","customer_number":6,"event_type":"add_to_cart","item":"P2","browse_history":[{"product_code":"P1"}]}"#,
+                ),
+                record(
+                    "buy",
+                    r#"{"session_id":"s","customer_number":7,"event_type":"purchase","item":"P1","browse_history":[{"product_code":"P1"}]}"#,
+                ),
+                record(
+                    "bad",
+                    r#"{"session_id":"s","customer_number":8,"event_type":"rec_click","item":"P1"}"#,
+                ),
+            ],
+            &FixedEmbedder,
+        );
+        assert_eq!(
+            batch.queries,
+            vec![
+                KnnQuery::ByVector {
+                    vector: vec![6.0, 1.0],
+                    exclude: vec!["P1".into(), "P2".into()]
+                },
+                KnnQuery::SimilarTo {
+                    item_ids: vec!["P1".into(), "P2".into()],
+                    exclude: vec!["P1".into(), "P2".into()]
+                },
+                KnnQuery::ByVector {
+                    vector: vec![7.0, 1.0],
+                    exclude: vec!["P1".into()]
+                },
+                KnnQuery::SimilarTo {
+                    item_ids: vec!["P1".into()],
+                    exclude: vec!["P1".into()]
+                },
+            ],
+            "the impression asks nothing; the cart's item is the newest session item, once"
+        );
+        let answers = vec![Ok(vec![item("P2", 0.9), item("P3", 0.8)]); 4];
+        let outcome = finish_batch(batch, answers, &provenance(), &output(3)).unwrap();
+        let results: Vec<_> = outcome.response.records.iter().map(|r| r.result).collect();
+        assert_eq!(
+            results,
+            [
+                FirehoseResult::Dropped,
+                FirehoseResult::Ok,
+                FirehoseResult::Ok,
+                FirehoseResult::ProcessingFailed
+            ]
+        );
+        assert_eq!(outcome.ok, 2);
+        assert!(
+            outcome.failures[0]
+                .error
+                .to_string()
+                .contains("recommendation_id")
+        );
+        let cart = delivered(&outcome.response.records[1].data);
+        assert_eq!(
+            cart.recommended_items,
+            vec![item("P3", 0.8)],
+            "the cart's item is not recommended back"
         );
     }
 

@@ -1,7 +1,8 @@
 //! The runner: the topology of one delivery stream. The source (Kinesis shards, checkpoint)
 //! feeds processor batches of the configured size or age; the processor (the transform
 //! handler in-process, retries, error records) answers them; the sink (buffers, S3 objects,
-//! the publisher) delivers. The checkpoint moves only when everything read is in S3.
+//! the publisher) delivers; the event lake, when attached, keeps every valid raw event as
+//! Parquet. The checkpoint moves only when everything read is in S3.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use reco_transform_lambda::ports::{ModelStore, NeighbourIndex};
 
 use crate::checkpoint::CheckpointError;
 use crate::delivery::DeliveryConfig;
+use crate::lake::{EventLake, LakeCounts};
 use crate::prefix::PrefixError;
 use crate::processor::Processor;
 use crate::sink::S3Sink;
@@ -73,6 +75,8 @@ pub struct RunCounts {
     pub oversized_responses: u64,
     /// What the publisher did with the delivered objects (when one is attached).
     pub published: PublishReport,
+    /// What the event lake did (when one is attached).
+    pub lake: LakeCounts,
 }
 
 /// Why the runner stopped with an error.
@@ -103,6 +107,14 @@ pub enum RunError {
     /// The checkpoint file cannot be read or written.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// An event file could not be encoded or its Glue partition registered.
+    #[error("event lake {location}: {reason}")]
+    Lake {
+        /// The file or the Glue table.
+        location: String,
+        /// What failed.
+        reason: String,
+    },
     /// A delivered object could not be published after every attempt.
     #[error(
         "publishing {location} failed {attempts} times (the object is delivered; re-run to publish it): {reason}"
@@ -124,6 +136,7 @@ pub struct LocalFirehose<'a, I: NeighbourIndex, M: ModelStore> {
     bucket: Bucket,
     transformer: &'a Transformer<I, M>,
     publisher: Option<&'a Publisher>,
+    lake: Option<EventLake>,
 }
 
 impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
@@ -142,7 +155,14 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
             bucket,
             transformer,
             publisher: None,
+            lake: None,
         }
+    }
+
+    /// Also writes every valid raw event read to the data lake ([`EventLake`]).
+    pub fn with_lake(mut self, lake: EventLake) -> Self {
+        self.lake = Some(lake);
+        self
     }
 
     /// Publishes every delivered object with `publisher` right after writing it, as the S3
@@ -177,6 +197,7 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
         let mut topology = Topology {
             processor,
             sink,
+            lake: self.lake,
             batch_bytes: self.config.processor_buffer_bytes,
             batch_interval: self.config.processor_interval,
             counts: RunCounts::default(),
@@ -211,16 +232,23 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
                 pending_bytes = 0;
             }
             topology.sink.flush(draining).await?;
+            if let Some(lake) = topology.lake.as_mut() {
+                lake.flush(draining).await?;
+            }
             topology.progress(false);
             let finished = (options.until_idle && idle_polls >= IDLE_POLLS)
                 || (source.exhausted() && !options.until_idle);
             if finished && pending.is_empty() {
                 topology.sink.flush(true).await?;
+                if let Some(lake) = topology.lake.as_mut() {
+                    lake.flush(true).await?;
+                }
                 source.commit()?;
                 topology.progress(true);
                 return Ok(topology.finish());
             }
-            if pending.is_empty() && topology.sink.is_empty() {
+            let lake_empty = topology.lake.as_ref().is_none_or(EventLake::is_empty);
+            if pending.is_empty() && topology.sink.is_empty() && lake_empty {
                 source.commit()?;
             }
             if read == 0 {
@@ -234,6 +262,7 @@ impl<'a, I: NeighbourIndex, M: ModelStore> LocalFirehose<'a, I, M> {
 struct Topology<'a, I: NeighbourIndex, M: ModelStore> {
     processor: Processor<'a, I, M>,
     sink: S3Sink<'a>,
+    lake: Option<EventLake>,
     batch_bytes: usize,
     batch_interval: Duration,
     counts: RunCounts,
@@ -242,6 +271,9 @@ struct Topology<'a, I: NeighbourIndex, M: ModelStore> {
 
 impl<I: NeighbourIndex, M: ModelStore> Topology<'_, I, M> {
     async fn process(&mut self, records: Vec<FirehoseRecord>) {
+        if let Some(lake) = self.lake.as_mut() {
+            lake.accept(&records);
+        }
         let processed = self.processor.process(records).await;
         self.counts.invocations += processed.invocations;
         self.counts.oversized_responses += processed.oversized_responses;
@@ -262,6 +294,11 @@ impl<I: NeighbourIndex, M: ModelStore> Topology<'_, I, M> {
             error_objects: sink.error_objects,
             partition_limit_failed: sink.partition_limit_failed,
             published: sink.published,
+            lake: self
+                .lake
+                .as_ref()
+                .map(EventLake::counts)
+                .unwrap_or_default(),
             ..self.counts
         }
     }
@@ -279,6 +316,8 @@ impl<I: NeighbourIndex, M: ModelStore> Topology<'_, I, M> {
                 error_objects = c.error_objects,
                 documents_written = c.published.written,
                 documents_kept = c.published.kept,
+                lake_events = c.lake.events,
+                lake_files = c.lake.files,
                 "progress"
             );
             self.last_progress = Instant::now();
