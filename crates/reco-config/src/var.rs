@@ -73,6 +73,23 @@ pub const RECO_RECS_BUCKET: &str = "RECO_RECS_BUCKET";
 pub const RECO_GLUE_DATABASE: &str = "RECO_GLUE_DATABASE";
 /// Glue Data Catalog table of the training rows.
 pub const RECO_GLUE_TABLE: &str = "RECO_GLUE_TABLE";
+/// ETL: days of raw click events (`events/dt=...` in the data lake) turned into `events`
+/// training rows, back from the run's date (default 30; 0: none).
+pub const RECO_EVENTS_LOOKBACK_DAYS: &str = "RECO_EVENTS_LOOKBACK_DAYS";
+/// ETL: half-life in days of an event's weight, decay `0.5^(age / half-life)` (default 14).
+pub const RECO_EVENTS_HALF_LIFE_DAYS: &str = "RECO_EVENTS_HALF_LIFE_DAYS";
+/// ETL: largest weight of one customer x product pair from events (default 20; 0: no cap).
+pub const RECO_EVENTS_MAX_PAIR_WEIGHT: &str = "RECO_EVENTS_MAX_PAIR_WEIGHT";
+/// ETL: weight of a product browsed in a session (default 1).
+pub const RECO_EVENT_WEIGHT_VIEW: &str = "RECO_EVENT_WEIGHT_VIEW";
+/// ETL: weight of a product put in the cart in a session (default 3).
+pub const RECO_EVENT_WEIGHT_ADD_TO_CART: &str = "RECO_EVENT_WEIGHT_ADD_TO_CART";
+/// ETL: weight of a purchase (default 5).
+pub const RECO_EVENT_WEIGHT_PURCHASE: &str = "RECO_EVENT_WEIGHT_PURCHASE";
+/// ETL: weight of a click on a recommendation (default 2).
+pub const RECO_EVENT_WEIGHT_REC_CLICK: &str = "RECO_EVENT_WEIGHT_REC_CLICK";
+/// ETL: weight of a recommendation shown (default 0: exposure, not interest).
+pub const RECO_EVENT_WEIGHT_REC_IMPRESSION: &str = "RECO_EVENT_WEIGHT_REC_IMPRESSION";
 /// Kinesis stream of click events.
 pub const RECO_CLICK_STREAM: &str = "RECO_CLICK_STREAM";
 /// Firehose delivery stream from the click stream to the recommendations bucket.

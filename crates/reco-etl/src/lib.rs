@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod classicmodels;
 pub mod encode;
+pub mod events;
 pub mod extract;
 pub mod generate;
 pub mod pipeline;

@@ -1,6 +1,8 @@
-//! The ETL run: check the source, stream ratings joined with customers and products into
-//! Parquet parts of a new run, upload them, then publish the run (Glue partition location
-//! and the snapshot's manifest) and delete the snapshot's older runs.
+//! The ETL run: check the source, fold the data lake's recent click events into pair weights
+//! ([`crate::events`]), stream ratings joined with customers and products into Parquet parts
+//! of a new run followed by one `events` row per weighted pair, upload them, then publish the
+//! run (Glue partition location and the snapshot's manifest) and delete the snapshot's older
+//! runs.
 //!
 //! Work is split over three tasks joined by bounded channels, so memory stays flat however
 //! many ratings there are: the async reader joins rows into Arrow batches, a blocking
@@ -14,6 +16,8 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -32,6 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{CatalogError, TrainingCatalog};
 use crate::encode::{EncodeError, PART_ROWS, ParquetPart, ROW_GROUP_ROWS, TrainingBatchBuilder};
+use crate::events::{EventAggregator, EventSettings, EventStats, EventsError, PairWeight};
 use crate::extract::{self, ExtractError};
 use crate::source_check::{SchemaProblem, check_source_schema};
 
@@ -57,15 +62,22 @@ pub struct EtlConfig {
     pub part_rows: usize,
     /// Rows per Arrow batch and Parquet row group.
     pub row_group_rows: usize,
+    /// How click events become `events` rows.
+    pub events: EventSettings,
+    /// The time the events' window and recency are measured from (the run's start).
+    pub now: DateTime<Utc>,
 }
 
 impl EtlConfig {
-    /// Defaults ([`PART_ROWS`], [`ROW_GROUP_ROWS`]) for `snapshot`.
+    /// Defaults ([`PART_ROWS`], [`ROW_GROUP_ROWS`], default event settings, now) for
+    /// `snapshot`.
     pub fn new(snapshot: SnapshotDate) -> Self {
         Self {
             snapshot,
             part_rows: PART_ROWS,
             row_group_rows: ROW_GROUP_ROWS,
+            events: EventSettings::default(),
+            now: Utc::now(),
         }
     }
 }
@@ -109,8 +121,10 @@ pub struct EtlReport {
     pub rows_read: u64,
     /// Ratings joined with their customer and product.
     pub rows_joined: u64,
-    /// Training rows written.
+    /// Training rows written (rating rows and events rows).
     pub rows_written: u64,
+    /// What reading the click events did; `pairs` is the number of `events` rows written.
+    pub events: EventStats,
     /// Rejected ratings per reason.
     pub rejected: HashMap<RejectReason, u64>,
     /// The first [`MAX_REJECTED_EXAMPLES`] rejected ratings.
@@ -146,6 +160,11 @@ pub enum EtlError {
     /// Encoding failed.
     #[error("encoding Parquet failed: {0}")]
     Encode(#[from] EncodeError),
+    /// Reading the click events failed.
+    #[error(
+        "{0} (previous snapshot left intact; set RECO_EVENTS_LOOKBACK_DAYS=0 to run without events)"
+    )]
+    Events(#[from] EventsError),
     /// Writing to the data lake failed.
     #[error("writing the data lake failed (previous snapshot left intact): {0}")]
     Store(#[from] StorageError),
@@ -198,8 +217,28 @@ pub async fn run_etl(
     );
     catalog.ensure_table(lake.name()).await?;
 
+    let mut aggregator = EventAggregator::new(config.events, config.now, &customers, &products);
+    crate::events::read_events(lake, &mut aggregator, config.now).await?;
+    let (pairs, events, pair_products) = aggregator.finish();
+    tracing::info!(
+        files = events.files_read,
+        skipped_files = events.files_skipped,
+        events = events.events_read,
+        duplicates = events.events_duplicate,
+        unknown_customer = events.events_unknown_customer,
+        unknown_product_items = events.items_unknown_product,
+        pairs = events.pairs,
+        "click events folded into pair weights"
+    );
+    let sources = Sources {
+        customers: &customers,
+        products: &products,
+        pairs,
+        pair_products,
+    };
+
     let run_id = new_run_id();
-    let written = write_run(pool, lake, &customers, &products, config, &run_id, started).await;
+    let written = write_run(pool, lake, &sources, config, &run_id, started).await;
     let (stats, files) = match written {
         Ok(ok) => ok,
         Err(e) => {
@@ -240,6 +279,7 @@ pub async fn run_etl(
         rows_read: stats.rows_read,
         rows_joined: stats.rows_joined,
         rows_written,
+        events,
         rejected: stats.rejected,
         rejected_examples: stats.rejected_examples,
         old_objects_deleted,
@@ -247,11 +287,21 @@ pub async fn run_etl(
     })
 }
 
+/// What the rows are joined from: the dimensions, and the event pairs written after the
+/// rating rows.
+struct Sources<'a> {
+    customers: &'a HashMap<i32, Customer>,
+    products: &'a HashMap<String, Product>,
+    /// Sorted pair weights.
+    pairs: Vec<PairWeight>,
+    /// The products the pairs' indexes point into.
+    pair_products: Vec<&'a Product>,
+}
+
 async fn write_run(
     pool: &MySqlPool,
     lake: &Bucket,
-    customers: &HashMap<i32, Customer>,
-    products: &HashMap<String, Product>,
+    sources: &Sources<'_>,
     config: &EtlConfig,
     run_id: &str,
     started: Instant,
@@ -290,7 +340,7 @@ async fn write_run(
         part_rx,
     ));
 
-    let read = read_and_join(pool, customers, products, config, batch_tx, started).await;
+    let read = read_and_join(pool, sources, config, batch_tx, started).await;
     let encoded = encoder.await.map_err(|e| EtlError::Task(e.to_string()));
     let uploaded = uploader.await.map_err(|e| EtlError::Task(e.to_string()));
     // Report the root cause: an upload failure stops the encoder, which stops the reader.
@@ -320,8 +370,7 @@ async fn upload_parts(
 
 async fn read_and_join(
     pool: &MySqlPool,
-    customers: &HashMap<i32, Customer>,
-    products: &HashMap<String, Product>,
+    sources: &Sources<'_>,
     config: &EtlConfig,
     batch_tx: mpsc::Sender<arrow::record_batch::RecordBatch>,
     started: Instant,
@@ -341,8 +390,8 @@ async fn read_and_join(
         stats.rows_read += 1;
         let customer = i32::try_from(customer_number)
             .ok()
-            .and_then(|n| customers.get(&n));
-        let product = products.get(&product_code);
+            .and_then(|n| sources.customers.get(&n));
+        let product = sources.products.get(&product_code);
         let reason = match (customer, product) {
             (Some(_), Some(_)) if !is_valid_rating(rating) => Some(RejectReason::RatingOutOfRange),
             (Some(_), Some(_)) => None,
@@ -384,6 +433,21 @@ async fn read_and_join(
                 rows_per_sec = (stats.rows_read as f64 / secs) as u64,
                 "etl progress"
             );
+        }
+    }
+    // One `events` row per weighted pair, after the ratings (customers are known: the
+    // aggregator skipped unknown ones).
+    for &(customer_number, product, weight) in &sources.pairs {
+        let Some(customer) = sources.customers.get(&customer_number) else {
+            continue;
+        };
+        let product = sources.pair_products[product as usize];
+        builder.append_joined(customer, product, Interaction::Events(weight));
+        if builder.len() >= batch_rows {
+            let batch = builder.finish()?;
+            if batch_tx.send(batch).await.is_err() {
+                return Ok(stats);
+            }
         }
     }
     if !builder.is_empty() {

@@ -157,6 +157,9 @@ pub struct ServiceArgs {
     /// The Glue table of training rows (ETL).
     #[arg(long, env = var::RECO_GLUE_TABLE, value_name = "NAME")]
     pub glue_table: Option<String>,
+    /// How the data lake's click events become training rows (ETL).
+    #[command(flatten)]
+    pub events: reco_etl::events::EventArgs,
     /// The recommendations bucket (score).
     #[arg(long, env = var::RECO_RECS_BUCKET, value_name = "BUCKET")]
     pub recs_bucket: Option<String>,
@@ -231,7 +234,11 @@ impl Services {
             .await
             .map_err(|e| StepError::from_error("connecting to the source database", &e))?;
         let catalog = TrainingCatalog::new(aws_sdk_glue::Client::new(&self.sdk), database, table);
-        let result = run_etl(&pool, &lake, &catalog, &EtlConfig::new(snapshot)).await;
+        let config = EtlConfig {
+            events: self.args.events.settings(),
+            ..EtlConfig::new(snapshot)
+        };
+        let result = run_etl(&pool, &lake, &catalog, &config).await;
         pool.close().await;
         let report = result
             .map_err(|e| StepError::from_error(&format!("etl of snapshot {snapshot}"), &e))?;
@@ -252,7 +259,9 @@ impl Services {
         let fail = |e: reco_train::TrainError| {
             StepError::from_error(&format!("training on snapshot {snapshot}"), &e)
         };
-        let (rows, source) = read::read_snapshot(&lake, snapshot).await.map_err(fail)?;
+        let (rows, source) = read::read_training_snapshot(&lake, snapshot)
+            .await
+            .map_err(fail)?;
         // Products nobody rated get item embeddings too (cold start).
         let catalogue = publish::read_catalogue(&lake).await.map_err(fail)?;
         let now = SystemTime::now()
@@ -270,6 +279,10 @@ impl Services {
             products: m.training.items,
             ndcg_at_10: m.evaluation.model.ndcg_at_10,
             popularity_ndcg_at_10: m.evaluation.most_popular.ndcg_at_10,
+            champion_ndcg_at_10: m
+                .champion
+                .as_ref()
+                .and_then(|c| c.refit.as_ref().or(c.as_is.as_ref()).map(|r| r.ndcg_at_10)),
             training_seconds: m.full_train_seconds,
             seconds: started.elapsed().as_secs_f64(),
         })

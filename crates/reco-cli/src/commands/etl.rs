@@ -1,4 +1,5 @@
-//! `reco etl`: MySQL -> training Parquet on S3 + Glue Data Catalog.
+//! `reco etl`: MySQL ratings + the data lake's recent click events -> training Parquet on S3
+//! + Glue Data Catalog.
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use reco_config::{AwsArgs, MysqlArgs, required, var};
 use reco_domain::training::SnapshotDate;
 use reco_etl::catalog::TrainingCatalog;
 use reco_etl::encode::{PART_ROWS, ROW_GROUP_ROWS};
+use reco_etl::events::EventArgs;
 use reco_etl::{EtlConfig, run_etl, source_db};
 
 /// Arguments of `reco etl`.
@@ -29,6 +31,9 @@ pub struct EtlArgs {
     /// Rows per Parquet part file (smaller parts: more objects, smaller uploads).
     #[arg(long, value_name = "ROWS", default_value_t = PART_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub part_rows: usize,
+    /// How the data lake's click events become `events` training rows.
+    #[command(flatten)]
+    pub events: EventArgs,
     /// The source database.
     #[command(flatten)]
     pub mysql: MysqlArgs,
@@ -52,6 +57,7 @@ pub async fn run(args: EtlArgs) -> anyhow::Result<ExitCode> {
     let config = EtlConfig {
         part_rows: args.part_rows,
         row_group_rows: ROW_GROUP_ROWS.min(args.part_rows),
+        events: args.events.settings(),
         ..EtlConfig::new(snapshot)
     };
     let report = run_etl(&pool, &lake, &catalog, &config)
@@ -67,6 +73,25 @@ pub async fn run(args: EtlArgs) -> anyhow::Result<ExitCode> {
         report.manifest.location,
         secs,
         report.rows_read as f64 / secs.max(1e-9),
+    );
+    let events = &report.events;
+    eprintln!(
+        "reco etl: click events of the last {} day(s): {} file(s), {} event(s) read ({} repeated event id(s), {} of unknown customers skipped; {} item(s) of unknown products skipped{}) -> {} events row(s)",
+        config.events.lookback_days,
+        events.files_read,
+        events.events_read,
+        events.events_duplicate,
+        events.events_unknown_customer,
+        events.items_unknown_product,
+        if events.files_skipped > 0 {
+            format!(
+                "; {} unreadable file(s) skipped, see the log",
+                events.files_skipped
+            )
+        } else {
+            String::new()
+        },
+        events.pairs,
     );
     if report.rejected_total() > 0 {
         let mut reasons: Vec<_> = report.rejected.iter().collect();
