@@ -13,6 +13,7 @@ mod commands;
 mod logging;
 mod progress;
 
+use commands::report;
 use commands::{
     db, etl, eval, firehose_local, load_embeddings, pipeline, produce, recs, score_all, source,
     train,
@@ -48,6 +49,9 @@ enum Command {
     FirehoseLocal(firehose_local::FirehoseLocalArgs),
     /// Newest recommendations for a customer, read from S3 as a front end would.
     Recs(recs::RecsArgs),
+    /// Experiment report: per variant click-through, add-to-cart and purchase rates of
+    /// recommendation impressions from the lake's raw events, with 95% intervals.
+    Report(report::ReportArgs),
     /// Offline metrics of a model on a held-out split.
     Eval(eval::EvalArgs),
     /// Top-k for every customer of a shard -> latest documents (+ the popular fallback).
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             Command::Produce(args) => produce::run(args).await,
             Command::FirehoseLocal(args) => firehose_local::run(args, &local).await,
             Command::Recs(args) => recs::run(args).await,
+            Command::Report(args) => report::run(args).await,
             Command::Eval(args) => eval::run(args).await,
             Command::ScoreAll(args) => score_all::run(args).await,
             Command::Db(cmd) => db::run(cmd).await,

@@ -16,8 +16,10 @@ pub mod read;
 pub mod report;
 pub mod stats;
 
-use chrono::{Days, NaiveDate};
+use chrono::{Days, Utc};
 use reco_aws::{Bucket, StorageError};
+
+pub use chrono::NaiveDate;
 
 pub use report::Report;
 
@@ -70,6 +72,23 @@ impl ReportConfig {
     pub fn window_us(&self) -> i64 {
         i64::from(self.window_hours) * 3_600_000_000
     }
+}
+
+/// The impression dates `from..=to`: `to` defaults to today (UTC), `from` to `days` days
+/// ending with `to`.
+pub fn date_range(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    days: u32,
+) -> Result<(NaiveDate, NaiveDate), ReportError> {
+    let to = to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = match from {
+        Some(from) => from,
+        None => to
+            .checked_sub_days(Days::new(u64::from(days.max(1)) - 1))
+            .ok_or_else(|| ReportError::Config(format!("{days} days before {to} is no date")))?,
+    };
+    Ok((from, to))
 }
 
 /// Parses a `YYYY-MM-DD` date (exactly that shape).
@@ -236,6 +255,16 @@ mod tests {
             .map(|(d, i)| (d.to_owned(), i))
         );
         assert_eq!(config.window_us(), 25 * 3_600_000_000);
+    }
+
+    #[test]
+    fn the_default_range_is_days_ending_with_to() {
+        let to = parse_date("2026-03-02").unwrap();
+        let (from, end) = date_range(None, Some(to), 14).unwrap();
+        assert_eq!((from.to_string(), end), ("2026-02-17".to_owned(), to));
+        let given = parse_date("2026-01-05").unwrap();
+        assert_eq!(date_range(Some(given), Some(to), 14).unwrap(), (given, to));
+        assert_eq!(date_range(None, Some(to), 1).unwrap(), (to, to));
     }
 
     #[test]

@@ -255,13 +255,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:<14} {:>9} {:>11}  {:<27} {:<27} {}",
-            "variant",
-            "customers",
-            "impressions",
-            "click-through [95% CI]",
-            "add-to-cart [95% CI]",
-            "purchase [95% CI]"
+            "\n{:<14} {:>9} {:>11}  {:<27} {:<27} purchase [95% CI]",
+            "variant", "customers", "impressions", "click-through [95% CI]", "add-to-cart [95% CI]",
         );
         for v in &self.variants {
             let _ = writeln!(

@@ -8,6 +8,7 @@ pub mod load_embeddings;
 pub mod pipeline;
 pub mod produce;
 pub mod recs;
+pub mod report;
 pub mod score_all;
 pub mod source;
 pub mod train;
