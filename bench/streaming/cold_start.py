@@ -5,12 +5,13 @@ The binary logs each init step ("init phase": its name, its time, the time since
 started; steps that run concurrently each log their own) as JSON lines, then asks for the
 first event. Reported (medians over the runs): the time to the first response, the database
 connection the binary logs ("vector database connected") and the total without it, the
-model's fetch and parse ("model loaded"), each init phase, and the parts outside `main`'s
-init: process start to `main` (exec, dynamic loading, the runtime) and the end of init to
-the first response (the Runtime API poll, the first batch, the response's post), from the
+model's fetch and parse ("model loaded", and the file read: model.bin or model.json), each
+init phase, and the parts outside `main`'s init: process start to `main` (exec, dynamic
+loading, the runtime) and the end of init to the first response (the Runtime API poll, the first batch, the response's post), from the
 wall-clock time each phase line carries (`unix_ms`).
 
 usage: cold_start.py <bootstrap> <event.json> <runs>   (RECO_* and AWS_* settings in the environment)
+  RECO_COLD_START_LOGS=1 prints each run's log lines (stderr).
 """
 
 import datetime
@@ -116,7 +117,9 @@ def measure(bootstrap, port, run):
     ok, path, body = run["result"]
     if not ok:
         raise SystemExit(f"the binary posted to {path}: {body!r}\n{logs[-2000:]}")
-    connect_ms = model_ms = None
+    if os.environ.get("RECO_COLD_START_LOGS"):
+        print(logs, file=sys.stderr)
+    connect_ms = model_ms = model_file = None
     phases = {}
     main_at = init_end_at = None
     for line in logs.splitlines():
@@ -130,6 +133,9 @@ def measure(bootstrap, port, run):
             connect_ms = float(fields["elapsed_ms"])
         elif message == "model loaded" and model_ms is None:
             model_ms = float(fields["elapsed_ms"])
+        elif message == "model fetched and parsed" and model_file is None:
+            # Builds before the binary copy log no file: model.json.
+            model_file = fields.get("file", "model.json")
         elif message == "model prefetched":
             # Fetched and parsed while the database connected; the warm-up's "model loaded"
             # then only waits for it.
@@ -149,7 +155,7 @@ def measure(bootstrap, port, run):
         parts["process start to main"] = (main_at - wall_start) * 1e3
         parts["main to end of init"] = (init_end_at - main_at) * 1e3
         parts["end of init to first response"] = (run["responded_at"] - init_end_at) * 1e3
-    return total * 1e3, connect_ms, model_ms, phases, parts
+    return total * 1e3, connect_ms, model_ms, phases, parts, model_file
 
 
 def medians(dicts):
@@ -168,6 +174,8 @@ def main():
     without = statistics.median(r[0] - r[1] for r in results)
     models = [r[2] for r in results if r[2] is not None]
     model = f"{statistics.median(models):.0f} ms" if models else "not logged"
+    files = sorted({r[5] for r in results if r[5]})
+    model += f", {'/'.join(files)}" if files else ""
     print(f"cold start (release bootstrap, {runs} runs, median): {total:.1f} ms to first response; "
           f"connection {connect:.1f} ms; without connection {without:.1f} ms (model fetch from S3 + parse {model})")
     print("  (without connection = total minus connection; when the model is fetched during the "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cold start of the transform Lambda alone (the last part of bench/streaming/run.sh, with its
 # own data): a fresh pgvector database and bucket holding a model version like the bench's
-# (dimension 32, 400 products, 3,000 known customers: a ~1 MB model.json, random vectors),
+# (dimension 32, 400 products, 3,000 known customers: a ~1 MB model.json and its ~0.4 MB
+# binary copy model.bin, random vectors),
 # its `LATEST` pointer and its embeddings loaded by `reco load-embeddings`; then
 # cold_start.py against each release bootstrap given (default: the one
 # scripts/build-lambda.sh builds), in turn, twice, on a 50-record batch. The database URL
@@ -12,6 +13,7 @@
 # usage: bench/streaming/cold_start.sh [bootstrap ...]
 #   RECO_BENCH_RUNS  runs per measurement (default 5; the median is reported)
 #   RECO_CLI         a built `reco` binary for the load (default: cargo build -p reco-cli)
+#   RECO_COLD_START_LOGS=1  print every run's log lines (stderr)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -59,7 +61,7 @@ if [ -z "$reco" ]; then
   reco="$CARGO_TARGET_DIR/debug/reco"
 fi
 "$venv/bin/python" - "$AWS_ENDPOINT_URL" "$bucket" "$out" <<'PY'
-import base64, json, random, sys, boto3
+import base64, json, random, struct, sys, zlib, boto3
 endpoint, bucket, out = sys.argv[1:4]
 rng = random.Random(7)
 DIM, ITEMS, CUSTOMERS, VERSION = 32, 400, 3000, "cold-start"
@@ -89,6 +91,25 @@ def csv(ids):
 s3 = boto3.client("s3", endpoint_url=endpoint)
 s3.create_bucket(Bucket=bucket)
 prefix = f"models/{VERSION}/"
+def model_bin(model):
+    """The model's compact binary copy, as `reco train` writes it next to model.json
+    (layout: crates/reco-domain/src/model.rs, `model.bin`)."""
+    def counts(tower):
+        return {"categorical": tower["categorical"], "numeric": tower["numeric"],
+                "weights": len(tower["weights"]), "ids": len(tower["ids"])}
+    header = {k: model[k] for k in ("format_version", "model_version", "dim", "factors",
+                                    "item_max_norm", "training")}
+    header.update(user_tower=counts(model["user_tower"]), item_tower=counts(model["item_tower"]))
+    header = json.dumps(header, separators=(",", ":")).encode()
+    body = bytearray()
+    for tower in (model["user_tower"], model["item_tower"]):
+        flat = tower["weights"] + [v for part in tower["id_parts"] for v in part]
+        body += struct.pack(f"<{len(flat)}f", *flat)
+        for i in tower["ids"]:
+            body += struct.pack("<I", len(i.encode())) + i.encode()
+    out = b"RECOMODL" + struct.pack("<IIQ", 1, len(header), len(body)) + header + bytes(body)
+    return out + struct.pack("<I", zlib.crc32(out))
+s3.put_object(Bucket=bucket, Key=prefix + "model.bin", Body=model_bin(model))
 s3.put_object(Bucket=bucket, Key=prefix + "model.json", Body=json.dumps(model).encode())
 s3.put_object(Bucket=bucket, Key=prefix + "item_embeddings.csv", Body=csv(products))
 s3.put_object(Bucket=bucket, Key=prefix + "user_embeddings.csv", Body=csv(customers))

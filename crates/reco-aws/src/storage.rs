@@ -8,14 +8,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use object_store::ClientConfigKey;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt as _, PutOptions};
+use object_store::{Certificate, ClientConfigKey, ClientOptions};
 use reco_config::AwsArgs;
 
 pub use object_store::path::Path as ObjectPath;
+
+/// The certificate authorities S3's certificates chain to (`certs/amazon-trust-roots.pem`:
+/// Amazon Root CA 1-4 of Amazon Trust Services and the Starfield Services Root Certificate
+/// Authority - G2 that cross-signs them), built in for [`Bucket::s3_amazon_roots`].
+pub const AMAZON_TRUST_ROOTS: &[u8] = include_bytes!("../../../certs/amazon-trust-roots.pem");
 
 /// What kind of failure a [`StorageError`] is, for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,9 +123,45 @@ impl Bucket {
     /// plain HTTP allowed), otherwise in `aws.region` with the static keys or, without them,
     /// the environment's credential chain (Lambda, ECS, instance profile).
     pub fn s3(aws: &AwsArgs, bucket: &str) -> Result<Self, StorageError> {
+        Self::s3_with(aws, bucket, false)
+    }
+
+    /// [`Bucket::s3`] for a cold start's budget: on AWS (no endpoint) the client trusts only
+    /// the roots S3's certificates chain to, [`AMAZON_TRUST_ROOTS`], instead of parsing the
+    /// system's trust store (~150 certificates, milliseconds of every cold start). In the
+    /// China regions (`cn-*`, certificates of other authorities) and on an endpoint (the
+    /// emulator, a proxy) it is [`Bucket::s3`]. Not for hosts behind a TLS-inspecting proxy.
+    pub fn s3_amazon_roots(aws: &AwsArgs, bucket: &str) -> Result<Self, StorageError> {
+        let china = aws.region.as_deref().is_some_and(|r| r.starts_with("cn-"));
+        Self::s3_with(aws, bucket, aws.endpoint().is_none() && !china)
+    }
+
+    fn s3_with(aws: &AwsArgs, bucket: &str, amazon_roots: bool) -> Result<Self, StorageError> {
+        let base = format!("s3://{bucket}");
+        let config_error = |e: object_store::Error| StorageError {
+            operation: "open",
+            location: base.clone(),
+            kind: StorageErrorKind::Config,
+            reason: first_line(&e.to_string()),
+        };
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_conditional_put(S3ConditionalPut::ETagMatch);
+        if amazon_roots {
+            let mut options = ClientOptions::new().with_no_system_certificates(true);
+            for root in Certificate::from_pem_bundle(AMAZON_TRUST_ROOTS).map_err(config_error)? {
+                options = options.with_root_certificate(root);
+            }
+            builder = builder.with_client_options(options);
+            // The options replaced the client settings `from_env` read (AWS_PROXY_URL, ...):
+            // read them again.
+            for (name, value) in std::env::vars() {
+                let key = name.strip_prefix("AWS_").map(str::to_ascii_lowercase);
+                if let Some(Ok(key @ AmazonS3ConfigKey::Client(_))) = key.map(|k| k.parse()) {
+                    builder = builder.with_config(key, value);
+                }
+            }
+        }
         if let Some(region) = aws.region.as_deref().filter(|r| !r.is_empty()) {
             builder = builder.with_region(region);
         }
@@ -147,13 +188,7 @@ impl Bucket {
                 builder = builder.with_token(token);
             }
         }
-        let base = format!("s3://{bucket}");
-        let store = builder.build().map_err(|e| StorageError {
-            operation: "open",
-            location: base.clone(),
-            kind: StorageErrorKind::Config,
-            reason: first_line(&e.to_string()),
-        })?;
+        let store = builder.build().map_err(config_error)?;
         Ok(Self::new(Arc::new(store), base, bucket))
     }
 
@@ -299,6 +334,30 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_amazon_roots_parse_and_an_s3_client_trusting_only_them_builds() {
+        let roots = Certificate::from_pem_bundle(AMAZON_TRUST_ROOTS).unwrap();
+        assert_eq!(
+            roots.len(),
+            5,
+            "Amazon Root CA 1-4 and Starfield Services Root G2"
+        );
+        let aws = AwsArgs {
+            region: Some("eu-west-1".into()),
+            ..AwsArgs::default()
+        };
+        let bucket = Bucket::s3_amazon_roots(&aws, "reco-artifacts").unwrap();
+        assert_eq!(
+            bucket.location("models/LATEST"),
+            "s3://reco-artifacts/models/LATEST"
+        );
+        let china = AwsArgs {
+            region: Some("cn-north-1".into()),
+            ..AwsArgs::default()
+        };
+        Bucket::s3_amazon_roots(&china, "reco-artifacts").unwrap();
+    }
 
     #[tokio::test]
     async fn put_get_list_delete_round_trip_in_memory() {

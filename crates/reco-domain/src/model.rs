@@ -208,7 +208,7 @@ impl<'a> BinReader<'a> {
     ) -> Result<Tower, ModelError> {
         let weights = self.f32s(header.weights, &format!("{name}.weights"))?;
         let flat = self.f32s(
-            header.ids.checked_mul(factors).unwrap_or(usize::MAX),
+            header.ids.saturating_mul(factors),
             &format!("{name}.id_parts"),
         )?;
         let id_parts: Vec<Vec<f32>> = flat.chunks_exact(factors).map(<[f32]>::to_vec).collect();

@@ -1,6 +1,7 @@
-//! Publishing a model version: its files (embeddings as CSV and Parquet, `model.json`,
-//! `metrics.json`) under `<model prefix><version>/`, then `LATEST` last and only when the
-//! quality gate passed, so a reader never follows `LATEST` to a half-written version.
+//! Publishing a model version: its files (embeddings as CSV and Parquet, `model.json` and its
+//! compact binary copy `model.bin`, `metrics.json`) under `<model prefix><version>/`, then
+//! `LATEST` last and only when the quality gate passed, so a reader never follows `LATEST` to
+//! a half-written version.
 //!
 //! Every catalogue product gets an item embedding: the snapshot's products and the products
 //! of the data lake's catalogue ([`read_catalogue`]) that nobody rated. A product without an
@@ -21,7 +22,8 @@ use parquet::arrow::ArrowWriter;
 use reco_aws::Bucket;
 use reco_domain::artifacts::{
     COLD_COLUMN, ITEM_EMBEDDINGS_CSV, ITEM_EMBEDDINGS_CSV_HEADER, ITEM_EMBEDDINGS_PARQUET,
-    METRICS_FILE, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_CSV, USER_EMBEDDINGS_PARQUET,
+    METRICS_FILE, MODEL_BIN_FILE, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_CSV,
+    USER_EMBEDDINGS_PARQUET,
 };
 use reco_domain::model::{self, CustomerFeatures, ModelArtifact, ProductFeatures};
 use reco_domain::serving::{CATALOGUE_KEY, ProductCatalogue};
@@ -36,6 +38,8 @@ const CSV: &str = "text/csv";
 const PARQUET: &str = "application/vnd.apache.parquet";
 /// Content type of `model.json` and `metrics.json`.
 const JSON: &str = "application/json";
+/// Content type of `model.bin`.
+const BINARY: &str = "application/octet-stream";
 
 /// One file of a model version, encoded.
 #[derive(Debug, Clone)]
@@ -249,8 +253,9 @@ pub fn model_files(
 }
 
 /// The model files of a version, in publication order: item and user embeddings as CSV, then
-/// as Parquet, then `model.json` (CPU work: run it on a blocking thread in async code). Items
-/// are the snapshot's products and `catalogue`'s ([`catalogue_item_embeddings`]).
+/// as Parquet, then `model.bin` and `model.json` (CPU work: run it on a blocking thread in
+/// async code). Items are the snapshot's products and `catalogue`'s
+/// ([`catalogue_item_embeddings`]).
 pub fn model_files_with_catalogue(
     artifact: &ModelArtifact,
     rows: &[SnapshotRow],
@@ -280,6 +285,7 @@ pub fn model_files_with_catalogue(
             embeddings_parquet(user_ids, &user_vectors, dim),
             PARQUET,
         ),
+        file(MODEL_BIN_FILE, Bytes::from(artifact.to_bin_vec()?), BINARY),
         file(MODEL_FILE, Bytes::from(artifact.to_json_vec()?), JSON),
     ])
 }
@@ -423,6 +429,52 @@ mod tests {
         let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum();
         let norm = |v: &[f32]| v.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
         dot / (norm(a) * norm(b))
+    }
+
+    #[test]
+    fn model_bin_is_published_before_model_json_and_embeds_like_it() {
+        let rows = rows();
+        let artifact = trained(&rows);
+        let files = model_files(&artifact, &rows).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name).collect();
+        let at = |name| names.iter().position(|&n| n == name).unwrap();
+        assert_eq!(at(MODEL_BIN_FILE) + 1, at(MODEL_FILE), "{names:?}");
+        let body = |name| &files[at(name)].body;
+        let from_bin = ModelArtifact::from_bin_slice(body(MODEL_BIN_FILE)).unwrap();
+        let from_json = ModelArtifact::from_json_slice(body(MODEL_FILE)).unwrap();
+        assert_eq!(from_bin, from_json);
+        assert!(body(MODEL_BIN_FILE).len() < body(MODEL_FILE).len());
+        // The same embedding for every trained customer and product, and for a stranger.
+        for row in &rows {
+            let customer = CustomerFeatures {
+                customer_number: Some(row.customer_number),
+                city: row.city.clone(),
+                country: row.country.clone(),
+                credit_limit: row.credit_limit,
+            };
+            assert_eq!(
+                from_bin.embed_customer(&customer),
+                from_json.embed_customer(&customer)
+            );
+            let product = ProductFeatures {
+                product_code: Some(row.product_code.clone()),
+                product_line: row.product_line.clone(),
+                ..Default::default()
+            };
+            assert_eq!(
+                from_bin.embed_product(&product),
+                from_json.embed_product(&product)
+            );
+        }
+        let stranger = CustomerFeatures {
+            customer_number: Some(1),
+            country: Some("France".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_bin.embed_customer(&stranger),
+            from_json.embed_customer(&stranger)
+        );
     }
 
     #[test]

@@ -73,7 +73,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         };
         let mut phases = phases;
         tokio::task::spawn_blocking(move || {
-            let models = S3ModelStore::new(Bucket::s3(&aws, &bucket)?, prefix);
+            let models = S3ModelStore::new(Bucket::s3_amazon_roots(&aws, &bucket)?, prefix);
             models.prefetch(ahead);
             phases.done("s3_client");
             Ok::<_, reco_aws::StorageError>(models)

@@ -1,5 +1,6 @@
-//! Model artifacts from the artifacts bucket: `<model prefix><version>/model.json`
-//! (layout: [`reco_domain::artifacts`]), read through the object-store seam.
+//! Model artifacts from the artifacts bucket: `<model prefix><version>/model.bin` (the compact
+//! binary copy), or `model.json` for versions published without it (layout:
+//! [`reco_domain::artifacts`]), read through the object-store seam.
 //!
 //! At a cold start the function does not know which model it needs until the database says
 //! which embeddings are active. [`S3ModelStore::prefetch`] fetches and parses a likely
@@ -10,8 +11,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reco_aws::Bucket;
-use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
-use reco_domain::model::ModelArtifact;
+use reco_domain::artifacts::{MODEL_BIN_FILE, MODEL_FILE, ModelPrefix};
+use reco_domain::model::{ModelArtifact, ModelError};
 use tokio::task::JoinHandle;
 
 use crate::ports::{ModelLoadError, ModelStore};
@@ -65,13 +66,16 @@ impl S3ModelStore {
                 PrefetchVersion::Exactly(version) => version,
                 PrefetchVersion::Latest => store.latest_version().await?,
             };
+            let named = started.elapsed();
             let version = version_slot.get_or_init(|| version).clone();
             match store.fetch(&version).await {
                 Ok(model) => {
-                    // Logged so that cold-start measurements see the fetch and parse.
+                    // Logged so that cold-start measurements see the fetch and parse (and
+                    // the read of LATEST before them).
                     tracing::info!(
                         model_version = %version,
                         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                        latest_ms = named.as_secs_f64() * 1e3,
                         "model prefetched"
                     );
                     Some(model)
@@ -129,39 +133,82 @@ impl S3ModelStore {
         }
     }
 
-    /// Fetches and parses `version`'s model. The parse (milliseconds of CPU for a large
-    /// model) runs on a blocking thread, not on a runtime worker that also drives the
-    /// database's connection during a cold start.
+    /// Fetches and parses `version`'s model: its compact `model.bin` when the version has one
+    /// (written by `reco train` since the binary copy exists), else, or when that copy cannot
+    /// be read or is refused (logged), its `model.json`. The parse runs on a blocking thread,
+    /// not on a runtime worker that also drives the database's connection during a cold start.
     async fn fetch(&self, version: &str) -> Result<ModelArtifact, ModelLoadError> {
-        let key = self.prefix.key(version, MODEL_FILE);
-        let location = self.bucket.location(&key);
         let started = std::time::Instant::now();
+        let bin_key = self.prefix.key(version, MODEL_BIN_FILE);
+        match self.bucket.get(&bin_key).await {
+            Ok(bytes) => match self
+                .parse(
+                    version,
+                    &bin_key,
+                    bytes,
+                    started,
+                    ModelArtifact::from_bin_slice,
+                )
+                .await
+            {
+                Ok(model) => return Ok(model),
+                Err(error) => {
+                    tracing::warn!(error = %error, "model.bin refused; reading model.json instead");
+                }
+            },
+            // A version published before the binary copy existed.
+            Err(error) if error.is_not_found() => {
+                tracing::info!(model_version = %version, "no model.bin; reading model.json");
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot fetch model.bin; reading model.json instead");
+            }
+        }
+        let key = self.prefix.key(version, MODEL_FILE);
         let bytes = self
             .bucket
             .get(&key)
             .await
             .map_err(|e| ModelLoadError::Fetch {
                 version: version.to_owned(),
-                location: location.clone(),
+                location: self.bucket.location(&key),
                 reason: e.reason,
             })?;
+        self.parse(
+            version,
+            &key,
+            bytes,
+            started,
+            ModelArtifact::from_json_slice,
+        )
+        .await
+    }
+
+    /// Parses the fetched `bytes` of `key` with `parse` on a blocking thread; logs the fetch
+    /// (since `started`) and parse times.
+    async fn parse<B: AsRef<[u8]> + Send + 'static>(
+        &self,
+        version: &str,
+        key: &str,
+        bytes: B,
+        started: std::time::Instant,
+        parse: fn(&[u8]) -> Result<ModelArtifact, ModelError>,
+    ) -> Result<ModelArtifact, ModelLoadError> {
         let fetched = started.elapsed();
-        let size = bytes.len();
-        let parsed = tokio::task::spawn_blocking(move || ModelArtifact::from_json_slice(&bytes))
-            .await
-            .map_err(|e| ModelLoadError::Invalid {
-                version: version.to_owned(),
-                location: location.clone(),
-                reason: format!("the parse did not finish: {e}"),
-            })?;
-        let model = parsed.map_err(|e| ModelLoadError::Invalid {
+        let size = bytes.as_ref().len();
+        let invalid = |reason: String| ModelLoadError::Invalid {
             version: version.to_owned(),
-            location,
-            reason: e.to_string(),
-        })?;
+            location: self.bucket.location(key),
+            reason,
+        };
+        let model = tokio::task::spawn_blocking(move || parse(bytes.as_ref()))
+            .await
+            .map_err(|e| invalid(format!("the parse did not finish: {e}")))?
+            .map_err(|e| invalid(e.to_string()))?;
         // Logged so that cold-start measurements can tell the fetch from the parse.
         tracing::info!(
             model_version = %version,
+            file = key.rsplit('/').next().unwrap_or(key),
             bytes = size,
             fetch_ms = fetched.as_secs_f64() * 1e3,
             parse_ms = (started.elapsed() - fetched).as_secs_f64() * 1e3,
@@ -254,6 +301,40 @@ mod tests {
             .unwrap();
         let err = store.load("v1").await.unwrap_err();
         assert!(matches!(err, ModelLoadError::Invalid { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn model_bin_is_preferred_and_model_json_read_without_it_or_when_it_is_refused() {
+        let bucket = Bucket::in_memory("artifacts");
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        let bin = |version| {
+            let model = ModelArtifact::from_json_slice(&model_json(version)).unwrap();
+            Bytes::from(model.to_bin_vec().unwrap())
+        };
+        // Only model.bin can answer: model.json is garbage.
+        put(&bucket, "models/v1/model.bin", bin("v1")).await;
+        put(&bucket, "models/v1/model.json", Bytes::from_static(b"{")).await;
+        let model = store.load("v1").await.unwrap();
+        assert_eq!((model.model_version(), model.dim()), ("v1", 2));
+        // No model.bin (a version published before it): model.json.
+        put(&bucket, "models/v2/model.json", model_json("v2")).await;
+        assert_eq!(store.load("v2").await.unwrap().model_version(), "v2");
+        // A truncated model.bin is refused and model.json read instead.
+        let torn = bin("v3").slice(..20);
+        put(&bucket, "models/v3/model.bin", torn).await;
+        put(&bucket, "models/v3/model.json", model_json("v3")).await;
+        assert_eq!(store.load("v3").await.unwrap().model_version(), "v3");
+        // Both unusable: model.json's error, as before the binary copy.
+        put(
+            &bucket,
+            "models/v4/model.bin",
+            Bytes::from_static(b"RECOMODL"),
+        )
+        .await;
+        put(&bucket, "models/v4/model.json", Bytes::from_static(b"[]")).await;
+        let err = store.load("v4").await.unwrap_err();
+        assert!(matches!(err, ModelLoadError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("models/v4/model.json"), "{err}");
     }
 
     #[tokio::test]
