@@ -256,7 +256,9 @@ async fn classicmodels_end_to_end_registers_glue_and_reruns_idempotently() {
     assert_eq!(columns[0], "customer_number:int");
     assert_eq!(columns[5], "credit_limit:decimal(10,2)");
     assert_eq!(columns[12], "rating:tinyint");
-    assert_eq!(columns.len(), 13);
+    assert_eq!(columns[13], "source:string");
+    assert_eq!(columns[14], "event_weight:double");
+    assert_eq!(columns.len(), 15);
     assert_eq!(table.partition_keys()[0].name(), "snapshot");
     assert_eq!(
         sd.serde_info().unwrap().serialization_library(),
