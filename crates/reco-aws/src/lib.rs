@@ -10,6 +10,7 @@ use aws_credential_types::Credentials;
 pub use reco_config::AwsArgs;
 
 pub mod emf;
+pub mod experiments;
 #[cfg(feature = "glue")]
 pub mod glue;
 pub mod storage;

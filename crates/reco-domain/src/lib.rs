@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod event;
+pub mod experiment;
 pub mod firehose;
 pub mod lake_events;
 pub mod model;

@@ -19,6 +19,7 @@ use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::ClickEvent;
+use crate::experiment::Variant;
 
 /// Decimals a score keeps in a serialised record (cosine similarities differ in the 3rd
 /// decimal at most where rank matters; more digits only grow the response).
@@ -160,6 +161,12 @@ pub struct RecommendationRecord {
     pub embedding_version: String,
     /// When the record was generated (RFC 3339, UTC).
     pub generated_at: String,
+    /// The A/B experiment running when the record was made (absent when none runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The customer's variant in [`Self::experiment`]; `model_version` is that variant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Variant>,
 }
 
 impl RecommendationRecord {
@@ -265,6 +272,8 @@ mod tests {
             model_version: "m".into(),
             embedding_version: "e".into(),
             generated_at: "t".into(),
+            experiment: None,
+            variant: None,
         }
     }
 
@@ -419,10 +428,12 @@ mod tests {
             .filter_map(|rest| rest.split('"').next())
             .collect();
         columns.sort_unstable();
-        let record = record_of(serde_json::json!({
+        let mut record = record_of(serde_json::json!({
             "session_id": "s", "customer_number": 7, "browse_history": [],
             "event_id": "e", "event_time": "t"
         }));
+        record.experiment = Some("towers-v2".into());
+        record.variant = Some(Variant::Treatment);
         let value = serde_json::to_value(&record).unwrap();
         assert_eq!(columns, keys(&value));
         assert!(

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::experiment::Variant;
 use crate::recommendation::{RecommendationRecord, ScoredItem};
 
 /// Layout version of [`LatestDocument`]; a reader refuses documents of a newer version.
@@ -84,6 +85,13 @@ pub struct DocumentProvenance {
     pub embedding_version: String,
     /// When the recommendations were computed (RFC 3339 UTC, milliseconds).
     pub generated_at: String,
+    /// The A/B experiment that served the customer (absent when none ran; documents written
+    /// before experiments existed have neither field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The customer's variant in [`Self::experiment`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Variant>,
 }
 
 /// The latest recommendations of one customer (or the `popular` fallback), as a front end
@@ -224,6 +232,8 @@ impl LatestDocument {
                 model_version: record.model_version.clone(),
                 embedding_version: record.embedding_version.clone(),
                 generated_at: record.generated_at.clone(),
+                experiment: record.experiment.clone(),
+                variant: record.variant,
             },
         }
     }
@@ -382,6 +392,8 @@ mod tests {
             model_version: "m1".into(),
             embedding_version: "e1".into(),
             generated_at: generated_at.into(),
+            experiment: None,
+            variant: None,
         }
     }
 
@@ -412,6 +424,36 @@ mod tests {
             );
         }
         assert_eq!(LatestDocument::from_json_slice(&bytes).unwrap(), doc);
+    }
+
+    #[test]
+    fn documents_carry_the_experiment_and_variant_and_old_documents_still_parse() {
+        let mut record = record("2026-12-02T10:00:00.000Z", "r1");
+        let plain = LatestDocument::from_record(&record, &catalogue());
+        let text = String::from_utf8(plain.to_json_vec().unwrap()).unwrap();
+        assert!(
+            !text.contains("experiment") && !text.contains("variant"),
+            "{text}"
+        );
+        record.experiment = Some("towers-v2".into());
+        record.variant = Some(Variant::Treatment);
+        let doc = LatestDocument::from_record(&record, &catalogue());
+        let value: serde_json::Value = serde_json::from_slice(&doc.to_json_vec().unwrap()).unwrap();
+        assert_eq!(value["provenance"]["experiment"], "towers-v2");
+        assert_eq!(value["provenance"]["variant"], "treatment");
+        // A document written before experiments existed.
+        let mut old = serde_json::to_value(&plain).unwrap();
+        old["provenance"].as_object_mut().unwrap().retain(|k, _| {
+            [
+                "recommendation_id",
+                "model_version",
+                "embedding_version",
+                "generated_at",
+            ]
+            .contains(&k.as_str())
+        });
+        let parsed = LatestDocument::from_json_slice(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(parsed, plain);
     }
 
     #[test]

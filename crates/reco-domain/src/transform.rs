@@ -456,6 +456,8 @@ pub fn finish_batch(
                             model_version: provenance.model_version.clone(),
                             embedding_version: provenance.embedding_version.clone(),
                             generated_at: provenance.generated_at.clone(),
+                            experiment: None,
+                            variant: None,
                         };
                         let payload = encoder.encode(&record.to_ndjson_line());
                         let mut out = FirehoseResponseRecord::ok(record_id.clone(), &payload);

@@ -157,6 +157,8 @@ fn record_line(customer: i64, rng: &mut ChaCha8Rng, items: usize) -> Vec<u8> {
         model_version: "20261201T000000Z-s42".into(),
         embedding_version: "20261201T000000Z-s42".into(),
         generated_at: "2026-12-01T10:00:00.000Z".into(),
+        experiment: None,
+        variant: None,
     };
     record.to_ndjson_line()
 }

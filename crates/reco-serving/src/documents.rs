@@ -203,6 +203,8 @@ mod tests {
                 model_version: "m".into(),
                 embedding_version: "e".into(),
                 generated_at: generated_at.into(),
+                experiment: None,
+                variant: None,
             },
         }
     }

@@ -25,6 +25,8 @@ fn doc(customer: i64, generated_at: &str, id: &str, source: DocumentSource) -> L
             model_version: "m".into(),
             embedding_version: "e".into(),
             generated_at: generated_at.into(),
+            experiment: None,
+            variant: None,
         },
     }
 }

@@ -431,6 +431,8 @@ async fn two_shards_give_every_customer_the_exact_knn_without_rated_products() {
             model_version: VERSION.into(),
             embedding_version: VERSION.into(),
             generated_at: T_STREAM.into(),
+            experiment: None,
+            variant: None,
         },
     };
     assert_eq!(

@@ -7,6 +7,7 @@
 
 use futures_util::TryStreamExt as _;
 use object_store::ObjectStoreExt as _;
+use reco_aws::experiments::ExperimentStore;
 use reco_aws::storage::StorageErrorKind;
 use reco_aws::{Bucket, ObjectPath, StorageError};
 use reco_domain::artifacts::{ITEM_EMBEDDINGS_CSV, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_CSV};
@@ -58,6 +59,27 @@ impl ModelArtifacts {
             return Err(bad("LATEST is empty"));
         }
         Ok(version.to_owned())
+    }
+
+    /// What a load's cleanup keeps: the versions the running A/B experiment names (read from
+    /// `<prefix>experiments/current.json`; none when no experiment runs), or nothing dropped
+    /// when the state cannot be read (a version in use must never be dropped).
+    pub async fn experiment_retention(&self) -> crate::Retention {
+        let store = ExperimentStore::new(self.bucket.clone(), self.prefix.clone());
+        match store.read().await {
+            Ok(state) => crate::Retention::Keep(
+                state
+                    .experiment
+                    .iter()
+                    .flat_map(|e| e.named_versions())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "running experiment unknown: old embedding versions are kept");
+                crate::Retention::DropNothing
+            }
+        }
     }
 
     /// The embedding dimension `model.json` of `version` declares; refuses a version without

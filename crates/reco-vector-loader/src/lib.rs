@@ -13,7 +13,10 @@
 //!   in one transaction under an advisory lock (waited for at most
 //!   [`schema::LOAD_LOCK_TIMEOUT`]; a killed load's lock and tables go with its connection).
 //! - **Swap**: in that same transaction the views `item_emb` / `user_emb` are re-pointed and the
-//!   version marked active; old versions are dropped afterwards.
+//!   version marked active; old versions are dropped afterwards, except the versions a running
+//!   A/B experiment names and versions staged after the active one ([`Retention`]). With
+//!   [`Loader::inactive`] the version is loaded and recorded but not swapped in (an
+//!   experiment's treatment).
 //!
 //! Progress is reported with `tracing` events; the caller shows the [`LoadReport`].
 
@@ -30,5 +33,5 @@ mod swap;
 
 pub use artifacts::ModelArtifacts;
 pub use error::{FilePosition, LoadError};
-pub use loader::{EmbeddingFile, EmbeddingSource, LoadReport, Loader, PreparedSource};
+pub use loader::{EmbeddingFile, EmbeddingSource, LoadReport, Loader, PreparedSource, Retention};
 pub use schema::DEFAULT_MAINTENANCE_WORK_MEM;

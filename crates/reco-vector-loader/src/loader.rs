@@ -152,6 +152,23 @@ pub struct LoadReport {
 pub struct Loader<'a> {
     store: &'a VectorStore,
     maintenance_work_mem: String,
+    /// Whether the load becomes the active version (`false`: `--inactive`, staged for an A/B
+    /// experiment's treatment).
+    activate: bool,
+    /// What the cleanup after the load keeps; `None`: [`Loader::load_from`] reads the running
+    /// experiment from the artifacts bucket, other loads keep no experiment version.
+    retention: Option<Retention>,
+}
+
+/// Which versions the cleanup after a load keeps besides the active one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep the newest load of each of these model versions (the running A/B experiment's) and
+    /// every version loaded after the active one (staged with `--inactive`, not yet used);
+    /// drop the rest.
+    Keep(Vec<String>),
+    /// Drop nothing: the running experiment could not be read, so any version may be in use.
+    DropNothing,
 }
 
 impl<'a> Loader<'a> {
@@ -161,7 +178,22 @@ impl<'a> Loader<'a> {
         Self {
             store,
             maintenance_work_mem: DEFAULT_MAINTENANCE_WORK_MEM.to_owned(),
+            activate: true,
+            retention: None,
         }
+    }
+
+    /// Loads without activating: the version is recorded (inactive) and kept, the views and
+    /// the active version are unchanged (`reco load-embeddings --inactive`).
+    pub fn inactive(mut self) -> Self {
+        self.activate = false;
+        self
+    }
+
+    /// Sets what the cleanup after the load keeps (default: see [`Retention`]).
+    pub fn retaining(mut self, retention: Retention) -> Self {
+        self.retention = Some(retention);
+        self
     }
 
     /// The same loader with `maintenance_work_mem` (a PostgreSQL size, e.g. `"512MB"`) for
@@ -203,8 +235,23 @@ impl<'a> Loader<'a> {
                     step: "connecting",
                     source,
                 })?;
-        let mut report = load_in_transaction(&mut conn, source, &self.maintenance_work_mem).await?;
-        match swap::drop_old_versions(&mut conn).await {
+        let mut report =
+            load_in_transaction(&mut conn, source, &self.maintenance_work_mem, self.activate)
+                .await?;
+        let retention = self
+            .retention
+            .clone()
+            .unwrap_or(Retention::Keep(Vec::new()));
+        let cleanup = match &retention {
+            Retention::Keep(model_versions) => {
+                swap::drop_old_versions(&mut conn, model_versions).await
+            }
+            Retention::DropNothing => {
+                tracing::warn!("old embedding versions kept: the running experiment is unknown");
+                Ok(Vec::new())
+            }
+        };
+        match cleanup {
             Ok(dropped) => {
                 if !dropped.is_empty() {
                     tracing::info!(tables = %dropped.join(", "), "old versions dropped");
@@ -239,7 +286,16 @@ impl<'a> Loader<'a> {
             "loading model version"
         );
         let source = artifacts.open_checked(&version).await?;
-        self.load_prepared(source).await
+        match &self.retention {
+            Some(_) => self.load_prepared(source).await,
+            None => {
+                let retention = artifacts.experiment_retention().await;
+                self.clone()
+                    .retaining(retention)
+                    .load_prepared(source)
+                    .await
+            }
+        }
     }
 }
 
@@ -263,6 +319,7 @@ async fn load_in_transaction<I, U>(
     conn: &mut PgConnection,
     source: PreparedSource<I, U>,
     maintenance_work_mem: &str,
+    activate: bool,
 ) -> Result<LoadReport, LoadError>
 where
     I: AsyncBufRead + Unpin + Send,
@@ -361,17 +418,18 @@ where
     .map_err(LoadError::db("analyzing the new tables"))?;
 
     let started = Instant::now();
-    swap::activate(
-        &mut tx,
-        &NewVersion {
-            embedding_version: &version,
-            model_version: &source.model_version,
-            dim,
-            item_rows,
-            user_rows,
-        },
-    )
-    .await?;
+    let new_version = NewVersion {
+        embedding_version: &version,
+        model_version: &source.model_version,
+        dim,
+        item_rows,
+        user_rows,
+    };
+    if activate {
+        swap::activate(&mut tx, &new_version).await?;
+    } else {
+        swap::record_inactive(&mut tx, &new_version).await?;
+    }
     tx.commit()
         .await
         .map_err(LoadError::db("committing the swap"))?;
@@ -382,7 +440,8 @@ where
         items = item_rows,
         users = user_rows,
         dim,
-        "version active"
+        active = activate,
+        "version loaded"
     );
     Ok(LoadReport {
         model_version: source.model_version,

@@ -11,6 +11,31 @@ use crate::schema::{LOAD_LOCK_KEY, VERSIONED_TABLE_REGEX};
 /// next load retries): a stuck reader must not make a finished load hang.
 const DROP_LOCK_TIMEOUT: &str = "30s";
 
+/// The versioned tables to drop: not the active version's, not the newest (still present)
+/// load of a model version in `$2`, not loaded after the active one. sql/embeddings.sql keeps
+/// the same versions (it reads the experiment's versions from a psql variable).
+const KEPT_AND_DROPPED_SQL: &str = "
+    WITH kept AS (
+        SELECT embedding_version FROM reco_embedding_versions WHERE active
+        UNION
+        SELECT embedding_version FROM reco_embedding_versions
+        WHERE embedding_version > COALESCE(
+            (SELECT max(embedding_version) FROM reco_embedding_versions WHERE active), '')
+        UNION
+        (SELECT DISTINCT ON (model_version) embedding_version FROM reco_embedding_versions
+         WHERE model_version = ANY($2::text[])
+           AND to_regclass('item_emb_' || embedding_version) IS NOT NULL
+         ORDER BY model_version, embedding_version DESC))
+    SELECT c.relname::text AS name
+    FROM pg_class c
+    WHERE c.relkind = 'r'
+      AND c.relnamespace = current_schema()::regnamespace
+      AND c.relname ~ $1
+      AND NOT EXISTS (
+          SELECT 1 FROM kept k
+          WHERE c.relname IN ('item_emb_' || k.embedding_version, 'user_emb_' || k.embedding_version))
+    ORDER BY 1";
+
 /// `loaded_by` value recorded by this loader (sql/embeddings.sql records its own name).
 const LOADED_BY: &str = "reco load-embeddings";
 
@@ -77,10 +102,27 @@ pub(crate) async fn activate(
         .execute(&mut *conn)
         .await
         .map_err(LoadError::db("recording the active version"))?;
+    record(conn, version, true).await
+}
+
+/// Records a loaded version without activating it (`--inactive`): the views and the active
+/// version are unchanged; readers reach it only by its embedding version.
+pub(crate) async fn record_inactive(
+    conn: &mut PgConnection,
+    version: &NewVersion<'_>,
+) -> Result<(), LoadError> {
+    record(conn, version, false).await
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    version: &NewVersion<'_>,
+    active: bool,
+) -> Result<(), LoadError> {
     sqlx::query(
         "INSERT INTO reco_embedding_versions
              (embedding_version, model_version, dim, item_rows, user_rows, loaded_by, loaded_at, active)
-         VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), true)",
+         VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7)",
     )
     .bind(version.embedding_version)
     .bind(version.model_version)
@@ -88,15 +130,22 @@ pub(crate) async fn activate(
     .bind(version.item_rows as i64)
     .bind(version.user_rows as i64)
     .bind(LOADED_BY)
+    .bind(active)
     .execute(&mut *conn)
     .await
     .map_err(LoadError::db("recording the active version"))?;
     Ok(())
 }
 
-/// Drops every versioned table that is not the active version's. Skipped (returns nothing)
-/// while another load holds the lock: that load drops them when it finishes.
-pub(crate) async fn drop_old_versions(conn: &mut PgConnection) -> Result<Vec<String>, LoadError> {
+/// Drops every versioned table that is not kept: kept are the active version's, the newest
+/// load of each of `keep_model_versions` (a running A/B experiment's) and every version loaded
+/// after the active one (staged with `--inactive`; embedding versions are load times, so they
+/// sort as text). Skipped (returns nothing) while another load holds the lock: that load drops
+/// them when it finishes.
+pub(crate) async fn drop_old_versions(
+    conn: &mut PgConnection,
+    keep_model_versions: &[String],
+) -> Result<Vec<String>, LoadError> {
     let mut tx = conn
         .begin()
         .await
@@ -114,22 +163,12 @@ pub(crate) async fn drop_old_versions(conn: &mut PgConnection) -> Result<Vec<Str
         .execute(&mut *tx)
         .await
         .map_err(LoadError::db("configuring the cleanup"))?;
-    let rows = sqlx::query(
-        "SELECT c.relname::text AS name
-         FROM pg_class c
-         WHERE c.relkind = 'r'
-           AND c.relnamespace = current_schema()::regnamespace
-           AND c.relname ~ $1
-           AND NOT EXISTS (
-               SELECT 1 FROM reco_embedding_versions v
-               WHERE v.active AND c.relname IN ('item_emb_' || v.embedding_version,
-                                                'user_emb_' || v.embedding_version))
-         ORDER BY 1",
-    )
-    .bind(VERSIONED_TABLE_REGEX)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(LoadError::db("listing old versions"))?;
+    let rows = sqlx::query(KEPT_AND_DROPPED_SQL)
+        .bind(VERSIONED_TABLE_REGEX)
+        .bind(keep_model_versions)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(LoadError::db("listing old versions"))?;
     let names: Vec<String> = rows.iter().map(|r| r.get("name")).collect();
     for name in &names {
         // Names matched VERSIONED_TABLE_REGEX: letters, digits and '_' only.

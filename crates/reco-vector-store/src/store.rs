@@ -293,6 +293,45 @@ impl VectorStore {
         }))
     }
 
+    /// The newest loaded embeddings of `model_version` whose tables still exist, active or not
+    /// (an A/B experiment's treatment is loaded with `reco load-embeddings --inactive`);
+    /// `None` when that model version is not loaded. `ActiveVersion` describes any version here.
+    pub async fn loaded_version_of(
+        &self,
+        model_version: &str,
+    ) -> Result<Option<ActiveVersion>, StoreError> {
+        let row = sqlx::query(
+            "SELECT model_version, embedding_version, dim, item_rows, user_rows, loaded_by,
+                    to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS loaded_at
+             FROM reco_embedding_versions
+             WHERE model_version = $1
+               AND to_regclass('item_emb_' || embedding_version) IS NOT NULL
+               AND to_regclass('user_emb_' || embedding_version) IS NOT NULL
+             ORDER BY active DESC, embedding_version DESC
+             LIMIT 1",
+        )
+        .bind(model_version)
+        .fetch_optional(&self.pool)
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            // The metadata table does not exist before the first load.
+            Err(e) => match StoreError::from(e) {
+                StoreError::NoActiveVersion => return Ok(None),
+                other => return Err(other),
+            },
+        };
+        Ok(row.map(|row| ActiveVersion {
+            model_version: row.get("model_version"),
+            embedding_version: row.get("embedding_version"),
+            dim: usize::try_from(row.get::<i32, _>("dim")).unwrap_or(0),
+            item_rows: row.get("item_rows"),
+            user_rows: row.get("user_rows"),
+            loaded_at: row.get("loaded_at"),
+            loaded_by: row.get("loaded_by"),
+        }))
+    }
+
     /// The version readers currently see and, when it has at most `max_items` items and is
     /// not `held` (the embedding version the caller already holds in memory), its item
     /// catalogue as an [`ExactIndex`]; `None` before the first load.

@@ -18,6 +18,8 @@ locals {
     { name = "model_version", type = "string", comment = "Model whose user tower embedded the customer" },
     { name = "embedding_version", type = "string", comment = "Item embeddings the k-NN ran against" },
     { name = "generated_at", type = "string", comment = "When the record was generated (RFC 3339, UTC)" },
+    { name = "experiment", type = "string", comment = "A/B experiment running when the record was made (null when none)" },
+    { name = "variant", type = "string", comment = "The customer's variant in the experiment: control or treatment" },
   ]
 }
 

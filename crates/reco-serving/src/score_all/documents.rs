@@ -48,6 +48,8 @@ pub(super) fn provenance(
         // One training run writes both towers' embeddings: the version names both.
         embedding_version: model_version.to_owned(),
         generated_at: generated_at.to_owned(),
+        experiment: None,
+        variant: None,
     }
 }
 
