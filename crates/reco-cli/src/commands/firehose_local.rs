@@ -14,8 +14,8 @@ use clap::Args;
 use reco_aws::Bucket;
 use reco_config::{AwsArgs, LocalEnv, ModelStoreArgs, PgArgs, required, var};
 use reco_firehose_local::{
-    DeliveryConfig, LocalFirehose, RunCounts, RunOptions, StartPosition, firehose_client,
-    kinesis_client,
+    DeliveryConfig, EventLake, LakeOptions, LocalFirehose, RunCounts, RunOptions, StartPosition,
+    firehose_client, kinesis_client,
 };
 use reco_serving::lambda::Publisher;
 use reco_transform_lambda::pg_index::PgVectorIndex;
@@ -56,6 +56,14 @@ pub struct FirehoseLocalArgs {
     /// Deliver only: do not publish latest documents from the delivered objects.
     #[arg(long)]
     pub no_publish: bool,
+    /// Do not keep the raw events in the data lake (`events/dt=YYYY-MM-DD/` Parquet files and
+    /// the Glue table `click_events`).
+    #[arg(long)]
+    pub no_lake: bool,
+    /// Glue database of the data lake: the raw events' partitions are registered in its
+    /// `click_events` table.
+    #[arg(long, env = var::RECO_GLUE_DATABASE, value_name = "NAME")]
+    pub glue_database: Option<String>,
     /// The delivery stream to run, as deployed (its source, processor and destination are
     /// read from the Firehose API).
     #[arg(long, env = var::RECO_DELIVERY_STREAM, value_name = "NAME")]
@@ -100,13 +108,18 @@ fn checkpoint_path(
 pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<ExitCode> {
     // Every setting is checked before the first call, so a missing one fails fast.
     let delivery_stream = required(var::RECO_DELIVERY_STREAM, &args.delivery_stream)?;
-    let lake = if args.no_publish {
+    let lake = if args.no_publish && args.no_lake {
         None
     } else {
         Some(required(
             var::RECO_DATA_LAKE_BUCKET,
             &args.data_lake_bucket,
         )?)
+    };
+    let glue_database = if args.no_lake {
+        None
+    } else {
+        Some(required(var::RECO_GLUE_DATABASE, &args.glue_database)?)
     };
     let pg = args.pg.target()?;
     let artifacts = args.models.bucket()?;
@@ -147,7 +160,7 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
         Some(path) => tracing::info!(checkpoint = %path.display(), "checkpoint file"),
         None => tracing::info!("no checkpoint: reading from the start position"),
     }
-    let publisher = match lake {
+    let publisher = match lake.filter(|_| !args.no_publish) {
         Some(lake) => Some(Publisher::new(
             Bucket::s3(&args.aws, &config.bucket)?,
             Bucket::s3(&args.aws, lake)?,
@@ -160,7 +173,21 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
         config.bucket,
         error_prefix_root(&config.error_prefix)
     );
+    let stream_name = config.name.clone();
     let mut runner = LocalFirehose::new(config, kinesis_client(&sdk), destination, &transformer);
+    if let (Some(bucket), Some(database)) = (lake, glue_database) {
+        tracing::info!(
+            bucket,
+            database,
+            "raw events to the data lake (events/, Glue table click_events)"
+        );
+        runner = runner.with_lake(EventLake::new(
+            Bucket::s3(&args.aws, bucket)?,
+            Some((aws_sdk_glue::Client::new(&sdk), database.to_owned())),
+            stream_name,
+            LakeOptions::default(),
+        ));
+    }
     if let Some(publisher) = &publisher {
         runner = runner.with_publisher(publisher);
     }
@@ -186,6 +213,12 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
         counts.published.written,
         counts.published.kept
     );
+    if counts.lake.files > 0 || counts.lake.events > 0 {
+        eprintln!(
+            "firehose-local: data lake: {} raw event(s) in {} Parquet file(s) under events/, {} Glue partition(s) registered",
+            counts.lake.events, counts.lake.files, counts.lake.partitions
+        );
+    }
     if counts.partition_limit_failed > 0 || counts.oversized_responses > 0 {
         eprintln!(
             "firehose-local: {} record(s) over the active-partition quota, {} response(s) over 6 MB: AWS would fail these the same way",
