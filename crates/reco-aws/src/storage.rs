@@ -156,8 +156,11 @@ impl Bucket {
             // The options replaced the client settings `from_env` read (AWS_PROXY_URL, ...):
             // read them again.
             for (name, value) in std::env::vars() {
-                let key = name.strip_prefix("AWS_").map(str::to_ascii_lowercase);
-                if let Some(Ok(key @ AmazonS3ConfigKey::Client(_))) = key.map(|k| k.parse()) {
+                // As `from_env` reads them: `AWS_` names, lower-cased.
+                let key = name
+                    .starts_with("AWS_")
+                    .then(|| name.to_ascii_lowercase().parse());
+                if let Some(Ok(key @ AmazonS3ConfigKey::Client(_))) = key {
                     builder = builder.with_config(key, value);
                 }
             }
