@@ -468,3 +468,166 @@ async fn partitions_per_customer_hit_the_active_partition_quota_and_time_partiti
         "{keys_written:?}"
     );
 }
+
+/// Raw events in the data lake: every valid event of the stream (every type, old events as
+/// views) as Parquet under `events/dt=<arrival day>/` with the contract's schema and no
+/// personal field, the Glue table `click_events` created and the day's partition registered;
+/// invalid events only under the error prefix; impressions dropped by the transform but kept
+/// in the lake.
+#[tokio::test]
+async fn raw_events_land_in_the_lake_as_parquet_with_their_glue_partition() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use reco_domain::lake_events::{EVENTS_TABLE, events_schema, from_record_batch};
+    use reco_firehose_local::{EventLake, LakeOptions};
+
+    let stack = LocalStack::get();
+    let bucket = stack.s3_bucket().await;
+    let lake = stack.s3_bucket().await;
+    let streams = Streams::create(&bucket, PREFIX, 2).await;
+    let glue = aws_sdk_glue::Client::new(&stack.sdk_config().await);
+    let database = unique_name("reco_t_", '_');
+    let result = async {
+        let typed = |i: usize, kind: &str, extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "session_id": format!("s-{i}"), "customer_number": 100 + i,
+                "city": "Nantes", "country": "France", "credit_limit": 1000.0,
+                "event_type": kind, "item": "S10_0003", "event_id": format!("e-{i}"),
+                "event_time": "2026-12-03T10:00:00Z",
+            });
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            serde_json::to_vec(&v).unwrap()
+        };
+        let mut entries: Vec<(String, Vec<u8>)> =
+            (0..3).map(|i| (format!("k{i}"), event(i))).collect();
+        entries.push((
+            "k3".into(),
+            typed(
+                3,
+                "add_to_cart",
+                serde_json::json!({"browse_history": [
+                {"product_code": "S10_0001", "quantity": 1, "in_shopping_cart": true}]}),
+            ),
+        ));
+        entries.push((
+            "k4".into(),
+            typed(
+                4,
+                "rec_impression",
+                serde_json::json!({"recommendation_id": "r-4"}),
+            ),
+        ));
+        entries.push((
+            "k5".into(),
+            typed(
+                5,
+                "rec_click",
+                serde_json::json!({
+                "recommendation_id": "r-4", "experiment": "towers", "variant": "treatment"}),
+            ),
+        ));
+        entries.push(("bad".into(), typed(6, "wishlist", serde_json::json!({}))));
+        streams.put(&entries).await;
+
+        let config = DeliveryConfig::describe(&streams.firehose, &streams.delivery).await?;
+        let transformer = support::transformer_for(4, &config);
+        let events = EventLake::new(
+            stack.bucket(&lake.name),
+            Some((glue.clone(), database.clone())),
+            config.name.clone(),
+            LakeOptions::default(),
+        );
+        let counts = LocalFirehose::new(
+            config,
+            streams.kinesis.clone(),
+            destination(&bucket),
+            &transformer,
+        )
+        .with_lake(events)
+        .run(RunOptions {
+            until_idle: true,
+            start: StartPosition::TrimHorizon,
+            checkpoint: None,
+            retry_backoff: Duration::from_millis(10),
+        })
+        .await?;
+        assert_eq!(counts.read, 7);
+        assert_eq!((counts.ok, counts.failed, counts.dropped), (5, 1, 1));
+        assert_eq!((counts.lake.events, counts.lake.invalid), (6, 1));
+        assert_eq!((counts.lake.files, counts.lake.partitions), (1, 1));
+
+        let files = stack.bucket(&lake.name).list("events/").await?;
+        assert_eq!(files.len(), 1, "{files:?}");
+        let dt = files[0]
+            .strip_prefix("events/dt=")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_owned();
+        assert_eq!(dt, chrono::Utc::now().format("%Y-%m-%d").to_string());
+        assert!(files[0].ends_with(".parquet"), "{files:?}");
+        let body = stack.bucket(&lake.name).get(&files[0]).await?;
+        let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(body)?
+            .build()?
+            .collect::<Result<_, _>>()?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            assert_eq!(batch.schema(), events_schema());
+            assert!(batch.column_by_name("city").is_none());
+            rows.extend(from_record_batch(batch)?);
+        }
+        rows.sort_by_key(|r| r.customer_number);
+        let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "view",
+                "view",
+                "view",
+                "add_to_cart",
+                "rec_impression",
+                "rec_click"
+            ]
+        );
+        assert_eq!(rows[0].browsed_items, ["S10_0000"]);
+        assert_eq!(rows[3].cart_items, ["S10_0001"]);
+        assert_eq!(rows[5].recommendation_id.as_deref(), Some("r-4"));
+        assert_eq!(rows[5].variant.as_deref(), Some("treatment"));
+        assert!(rows[5].event_time.is_some());
+        assert!(
+            rows.iter()
+                .all(|r| r.arrival_time.format("%Y-%m-%d").to_string() == dt)
+        );
+
+        let table = glue
+            .get_table()
+            .database_name(&database)
+            .name(EVENTS_TABLE)
+            .send()
+            .await?
+            .table
+            .unwrap();
+        let keys: Vec<&str> = table.partition_keys().iter().map(|k| k.name()).collect();
+        assert_eq!(keys, ["dt"]);
+        let columns = table.storage_descriptor().unwrap().columns().len();
+        assert_eq!(columns, events_schema().fields().len());
+        let partition = glue
+            .get_partition()
+            .database_name(&database)
+            .table_name(EVENTS_TABLE)
+            .partition_values(&dt)
+            .send()
+            .await?
+            .partition
+            .unwrap();
+        assert_eq!(
+            partition.storage_descriptor().unwrap().location(),
+            Some(format!("s3://{}/events/dt={dt}/", lake.name).as_str())
+        );
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    streams.cleanup().await;
+    let _ = glue.delete_database().name(&database).send().await;
+    result.unwrap();
+}
