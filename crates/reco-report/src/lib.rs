@@ -1,7 +1,7 @@
 //! reco's experiment report: how recommendation impressions of each variant of an experiment
 //! turned into clicks, add-to-carts and purchases, read from the raw events in the data lake.
 //!
-//! - [`read`]: the lake's `events/dt=YYYY-MM-DD/` Parquet, one object at a time, projected
+//! - [`read`]: the lake's `events/dt=YYYY-MM-DD/` Parquet (columns of `reco_domain::lake_events`), one object at a time, projected
 //!   columns only.
 //! - [`attribution`]: impressions (unit: one (recommendation_id, item) shown) and the outcomes
 //!   that followed them within the window, on compact sorted arrays.

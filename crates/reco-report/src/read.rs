@@ -14,57 +14,28 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use reco_aws::Bucket;
+use reco_domain::event::EventType;
+use reco_domain::lake_events::{
+    COL_ARRIVAL_TIME, COL_CUSTOMER_NUMBER, COL_EVENT_TIME, COL_EVENT_TYPE, COL_EXPERIMENT,
+    COL_ITEM, COL_RECOMMENDATION_ID, COL_VARIANT, partition_prefix,
+};
 
 use crate::ReportError;
 use crate::attribution::{Attribution, EventRef, Kind};
 
-/// Column names of the raw events table (`click_events`), as the lake contract names them.
-pub mod column {
-    /// Event id (Utf8, nullable): the producer's id, the same on a redelivery.
-    pub const EVENT_ID: &str = "event_id";
-    /// `view`, `add_to_cart`, `purchase`, `rec_impression` or `rec_click` (Utf8).
-    pub const EVENT_TYPE: &str = "event_type";
-    /// Customer number (Int64).
-    pub const CUSTOMER_NUMBER: &str = "customer_number";
-    /// Producer time (Timestamp µs UTC, nullable).
-    pub const EVENT_TIME: &str = "event_time";
-    /// Approximate arrival on the stream (Timestamp µs UTC).
-    pub const ARRIVAL_TIME: &str = "arrival_time";
-    /// The product the event is about (Utf8).
-    pub const ITEM: &str = "item";
-    /// The recommendation shown or clicked (Utf8).
-    pub const RECOMMENDATION_ID: &str = "recommendation_id";
-    /// Experiment name (Utf8).
-    pub const EXPERIMENT: &str = "experiment";
-    /// Variant name (Utf8).
-    pub const VARIANT: &str = "variant";
-}
-
-/// Event type values the report reads (the rest, `view`, is skipped).
-pub mod event_type {
-    /// A recommended item shown.
-    pub const REC_IMPRESSION: &str = "rec_impression";
-    /// A recommended item clicked.
-    pub const REC_CLICK: &str = "rec_click";
-    /// An item added to the cart.
-    pub const ADD_TO_CART: &str = "add_to_cart";
-    /// An item bought.
-    pub const PURCHASE: &str = "purchase";
-}
-
-/// Key prefix of the raw events in the data lake bucket.
+/// Key prefix of the raw events in the data lake bucket, with its slash.
 pub const EVENTS_PREFIX: &str = "events/";
 
 /// The columns read; the browse-history lists and everything else are never decoded.
 const COLUMNS: [&str; 8] = [
-    column::EVENT_TYPE,
-    column::CUSTOMER_NUMBER,
-    column::EVENT_TIME,
-    column::ARRIVAL_TIME,
-    column::ITEM,
-    column::RECOMMENDATION_ID,
-    column::EXPERIMENT,
-    column::VARIANT,
+    COL_EVENT_TYPE,
+    COL_CUSTOMER_NUMBER,
+    COL_EVENT_TIME,
+    COL_ARRIVAL_TIME,
+    COL_ITEM,
+    COL_RECOMMENDATION_ID,
+    COL_EXPERIMENT,
+    COL_VARIANT,
 ];
 
 /// Rows per decoded batch: a few MB of the projected columns.
@@ -72,11 +43,6 @@ const BATCH_ROWS: usize = 8192;
 
 /// Distinct experiment names remembered for the "no impressions" message.
 const EXPERIMENTS_SEEN_MAX: usize = 20;
-
-/// The key prefix of one day's partition: `events/dt=YYYY-MM-DD/`.
-pub fn partition_prefix(date: NaiveDate) -> String {
-    format!("{EVENTS_PREFIX}dt={}/", date.format("%Y-%m-%d"))
-}
 
 /// What was read, for the report's header and its error messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -222,35 +188,35 @@ fn add_batch(
     stats.rows += rows as u64;
     let time_type = DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")));
     // Written before the event types existed: every row is a view.
-    let Some(types) = optional(batch, column::EVENT_TYPE, &DataType::Utf8)? else {
+    let Some(types) = optional(batch, COL_EVENT_TYPE, &DataType::Utf8)? else {
         return Ok(());
     };
     let types = strings(&Some(types)).cloned().expect("cast to Utf8");
-    let arrival = required(batch, column::ARRIVAL_TIME, &time_type)?;
+    let arrival = required(batch, COL_ARRIVAL_TIME, &time_type)?;
     let arrival = cast(&arrival, &DataType::Int64).map_err(|e| e.to_string())?;
     let arrival = arrival
         .as_any()
         .downcast_ref::<Int64Array>()
         .expect("Int64");
-    let event_time = optional(batch, column::EVENT_TIME, &time_type)?
+    let event_time = optional(batch, COL_EVENT_TIME, &time_type)?
         .map(|a| cast(&a, &DataType::Int64))
         .transpose()
         .map_err(|e| e.to_string())?;
     let event_time = event_time
         .as_ref()
         .map(|a| a.as_any().downcast_ref::<Int64Array>().expect("Int64"));
-    let customer = required(batch, column::CUSTOMER_NUMBER, &DataType::Int64)?;
+    let customer = required(batch, COL_CUSTOMER_NUMBER, &DataType::Int64)?;
     let customer = customer
         .as_any()
         .downcast_ref::<Int64Array>()
         .expect("cast to Int64");
-    let item = optional(batch, column::ITEM, &DataType::Utf8)?;
+    let item = optional(batch, COL_ITEM, &DataType::Utf8)?;
     let item = strings(&item);
-    let recommendation = optional(batch, column::RECOMMENDATION_ID, &DataType::Utf8)?;
+    let recommendation = optional(batch, COL_RECOMMENDATION_ID, &DataType::Utf8)?;
     let recommendation = strings(&recommendation);
-    let experiment = optional(batch, column::EXPERIMENT, &DataType::Utf8)?;
+    let experiment = optional(batch, COL_EXPERIMENT, &DataType::Utf8)?;
     let experiment = strings(&experiment);
-    let variant = optional(batch, column::VARIANT, &DataType::Utf8)?;
+    let variant = optional(batch, COL_VARIANT, &DataType::Utf8)?;
     let variant = strings(&variant);
 
     for i in 0..rows {
@@ -261,12 +227,13 @@ fn add_batch(
         if !types.is_valid(i) {
             return Err(format!("row {}: event_type is null", i + 1));
         }
-        let kind = match types.value(i) {
-            event_type::REC_IMPRESSION => Kind::Impression,
-            event_type::REC_CLICK => Kind::Click,
-            event_type::ADD_TO_CART => Kind::AddToCart,
-            event_type::PURCHASE => Kind::Purchase,
-            _ => continue,
+        // Views (and a type this version does not know) are not part of the report.
+        let kind = match types.value(i).parse::<EventType>() {
+            Ok(EventType::RecImpression) => Kind::Impression,
+            Ok(EventType::RecClick) => Kind::Click,
+            Ok(EventType::AddToCart) => Kind::AddToCart,
+            Ok(EventType::Purchase) => Kind::Purchase,
+            Ok(EventType::View) | Err(_) => continue,
         };
         stats.rows_used += 1;
         if kind == Kind::Impression {

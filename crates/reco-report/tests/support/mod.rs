@@ -1,5 +1,6 @@
 //! Generated experiment traffic written as the lake's raw events (`events/dt=.../` Parquet with
-//! the contract's columns), and a naive reference attribution to check the report against.
+//! the contract's schema, `reco_domain::lake_events::events_schema`), and a naive reference
+//! attribution to check the report against.
 
 #![allow(dead_code)]
 
@@ -9,12 +10,12 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, Int64Builder, ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use reco_aws::Bucket;
+use reco_domain::lake_events;
 use reco_report::{ReportConfig, parse_date};
 
 pub const HOUR: i64 = 3_600_000_000;
@@ -163,26 +164,6 @@ pub fn generate(traffic: &Traffic) -> Vec<Row> {
     rows
 }
 
-/// The lake's raw events schema (contract: `click_events`).
-pub fn schema() -> Arc<Schema> {
-    let time = DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")));
-    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
-    Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::Utf8, true),
-        Field::new("event_type", DataType::Utf8, false),
-        Field::new("session_id", DataType::Utf8, false),
-        Field::new("customer_number", DataType::Int64, false),
-        Field::new("event_time", time.clone(), true),
-        Field::new("arrival_time", time, false),
-        Field::new("item", DataType::Utf8, true),
-        Field::new("recommendation_id", DataType::Utf8, true),
-        Field::new("experiment", DataType::Utf8, true),
-        Field::new("variant", DataType::Utf8, true),
-        Field::new("browsed_items", list.clone(), true),
-        Field::new("cart_items", list, true),
-    ]))
-}
-
 /// `rows` as one Parquet object.
 pub fn parquet(rows: &[Row]) -> Bytes {
     let mut event_id = StringBuilder::new();
@@ -228,7 +209,7 @@ pub fn parquet(rows: &[Row]) -> Bytes {
         Arc::new(browsed.finish()),
         Arc::new(cart.finish()),
     ];
-    let batch = RecordBatch::try_new(schema(), columns).unwrap();
+    let batch = RecordBatch::try_new(lake_events::events_schema(), columns).unwrap();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
