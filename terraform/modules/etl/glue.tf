@@ -9,7 +9,7 @@ resource "aws_glue_catalog_database" "this" {
 resource "aws_glue_catalog_table" "training" {
   name          = var.glue_table_name
   database_name = aws_glue_catalog_database.this.name
-  description   = "reco training rows: one denormalized row per rating"
+  description   = "reco training rows: one denormalized row per rating or per customer x product pair of click events"
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {

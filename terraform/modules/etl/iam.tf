@@ -23,6 +23,25 @@ data "aws_iam_policy_document" "etl" {
     resources = ["${module.data_lake.arn}/${local.training_prefix}/*"]
   }
 
+  # The raw click events of the last days (events/dt=YYYY-MM-DD/), read-only: they become
+  # `events` training rows.
+  statement {
+    sid       = "ListClickEvents"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_lake.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["events/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadClickEvents"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.data_lake.arn}/events/*"]
+  }
+
   # The product catalogue the publisher and score-all read display fields from
   # (reco_domain::serving::CATALOGUE_KEY), written by every run.
   statement {

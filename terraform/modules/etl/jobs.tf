@@ -28,6 +28,15 @@ module "etl_job" {
     RECO_GLUE_TABLE       = aws_glue_catalog_table.training.name
     RECO_ARTIFACTS_BUCKET = module.artifacts.bucket
     RECO_MODEL_PREFIX     = "${local.model_prefix}/"
+    # Raw click events (events/dt=...) turned into `events` training rows.
+    RECO_EVENTS_LOOKBACK_DAYS        = tostring(var.events_lookback_days)
+    RECO_EVENTS_HALF_LIFE_DAYS       = tostring(var.events_half_life_days)
+    RECO_EVENTS_MAX_PAIR_WEIGHT      = tostring(var.events_max_pair_weight)
+    RECO_EVENT_WEIGHT_VIEW           = tostring(var.event_weights.view)
+    RECO_EVENT_WEIGHT_ADD_TO_CART    = tostring(var.event_weights.add_to_cart)
+    RECO_EVENT_WEIGHT_PURCHASE       = tostring(var.event_weights.purchase)
+    RECO_EVENT_WEIGHT_REC_CLICK      = tostring(var.event_weights.rec_click)
+    RECO_EVENT_WEIGHT_REC_IMPRESSION = tostring(var.event_weights.rec_impression)
   }
 }
 

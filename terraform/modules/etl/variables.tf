@@ -90,7 +90,9 @@ variable "training_columns" {
     { name = "quantity_in_stock", type = "int", comment = "products.quantityInStock" },
     { name = "buy_price", type = "decimal(10,2)", comment = "products.buyPrice" },
     { name = "msrp", type = "decimal(10,2)", comment = "products.MSRP" },
-    { name = "rating", type = "tinyint", comment = "ratings.productRating, 1..5" },
+    { name = "rating", type = "tinyint", comment = "ratings.productRating, 1..5; null on events rows" },
+    { name = "source", type = "string", comment = "rating (a rating of the source) or events (a customer x product pair of click events)" },
+    { name = "event_weight", type = "double", comment = "the pair's weight derived from click events; null on rating rows" },
   ]
 
   validation {
@@ -174,6 +176,56 @@ variable "train_memory_size" {
   validation {
     condition     = var.train_memory_size >= 128 && var.train_memory_size <= 10240
     error_message = "train_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "events_lookback_days" {
+  description = "Days of raw click events (data lake events/dt=YYYY-MM-DD/) the ETL turns into `events` training rows (RECO_EVENTS_LOOKBACK_DAYS); 0: none."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.events_lookback_days >= 0 && floor(var.events_lookback_days) == var.events_lookback_days
+    error_message = "events_lookback_days must be a whole number of days >= 0."
+  }
+}
+
+variable "events_half_life_days" {
+  description = "Half-life in days of an event's weight: decay 0.5^(age / half-life) (RECO_EVENTS_HALF_LIFE_DAYS)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.events_half_life_days > 0
+    error_message = "events_half_life_days must be > 0."
+  }
+}
+
+variable "events_max_pair_weight" {
+  description = "Largest weight of one customer x product pair from events (RECO_EVENTS_MAX_PAIR_WEIGHT); 0: no cap."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.events_max_pair_weight >= 0
+    error_message = "events_max_pair_weight must be >= 0 (0: no cap)."
+  }
+}
+
+variable "event_weights" {
+  description = "Weight of one signal of each event type before the recency decay (RECO_EVENT_WEIGHT_*): a product browsed or put in the cart counts once per session, a purchase, click or impression once per event. Impressions are exposure, not interest: 0 by default."
+  type = object({
+    view           = optional(number, 1)
+    add_to_cart    = optional(number, 3)
+    purchase       = optional(number, 5)
+    rec_click      = optional(number, 2)
+    rec_impression = optional(number, 0)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for w in values(var.event_weights) : w >= 0])
+    error_message = "event_weights must all be >= 0 (0 ignores the event type)."
   }
 }
 

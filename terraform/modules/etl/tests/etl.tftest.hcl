@@ -118,3 +118,13 @@ run "rejects_bad_secret_recovery_window" {
 
   expect_failures = [var.secret_recovery_window_days]
 }
+
+run "rejects_negative_event_weight" {
+  command = plan
+
+  variables {
+    event_weights = { purchase = -1 }
+  }
+
+  expect_failures = [var.event_weights]
+}
