@@ -28,6 +28,7 @@ use arrow::error::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::event::{ClickEvent, EventType};
+use crate::firehose::{FirehoseRecord, FirehoseResponse, FirehoseResponseRecord};
 
 /// Glue table of the raw events.
 pub const EVENTS_TABLE: &str = "click_events";
@@ -167,6 +168,29 @@ impl LakeEvent {
         }
     }
 
+    /// The row as one JSON line for Firehose's record format conversion (Hive JSON SerDe with
+    /// `timestamp_formats = ["millis"]`): the column names as keys, timestamps in Unix
+    /// milliseconds, lists as arrays.
+    pub fn to_json_line(&self) -> Vec<u8> {
+        let value = serde_json::json!({
+            COL_EVENT_ID: self.event_id,
+            COL_EVENT_TYPE: self.event_type.as_str(),
+            COL_SESSION_ID: self.session_id,
+            COL_CUSTOMER_NUMBER: self.customer_number,
+            COL_EVENT_TIME: self.event_time.map(|t| t.timestamp_millis()),
+            COL_ARRIVAL_TIME: self.arrival_time.timestamp_millis(),
+            COL_ITEM: self.item,
+            COL_RECOMMENDATION_ID: self.recommendation_id,
+            COL_EXPERIMENT: self.experiment,
+            COL_VARIANT: self.variant,
+            COL_BROWSED_ITEMS: self.browsed_items,
+            COL_CART_ITEMS: self.cart_items,
+        });
+        let mut line = serde_json::to_vec(&value).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+
     /// The partition (UTC arrival date) the row belongs to.
     pub fn dt(&self) -> NaiveDate {
         self.arrival_time.date_naive()
@@ -219,6 +243,31 @@ pub fn to_record_batch(rows: &[LakeEvent]) -> Result<RecordBatch, ArrowError> {
         string_list_array(rows.iter().map(|r| &r.cart_items)),
     ];
     RecordBatch::try_new(events_schema(), columns)
+}
+
+/// The answer of the events delivery stream's processor (the `lake-events` mode of the
+/// transform Lambda): each valid event becomes its row ([`LakeEvent::to_json_line`], arrival
+/// time from the record's `approximateArrivalTimestamp`), which the stream converts to
+/// Parquet; an invalid event is returned `ProcessingFailed` (the stream writes it under its
+/// error prefix). No I/O, no model: one pass over the batch.
+pub fn firehose_rows(records: Vec<FirehoseRecord>) -> FirehoseResponse {
+    let records = records
+        .into_iter()
+        .map(
+            |record| match crate::transform::decode_event(&record.data) {
+                Ok((event, _)) => {
+                    let arrival = record
+                        .approximate_arrival_timestamp
+                        .and_then(DateTime::<Utc>::from_timestamp_millis)
+                        .unwrap_or_else(Utc::now);
+                    let row = LakeEvent::from_event(&event, arrival);
+                    FirehoseResponseRecord::ok(record.record_id, &row.to_json_line())
+                }
+                Err(_) => FirehoseResponseRecord::failed(record.record_id, record.data),
+            },
+        )
+        .collect();
+    FirehoseResponse { records }
 }
 
 /// Why a batch could not be read as event rows.
@@ -387,6 +436,45 @@ mod tests {
             assert!(batch.column_by_name(personal).is_none(), "{personal}");
         }
         assert_eq!(from_record_batch(&batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn the_processor_answers_rows_and_fails_invalid_events() {
+        use crate::firehose::{FirehoseResult, decode_data, encode_data};
+        let record = |id: &str, json: &str| FirehoseRecord {
+            record_id: id.into(),
+            approximate_arrival_timestamp: Some(1_772_668_800_123),
+            data: encode_data(json.as_bytes()),
+            kinesis_record_metadata: None,
+        };
+        let response = firehose_rows(vec![
+            record(
+                "a",
+                r#"{"session_id":"s","customer_number":7,"city":"Nantes","browse_history":[{"product_code":"P1"}]}"#,
+            ),
+            record(
+                "b",
+                r#"{"session_id":"s","customer_number":7,"event_type":"buy"}"#,
+            ),
+        ]);
+        assert_eq!(response.records[0].result, FirehoseResult::Ok);
+        assert_eq!(response.records[1].result, FirehoseResult::ProcessingFailed);
+        let line = decode_data(&response.records[0].data).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        let row: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(row[COL_EVENT_TYPE], "view");
+        assert_eq!(row[COL_ARRIVAL_TIME], 1_772_668_800_123_i64);
+        assert_eq!(row[COL_BROWSED_ITEMS], serde_json::json!(["P1"]));
+        assert!(row.get("city").is_none(), "{row}");
+        let keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut columns: Vec<&str> = HIVE_COLUMNS.iter().map(|(n, _)| *n).collect();
+        columns.sort_unstable();
+        assert_eq!(keys, columns, "one key per Glue column");
     }
 
     #[test]

@@ -55,6 +55,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let mut phases = Phases::new(Instant::now());
     lambda_runtime::tracing::init_default_subscriber();
     phases.done("tracing");
+    // The same artifact is the events delivery stream's processor: raw event -> lake row
+    // (reco_domain::lake_events::firehose_rows), no database, no model.
+    if std::env::var("RECO_LAMBDA_MODE").as_deref() == Ok("lake-events") {
+        return lambda_runtime::run(lambda_runtime::service_fn(
+            |event: lambda_runtime::LambdaEvent<reco_domain::firehose::FirehoseEvent>| async {
+                Ok::<_, lambda_runtime::Error>(reco_domain::lake_events::firehose_rows(
+                    event.payload.records,
+                ))
+            },
+        ))
+        .await;
+    }
     let config = TransformConfig::try_parse_from([env!("CARGO_BIN_NAME")]).map_err(|e| {
         let message = e.to_string();
         tracing::error!(error = %message.trim_end(), "invalid configuration");
