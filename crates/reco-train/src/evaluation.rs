@@ -6,7 +6,7 @@
 //! training is ranked, except the user's own training items.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -182,40 +182,133 @@ pub fn recommend_all(
         .collect()
 }
 
+/// Held-out items per test user, in the index space of a run's training [`Interactions`]:
+/// what [`score_truth`] compares top lists with. Built from text events ([`Truth::from_events`])
+/// or from compact ones without any per-event string ([`Truth::from_pairs`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Truth {
+    /// Per test user, in id order: its training user index (`None`: unknown in training).
+    users: Vec<Option<u32>>,
+    /// Row starts of `items`, `users.len() + 1` long.
+    indptr: Vec<usize>,
+    /// Per test user, its distinct held-out items known in training (training item indices,
+    /// sorted).
+    items: Vec<u32>,
+    /// Per test user, its distinct held-out items, known in training or not.
+    counts: Vec<u32>,
+    /// Held-out events (before removing repeats).
+    events: usize,
+}
+
+impl Truth {
+    /// Held-out events it was built from.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
+    /// Test users.
+    pub fn users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// From text events, users and items looked up in `train`.
+    pub fn from_events(train: &Interactions, test: &[Event]) -> Self {
+        fn index(ids: &[String]) -> HashMap<&str, u32> {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i as u32))
+                .collect()
+        }
+        let (user_index, item_index) = (index(&train.users), index(&train.items));
+        let mut per_user: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
+        for e in test {
+            per_user.entry(&e.user).or_default().insert(&e.item);
+        }
+        let mut truth = Self {
+            indptr: vec![0],
+            events: test.len(),
+            ..Self::default()
+        };
+        for (user, items) in per_user {
+            truth.users.push(user_index.get(user).copied());
+            let mut known: Vec<u32> = items
+                .iter()
+                .filter_map(|i| item_index.get(i).copied())
+                .collect();
+            known.sort_unstable();
+            truth.items.extend(known);
+            truth.indptr.push(truth.items.len());
+            truth.counts.push(items.len() as u32);
+        }
+        truth
+    }
+
+    /// From (user, item) pairs indexed into larger sorted id lists (a split's), mapped to the
+    /// training index by `user_map` / `item_map` (`u32::MAX`: unknown in training). Users are
+    /// taken in the larger list's order, which is id order.
+    pub fn from_pairs(mut pairs: Vec<(u32, u32)>, user_map: &[u32], item_map: &[u32]) -> Self {
+        let events = pairs.len();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut truth = Self {
+            indptr: vec![0],
+            events,
+            ..Self::default()
+        };
+        let mut start = 0;
+        while start < pairs.len() {
+            let user = pairs[start].0;
+            let end = start + pairs[start..].partition_point(|p| p.0 == user);
+            let mapped = user_map[user as usize];
+            truth.users.push((mapped != u32::MAX).then_some(mapped));
+            let row = truth.items.len();
+            truth.items.extend(
+                pairs[start..end]
+                    .iter()
+                    .map(|p| item_map[p.1 as usize])
+                    .filter(|&i| i != u32::MAX),
+            );
+            truth.items[row..].sort_unstable();
+            truth.indptr.push(truth.items.len());
+            truth.counts.push((end - start) as u32);
+            start = end;
+        }
+        truth
+    }
+}
+
 /// Scores top lists (`recs[u]` for training user `u`, item indices of `train`) against `test`.
 pub fn score(train: &Interactions, recs: &[Vec<u32>], test: &[Event]) -> RankingMetrics {
-    let user_index: std::collections::HashMap<&str, usize> = train
-        .users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.as_str(), i))
-        .collect();
-    let mut truth: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
-    for e in test {
-        truth.entry(&e.user).or_default().insert(&e.item);
-    }
+    score_truth(train, recs, &Truth::from_events(train, test))
+}
+
+/// Scores top lists (`recs[u]` for training user `u`, item indices of `train`) against the
+/// held-out items of `truth` (built on `train`'s index).
+pub fn score_truth(train: &Interactions, recs: &[Vec<u32>], truth: &Truth) -> RankingMetrics {
     let mut m = RankingMetrics::default();
     let mut recommended: HashSet<u32> = HashSet::new();
     let discount = |rank: usize| 1.0 / ((rank + 2) as f64).log2();
-    for (user, items) in &truth {
-        let Some(&u) = user_index.get(user) else {
+    for (k, user) in truth.users.iter().enumerate() {
+        let Some(u) = *user else {
             m.cold_users += 1;
             continue;
         };
         m.users += 1;
-        let list = &recs[u];
+        let items = &truth.items[truth.indptr[k]..truth.indptr[k + 1]];
+        let count = truth.counts[k] as usize;
+        let list = &recs[u as usize];
         recommended.extend(list.iter().copied());
         let mut hits = 0usize;
         let mut dcg = 0.0;
         for (rank, &i) in list.iter().take(TOP_K).enumerate() {
-            if items.contains(train.items[i as usize].as_str()) {
+            if items.binary_search(&i).is_ok() {
                 hits += 1;
                 dcg += discount(rank);
             }
         }
-        let ideal: f64 = (0..items.len().min(TOP_K)).map(discount).sum();
+        let ideal: f64 = (0..count.min(TOP_K)).map(discount).sum();
         m.precision_at_10 += hits as f64 / TOP_K as f64;
-        m.recall_at_10 += hits as f64 / items.len() as f64;
+        m.recall_at_10 += hits as f64 / count as f64;
         m.ndcg_at_10 += dcg / ideal;
         m.hit_rate_at_10 += f64::from(u8::from(hits > 0));
     }

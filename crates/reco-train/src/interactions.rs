@@ -13,6 +13,22 @@ pub struct Interaction {
     pub weight: f64,
 }
 
+/// [`Interactions::from_indexed`]'s result: the interactions and how their indices relate to
+/// the larger index.
+#[derive(Debug, Clone)]
+pub struct Subset {
+    /// The interactions.
+    pub interactions: Interactions,
+    /// Per index of the larger user list, the interactions' user index (`u32::MAX`: absent).
+    pub user_map: Vec<u32>,
+    /// Per index of the larger item list, the interactions' item index (`u32::MAX`: absent).
+    pub item_map: Vec<u32>,
+    /// Per interactions user index, its index in the larger list.
+    pub users: Vec<u32>,
+    /// Per interactions item index, its index in the larger list.
+    pub items: Vec<u32>,
+}
+
 /// Interactions indexed densely: users and items sorted by id, rows sorted by index.
 #[derive(Debug, Clone)]
 pub struct Interactions {
@@ -138,40 +154,58 @@ impl Csr {
     }
 }
 
+/// Text ids interned to dense `u32` indices in first-seen order, each id stored once.
+#[derive(Debug, Default)]
+pub struct Ids {
+    index: HashMap<Box<str>, u32>,
+}
+
+impl Ids {
+    /// Dense index of `id` (first-seen order), adding it when new.
+    pub fn index(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.index.len() as u32;
+        self.index.insert(id.into(), i);
+        i
+    }
+
+    /// Distinct ids seen.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no id was seen.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The ids sorted, and each first-seen index's position in that order.
+    pub fn into_sorted(self) -> (Vec<String>, Vec<u32>) {
+        let mut by_name: Vec<(Box<str>, u32)> = self.index.into_iter().collect();
+        by_name.sort_unstable();
+        let mut rank = vec![0u32; by_name.len()];
+        let names = by_name
+            .into_iter()
+            .enumerate()
+            .map(|(position, (name, first_seen))| {
+                rank[first_seen as usize] = position as u32;
+                name.into_string()
+            })
+            .collect();
+        (names, rank)
+    }
+}
+
 /// Builds [`Interactions`] one pair at a time without keeping the ids of every row: each
 /// distinct id is stored once and a pair takes 12 bytes (u32 user, u32 item, f32 weight), so
 /// a reader can stream a file or a Parquet decode straight into it.
 #[derive(Debug, Default)]
 pub struct InteractionsBuilder {
-    users: HashMap<Box<str>, u32>,
-    items: HashMap<Box<str>, u32>,
+    users: Ids,
+    items: Ids,
     triples: Vec<(u32, u32, f32)>,
-}
-
-/// Dense index of `id` in `ids` (first-seen order), adding it when new.
-fn intern(ids: &mut HashMap<Box<str>, u32>, id: &str) -> u32 {
-    if let Some(&i) = ids.get(id) {
-        return i;
-    }
-    let i = ids.len() as u32;
-    ids.insert(id.into(), i);
-    i
-}
-
-/// Ids sorted, and each first-seen index's position in that order.
-fn sorted_ids(ids: HashMap<Box<str>, u32>) -> (Vec<String>, Vec<u32>) {
-    let mut by_name: Vec<(Box<str>, u32)> = ids.into_iter().collect();
-    by_name.sort_unstable();
-    let mut rank = vec![0u32; by_name.len()];
-    let names = by_name
-        .into_iter()
-        .enumerate()
-        .map(|(position, (name, first_seen))| {
-            rank[first_seen as usize] = position as u32;
-            name.into_string()
-        })
-        .collect();
-    (names, rank)
 }
 
 impl InteractionsBuilder {
@@ -185,8 +219,8 @@ impl InteractionsBuilder {
 
     /// Adds one observation; a repeated (user, item) pair keeps the sum of its weights.
     pub fn push(&mut self, user: &str, item: &str, weight: f64) {
-        let u = intern(&mut self.users, user);
-        let i = intern(&mut self.items, item);
+        let u = self.users.index(user);
+        let i = self.items.index(item);
         self.triples.push((u, i, weight as f32));
     }
 
@@ -202,8 +236,8 @@ impl InteractionsBuilder {
 
     /// The interactions, users and items sorted by id.
     pub fn build(self) -> Interactions {
-        let (users, user_rank) = sorted_ids(self.users);
-        let (items, item_rank) = sorted_ids(self.items);
+        let (users, user_rank) = self.users.into_sorted();
+        let (items, item_rank) = self.items.into_sorted();
         let mut triples = self.triples;
         for t in &mut triples {
             *t = (user_rank[t.0 as usize], item_rank[t.1 as usize], t.2);
@@ -250,6 +284,51 @@ impl Interactions {
             .collect();
         drop((user_index, item_index));
         Self::from_triples(users, items, triples)
+    }
+
+    /// Interactions of `triples` indexed into `users` and `items` (both sorted by id): only the
+    /// users and items that occur are kept, in the same order, so a subset of a larger index
+    /// (a split's training part) is indexed like [`InteractionsBuilder`] would index it.
+    pub fn from_indexed(
+        users: &[String],
+        items: &[String],
+        triples: Vec<(u32, u32, f32)>,
+    ) -> Subset {
+        let mut user_map = vec![u32::MAX; users.len()];
+        let mut item_map = vec![u32::MAX; items.len()];
+        for &(u, i, _) in &triples {
+            user_map[u as usize] = 0;
+            item_map[i as usize] = 0;
+        }
+        let keep = |map: &mut Vec<u32>| -> Vec<u32> {
+            let mut kept = Vec::new();
+            for (global, slot) in map.iter_mut().enumerate() {
+                if *slot != u32::MAX {
+                    *slot = kept.len() as u32;
+                    kept.push(global as u32);
+                }
+            }
+            kept
+        };
+        let (kept_users, kept_items) = (keep(&mut user_map), keep(&mut item_map));
+        let mut triples = triples;
+        for t in &mut triples {
+            *t = (user_map[t.0 as usize], item_map[t.1 as usize], t.2);
+        }
+        let names = |kept: &[u32], all: &[String]| -> Vec<String> {
+            kept.iter().map(|&g| all[g as usize].clone()).collect()
+        };
+        Subset {
+            interactions: Self::from_triples(
+                names(&kept_users, users),
+                names(&kept_items, items),
+                triples,
+            ),
+            user_map,
+            item_map,
+            users: kept_users,
+            items: kept_items,
+        }
     }
 
     fn from_triples(users: Vec<String>, items: Vec<String>, triples: Vec<(u32, u32, f32)>) -> Self {

@@ -15,7 +15,7 @@ use crate::TrainError;
 use crate::config::JobConfig;
 use crate::metrics::{Metrics, peak_memory_kb};
 use crate::publish::{self, VersionFile};
-use crate::snapshot::SnapshotRow;
+use crate::snapshot::Snapshot;
 use crate::train::{self, TrainedModel};
 use crate::{gate, on_blocking_thread};
 
@@ -30,11 +30,12 @@ pub struct JobReport {
     pub metrics: Metrics,
 }
 
-/// Trains on `rows` (read from `source`) and publishes a new version to `artifacts`; `LATEST`
-/// moves only if the gate passes and `config.promote` is set. `now_unix` names the version.
-/// Only the snapshot's products get item embeddings ([`run_with_catalogue`] adds the rest).
+/// Trains on `rows` (a [`Snapshot`], or rating rows: `Vec<SnapshotRow>`; read from `source`)
+/// and publishes a new version to `artifacts`; `LATEST` moves only if the gate passes and
+/// `config.promote` is set. `now_unix` names the version. Only the snapshot's products get
+/// item embeddings ([`run_with_catalogue`] adds the rest).
 pub async fn run(
-    rows: Vec<SnapshotRow>,
+    rows: impl Into<Snapshot>,
     source: String,
     artifacts: &Bucket,
     config: &JobConfig,
@@ -46,21 +47,31 @@ pub async fn run(
 /// [`run`], with item embeddings also for the `catalogue` products nobody rated
 /// ([`publish::read_catalogue`]), flagged cold.
 pub async fn run_with_catalogue(
-    rows: Vec<SnapshotRow>,
+    rows: impl Into<Snapshot>,
     catalogue: Vec<ProductFeatures>,
     source: String,
     artifacts: &Bucket,
     config: &JobConfig,
     now_unix: u64,
 ) -> Result<JobReport, TrainError> {
+    let snapshot: Snapshot = rows.into();
     let train_config = config.train.clone();
     let tuning = config.tuning.clone();
     // The live version is read first: it is measured on the new snapshot's held-out split.
     let champion = gate::champion(artifacts, &config.model_prefix).await?;
     // Training and encoding are CPU-bound: a blocking thread keeps the runtime responsive.
     let (trained, files): (TrainedModel, Vec<VersionFile>) = on_blocking_thread(move || {
-        let trained = train::train(&rows, &source, &train_config, &tuning, &champion, now_unix)?;
-        let files = publish::model_files_with_catalogue(&trained.artifact, &rows, &catalogue)?;
+        let trained = train::train(
+            &snapshot,
+            &source,
+            &train_config,
+            &tuning,
+            &champion,
+            now_unix,
+        )?;
+        let features = snapshot.feature_rows();
+        drop(snapshot);
+        let files = publish::model_files_with_catalogue(&trained.artifact, &features, &catalogue)?;
         Ok((trained, files))
     })
     .await?;

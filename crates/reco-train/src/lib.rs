@@ -22,6 +22,7 @@ pub mod offline;
 pub mod publish;
 pub mod read;
 pub mod snapshot;
+pub mod split;
 pub mod towers;
 pub mod train;
 pub mod tuning;

@@ -7,7 +7,7 @@ use reco_domain::model::ModelArtifact;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::evaluation::{self, Event, RankingMetrics, TOP_K};
+use crate::evaluation::{self, Event, RankingMetrics, TOP_K, Truth};
 use crate::interactions::{Interactions, InteractionsBuilder};
 use crate::towers::{self, TrainConfig, TrainingData};
 
@@ -26,13 +26,32 @@ pub struct EvalReport {
     pub train_seconds: f64,
 }
 
-/// A run's report plus the model's top lists (user id, item ids by rank).
+/// A run's report plus the model's top lists.
 #[derive(Debug, Clone)]
 pub struct EvalRun {
     /// Metrics.
     pub report: EvalReport,
-    /// Top-[`TOP_K`] of every training user.
-    pub recommendations: Vec<(String, Vec<String>)>,
+    /// Top-[`TOP_K`] of every training user (item indices of the run's interactions; ids by
+    /// [`EvalRun::named`]).
+    pub recommendations: Vec<Vec<u32>>,
+}
+
+impl EvalRun {
+    /// The top lists as ids (user id, item ids by rank); `train` is the run's interactions.
+    pub fn named(&self, train: &Interactions) -> Vec<(String, Vec<String>)> {
+        self.recommendations
+            .iter()
+            .enumerate()
+            .map(|(u, list)| {
+                (
+                    train.users[u].clone(),
+                    list.iter()
+                        .map(|&i| train.items[i as usize].clone())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// Builds training data from split events (weight 1 each, no features).
@@ -80,15 +99,33 @@ pub fn score_model(
     data: &TrainingData,
     test: &[Event],
 ) -> RankingMetrics {
-    evaluation::score(&data.interactions, &rank_all(artifact, data), test)
+    score_model_truth(
+        artifact,
+        data,
+        &Truth::from_events(&data.interactions, test),
+    )
+}
+
+/// [`score_model`] against held-out items already indexed on `data`.
+pub fn score_model_truth(
+    artifact: &ModelArtifact,
+    data: &TrainingData,
+    truth: &Truth,
+) -> RankingMetrics {
+    evaluation::score_truth(&data.interactions, &rank_all(artifact, data), truth)
 }
 
 /// Metrics of most-popular (training users per item) on `train`, against `test`.
 pub fn score_popularity(train: &Interactions, test: &[Event]) -> RankingMetrics {
+    score_popularity_truth(train, &Truth::from_events(train, test))
+}
+
+/// [`score_popularity`] against held-out items already indexed on `train`.
+pub fn score_popularity_truth(train: &Interactions, truth: &Truth) -> RankingMetrics {
     let popularity = evaluation::popularity_scores(train);
     let recs =
         evaluation::recommend_all(train, |_, seen| evaluation::top_k(&popularity, seen, TOP_K));
-    evaluation::score(train, &recs, test)
+    evaluation::score_truth(train, &recs, truth)
 }
 
 /// Trains on `data`, ranks every training user's unseen catalogue items and scores `test`.
@@ -98,31 +135,33 @@ pub fn evaluate(
     config: &TrainConfig,
     progress: impl FnMut(usize, f64),
 ) -> EvalRun {
+    let truth = Truth::from_events(&data.interactions, test);
+    evaluate_truth(data, &truth, config, progress)
+}
+
+/// [`evaluate`] against held-out items already indexed on `data`.
+pub fn evaluate_truth(
+    data: &TrainingData,
+    truth: &Truth,
+    config: &TrainConfig,
+    progress: impl FnMut(usize, f64),
+) -> EvalRun {
     let started = std::time::Instant::now();
     let artifact = towers::fit(data, config, "offline-eval", "", progress);
     let train_seconds = started.elapsed().as_secs_f64();
     let m = &data.interactions;
     let model_recs = rank_all(&artifact, data);
+    drop(artifact);
     let report = EvalReport {
-        model: evaluation::score(m, &model_recs, test),
-        most_popular: score_popularity(m, test),
+        model: evaluation::score_truth(m, &model_recs, truth),
+        most_popular: score_popularity_truth(m, truth),
         train_events: data.rows as usize,
-        test_events: test.len(),
+        test_events: truth.events(),
         train_seconds,
     };
-    let recommendations = model_recs
-        .iter()
-        .enumerate()
-        .map(|(u, list)| {
-            (
-                m.users[u].clone(),
-                list.iter().map(|&i| m.items[i as usize].clone()).collect(),
-            )
-        })
-        .collect();
     EvalRun {
         report,
-        recommendations,
+        recommendations: model_recs,
     }
 }
 
@@ -132,6 +171,15 @@ pub fn score_external(
     train: &Interactions,
     recs: &[(String, Vec<String>)],
     test: &[Event],
+) -> RankingMetrics {
+    score_external_truth(train, recs, &Truth::from_events(train, test))
+}
+
+/// [`score_external`] against held-out items already indexed on `train`.
+pub fn score_external_truth(
+    train: &Interactions,
+    recs: &[(String, Vec<String>)],
+    truth: &Truth,
 ) -> RankingMetrics {
     let item_index: HashMap<&str, u32> = train
         .items
@@ -156,5 +204,5 @@ pub fn score_external(
                 .collect();
         }
     }
-    evaluation::score(train, &lists, test)
+    evaluation::score_truth(train, &lists, truth)
 }

@@ -15,7 +15,7 @@ use reco_domain::training::{
 
 use crate::TrainError;
 use crate::interactions::{Interactions, InteractionsBuilder};
-use crate::snapshot::{self, SnapshotRow};
+use crate::snapshot::{self, Snapshot, SnapshotBuilder, SnapshotRow};
 
 /// The newest readable snapshot in the data lake (`training_ratings/snapshot=YYYY-MM-DD/`):
 /// published by the ETL (its manifest exists) or written by hand; a newer snapshot whose ETL
@@ -31,12 +31,9 @@ pub async fn newest_snapshot(lake: &Bucket) -> Result<String, TrainError> {
         })
 }
 
-/// Reads a snapshot's rows: the files its manifest names, or (no manifest) the Parquet files
-/// directly under `snapshot=DATE/`. Returns the rows and the snapshot's location.
-pub async fn read_snapshot(
-    lake: &Bucket,
-    date: &str,
-) -> Result<(Vec<SnapshotRow>, String), TrainError> {
+/// The Parquet files of a snapshot: the files its manifest names, or (no manifest) the
+/// Parquet files directly under `snapshot=DATE/`. Returns the keys and the snapshot's location.
+async fn snapshot_files(lake: &Bucket, date: &str) -> Result<(Vec<String>, String), TrainError> {
     let snapshot: SnapshotDate =
         date.parse()
             .map_err(|e: SnapshotDateError| TrainError::Malformed {
@@ -67,17 +64,35 @@ pub async fn read_snapshot(
             reason: e.to_string(),
         },
     })?;
+    Ok((files, source))
+}
+
+/// The body of a snapshot's part `key` and its location.
+async fn part(lake: &Bucket, key: &str) -> Result<(Bytes, String), TrainError> {
+    let location = lake.location(key);
+    let body = lake
+        .get_opt(key)
+        .await?
+        .ok_or_else(|| TrainError::Malformed {
+            source_name: location.clone(),
+            line: 0,
+            reason: "listed by the snapshot but missing".to_owned(),
+        })?;
+    Ok((body, location))
+}
+
+/// Reads a snapshot's rating rows as [`SnapshotRow`]s (events rows are checked and left out:
+/// [`read_training_snapshot`] reads both kinds, compactly): the files its manifest names, or
+/// (no manifest) the Parquet files directly under `snapshot=DATE/`. Returns the rows and the
+/// snapshot's location.
+pub async fn read_snapshot(
+    lake: &Bucket,
+    date: &str,
+) -> Result<(Vec<SnapshotRow>, String), TrainError> {
+    let (files, source) = snapshot_files(lake, date).await?;
     let mut rows = Vec::new();
     for key in &files {
-        let location = lake.location(key);
-        let body = lake
-            .get_opt(key)
-            .await?
-            .ok_or_else(|| TrainError::Malformed {
-                source_name: location.clone(),
-                line: 0,
-                reason: "listed by the snapshot but missing".to_owned(),
-            })?;
+        let (body, location) = part(lake, key).await?;
         let part = crate::on_blocking_thread(move || decode(body, &location)).await?;
         rows.extend(part);
     }
@@ -90,15 +105,42 @@ pub async fn read_snapshot(
     Ok((rows, source))
 }
 
+/// Reads a snapshot, rating and events rows, straight into a compact [`Snapshot`] (16 bytes a
+/// row; Parquet decoded one part at a time on a blocking thread): what training reads.
+/// Returns the snapshot and its location.
+pub async fn read_training_snapshot(
+    lake: &Bucket,
+    date: &str,
+) -> Result<(Snapshot, String), TrainError> {
+    let (files, source) = snapshot_files(lake, date).await?;
+    let mut builder = SnapshotBuilder::default();
+    for key in &files {
+        let (body, location) = part(lake, key).await?;
+        builder = crate::on_blocking_thread(move || {
+            snapshot::read_parquet_into(body, &location, &mut builder)?;
+            Ok(builder)
+        })
+        .await?;
+    }
+    let snapshot = builder.build();
+    tracing::info!(
+        rows = snapshot.len(),
+        events_rows = snapshot.events_rows(),
+        files = files.len(),
+        snapshot = %source,
+        "read training snapshot"
+    );
+    Ok((snapshot, source))
+}
+
 fn decode(body: Bytes, location: &str) -> Result<Vec<SnapshotRow>, TrainError> {
     let mut rows = Vec::new();
     snapshot::read_parquet(body, location, &mut rows)?;
     Ok(rows)
 }
 
-/// Reads a local Parquet file, or every `.parquet` file directly inside a folder (blocking:
-/// call it from a blocking thread in async code).
-pub fn read_local(path: &Path) -> Result<Vec<SnapshotRow>, TrainError> {
+/// A local Parquet file, or every `.parquet` file directly inside a folder, sorted.
+fn local_files(path: &Path) -> Result<Vec<std::path::PathBuf>, TrainError> {
     let io = |source| TrainError::Io {
         path: path.display().to_string(),
         source,
@@ -120,16 +162,42 @@ pub fn read_local(path: &Path) -> Result<Vec<SnapshotRow>, TrainError> {
             reason: "no .parquet files in the folder".to_owned(),
         });
     }
-    let mut rows = Vec::new();
-    for file in &files {
-        let bytes = std::fs::read(file).map_err(|source| TrainError::Io {
+    Ok(files)
+}
+
+fn read_file(file: &Path) -> Result<Bytes, TrainError> {
+    std::fs::read(file)
+        .map(Bytes::from)
+        .map_err(|source| TrainError::Io {
             path: file.display().to_string(),
             source,
-        })?;
-        snapshot::read_parquet(Bytes::from(bytes), &file.display().to_string(), &mut rows)?;
+        })
+}
+
+/// Reads the rating rows of a local Parquet file, or of every `.parquet` file directly inside
+/// a folder (blocking: call it from a blocking thread in async code); events rows are left
+/// out ([`read_local_snapshot`] reads both kinds).
+pub fn read_local(path: &Path) -> Result<Vec<SnapshotRow>, TrainError> {
+    let files = local_files(path)?;
+    let mut rows = Vec::new();
+    for file in &files {
+        snapshot::read_parquet(read_file(file)?, &file.display().to_string(), &mut rows)?;
     }
     tracing::info!(rows = rows.len(), files = files.len(), path = %path.display(), "read local training rows");
     Ok(rows)
+}
+
+/// Reads a local Parquet file, or every `.parquet` file directly inside a folder, rating and
+/// events rows, into a compact [`Snapshot`] (blocking).
+pub fn read_local_snapshot(path: &Path) -> Result<Snapshot, TrainError> {
+    let files = local_files(path)?;
+    let mut builder = SnapshotBuilder::default();
+    for file in &files {
+        snapshot::read_parquet_into(read_file(file)?, &file.display().to_string(), &mut builder)?;
+    }
+    let snapshot = builder.build();
+    tracing::info!(rows = snapshot.len(), events_rows = snapshot.events_rows(), files = files.len(), path = %path.display(), "read local training rows");
+    Ok(snapshot)
 }
 
 /// Reads a split file (`user_id,item_id,timestamp`, the format of `files::read_split`) straight

@@ -1,9 +1,11 @@
 //! Automatic hyper-parameter search on a validation split carved out of the training data.
 //!
 //! The validation split applies the protocol's own per-user rule to the training part (see
-//! [`crate::evaluation::validation_split`] for timestamped events and
-//! [`crate::train::validation_split_rows`] for snapshots), so the held-out test pairs are
-//! never seen by the search. The search is a coordinate descent on a log scale, in the order
+//! [`crate::split::SplitEvents::validation`] for timestamped events and
+//! [`crate::train::tune_snapshot`] for snapshots), so the held-out test pairs are never seen by
+//! the search. It is built from the compact training events or snapshot rows and dropped after
+//! the search; each trial's model is dropped once scored, so the search holds the validation
+//! interactions and one model at a time. Factors are searched up to [`MAX_TUNED_FACTORS`]. The search is a coordinate descent on a log scale, in the order
 //! of what matters most for implicit ALS: regularization and confidence alpha (steps of 3),
 //! factors and iterations (steps of 2), the
 //! feature towers' regularization (only when the data has features: the id part alone decides
@@ -22,9 +24,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{self, Event, RankingMetrics};
+use crate::evaluation::{Event, RankingMetrics, Truth};
 use crate::offline;
-use crate::towers::{self, MAX_FACTORS, TrainConfig, TrainingData};
+use crate::split::SplitEvents;
+use crate::towers::{self, TrainConfig, TrainingData};
 
 /// Default wall-clock budget of the search in seconds. The training Lambda stops at 900 s
 /// (AWS Lambda's largest timeout); the search gets a third of it, leaving the rest for
@@ -45,6 +48,11 @@ const MAX_STEPS: usize = 3;
 const MIN_ITERATIONS: usize = 2;
 /// Fewest factors tried.
 const MIN_FACTORS: usize = 2;
+/// Most factors the search tries (a larger start is kept as given, never grown): every
+/// factor adds 4 bytes per product to each replica of the in-memory k-NN index and to every
+/// user and item row of pgvector, and at the brief's scale the search's gains past 128 are
+/// within seed noise.
+pub const MAX_TUNED_FACTORS: usize = 128;
 
 /// Whether and how long to search (plain values; the CLI and the job's options build it).
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +201,7 @@ fn scaled(value: f64, factor: f64) -> f64 {
 /// The search's state: trials so far, the best one, and the budget.
 struct Search<'a> {
     data: &'a TrainingData,
-    test: &'a [Event],
+    truth: &'a Truth,
     base: &'a TrainConfig,
     started: Instant,
     budget_seconds: f64,
@@ -217,8 +225,11 @@ impl Search<'_> {
         }
         let started = Instant::now();
         let config = settings.apply(self.base);
-        let artifact = towers::fit(self.data, &config, "tuning", "", |_, _| {});
-        let ndcg = offline::score_model(&artifact, self.data, self.test).ndcg_at_10;
+        // Each trial's model is dropped once scored: the search holds one model at a time.
+        let ndcg = {
+            let artifact = towers::fit(self.data, &config, "tuning", "", |_, _| {});
+            offline::score_model_truth(&artifact, self.data, self.truth).ndcg_at_10
+        };
         let seconds = started.elapsed().as_secs_f64();
         self.seconds_per_unit = self.seconds_per_unit.max(seconds / settings.cost_units());
         tracing::info!(%settings, validation_ndcg_at_10 = ndcg, seconds, "tuning trial");
@@ -275,15 +286,15 @@ impl Search<'_> {
     }
 }
 
-/// Searches settings around `base` on the validation split (`data` trained, `test` scored)
+/// Searches settings around `base` on the validation split (`data` trained, `truth` scored)
 /// within the budget; the winner is `report.winner.apply(base)`.
 pub fn search(
     data: &TrainingData,
-    test: &[Event],
+    truth: &Truth,
     base: &TrainConfig,
     budget_seconds: f64,
 ) -> TuningReport {
-    let most_popular = offline::score_popularity(&data.interactions, test);
+    let most_popular = offline::score_popularity_truth(&data.interactions, truth);
     if most_popular.users == 0 {
         return TuningReport::skipped(
             base,
@@ -293,7 +304,7 @@ pub fn search(
     }
     let mut search = Search {
         data,
-        test,
+        truth,
         base,
         started: Instant::now(),
         budget_seconds,
@@ -306,7 +317,7 @@ pub fn search(
     search.weights(COARSE_STEP);
     search.line_search(SIZE_STEP, |s, f| {
         let factors = (s.factors as f64 * f).round() as usize;
-        (MIN_FACTORS..=MAX_FACTORS)
+        (MIN_FACTORS..=MAX_TUNED_FACTORS.max(base.als.factors))
             .contains(&factors)
             .then(|| Settings {
                 factors,
@@ -337,7 +348,7 @@ pub fn search(
         seconds: search.started.elapsed().as_secs_f64(),
         budget_exhausted: search.budget_exhausted,
         validation_train_events: data.rows as usize,
-        validation_test_events: test.len(),
+        validation_test_events: truth.events(),
         most_popular,
         trials: search.trials,
         winner,
@@ -349,14 +360,14 @@ pub fn search(
 /// Runs the search when `tuning` says so; otherwise a report of `base` as it is.
 pub fn tune(
     data: &TrainingData,
-    test: &[Event],
+    truth: &Truth,
     base: &TrainConfig,
     tuning: &TuningConfig,
 ) -> TuningReport {
     if !tuning.enabled {
         return tune_off(base, tuning);
     }
-    search(data, test, base, tuning.budget_seconds)
+    search(data, truth, base, tuning.budget_seconds)
 }
 
 /// The report of a run with tuning turned off: `base` as it is.
@@ -373,8 +384,8 @@ pub fn tune_not_possible(
     TuningReport::skipped(base, tuning.budget_seconds, reason)
 }
 
-/// The search for pre-split timestamped training events (`reco eval --ratings` or `--train`):
-/// the validation split is [`evaluation::validation_split`] of `train`.
+/// The search for pre-split timestamped training events given as text: [`tune_split`] of
+/// their compact form.
 pub fn tune_events(
     train: &[Event],
     source: &str,
@@ -384,9 +395,28 @@ pub fn tune_events(
     if !tuning.enabled {
         return tune_off(base, tuning);
     }
-    let validation = evaluation::validation_split(train);
-    match offline::data_from_events(&validation.train, source) {
-        Ok(data) => search(&data, &validation.test, base, tuning.budget_seconds),
+    tune_split(
+        &mut SplitEvents::from_events(train, &[]),
+        source,
+        base,
+        tuning,
+    )
+}
+
+/// The search for a split's training events (`reco eval --ratings` or `--train`): the
+/// validation split is [`SplitEvents::validation`] (the protocol's per-user rule applied to
+/// the training events again), built from the compact events and dropped after the search.
+pub fn tune_split(
+    split: &mut SplitEvents,
+    source: &str,
+    base: &TrainConfig,
+    tuning: &TuningConfig,
+) -> TuningReport {
+    if !tuning.enabled {
+        return tune_off(base, tuning);
+    }
+    match split.validation(source) {
+        Ok(v) => search(&v.data, &v.truth, base, tuning.budget_seconds),
         Err(e) => tune_not_possible(base, tuning, format!("no validation split: {e}")),
     }
 }
@@ -431,7 +461,7 @@ mod tests {
 
     /// Two taste groups: even users like even items, odd users odd items; the last two of each
     /// user's items are held out.
-    fn grouped() -> (TrainingData, Vec<Event>) {
+    fn grouped() -> (TrainingData, Truth) {
         let mut train = Vec::new();
         let mut test = Vec::new();
         for u in 0..30 {
@@ -460,7 +490,8 @@ mod tests {
             source: "grouped".to_owned(),
             rows: train.len() as u64,
         };
-        (data, test)
+        let truth = Truth::from_events(&data.interactions, &test);
+        (data, truth)
     }
 
     fn small_base() -> TrainConfig {
@@ -485,7 +516,7 @@ mod tests {
         assert_eq!(report.winner_ndcg_at_10, best);
         assert!(report.winner_ndcg_at_10 >= report.trials[0].validation_ndcg_at_10);
         assert!(report.most_popular.users > 0);
-        assert_eq!(report.validation_test_events, test.len());
+        assert_eq!(report.validation_test_events, test.events());
         assert!(!report.budget_exhausted);
         // No setting is fitted twice.
         for (i, t) in report.trials.iter().enumerate() {
@@ -541,7 +572,7 @@ mod tests {
     #[test]
     fn an_empty_validation_split_is_not_searched_and_says_why() {
         let (data, _) = grouped();
-        let report = search(&data, &[], &small_base(), 600.0);
+        let report = search(&data, &Truth::default(), &small_base(), 600.0);
         assert!(report.trials.is_empty());
         assert!(
             report
