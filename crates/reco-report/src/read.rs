@@ -277,3 +277,123 @@ fn add_batch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    fn parquet(batch: &RecordBatch) -> Bytes {
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+        Bytes::from(out)
+    }
+
+    fn filter() -> RowFilter<'static> {
+        RowFilter {
+            experiment: "e",
+            impressions: true,
+        }
+    }
+
+    /// Files from before the experiment columns existed: impressions without them are set
+    /// aside (counted), purchases still count; files from before event types: all views.
+    #[test]
+    fn older_files_with_fewer_columns_are_read() {
+        let time = DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(COL_EVENT_TYPE, DataType::Utf8, false),
+            Field::new(COL_CUSTOMER_NUMBER, DataType::Int64, false),
+            Field::new(COL_ARRIVAL_TIME, time.clone(), false),
+            Field::new(COL_ITEM, DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![
+                    "view",
+                    "purchase",
+                    "rec_impression",
+                ])),
+                Arc::new(Int64Array::from(vec![1, 1, 1])),
+                Arc::new(TimestampMicrosecondArray::from(vec![10, 20, 30]).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec![Some("S1"), Some("S1"), Some("S1")])),
+            ],
+        )
+        .unwrap();
+        let mut attribution = Attribution::new(1);
+        let mut stats = ReadStats::default();
+        add_parquet(
+            parquet(&batch),
+            "old",
+            filter(),
+            &mut attribution,
+            &mut stats,
+        )
+        .unwrap();
+        assert_eq!((stats.rows, stats.rows_used), (3, 2));
+        assert_eq!(stats.newest_arrival_us, Some(30));
+        // The impression names no experiment: not this experiment's.
+        assert_eq!(attribution.impression_events(), 0);
+
+        let views_only = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new(COL_CUSTOMER_NUMBER, DataType::Int64, false),
+                Field::new(COL_ARRIVAL_TIME, time, false),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(TimestampMicrosecondArray::from(vec![5]).with_timezone("UTC")),
+            ],
+        )
+        .unwrap();
+        let mut stats = ReadStats::default();
+        add_parquet(
+            parquet(&views_only),
+            "v1",
+            filter(),
+            &mut attribution,
+            &mut stats,
+        )
+        .unwrap();
+        assert_eq!((stats.rows, stats.rows_used), (1, 0));
+    }
+
+    #[test]
+    fn an_object_that_is_not_the_events_table_is_named_in_the_error() {
+        let mut attribution = Attribution::new(1);
+        let mut stats = ReadStats::default();
+        let err = add_parquet(
+            Bytes::from_static(b"{\"not\": \"parquet\"}"),
+            "s3://lake/events/dt=2026-03-01/x.json",
+            filter(),
+            &mut attribution,
+            &mut stats,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s3://lake/events/dt=2026-03-01/x.json: not a readable Parquet file"),
+            "{err}"
+        );
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                COL_EVENT_TYPE,
+                DataType::Utf8,
+                false,
+            )])),
+            vec![Arc::new(StringArray::from(vec!["purchase"]))],
+        )
+        .unwrap();
+        let err =
+            add_parquet(parquet(&batch), "t", filter(), &mut attribution, &mut stats).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t: missing column \"arrival_time\" (columns: event_type): is this the raw events table?"
+        );
+    }
+}
