@@ -16,7 +16,13 @@
 -- item_emb_<version> / user_emb_<version>, builds the HNSW (cosine) index, re-points the
 -- views item_emb / user_emb and records the active version in reco_embedding_versions.
 -- Any error rolls everything back: the active version is untouched. Old versions are dropped
--- afterwards. Keep in step with crates/reco-vector-loader/src/{schema,swap}.rs.
+-- afterwards, as `reco load-embeddings` drops them: kept are the active version, versions
+-- loaded after it (staged with `reco load-embeddings --inactive`) and the newest load of each
+-- model version in -v keep=VERSION[,VERSION] (an A/B experiment's treatment and control, from
+-- `reco experiment status`). Differences: psql cannot read the experiment's state from S3, so
+-- pass keep while an experiment runs (the Rust loader reads it, and drops nothing when it
+-- cannot); loading without activating is only `reco load-embeddings --inactive`.
+-- Keep in step with crates/reco-vector-loader/src/{schema,swap}.rs.
 
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -32,6 +38,10 @@
     SELECT 1 / 0 AS missing_psql_variables;
   \endif
   \set location :prefix
+\endif
+\if :{?keep}
+\else
+  \set keep ''
 \endif
 \if :{?item_columns}
 \else
@@ -176,15 +186,25 @@ BEGIN;
 SELECT pg_try_advisory_xact_lock(8243124871606493745) AS locked \gset
 \if :locked
   SET LOCAL lock_timeout = '30s';
+  WITH kept AS (
+      SELECT embedding_version FROM reco_embedding_versions WHERE active
+      UNION
+      SELECT embedding_version FROM reco_embedding_versions
+      WHERE embedding_version > COALESCE(
+          (SELECT max(embedding_version) FROM reco_embedding_versions WHERE active), '')
+      UNION
+      (SELECT DISTINCT ON (model_version) embedding_version FROM reco_embedding_versions
+       WHERE model_version = ANY(string_to_array(NULLIF(:'keep', ''), ','))
+         AND to_regclass('item_emb_' || embedding_version) IS NOT NULL
+       ORDER BY model_version, embedding_version DESC))
   SELECT format('DROP TABLE %I', c.relname)
   FROM pg_class c
   WHERE c.relkind = 'r'
     AND c.relnamespace = current_schema()::regnamespace
     AND c.relname ~ '^(item|user)_emb_e[0-9]{20}$'
     AND NOT EXISTS (
-        SELECT 1 FROM reco_embedding_versions v
-        WHERE v.active AND c.relname IN ('item_emb_' || v.embedding_version,
-                                         'user_emb_' || v.embedding_version))
+        SELECT 1 FROM kept k
+        WHERE c.relname IN ('item_emb_' || k.embedding_version, 'user_emb_' || k.embedding_version))
   ORDER BY 1 \gexec
 \endif
 COMMIT;

@@ -15,8 +15,8 @@ mod progress;
 
 use commands::report;
 use commands::{
-    db, etl, eval, firehose_local, load_embeddings, pipeline, produce, recs, score_all, source,
-    train,
+    db, etl, eval, experiment, firehose_local, load_embeddings, pipeline, produce, recs, score_all,
+    source, train,
 };
 
 /// reco: a two-speed recommendation pipeline (batch ETL + training, streaming inference).
@@ -62,6 +62,9 @@ enum Command {
     /// The daily loop: run it locally, or print its Step Functions definition.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// A/B experiments between two model versions: start, share, stop, status, history.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
             Command::ScoreAll(args) => score_all::run(args).await,
             Command::Db(cmd) => db::run(cmd).await,
             Command::Pipeline(cmd) => pipeline::run(cmd).await,
+            Command::Experiment(cmd) => experiment::run(cmd).await,
         }
     });
     match result {

@@ -16,6 +16,10 @@ pub struct LoadEmbeddingsArgs {
     /// Model version (folder under the model prefix); default: the one named by LATEST.
     #[arg(long, value_name = "VERSION")]
     pub model: Option<String>,
+    /// Load without activating: the version is kept next to the active one (an A/B
+    /// experiment's treatment, `reco experiment start --treatment VERSION`).
+    #[arg(long)]
+    pub inactive: bool,
     /// AWS endpoint, region and credentials.
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -31,7 +35,7 @@ pub struct LoadEmbeddingsArgs {
 /// model version from the artifacts bucket (after checking that its `model.json` exists and
 /// has their dimension), loads them with binary COPY into new versioned
 /// tables, builds the HNSW index and swaps them in atomically; the previous version stays
-/// active if anything fails.
+/// active if anything fails. With `--inactive` the version is loaded and kept but not swapped in.
 pub async fn run(args: LoadEmbeddingsArgs) -> anyhow::Result<ExitCode> {
     let bucket = Bucket::s3(&args.aws, args.models.bucket()?)?;
     let artifacts = ModelArtifacts::new(bucket, ModelPrefix::new(&args.models.model_prefix));
@@ -54,7 +58,13 @@ pub async fn run(args: LoadEmbeddingsArgs) -> anyhow::Result<ExitCode> {
     let store = VectorStore::connect_with(connect_options, StoreOptions::for_cli())
         .await
         .context("connecting to the vector database")?;
-    let report = Loader::new(&store).load_prepared(source).await?;
+    // Old versions are dropped after the load, except those the running experiment names;
+    // when its state cannot be read nothing old is dropped.
+    let mut loader = Loader::new(&store).retaining(artifacts.experiment_retention().await);
+    if args.inactive {
+        loader = loader.inactive();
+    }
+    let report = loader.load_prepared(source).await?;
     let rate = |rows: u64, seconds: f64| rows as f64 / seconds.max(1e-9);
     eprintln!(
         "reco load-embeddings: copy items {:.1}s ({:.0} rows/s), users {:.1}s, keys {:.1}s, \
@@ -72,12 +82,13 @@ pub async fn run(args: LoadEmbeddingsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "model_version={} embedding_version={} dim={} items={} users={}",
+        "model_version={} embedding_version={} dim={} items={} users={} active={}",
         report.model_version,
         report.embedding_version,
         report.dim,
         report.item_rows,
-        report.user_rows
+        report.user_rows,
+        !args.inactive
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod etl;
 pub mod eval;
+pub mod experiment;
 pub mod firehose_local;
 pub mod load_embeddings;
 pub mod pipeline;
