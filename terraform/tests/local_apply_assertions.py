@@ -244,6 +244,48 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
 
     checks.run("delivered log is a Glue table partitioned by dt and hour, by partition projection", delivered_log_table)
 
+    # --- raw events in the data lake (modules/streaming-inference/events_lake.tf) ---
+    def events_delivery_stream():
+        events = firehose.describe_delivery_stream(DeliveryStreamName=f"{prefix}-events")["DeliveryStreamDescription"]
+        source = events["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"]
+        expect(source == summary.get("StreamARN"), f"events source {source} is not {summary.get('StreamARN')}")
+        d = events["Destinations"][0]["ExtendedS3DestinationDescription"]
+        expect(d["BucketARN"] == f"arn:aws:s3:::{outputs['data_lake_bucket']}", f"events bucket {d['BucketARN']}")
+        expect(d["Prefix"] == "events/dt=!{timestamp:yyyy-MM-dd}/", f"events prefix {d['Prefix']}")
+        expect(d["ErrorOutputPrefix"].startswith("events-errors/"), f"events error prefix {d['ErrorOutputPrefix']}")
+        expect(d["CompressionFormat"] == "UNCOMPRESSED", f"events compression {d['CompressionFormat']}")
+        expect(d.get("EncryptionConfiguration", {}).get("KMSEncryptionConfig", {}).get("AWSKMSKeyARN") == key_arn,
+               f"events encryption {d.get('EncryptionConfiguration')}")
+        conversion = d.get("DataFormatConversionConfiguration") or {}
+        expect(conversion.get("Enabled", True) is True, f"format conversion {conversion}")
+        schema = conversion.get("SchemaConfiguration", {})
+        expect(schema.get("TableName") == "click_events" and schema.get("DatabaseName") == outputs["glue_database"], f"schema {schema}")
+        serializer = conversion.get("OutputFormatConfiguration", {}).get("Serializer", {})
+        expect("ParquetSerDe" in serializer, f"serializer {serializer}")
+        rows = lam.get_function(FunctionName=f"{prefix}-event-rows")["Configuration"]
+        params = {p["ParameterName"]: p["ParameterValue"] for p in d["ProcessingConfiguration"]["Processors"][0]["Parameters"]}
+        expect(params["LambdaArn"] in (rows["FunctionArn"], f"{rows['FunctionArn']}:$LATEST"), f"events processor {params['LambdaArn']}")
+        env = rows.get("Environment", {}).get("Variables", {})
+        expect(env.get("RECO_LAMBDA_MODE") == "lake-events", f"RECO_LAMBDA_MODE={env.get('RECO_LAMBDA_MODE')}")
+
+    def click_events_table():
+        table = glue.get_table(DatabaseName=outputs["glue_database"], Name="click_events")["Table"]
+        sd = table["StorageDescriptor"]
+        location = f"s3://{outputs['data_lake_bucket']}/events/"
+        expect(sd["Location"] == location, f"click_events location {sd['Location']}")
+        keys = [(k["Name"], k["Type"]) for k in table["PartitionKeys"]]
+        expect(keys == [("dt", "string")], f"click_events partition keys {keys}")
+        expect(sd["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", f"serde {sd['SerdeInfo']}")
+        columns = [c["Name"] for c in sd["Columns"]]
+        want = ["event_id", "event_type", "session_id", "customer_number", "event_time", "arrival_time", "item",
+                "recommendation_id", "experiment", "variant", "browsed_items", "cart_items"]
+        expect(columns == want, f"click_events columns {columns}")
+        params = table.get("Parameters", {})
+        expect(params.get("storage.location.template") == location + "dt=${dt}/", f"template {params.get('storage.location.template')}")
+
+    checks.run("raw events: a second delivery stream reads the click stream and writes Parquet (KMS) under events/dt=", events_delivery_stream)
+    checks.run("raw events: Glue table click_events under events/, partitioned by dt", click_events_table)
+
     # --- publisher ---
     queue_name = f"{prefix}-published-objects"
     queues = {}

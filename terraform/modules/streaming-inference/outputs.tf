@@ -77,3 +77,13 @@ output "publisher_dead_letter_queue_arn" {
   description = "Dead-letter queue of notifications the publisher failed on."
   value       = aws_sqs_queue.publisher_dead_letter.arn
 }
+
+output "events_delivery_stream_name" {
+  description = "Firehose delivery stream writing the raw click events as Parquet under events/ of the data lake."
+  value       = aws_kinesis_firehose_delivery_stream.events.name
+}
+
+output "click_events_table" {
+  description = "Glue table of the raw click events (partition dt)."
+  value       = aws_glue_catalog_table.click_events.name
+}

@@ -492,3 +492,37 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# --- raw events in the data lake (events_lake.tf) ---
+variable "events_buffering_size_mb" {
+  description = "Buffer of the raw events delivery stream in MiB before a Parquet file is written (record format conversion needs 64-128)."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.events_buffering_size_mb >= 64 && var.events_buffering_size_mb <= 128
+    error_message = "events_buffering_size_mb must be between 64 and 128 (Firehose record format conversion)."
+  }
+}
+
+variable "events_buffering_interval_seconds" {
+  description = "Longest time the raw events delivery stream buffers before writing a Parquet file."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.events_buffering_interval_seconds >= 60 && var.events_buffering_interval_seconds <= 900
+    error_message = "events_buffering_interval_seconds must be between 60 and 900."
+  }
+}
+
+variable "events_rows_reserved_concurrency" {
+  description = "Reserved concurrency of the raw events row processor Lambda."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.events_rows_reserved_concurrency >= 1
+    error_message = "events_rows_reserved_concurrency must be at least 1."
+  }
+}

@@ -158,8 +158,47 @@ run "delivered_log_table_with_partition_projection" {
       model_version     = "string"
       embedding_version = "string"
       generated_at      = "string"
+      experiment        = "string"
+      variant           = "string"
     }
     error_message = "The columns must be the recommendation record's fields."
+  }
+}
+
+run "raw_events_to_the_lake_as_parquet" {
+  command = apply
+
+  assert {
+    condition     = aws_glue_catalog_table.click_events.name == "click_events" && aws_glue_catalog_table.click_events.database_name == "reco_lake"
+    error_message = "The raw events table must be click_events in the data lake's Glue database."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_glue_catalog_table.click_events.storage_descriptor[0].location == "s3://reco-123456789012-us-east-1-data-lake/events/",
+      [for k in aws_glue_catalog_table.click_events.partition_keys : "${k.name}:${k.type}"] == ["dt:string"],
+      [for c in aws_glue_catalog_table.click_events.storage_descriptor[0].columns : c.name] == ["event_id", "event_type", "session_id", "customer_number", "event_time", "arrival_time", "item", "recommendation_id", "experiment", "variant", "browsed_items", "cart_items"],
+      aws_glue_catalog_table.click_events.parameters["storage.location.template"] == "s3://reco-123456789012-us-east-1-data-lake/events/dt=$${dt}/",
+    ])
+    error_message = "click_events must hold reco_domain::lake_events' columns under events/, partitioned by dt (projection)."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_kinesis_firehose_delivery_stream.events.kinesis_source_configuration[0].kinesis_stream_arn == aws_kinesis_stream.clicks.arn,
+      aws_kinesis_firehose_delivery_stream.events.extended_s3_configuration[0].bucket_arn == "arn:aws:s3:::reco-123456789012-us-east-1-data-lake",
+      aws_kinesis_firehose_delivery_stream.events.extended_s3_configuration[0].prefix == "events/dt=!{timestamp:yyyy-MM-dd}/",
+      aws_kinesis_firehose_delivery_stream.events.extended_s3_configuration[0].compression_format == "UNCOMPRESSED",
+      aws_kinesis_firehose_delivery_stream.events.extended_s3_configuration[0].kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/test",
+      aws_kinesis_firehose_delivery_stream.events.extended_s3_configuration[0].data_format_conversion_configuration[0].schema_configuration[0].table_name == "click_events",
+      length(aws_kinesis_firehose_delivery_stream.events.extended_s3_configuration[0].data_format_conversion_configuration[0].output_format_configuration[0].serializer[0].parquet_ser_de) == 1,
+    ])
+    error_message = "A second delivery stream must read the click stream and write Parquet (KMS) under events/dt=."
+  }
+
+  assert {
+    condition     = module.events_rows.function_name == "reco-event-rows" && output.events_delivery_stream_name == "reco-events"
+    error_message = "The row processor and the events delivery stream must be named after the deployment."
   }
 }
 
