@@ -210,6 +210,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         exclusions: exclusions.clone(),
         popularity: Some(ids.iter().map(|c| (c.clone(), 1)).collect()),
         catalogue: Arc::new(catalogue(n_items)),
+        variant: None,
     };
     let config = ScoreAllConfig {
         model_version: None,

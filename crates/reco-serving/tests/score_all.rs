@@ -17,9 +17,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reco_aws::Bucket;
+use reco_aws::experiments::ExperimentStore;
 use reco_domain::artifacts::{
     ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
 };
+use reco_domain::experiment::{StartRequest, Variant, assign};
 use reco_domain::model::{MODEL_FORMAT_VERSION, ModelArtifact, Tower, TrainingMetadata};
 use reco_domain::serving::{
     CatalogueProduct, DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument,
@@ -516,4 +518,109 @@ async fn missing_or_inconsistent_inputs_fail_with_a_message_naming_the_fix() {
     assert!(err.to_string().contains("dimension mismatch"), "{err}");
     // A one-line message each.
     assert!(!err.to_string().contains('\n'));
+}
+
+/// While an A/B experiment runs, every customer's batch document comes from the model version
+/// of its variant and says so; the treatment's answers are its own embeddings' exact k-NN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_experiment_each_customer_is_scored_by_its_variants_version() {
+    const TREATMENT: &str = "20261202T000000Z-s7";
+    let mut w = world().await;
+    write_snapshot(&mut w).await;
+    write_catalogue_of(&w).await;
+    let art = w.bucket(&w.artifacts);
+    let prefix = ModelPrefix::default();
+    // The treatment: the same items, every customer's embedding negated.
+    let item_ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+        w.items.iter().map(|i| i.0.as_str()),
+    ));
+    let item_vecs: Vec<Vec<f32>> = w.items.iter().map(|i| i.1.clone()).collect();
+    put(
+        &art,
+        &prefix.key(TREATMENT, ITEM_EMBEDDINGS_PARQUET),
+        embeddings_parquet(item_ids, &item_vecs, DIM),
+    )
+    .await;
+    let numbers: Vec<i64> = w.users.keys().copied().collect();
+    let negated: BTreeMap<i64, Vec<f32>> = w
+        .users
+        .iter()
+        .map(|(c, v)| (*c, v.iter().map(|x| -x).collect()))
+        .collect();
+    let user_ids: ArrayRef = Arc::new(Int64Array::from_iter_values(numbers.iter().copied()));
+    let user_vecs: Vec<Vec<f32>> = numbers.iter().map(|c| negated[c].clone()).collect();
+    put(
+        &art,
+        &prefix.key(TREATMENT, USER_EMBEDDINGS_PARQUET),
+        embeddings_parquet(user_ids, &user_vecs, DIM),
+    )
+    .await;
+    let mut model = artifact(DIM, &w.lake.name);
+    model.model_version = TREATMENT.into();
+    put(
+        &art,
+        &prefix.key(TREATMENT, MODEL_FILE),
+        model.to_json_vec().unwrap(),
+    )
+    .await;
+    ExperimentStore::new(art.clone(), prefix.clone())
+        .apply(|s| {
+            s.start(
+                StartRequest {
+                    name: "towers-v2".into(),
+                    treatment_model_version: TREATMENT.into(),
+                    control_model_version: None,
+                    treatment_share: 0.5,
+                },
+                "2026-12-01T01:00:00.000Z",
+                "test@host",
+            )
+        })
+        .await
+        .unwrap();
+
+    let report = w.run(Shard::ALL, T_RUN).await.unwrap();
+    let control_answers = expected(&w);
+    let treated_world = World {
+        users: negated,
+        ..w
+    };
+    let treatment_answers = expected(&treated_world);
+    let w = treated_world;
+    let documents = w.documents();
+    let mut per_variant: HashMap<Variant, usize> = HashMap::new();
+    for c in stored_customers(&w).await {
+        let doc = documents
+            .get(&reco_domain::serving::customer_document_key(c))
+            .await
+            .unwrap()
+            .unwrap();
+        let variant = assign("towers-v2", c, 0.5);
+        *per_variant.entry(variant).or_default() += 1;
+        assert_eq!(doc.provenance.experiment.as_deref(), Some("towers-v2"));
+        assert_eq!(doc.provenance.variant, Some(variant), "customer {c}");
+        let (version, answers) = match variant {
+            Variant::Control => (VERSION, &control_answers),
+            Variant::Treatment => (TREATMENT, &treatment_answers),
+        };
+        assert_eq!(doc.provenance.model_version, version, "customer {c}");
+        let got: Vec<&str> = doc
+            .recommended
+            .iter()
+            .map(|i| i.product_code.as_str())
+            .collect();
+        let want: Vec<&str> = answers[&c].iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(got, want, "customer {c} ({variant})");
+    }
+    assert_eq!(report.written, report.scored);
+    assert_eq!(
+        per_variant.values().sum::<usize>() as u64,
+        report.scored,
+        "each customer written once"
+    );
+    assert!(
+        per_variant.get(&Variant::Control).copied().unwrap_or(0) > 10
+            && per_variant.get(&Variant::Treatment).copied().unwrap_or(0) > 10,
+        "{per_variant:?}"
+    );
 }

@@ -103,6 +103,16 @@ data "aws_iam_policy_document" "train" {
     resources = ["${module.artifacts.arn}/${local.model_prefix}/*"]
   }
 
+  # A/B experiments (<model prefix>/experiments/: current.json and the audit trail) are
+  # changed by operators only (`reco experiment`); the Lambdas and the loader read them
+  # through their model-prefix read rights.
+  statement {
+    sid       = "OperatorsOnlyChangeExperiments"
+    effect    = "Deny"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${module.artifacts.arn}/${local.model_prefix}/experiments/*"]
+  }
+
   statement {
     sid       = "FindNewestSnapshot"
     actions   = ["glue:GetTable", "glue:GetPartitions"]

@@ -76,11 +76,15 @@ pub fn batch_document(
             })
             .collect(),
         similar_to_session: Vec::new(),
-        provenance: provenance(
-            batch_recommendation_id(&inputs.model_version, customer_number),
-            &inputs.model_version,
-            generated_at,
-        ),
+        provenance: DocumentProvenance {
+            experiment: inputs.variant.as_ref().map(|v| v.experiment.clone()),
+            variant: inputs.variant.as_ref().map(|v| v.variant),
+            ..provenance(
+                batch_recommendation_id(&inputs.model_version, customer_number),
+                &inputs.model_version,
+                generated_at,
+            )
+        },
     }
 }
 
@@ -132,24 +136,26 @@ pub(super) fn chunk_documents(
         inputs.exclusions.slice(range.clone()),
         k,
     )?;
-    let built: Vec<Option<LatestDocument>> = (0..top.users())
+    // Outer `None`: a customer of the other variant (another run of the shard serves it).
+    let built: Vec<Option<Option<LatestDocument>>> = (0..top.users())
         .into_par_iter()
         .map(|u| {
+            let customer = inputs.customers[range.start + u];
+            if let Some(variant) = &inputs.variant
+                && !variant.serves(customer)
+            {
+                return None;
+            }
             let (rows, scores) = top.of(u);
-            (!rows.is_empty()).then(|| {
-                batch_document(
-                    inputs.customers[range.start + u],
-                    rows,
-                    scores,
-                    inputs,
-                    generated_at,
-                )
-            })
+            Some(
+                (!rows.is_empty())
+                    .then(|| batch_document(customer, rows, scores, inputs, generated_at)),
+            )
         })
         .collect();
-    let empty = built.iter().filter(|d| d.is_none()).count() as u64;
+    let empty = built.iter().filter(|d| matches!(d, Some(None))).count() as u64;
     Ok(ChunkDocuments {
-        documents: built.into_iter().flatten().collect(),
+        documents: built.into_iter().flatten().flatten().collect(),
         empty,
     })
 }

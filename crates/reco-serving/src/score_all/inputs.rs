@@ -140,6 +140,7 @@ pub(super) async fn load_shard(
             exclusions,
             popularity,
             catalogue,
+            variant: None,
         },
         pairs.rows,
         zero_items,

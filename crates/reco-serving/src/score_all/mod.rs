@@ -39,10 +39,12 @@ use futures_util::stream::FuturesUnordered;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
+use reco_aws::experiments::ExperimentStore;
 use reco_aws::{Bucket, StorageError};
 use reco_domain::artifacts::{
     ITEM_EMBEDDINGS_PARQUET, MODEL_FILE, ModelPrefix, USER_EMBEDDINGS_PARQUET,
 };
+use reco_domain::experiment::{Variant, assign};
 use reco_domain::model::MODEL_FORMAT_VERSION;
 use reco_domain::serving::{
     DocumentProvenance, DocumentSource, LATEST_DOCUMENT_SCHEMA, LatestDocument, ProductCatalogue,
@@ -278,6 +280,9 @@ pub enum ScoreAllError {
     /// The catalogue is missing or unreadable (its message says `reco etl`).
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
+    /// The running A/B experiment could not be read (documents would carry the wrong variant).
+    #[error(transparent)]
+    Experiment(#[from] reco_aws::experiments::ExperimentStoreError),
     /// An input object is not what it should be.
     #[error("{location}: {reason}")]
     Malformed {
@@ -351,6 +356,27 @@ pub struct ShardInputs {
     pub popularity: Option<Vec<(String, u64)>>,
     /// Display fields.
     pub catalogue: Arc<ProductCatalogue>,
+    /// While an A/B experiment runs: only the customers assigned to this variant get a
+    /// document from these inputs, stamped with the experiment and the variant.
+    pub variant: Option<VariantInputs>,
+}
+
+/// Which customers of an A/B experiment a [`ShardInputs`] serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantInputs {
+    /// The experiment's name.
+    pub experiment: String,
+    /// Its treatment share ([`reco_domain::experiment::assign`]).
+    pub treatment_share: f64,
+    /// The variant these inputs' model version serves.
+    pub variant: Variant,
+}
+
+impl VariantInputs {
+    /// Whether `customer_number` is in this variant.
+    pub fn serves(&self, customer_number: i64) -> bool {
+        assign(&self.experiment, customer_number, self.treatment_share) == self.variant
+    }
 }
 
 /// What a run did.
@@ -400,12 +426,71 @@ pub async fn score_all<S: DocumentSink>(
 ) -> Result<ScoreAllReport, ScoreAllError> {
     config.validate()?;
     let started = Instant::now();
-    let (inputs, snapshot_rows, zero_items) = load_shard(config, artifacts, lake).await?;
-    let load_seconds = started.elapsed().as_secs_f64();
-    let mut report = score_shard(inputs, config, sink).await?;
-    report.snapshot_rows = snapshot_rows;
-    report.zero_items = zero_items;
-    report.load_seconds = load_seconds;
+    let experiment = ExperimentStore::new(artifacts.clone(), config.model_prefix.clone())
+        .read()
+        .await?
+        .experiment;
+    let Some(experiment) = experiment else {
+        let (inputs, snapshot_rows, zero_items) = load_shard(config, artifacts, lake).await?;
+        let load_seconds = started.elapsed().as_secs_f64();
+        let mut report = score_shard(inputs, config, sink).await?;
+        report.snapshot_rows = snapshot_rows;
+        report.zero_items = zero_items;
+        report.load_seconds = load_seconds;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    };
+    // An experiment runs: each variant's version scores the shard, and each customer keeps
+    // the document of its own variant (both versions' inputs are read; the control's version
+    // is the experiment's, else the configured or live one).
+    let active = resolve_version(config, artifacts).await?;
+    let mut report: Option<ScoreAllReport> = None;
+    for variant in [Variant::Control, Variant::Treatment] {
+        let version = experiment.model_version(variant, &active).to_owned();
+        let variant_config = ScoreAllConfig {
+            model_version: Some(version),
+            ..config.clone()
+        };
+        let loaded = Instant::now();
+        let (mut inputs, snapshot_rows, zero_items) =
+            load_shard(&variant_config, artifacts, lake).await?;
+        let load_seconds = loaded.elapsed().as_secs_f64();
+        inputs.variant = Some(VariantInputs {
+            experiment: experiment.name.clone(),
+            treatment_share: experiment.treatment_share,
+            variant,
+        });
+        if variant == Variant::Treatment {
+            // One popular document per run: the control's.
+            inputs.popularity = None;
+        }
+        let part = score_shard(inputs, &variant_config, sink).await?;
+        tracing::info!(
+            experiment = %experiment.name,
+            variant = variant.as_str(),
+            model_version = %part.model_version,
+            scored = part.scored,
+            "variant scored"
+        );
+        report = Some(match report {
+            None => ScoreAllReport {
+                snapshot_rows,
+                zero_items,
+                load_seconds,
+                ..part
+            },
+            Some(mut total) => {
+                total.scored += part.scored;
+                total.empty += part.empty;
+                total.written += part.written;
+                total.kept += part.kept;
+                total.excluded_pairs += part.excluded_pairs;
+                total.load_seconds += load_seconds;
+                total
+            }
+        });
+    }
+    let mut report = report.expect("two variants scored");
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -671,6 +756,7 @@ mod tests {
                 product_line: "Ships".into(),
                 msrp_cents: 1250,
             }])),
+            variant: None,
         }
     }
 
@@ -752,6 +838,39 @@ mod tests {
             score_shard(inputs(), &other, &store).await.unwrap().popular,
             None
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_an_experiment_each_variant_writes_only_its_customers_stamped() {
+        // Share 0.5 of experiment "exp-a": which of customers 10 and 11 land where.
+        let expected: Vec<(i64, Variant)> = [10, 11].map(|c| (c, assign("exp-a", c, 0.5))).into();
+        for variant in [Variant::Control, Variant::Treatment] {
+            let store = DocumentStore::new(Bucket::in_memory("recs"));
+            let mut inputs = inputs();
+            inputs.variant = Some(VariantInputs {
+                experiment: "exp-a".into(),
+                treatment_share: 0.5,
+                variant,
+            });
+            let report = score_shard(inputs, &config(), &store).await.unwrap();
+            let mine: Vec<i64> = expected
+                .iter()
+                .filter(|(_, v)| *v == variant)
+                .map(|(c, _)| *c)
+                .collect();
+            assert_eq!(report.written, mine.len() as u64, "{variant}");
+            for (customer, assigned) in &expected {
+                let doc = store.get(&customer_document_key(*customer)).await.unwrap();
+                match doc {
+                    Some(doc) => {
+                        assert_eq!(*assigned, variant);
+                        assert_eq!(doc.provenance.experiment.as_deref(), Some("exp-a"));
+                        assert_eq!(doc.provenance.variant, Some(variant));
+                    }
+                    None => assert_ne!(*assigned, variant, "customer {customer}"),
+                }
+            }
+        }
     }
 
     #[test]
