@@ -280,6 +280,32 @@ pub struct LakeReadError {
     pub reason: String,
 }
 
+/// Any timestamp column as µs since the epoch, time zone UTC (the values of Arrow timestamps
+/// are UTC whatever their zone; only the unit differs).
+fn micros_utc(column: &ArrayRef) -> Option<TimestampMicrosecondArray> {
+    use arrow::datatypes::{
+        TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    };
+    let DataType::Timestamp(unit, _) = column.data_type() else {
+        return None;
+    };
+    let array: TimestampMicrosecondArray = match unit {
+        TimeUnit::Second => column
+            .as_primitive_opt::<TimestampSecondType>()?
+            .unary(|v| v.saturating_mul(1_000_000)),
+        TimeUnit::Millisecond => column
+            .as_primitive_opt::<TimestampMillisecondType>()?
+            .unary(|v| v.saturating_mul(1_000)),
+        TimeUnit::Microsecond => column
+            .as_primitive_opt::<TimestampMicrosecondType>()?
+            .unary(|v| v),
+        TimeUnit::Nanosecond => column
+            .as_primitive_opt::<TimestampNanosecondType>()?
+            .unary(|v| v.div_euclid(1_000)),
+    };
+    Some(array.with_timezone(UTC))
+}
+
 /// Reads rows back from a batch with the event columns (by name; extra columns are ignored,
 /// a missing nullable column reads as nulls).
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<LakeEvent>, LakeReadError> {
@@ -299,12 +325,11 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<LakeEvent>, LakeRead
     let required = |name: &'static str| -> Result<&StringArray, LakeReadError> {
         strings(name)?.ok_or_else(|| err(name, "is missing"))
     };
-    let times = |name: &'static str| -> Result<Option<&TimestampMicrosecondArray>, LakeReadError> {
+    // Files of another writer may hold other timestamp units (Firehose's Parquet conversion
+    // writes Hive timestamps, read as nanoseconds): any timestamp is cast to µs UTC.
+    let times = |name: &'static str| -> Result<Option<TimestampMicrosecondArray>, LakeReadError> {
         column(name)
-            .map(|c| {
-                c.as_primitive_opt::<TimestampMicrosecondType>()
-                    .ok_or_else(|| err(name, "is not Timestamp(Microsecond)"))
-            })
+            .map(|c| micros_utc(c).ok_or_else(|| err(name, "is not a timestamp")))
             .transpose()
     };
     let lists = |name: &'static str| -> Result<Option<&arrow::array::ListArray>, LakeReadError> {
@@ -368,6 +393,7 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<LakeEvent>, LakeRead
             session_id: session_id.value(i).to_owned(),
             customer_number: customer.value(i),
             event_time: event_time
+                .as_ref()
                 .filter(|a| a.is_valid(i))
                 .and_then(|a| time(a.value(i))),
             arrival_time: time(arrival.value(i))
@@ -475,6 +501,34 @@ mod tests {
         let mut columns: Vec<&str> = HIVE_COLUMNS.iter().map(|(n, _)| *n).collect();
         columns.sort_unstable();
         assert_eq!(keys, columns, "one key per Glue column");
+    }
+
+    #[test]
+    fn nanosecond_timestamps_of_other_writers_read_as_microseconds() {
+        let arrival = DateTime::from_timestamp_micros(1_772_668_800_123_456).unwrap();
+        let row = LakeEvent::from_event(
+            &event(r#"{"session_id":"s","customer_number":1,"browse_history":[]}"#),
+            arrival,
+        );
+        let batch = to_record_batch(std::slice::from_ref(&row)).unwrap();
+        let nanos = DataType::Timestamp(TimeUnit::Nanosecond, None);
+        let columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Timestamp(..) => arrow::compute::cast(c, &nanos).unwrap(),
+                _ => c.clone(),
+            })
+            .collect();
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+            .collect();
+        let other = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        assert_eq!(from_record_batch(&other).unwrap(), vec![row]);
     }
 
     #[test]
