@@ -768,6 +768,28 @@ mod tests {
     }
 
     #[test]
+    fn the_flags_parse_with_the_default_mix() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            produce: ProduceArgs,
+        }
+        let cli = Cli::try_parse_from(["reco", "--events", "5"]).unwrap();
+        assert_eq!(cli.produce.mix, DEFAULT_MIX.parse::<EventMix>().unwrap());
+        assert!(!cli.produce.views_only);
+        let cli = Cli::try_parse_from(["reco", "--events", "5", "--views-only"]).unwrap();
+        assert!(cli.produce.views_only);
+        let cli = Cli::try_parse_from(["reco", "--events", "5", "--mix", "view=0.5,purchase=0.5"]);
+        assert_eq!(cli.unwrap().produce.mix.share(EventType::Purchase), 0.5);
+        assert!(
+            Cli::try_parse_from(["reco", "--events", "5", "--mix", "view=1", "--views-only"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["reco", "--events", "5", "--mix", "view=0.9"]).is_err());
+    }
+
+    #[test]
     fn a_latest_document_gives_what_was_shown() {
         let doc = serde_json::json!({
             "schema_version": 1, "customer_number": 103, "source": "stream",
