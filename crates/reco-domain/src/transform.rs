@@ -15,6 +15,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::event::{ClickEvent, EventError};
+use crate::experiment::Variant;
 use crate::firehose::{
     FirehoseRecord, FirehoseResponse, FirehoseResponseRecord, FirehoseResult, MAX_RESPONSE_BYTES,
     RESPONSE_ENVELOPE_RESERVE_BYTES, decode_data,
@@ -326,12 +327,23 @@ impl PreparedBatch {
     /// Embeds every event again with `embedder` (another model, after the embeddings changed
     /// under the batch), keeping the records and the query order.
     pub fn reembed(&mut self, embedder: &impl CustomerEmbedder) {
+        self.reembed_where(embedder, |_| true);
+    }
+
+    /// Embeds again with `embedder` the events of the customers `selected` picks (the
+    /// treatment group of an experiment), keeping the records and the query order.
+    pub fn reembed_where(
+        &mut self,
+        embedder: &impl CustomerEmbedder,
+        selected: impl Fn(i64) -> bool,
+    ) {
         for record in &self.records {
             if let Prepared::Event {
                 event,
                 customer_query,
                 ..
             } = record
+                && selected(event.customer_number)
                 && let Some(KnnQuery::ByVector { vector, .. }) =
                     self.queries.get_mut(*customer_query)
             {
@@ -339,6 +351,40 @@ impl PreparedBatch {
             }
         }
     }
+
+    /// The customer number of each query's event, in query order (to split the queries of
+    /// an experiment's variants).
+    pub fn query_customers(&self) -> Vec<i64> {
+        let mut customers = vec![0; self.queries.len()];
+        for record in &self.records {
+            if let Prepared::Event {
+                event,
+                customer_query,
+                similar_query,
+                ..
+            } = record
+            {
+                for q in std::iter::once(*customer_query).chain(*similar_query) {
+                    if let Some(c) = customers.get_mut(q) {
+                        *c = event.customer_number;
+                    }
+                }
+            }
+        }
+        customers
+    }
+}
+
+/// What one record is stamped with: the versions that answered it and, while an experiment
+/// runs, the experiment and the customer's variant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordStamp {
+    /// The model and embedding versions, and the generation time.
+    pub provenance: Provenance,
+    /// The running experiment's name.
+    pub experiment: Option<String>,
+    /// The variant whose versions answered.
+    pub variant: Option<Variant>,
 }
 
 /// Base64-decodes and parses one record's data, returning the event and its raw payload.
@@ -368,8 +414,26 @@ pub fn decode_event(data: &str) -> Result<(ClickEvent, Vec<u8>), EventError> {
 /// gzip, partition keys); the size accounting counts their final base64 bytes.
 pub fn finish_batch(
     batch: PreparedBatch,
-    mut answers: Vec<KnnAnswer>,
+    answers: Vec<KnnAnswer>,
     provenance: &Provenance,
+    output: &OutputOptions,
+) -> Result<BatchOutcome, AnswerCountMismatch> {
+    let stamp = RecordStamp {
+        provenance: provenance.clone(),
+        experiment: None,
+        variant: None,
+    };
+    finish_batch_stamped(batch, answers, std::slice::from_ref(&stamp), |_| 0, output)
+}
+
+/// [`finish_batch`] with a stamp per record: record of customer `c` gets
+/// `stamps[stamp_of(c)]` (`stamps` is never empty; an index past its end takes the last; its variant's versions, the experiment and the variant), in one
+/// response in the records' order.
+pub fn finish_batch_stamped(
+    batch: PreparedBatch,
+    mut answers: Vec<KnnAnswer>,
+    stamps: &[RecordStamp],
+    stamp_of: impl Fn(i64) -> usize,
     output: &OutputOptions,
 ) -> Result<BatchOutcome, AnswerCountMismatch> {
     let k = output.k;
@@ -448,6 +512,8 @@ pub fn finish_batch(
                     Ok((recommended, similar)) => {
                         let browsed = event.session_product_codes();
                         let customer_number = event.customer_number;
+                        let stamp = &stamps[stamp_of(customer_number).min(stamps.len() - 1)];
+                        let provenance = &stamp.provenance;
                         let record = RecommendationRecord {
                             event: (*event).into(),
                             recommended_items: clean_list(recommended, &browsed, k),
@@ -456,8 +522,8 @@ pub fn finish_batch(
                             model_version: provenance.model_version.clone(),
                             embedding_version: provenance.embedding_version.clone(),
                             generated_at: provenance.generated_at.clone(),
-                            experiment: None,
-                            variant: None,
+                            experiment: stamp.experiment.clone(),
+                            variant: stamp.variant,
                         };
                         let payload = encoder.encode(&record.to_ndjson_line());
                         let mut out = FirehoseResponseRecord::ok(record_id.clone(), &payload);

@@ -9,20 +9,24 @@
 //! a batch (their table dropped) make the handler read the active version and its model
 //! again and redo the batch, so every record is stamped with the version that produced it.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
 use reco_aws::emf::{MetricSet, Unit};
+use reco_domain::experiment::{Experiment, Variant};
 use reco_domain::firehose::{FirehoseEvent, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::Provenance;
 use reco_domain::transform::{
-    AnswerCountMismatch, BatchOutcome, CustomerEmbedder, OutputOptions, RecordError, RecordFailure,
-    finish_batch, prepare_batch,
+    AnswerCountMismatch, BatchOutcome, CustomerEmbedder, KnnAnswer, KnnQuery, OutputOptions,
+    RecordError, RecordFailure, RecordStamp, finish_batch, finish_batch_stamped, prepare_batch,
 };
 use tokio::sync::Mutex;
 
 use crate::config::TransformOptions;
+use crate::experiments::ExperimentWatch;
 use crate::ports::{IndexError, IndexVersion, ModelLoadError, ModelStore, NeighbourIndex};
 use crate::retry::{Deadline, RetryCounts, RetryPolicy, with_retries};
 
@@ -122,6 +126,29 @@ pub struct Transformer<I: NeighbourIndex, M: ModelStore> {
     invocation_timeout: Duration,
     version_recheck_interval: Duration,
     serving: Mutex<Option<Serving<M::Model>>>,
+    experiments: Option<ExperimentWatch>,
+    /// The model and loaded embeddings of each model version the running experiment names
+    /// (`None`: not loaded or not fetchable, looked up again after the re-check interval).
+    variants: Mutex<HashMap<String, Resolved<M::Model>>>,
+}
+
+type VariantServing<Model> = (Arc<Model>, IndexVersion);
+
+struct Resolved<Model> {
+    serving: Option<VariantServing<Model>>,
+    checked_at: Instant,
+}
+
+/// What an experiment did to one batch (records answered per variant).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExperimentCounts {
+    /// Records answered by the control's versions (fallbacks included).
+    pub control: usize,
+    /// Records answered by the treatment's versions.
+    pub treatment: usize,
+    /// Treatment customers answered by the control because the treatment's model or
+    /// embeddings could not serve (stamped `control`).
+    pub treatment_fallback: usize,
 }
 
 /// The result of one batch: the response and why records failed.
@@ -138,6 +165,8 @@ pub struct Transformed {
     pub knn_elapsed: Option<Duration>,
     /// Retries, static stability and redos of this invocation.
     pub database: DatabaseReport,
+    /// Per-variant counts when an experiment ran (`None`: no experiment).
+    pub experiment: Option<ExperimentCounts>,
 }
 
 impl Transformed {
@@ -163,6 +192,12 @@ impl Transformed {
             )
             .count("StaleVersionServed", u64::from(d.stale_version_served))
             .count("VersionRedos", u64::from(d.version_redos));
+        if let Some(e) = &self.experiment {
+            metrics
+                .count("ExperimentControlRecords", e.control as u64)
+                .count("ExperimentTreatmentRecords", e.treatment as u64)
+                .count("ExperimentTreatmentFallbacks", e.treatment_fallback as u64);
+        }
         if let Some(knn) = self.knn_elapsed {
             metrics.value(
                 "KnnMilliseconds",
@@ -232,7 +267,17 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             invocation_timeout: options.invocation_timeout,
             version_recheck_interval: options.version_recheck_interval,
             serving: Mutex::new(None),
+            experiments: None,
+            variants: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This transformer serving the experiment `watch` reports (read from its cache, never
+    /// on a batch's path); without it, or while no experiment runs, every record is served
+    /// by the active version as before.
+    pub fn with_experiments(mut self, watch: ExperimentWatch) -> Self {
+        self.experiments = Some(watch);
+        self
     }
 
     /// The index adapter.
@@ -371,6 +416,11 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         let records = event.records.len();
         let mut report = DatabaseReport::default();
         let (mut model, mut version) = self.current(deadline, &mut report, false).await?;
+        if let Some(experiment) = self.experiments.as_ref().and_then(ExperimentWatch::current) {
+            return self
+                .transform_experiment(event, deadline, report, (model, version), &experiment)
+                .await;
+        }
         let mut batch = prepare_batch(event.records, model.as_ref());
         let (answers, knn_elapsed) = if batch.queries.is_empty() {
             (Vec::new(), None)
@@ -412,6 +462,18 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
         let outcome = finish_batch(batch, answers, &provenance, &self.output)?;
+        Ok(self.report(records, outcome, knn_elapsed, report, None))
+    }
+
+    /// Logs a finished batch and counts it.
+    fn report(
+        &self,
+        records: usize,
+        outcome: BatchOutcome,
+        knn_elapsed: Option<Duration>,
+        report: DatabaseReport,
+        experiment: Option<ExperimentCounts>,
+    ) -> Transformed {
         for failure in outcome.failures.iter().take(MAX_LOGGED_FAILURES) {
             tracing::warn!(record_id = %failure.record_id, reason = %failure.error, "record failed");
         }
@@ -427,15 +489,314 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             stale_version = report.stale_version_served,
             version_redos = report.version_redos,
             knn_ms = knn_elapsed.map(|d| d.as_secs_f64() * 1e3),
+            control = experiment.map(|e| e.control),
+            treatment = experiment.map(|e| e.treatment),
+            treatment_fallback = experiment.map(|e| e.treatment_fallback),
             "batch transformed"
         );
-        Ok(Transformed {
+        Transformed {
             response: outcome.response,
             counts,
             failures: outcome.failures,
             knn_elapsed,
             database: report,
-        })
+            experiment,
+        }
+    }
+
+    /// One batch while `experiment` runs: each valid record's customer is assigned its
+    /// variant; the control's customers are answered by the control's versions (`active`
+    /// unless the experiment names a control version), the treatment's by the treatment's
+    /// model and embeddings, two k-NN requests assembled into one response in the records'
+    /// order, each record stamped with its variant's versions, the experiment and the
+    /// variant. A treatment that cannot serve (not loaded, model not fetchable, its
+    /// embeddings gone) leaves its customers to the control, stamped `control`, logged and
+    /// counted; the batch never fails for it.
+    async fn transform_experiment(
+        &self,
+        event: FirehoseEvent,
+        deadline: Deadline,
+        mut report: DatabaseReport,
+        mut active: VariantServing<M::Model>,
+        experiment: &Experiment,
+    ) -> Result<Transformed, HandlerError> {
+        let named = experiment.named_versions();
+        self.variants
+            .lock()
+            .await
+            .retain(|version, _| named.contains(&version.as_str()));
+        loop {
+            let attempt = self
+                .answer_experiment(event.clone(), deadline, &mut report, &active, experiment)
+                .await;
+            match attempt {
+                Err(HandlerError::Index(IndexError::VersionGone { embedding_version }))
+                    if report.version_redos < MAX_VERSION_REDOS =>
+                {
+                    report.version_redos += 1;
+                    self.variants.lock().await.clear();
+                    active = self.current(deadline, &mut report, true).await?;
+                    tracing::info!(
+                        gone = %embedding_version,
+                        model_version = %active.1.model_version,
+                        embedding_version = %active.1.embedding_version,
+                        "embeddings replaced under the batch; redone with the new version"
+                    );
+                }
+                Err(error) => return Err(error),
+                Ok((outcome, knn_elapsed, counts)) => {
+                    return Ok(self.report(
+                        event.records.len(),
+                        outcome,
+                        knn_elapsed,
+                        report,
+                        Some(counts),
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn answer_experiment(
+        &self,
+        event: FirehoseEvent,
+        deadline: Deadline,
+        report: &mut DatabaseReport,
+        active: &VariantServing<M::Model>,
+        experiment: &Experiment,
+    ) -> Result<(BatchOutcome, Option<Duration>, ExperimentCounts), HandlerError> {
+        let (control_model, control_version) = match experiment.control_model_version.as_deref() {
+            Some(control) if control != active.1.model_version => {
+                match self.variant(control, deadline, report).await {
+                    Some(serving) => serving,
+                    None => {
+                        tracing::warn!(
+                            experiment = %experiment.name,
+                            control_model_version = control,
+                            "the control's version cannot serve; the active version answers the control"
+                        );
+                        active.clone()
+                    }
+                }
+            }
+            _ => active.clone(),
+        };
+        let treatment = self
+            .variant(&experiment.treatment_model_version, deadline, report)
+            .await;
+        let in_treatment = |customer: i64| experiment.variant_of(customer) == Variant::Treatment;
+        let mut batch = prepare_batch(event.records, control_model.as_ref());
+        let customers = batch.query_customers();
+        let mut answers: Vec<Option<KnnAnswer>> = (0..customers.len()).map(|_| None).collect();
+        let started = Instant::now();
+        let mut treatment_serves = treatment.is_some();
+        if let Some((model, version)) = &treatment {
+            let asked: Vec<usize> = (0..customers.len())
+                .filter(|&q| in_treatment(customers[q]))
+                .collect();
+            if !asked.is_empty() {
+                batch.reembed_where(model.as_ref(), in_treatment);
+                match self
+                    .ask(version, &batch.queries, &asked, deadline, report)
+                    .await
+                {
+                    Ok(answered) => scatter(&mut answers, &asked, answered),
+                    // The treatment's embeddings are gone or refused: its customers go to
+                    // the control (the batch is not failed for the experiment).
+                    Err(
+                        error @ (HandlerError::Index(
+                            IndexError::VersionGone { .. } | IndexError::Rejected { .. },
+                        )
+                        | HandlerError::Answers(_)),
+                    ) => {
+                        tracing::warn!(
+                            experiment = %experiment.name,
+                            treatment_model_version = %experiment.treatment_model_version,
+                            error = %error,
+                            "the treatment cannot answer; its customers get the control's answer"
+                        );
+                        self.variants
+                            .lock()
+                            .await
+                            .remove(&experiment.treatment_model_version);
+                        treatment_serves = false;
+                        batch.reembed_where(control_model.as_ref(), in_treatment);
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        let asked: Vec<usize> = (0..customers.len())
+            .filter(|&q| answers[q].is_none())
+            .collect();
+        if !asked.is_empty() {
+            let answered = self
+                .ask(&control_version, &batch.queries, &asked, deadline, report)
+                .await?;
+            scatter(&mut answers, &asked, answered);
+        }
+        let knn_elapsed = (!customers.is_empty()).then(|| started.elapsed());
+        let answers: Vec<KnnAnswer> = answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Ok(Vec::new())))
+            .collect();
+        let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let stamp = |version: &IndexVersion, variant: Variant| RecordStamp {
+            provenance: Provenance {
+                model_version: version.model_version.clone(),
+                embedding_version: version.embedding_version.clone(),
+                generated_at: generated_at.clone(),
+            },
+            experiment: Some(experiment.name.clone()),
+            variant: Some(variant),
+        };
+        let mut stamps = vec![stamp(&control_version, Variant::Control)];
+        if let Some((_, version)) = treatment.as_ref().filter(|_| treatment_serves) {
+            stamps.push(stamp(version, Variant::Treatment));
+        }
+        let (control, treated, fallback) = (Cell::new(0), Cell::new(0), Cell::new(0));
+        let outcome = finish_batch_stamped(
+            batch,
+            answers,
+            &stamps,
+            |customer| {
+                if !in_treatment(customer) {
+                    control.set(control.get() + 1);
+                    0
+                } else if stamps.len() > 1 {
+                    treated.set(treated.get() + 1);
+                    1
+                } else {
+                    fallback.set(fallback.get() + 1);
+                    control.set(control.get() + 1);
+                    0
+                }
+            },
+            &self.output,
+        )?;
+        let counts = ExperimentCounts {
+            control: control.get(),
+            treatment: treated.get(),
+            treatment_fallback: fallback.get(),
+        };
+        if counts.treatment_fallback > 0 {
+            tracing::warn!(
+                experiment = %experiment.name,
+                treatment_model_version = %experiment.treatment_model_version,
+                records = counts.treatment_fallback,
+                "treatment customers answered by the control (stamped control)"
+            );
+        }
+        Ok((outcome, knn_elapsed, counts))
+    }
+
+    /// Answers the queries at positions `asked` of `queries` from `version`, in that order.
+    async fn ask(
+        &self,
+        version: &IndexVersion,
+        queries: &[KnnQuery],
+        asked: &[usize],
+        deadline: Deadline,
+        report: &mut DatabaseReport,
+    ) -> Result<Vec<KnnAnswer>, HandlerError> {
+        let subset: Vec<KnnQuery> = asked.iter().map(|&q| queries[q].clone()).collect();
+        let answers = with_retries(
+            &self.index,
+            &self.retry,
+            deadline,
+            "k-NN",
+            &mut report.retries,
+            || self.index.knn_batch(version, &subset, self.knn_k),
+        )
+        .await?;
+        if answers.len() != subset.len() {
+            return Err(AnswerCountMismatch {
+                queries: subset.len(),
+                answers: answers.len(),
+            }
+            .into());
+        }
+        Ok(answers)
+    }
+
+    /// The model and loaded embeddings of experiment version `model_version` (cached; a
+    /// version that cannot serve is looked up again after the re-check interval), `None`
+    /// with a warning when its embeddings are not loaded or its model cannot be fetched.
+    async fn variant(
+        &self,
+        model_version: &str,
+        deadline: Deadline,
+        report: &mut DatabaseReport,
+    ) -> Option<VariantServing<M::Model>> {
+        let mut variants = self.variants.lock().await;
+        if let Some(resolved) = variants.get(model_version)
+            && (resolved.serving.is_some()
+                || resolved.checked_at.elapsed() < self.version_recheck_interval)
+        {
+            return resolved.serving.clone();
+        }
+        let check = Deadline::after(self.retry.response_margin + self.retry.cached_version_check)
+            .earlier(deadline);
+        let loaded = with_retries(
+            &self.index,
+            &self.retry,
+            check,
+            "experiment version",
+            &mut report.retries,
+            || self.index.loaded_version_of(model_version),
+        )
+        .await;
+        let serving = match loaded {
+            Ok(Some(version)) => match self.models.load(model_version).await {
+                Ok(model) if M::dim(&model) == version.dim => {
+                    tracing::info!(
+                        model_version,
+                        embedding_version = %version.embedding_version,
+                        "experiment version loaded"
+                    );
+                    Some((Arc::new(model), version))
+                }
+                Ok(model) => {
+                    tracing::warn!(
+                        model_version,
+                        model_dim = M::dim(&model),
+                        index_dim = version.dim,
+                        "experiment version's model and embeddings differ in dimension; not served"
+                    );
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(model_version, error = %error, "experiment version's model cannot be loaded; not served");
+                    None
+                }
+            },
+            Ok(None) => {
+                tracing::warn!(
+                    model_version,
+                    "experiment version's embeddings are not loaded (run `reco load-embeddings --model {model_version} --inactive`); not served"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(model_version, error = %error, "cannot look up the experiment version's embeddings; not served");
+                None
+            }
+        };
+        variants.insert(
+            model_version.to_owned(),
+            Resolved {
+                serving: serving.clone(),
+                checked_at: Instant::now(),
+            },
+        );
+        serving
+    }
+}
+
+/// Puts `answered[i]` at position `asked[i]` of `answers`.
+fn scatter(answers: &mut [Option<KnnAnswer>], asked: &[usize], answered: Vec<KnnAnswer>) {
+    for (&q, answer) in asked.iter().zip(answered) {
+        answers[q] = Some(answer);
     }
 }
 
@@ -531,6 +892,7 @@ mod tests {
                 stale_version_served: true,
                 version_redos: 1,
             },
+            experiment: None,
         };
         let metrics = transformed.metrics();
         assert_eq!(metrics.values("ResponseFull"), Some(&[1.0][..]));

@@ -10,6 +10,7 @@
 //! tests are in `reco_testkit::fakes`.
 
 pub mod config;
+pub mod experiments;
 pub mod handler;
 pub mod isolate;
 pub mod knn_cache;
@@ -21,7 +22,7 @@ pub mod s3_models;
 
 pub use config::{TransformArgs, TransformConfig, TransformOptions};
 pub use handler::{
-    DatabaseReport, HandlerError, InvocationCounts, Transformed, Transformer, function_handler,
-    handle_invocation,
+    DatabaseReport, ExperimentCounts, HandlerError, InvocationCounts, Transformed, Transformer,
+    function_handler, handle_invocation,
 };
 pub use retry::{Deadline, RetryPolicy};

@@ -12,6 +12,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser as _;
 use reco_aws::Bucket;
+use reco_aws::experiments::ExperimentStore;
+use reco_transform_lambda::experiments::{EXPERIMENT_REFRESH_INTERVAL, ExperimentWatch};
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::s3_models::{PrefetchVersion, S3ModelStore};
 use reco_transform_lambda::{TransformConfig, Transformer, handle_invocation};
@@ -85,10 +87,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         };
         let mut phases = phases;
         tokio::task::spawn_blocking(move || {
-            let models = S3ModelStore::new(Bucket::s3_amazon_roots(&aws, &bucket)?, prefix);
+            let bucket = Bucket::s3_amazon_roots(&aws, &bucket)?;
+            let experiments = ExperimentStore::new(bucket.clone(), prefix.clone());
+            let models = S3ModelStore::new(bucket, prefix);
             models.prefetch(ahead);
             phases.done("s3_client");
-            Ok::<_, reco_aws::StorageError>(models)
+            Ok::<_, reco_aws::StorageError>((models, experiments))
         })
     };
     let sdk_config = reco_aws::sdk_config(&config.aws).await;
@@ -108,14 +112,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "vector database connected"
     );
     phases.done("database");
-    let models = models.await??;
+    let (models, experiments) = models.await??;
+    // The A/B experiment state: read once now, then refreshed in the background.
+    let experiments = ExperimentWatch::start(experiments, EXPERIMENT_REFRESH_INTERVAL).await;
+    phases.done("experiments");
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items)
             .with_knn_cache_items(options.knn_cache_items)
             .with_memory_index(options.memory_index_max_mb, options.knn_recall_target),
         models,
         &options,
-    );
+    )
+    .with_experiments(experiments);
     // Load the model during init, not on the first batch.
     if let Err(error) = transformer.warm_up().await {
         tracing::warn!(error = %error, "model not loaded at start; retrying on the first batch");

@@ -61,6 +61,10 @@ pub struct PgVectorIndex {
     counters: Arc<Counters>,
     /// The in-memory partitioned replica of the active large version, shared by the clones.
     replica: ReplicaSlot,
+    /// The embedding version the last active-version read found: only its queries go
+    /// through the k-NN caches (an experiment's other version is asked directly, so that
+    /// the caches are not emptied twice a batch).
+    active_embedding: Arc<Mutex<Option<String>>>,
 }
 
 impl PgVectorIndex {
@@ -79,7 +83,18 @@ impl PgVectorIndex {
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
             counters: Arc::default(),
             replica: ReplicaSlot::new(0, DEFAULT_KNN_RECALL_TARGET),
+            active_embedding: Arc::default(),
         }
+    }
+
+    /// Whether `embedding_version`'s queries use the k-NN caches: the active version's (or
+    /// any before the active version was read).
+    fn caches_version(&self, embedding_version: &str) -> bool {
+        self.active_embedding
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            .is_none_or(|active| active == embedding_version)
     }
 
     /// This index with in-memory replicas of large catalogues of at most `max_mb` MiB
@@ -520,6 +535,11 @@ impl NeighbourIndex for PgVectorIndex {
             };
             match self.follow(&active).await {
                 Ok(()) => {
+                    *self
+                        .active_embedding
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) =
+                        Some(active.embedding_version.clone());
                     return Ok(Some(IndexVersion {
                         model_version: active.model_version,
                         embedding_version: active.embedding_version,
@@ -585,7 +605,7 @@ impl NeighbourIndex for PgVectorIndex {
                 .into_iter()
                 .map(Ok)
                 .collect()
-        } else if self.knn_cache_items > 0 {
+        } else if self.knn_cache_items > 0 && self.caches_version(embedding_version) {
             self.knn_cached(embedding_version, to_send, k).await?
         } else {
             self.knn_in_version(embedding_version, to_send, k)
@@ -611,6 +631,21 @@ impl NeighbourIndex for PgVectorIndex {
             })
             .collect();
         Ok(answers)
+    }
+
+    async fn loaded_version_of(
+        &self,
+        model_version: &str,
+    ) -> Result<Option<IndexVersion>, IndexError> {
+        match self.store.loaded_version_of(model_version).await {
+            Ok(loaded) => Ok(loaded.map(|v| IndexVersion {
+                model_version: v.model_version,
+                embedding_version: v.embedding_version,
+                dim: v.dim,
+            })),
+            Err(StoreError::NoActiveVersion) => Ok(None),
+            Err(e) => Err(index_error(e)),
+        }
     }
 
     async fn refresh_credentials(&self) -> Result<bool, IndexError> {

@@ -69,6 +69,22 @@ pub trait NeighbourIndex: Send + Sync {
         k: usize,
     ) -> impl Future<Output = Result<Vec<KnnAnswer>, IndexError>> + Send;
 
+    /// The loaded embeddings of `model_version`, active or not (`reco load-embeddings
+    /// --inactive`): what an experiment's treatment is answered from; `None` when that
+    /// model's embeddings are not loaded. Indexes holding one version only answer with the
+    /// active version when it is that model's.
+    fn loaded_version_of(
+        &self,
+        model_version: &str,
+    ) -> impl Future<Output = Result<Option<IndexVersion>, IndexError>> + Send {
+        async move {
+            Ok(self
+                .active_version()
+                .await?
+                .filter(|v| v.model_version == model_version))
+        }
+    }
+
     /// Re-reads the credentials (after [`IndexError::Authentication`]); `Ok(true)` when they
     /// changed. Indexes without credentials have nothing to re-read.
     fn refresh_credentials(&self) -> impl Future<Output = Result<bool, IndexError>> + Send {

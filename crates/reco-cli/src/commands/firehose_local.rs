@@ -12,12 +12,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use reco_aws::Bucket;
+use reco_aws::experiments::ExperimentStore;
 use reco_config::{AwsArgs, LocalEnv, ModelStoreArgs, PgArgs, required, var};
 use reco_firehose_local::{
     DeliveryConfig, EventLake, LakeOptions, LocalFirehose, RunCounts, RunOptions, StartPosition,
     firehose_client, kinesis_client,
 };
 use reco_serving::lambda::Publisher;
+use reco_transform_lambda::experiments::{EXPERIMENT_REFRESH_INTERVAL, ExperimentWatch};
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::s3_models::S3ModelStore;
 use reco_transform_lambda::{TransformArgs, Transformer};
@@ -138,13 +140,23 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
         Bucket::s3(&args.aws, artifacts)?,
         options.model_prefix.clone(),
     );
+    // As the Lambda: the A/B experiment state, read now and refreshed in the background.
+    let experiments = ExperimentWatch::start(
+        ExperimentStore::new(
+            Bucket::s3(&args.aws, artifacts)?,
+            options.model_prefix.clone(),
+        ),
+        EXPERIMENT_REFRESH_INTERVAL,
+    )
+    .await;
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items)
             .with_knn_cache_items(options.knn_cache_items)
             .with_memory_index(options.memory_index_max_mb, options.knn_recall_target),
         models,
         &options,
-    );
+    )
+    .with_experiments(experiments);
     let version = transformer
         .warm_up()
         .await

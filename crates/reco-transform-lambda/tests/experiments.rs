@@ -1,0 +1,413 @@
+//! A/B experiments in the transform against the local PostgreSQL + pgvector and the S3
+//! emulator: two model versions loaded (the control active, the treatment `--inactive`) and
+//! `experiments/current.json` in the artifacts bucket. Each record is answered and stamped by
+//! its customer's variant (the same across batches, the share respected), with that
+//! version's exact k-NN; a treatment that cannot serve leaves its customers to the control;
+//! no state object leaves the records without experiment fields.
+
+#![cfg(feature = "integration")]
+
+mod support;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lambda_runtime::{Context, LambdaEvent};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use reco_aws::experiments::ExperimentStore;
+use reco_domain::artifacts::ModelPrefix;
+use reco_domain::event::ClickEvent;
+use reco_domain::experiment::{ExperimentState, StartRequest, Variant, assign};
+use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
+use reco_domain::recommendation::RecommendationRecord;
+use reco_domain::transform::{CustomerEmbedder, KnnQuery, decode_record_data};
+use reco_testkit::LocalStack;
+use reco_testkit::fakes::InMemoryModels;
+use reco_transform_lambda::experiments::ExperimentWatch;
+use reco_transform_lambda::pg_index::PgVectorIndex;
+use reco_transform_lambda::{TransformOptions, Transformed, Transformer, handle_invocation};
+use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
+use reco_vector_store::{StoreOptions, VectorStore};
+
+const DIM: usize = 8;
+const K: usize = 5;
+const ITEMS: usize = 300;
+const CONTROL: &str = "m-control";
+const TREATMENT: &str = "m-treatment";
+
+/// A user tower per model version: a fixed direction per customer, different per version.
+struct Tower(&'static str, u64);
+
+impl CustomerEmbedder for Tower {
+    fn model_version(&self) -> &str {
+        self.0
+    }
+    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(event.customer_number as u64 ^ self.1);
+        (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+}
+
+fn tower(version: &str) -> Tower {
+    match version {
+        CONTROL => Tower(CONTROL, 0),
+        TREATMENT => Tower(TREATMENT, 0x5eed),
+        other => panic!("no tower {other}"),
+    }
+}
+
+/// `ITEMS` item embeddings named `<prefix>0000`, ... (each version its own ids).
+fn catalogue_csv(prefix: &str, seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = String::from("id,embedding\n");
+    for i in 0..ITEMS {
+        let v: Vec<String> = (0..DIM)
+            .map(|_| rng.random_range(-1.0f32..1.0).to_string())
+            .collect();
+        writeln!(out, "{prefix}{i:04},\"[{}]\"", v.join(",")).unwrap();
+    }
+    out
+}
+
+/// Loads `model`'s embeddings without activating them (`reco load-embeddings --inactive`).
+async fn load_inactive(store: &VectorStore, model: &str, items: &str) -> String {
+    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
+    Loader::new(store)
+        .inactive()
+        .load_version(EmbeddingSource {
+            model_version: model.to_owned(),
+            items: EmbeddingFile {
+                name: "items".to_owned(),
+                reader: items.as_bytes(),
+            },
+            users: EmbeddingFile {
+                name: "users".to_owned(),
+                reader: users.as_bytes(),
+            },
+        })
+        .await
+        .unwrap()
+        .embedding_version
+}
+
+/// Writes `current.json` with experiment `name` (treatment `treatment`, `share`).
+async fn start(store: &ExperimentStore, name: &str, treatment: &str, share: f64) {
+    store
+        .apply(|state: &ExperimentState| {
+            state.start(
+                StartRequest {
+                    name: name.to_owned(),
+                    treatment_model_version: treatment.to_owned(),
+                    control_model_version: None,
+                    treatment_share: share,
+                },
+                "2026-12-03T10:00:00Z",
+                "experiments test",
+            )
+        })
+        .await
+        .unwrap();
+}
+
+async fn transformer_over<'m>(
+    url: &str,
+    models: &'m InMemoryModels<Tower>,
+    watch: ExperimentWatch,
+) -> Transformer<PgVectorIndex, &'m InMemoryModels<Tower>> {
+    let mut store_options = StoreOptions::for_lambda();
+    // Exhaustive HNSW over 300 items: the pgvector path gives the exact answers.
+    store_options.ef_search = 400;
+    let store = VectorStore::connect(url, store_options).await.unwrap();
+    let options = TransformOptions {
+        knn_k: K,
+        exact_knn_max_items: 0,
+        ..TransformOptions::default()
+    };
+    Transformer::new(PgVectorIndex::new(store, 0), models, &options).with_experiments(watch)
+}
+
+fn event(customer: i64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "session_id": format!("s-{customer}"),
+        "customer_number": customer,
+        "browse_history": [{"product_code": "C0001", "quantity": 1, "in_shopping_cart": false}],
+    }))
+    .unwrap()
+}
+
+fn invocation(customers: &[i64]) -> LambdaEvent<FirehoseEvent> {
+    let records = customers
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| FirehoseRecord {
+            record_id: format!("r{i}"),
+            approximate_arrival_timestamp: Some(1_763_780_000_000),
+            data: BASE64.encode(event(c)),
+            kinesis_record_metadata: None,
+        })
+        .collect();
+    LambdaEvent::new(
+        FirehoseEvent {
+            invocation_id: Some("inv".into()),
+            delivery_stream_arn: None,
+            source_kinesis_stream_arn: None,
+            region: Some("us-east-1".into()),
+            records,
+        },
+        Context::default(),
+    )
+}
+
+/// The `Ok` records, in response order (every record is `Ok` here).
+fn records(transformed: &Transformed) -> Vec<RecommendationRecord> {
+    assert!(
+        transformed
+            .response
+            .records
+            .iter()
+            .all(|r| r.result == FirehoseResult::Ok),
+        "{:?}",
+        transformed.failures
+    );
+    transformed
+        .response
+        .records
+        .iter()
+        .map(|r| serde_json::from_slice(&decode_record_data(&r.data).unwrap()).unwrap())
+        .collect()
+}
+
+fn ids(items: &[reco_domain::recommendation::ScoredItem]) -> Vec<&str> {
+    items.iter().map(|i| i.id.as_str()).collect()
+}
+
+/// Checks `record` (customer `customer`) against the exact k-NN of `model`'s embeddings
+/// `version` (`catalogue`): both lists, ids in order.
+fn check_exact(
+    record: &RecommendationRecord,
+    customer: i64,
+    model: &str,
+    catalogue: &reco_vector_store::ExactIndex,
+) {
+    let event: ClickEvent = serde_json::from_slice(&event(customer)).unwrap();
+    let browsed = vec!["C0001".to_owned()];
+    let expected = catalogue
+        .knn_batch(
+            &[
+                KnnQuery::ByVector {
+                    vector: tower(model).embed_customer(&event),
+                    exclude: browsed.clone(),
+                },
+                KnnQuery::SimilarTo {
+                    item_ids: browsed.clone(),
+                    exclude: browsed,
+                },
+            ],
+            K,
+        )
+        .unwrap();
+    assert_eq!(
+        ids(&record.recommended_items),
+        ids(&expected[0]),
+        "customer {customer} ({model})"
+    );
+    assert_eq!(
+        ids(&record.similar_items),
+        ids(&expected[1]),
+        "customer {customer} ({model})"
+    );
+}
+
+#[tokio::test]
+async fn each_customer_is_served_and_stamped_by_its_variant() {
+    let stack = LocalStack::get();
+    let db = stack.pg_database().await;
+    let bucket = stack.s3_bucket().await;
+    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
+        .await
+        .unwrap();
+    // The same product codes in both versions (the browsed item exists in each), different
+    // vectors: only the version's own answers match its exact k-NN.
+    let control = support::load(&loader, CONTROL, &catalogue_csv("C", 1), DIM).await;
+    let treatment = load_inactive(&loader, TREATMENT, &catalogue_csv("C", 2)).await;
+    let exact_control = loader.item_catalogue(&control).await.unwrap();
+    let exact_treatment = loader.item_catalogue(&treatment).await.unwrap();
+
+    let experiments = ExperimentStore::new(stack.bucket(&bucket.name), ModelPrefix::new("models/"));
+    start(&experiments, "towers-b", TREATMENT, 0.3).await;
+    let watch = ExperimentWatch::start(experiments, Duration::from_secs(30)).await;
+    assert_eq!(watch.current().unwrap().name, "towers-b");
+    let models = InMemoryModels::new([(tower(CONTROL), DIM), (tower(TREATMENT), DIM)]);
+    let transformer = transformer_over(&db.url, &models, watch).await;
+
+    // 3,000 customers in batches of 500, then the first batch again.
+    let customers: Vec<i64> = (0..3_000).map(|c| 10_000 + c).collect();
+    let mut batches: Vec<&[i64]> = customers.chunks(500).collect();
+    batches.push(&customers[..500]);
+    let mut seen: HashMap<i64, Variant> = HashMap::new();
+    let (mut treated, mut differs) = (0usize, 0usize);
+    for (b, batch) in batches.iter().enumerate() {
+        let transformed = handle_invocation(invocation(batch), &transformer)
+            .await
+            .unwrap();
+        let counts = transformed.experiment.expect("an experiment runs");
+        assert_eq!(counts.treatment_fallback, 0);
+        assert_eq!(counts.control + counts.treatment, batch.len());
+        let records = records(&transformed);
+        assert_eq!(records.len(), batch.len());
+        for (record, &customer) in records.iter().zip(batch.iter()) {
+            // One response in the records' order.
+            assert_eq!(record.event.customer_number, customer);
+            assert_eq!(record.experiment.as_deref(), Some("towers-b"));
+            let variant = record.variant.expect("a variant");
+            assert_eq!(variant, assign("towers-b", customer, 0.3));
+            if let Some(before) = seen.insert(customer, variant) {
+                assert_eq!(before, variant, "customer {customer} changed variant");
+            }
+            let (model, version, catalogue) = match variant {
+                Variant::Control => (CONTROL, &control, &exact_control),
+                Variant::Treatment => (TREATMENT, &treatment, &exact_treatment),
+            };
+            assert_eq!(
+                (
+                    record.model_version.as_str(),
+                    record.embedding_version.as_str()
+                ),
+                (model, version.as_str()),
+                "customer {customer}"
+            );
+            check_exact(record, customer, model, catalogue);
+            if b < 6 && variant == Variant::Treatment {
+                treated += 1;
+                // The control's answer would differ: the variants are told apart.
+                let event: ClickEvent = serde_json::from_slice(&event(customer)).unwrap();
+                let control_answer = exact_control
+                    .knn_batch(
+                        &[KnnQuery::ByVector {
+                            vector: tower(CONTROL).embed_customer(&event),
+                            exclude: vec!["C0001".to_owned()],
+                        }],
+                        K,
+                    )
+                    .unwrap();
+                let control_ids = ids(&control_answer[0]);
+                if control_ids != ids(&record.recommended_items) {
+                    differs += 1;
+                }
+            }
+        }
+        assert_eq!(
+            counts.treatment,
+            records
+                .iter()
+                .filter(|r| r.variant == Some(Variant::Treatment))
+                .count()
+        );
+        let metrics = transformed.metrics();
+        assert_eq!(
+            metrics.values("ExperimentTreatmentRecords"),
+            Some(&[counts.treatment as f64][..])
+        );
+    }
+    assert_eq!(seen.len(), customers.len());
+    // Share 0.3 of 3,000: standard deviation 0.0084; 4 of them.
+    let share = treated as f64 / customers.len() as f64;
+    assert!(
+        (share - 0.3).abs() < 4.0 * 0.0084,
+        "treatment share {share}"
+    );
+    assert!(differs * 10 > treated * 9, "{differs} of {treated} differ");
+}
+
+#[tokio::test]
+async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
+    let stack = LocalStack::get();
+    let db = stack.pg_database().await;
+    let bucket = stack.s3_bucket().await;
+    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
+        .await
+        .unwrap();
+    let control = support::load(&loader, CONTROL, &catalogue_csv("C", 1), DIM).await;
+    let exact_control = loader.item_catalogue(&control).await.unwrap();
+    let models = InMemoryModels::new([(tower(CONTROL), DIM), (tower(TREATMENT), DIM)]);
+    let customers: Vec<i64> = (0..200).map(|c| 50_000 + c).collect();
+
+    // No current.json: no experiment, no fields, the plain path.
+    let prefix = ModelPrefix::new("models/");
+    let experiments = ExperimentStore::new(stack.bucket(&bucket.name), prefix.clone());
+    let watch = ExperimentWatch::start(experiments.clone(), Duration::from_secs(30)).await;
+    assert!(watch.current().is_none());
+    let plain = transformer_over(&db.url, &models, watch).await;
+    let transformed = handle_invocation(invocation(&customers), &plain)
+        .await
+        .unwrap();
+    assert!(transformed.experiment.is_none());
+    assert!(
+        transformed
+            .metrics()
+            .values("ExperimentTreatmentRecords")
+            .is_none()
+    );
+    for (record, &customer) in records(&transformed).iter().zip(&customers) {
+        assert_eq!((record.experiment.as_ref(), record.variant), (None, None));
+        assert_eq!(record.embedding_version, control);
+        check_exact(record, customer, CONTROL, &exact_control);
+    }
+
+    // The treatment's embeddings are not loaded: control answers, stamped control.
+    start(&experiments, "not-loaded", TREATMENT, 0.5).await;
+    let watch = ExperimentWatch::start(experiments, Duration::from_secs(30)).await;
+    let transformer = transformer_over(&db.url, &models, watch).await;
+    let transformed = handle_invocation(invocation(&customers), &transformer)
+        .await
+        .unwrap();
+    let counts = transformed.experiment.expect("an experiment runs");
+    let in_treatment = customers
+        .iter()
+        .filter(|&&c| assign("not-loaded", c, 0.5) == Variant::Treatment)
+        .count();
+    assert!(in_treatment > 50, "{in_treatment}");
+    assert_eq!(
+        (counts.control, counts.treatment, counts.treatment_fallback),
+        (customers.len(), 0, in_treatment)
+    );
+    assert_eq!(
+        transformed.metrics().values("ExperimentTreatmentFallbacks"),
+        Some(&[in_treatment as f64][..])
+    );
+    for (record, &customer) in records(&transformed).iter().zip(&customers) {
+        assert_eq!(record.experiment.as_deref(), Some("not-loaded"));
+        assert_eq!(record.variant, Some(Variant::Control));
+        assert_eq!(
+            (
+                record.model_version.as_str(),
+                record.embedding_version.as_str()
+            ),
+            (CONTROL, control.as_str())
+        );
+        check_exact(record, customer, CONTROL, &exact_control);
+    }
+
+    // Loaded but its model cannot be fetched: the same.
+    load_inactive(&loader, TREATMENT, &catalogue_csv("C", 2)).await;
+    let control_only = InMemoryModels::new([(tower(CONTROL), DIM)]);
+    let bucket2 = stack.s3_bucket().await;
+    let experiments = ExperimentStore::new(stack.bucket(&bucket2.name), prefix);
+    start(&experiments, "no-model", TREATMENT, 0.5).await;
+    let watch = ExperimentWatch::start(experiments, Duration::from_secs(30)).await;
+    let transformer = transformer_over(&db.url, &control_only, watch).await;
+    let transformed = handle_invocation(invocation(&customers), &transformer)
+        .await
+        .unwrap();
+    let counts = transformed.experiment.expect("an experiment runs");
+    assert_eq!(counts.treatment, 0);
+    assert!(counts.treatment_fallback > 50, "{counts:?}");
+    for record in records(&transformed) {
+        assert_eq!(record.variant, Some(Variant::Control));
+        assert_eq!(record.embedding_version, control);
+    }
+}
