@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Model benchmark: quality of `reco` (default settings) vs implicit 0.7.3's ALS on MovieLens
 # 100k with the issue-4 protocol (same split files, same scorer), then training speed and peak
-# memory on generated implicit feedback (10M ratings by default).
+# memory on generated implicit feedback (1M and 10M ratings by default): reco's ALS alone
+# (train_split), implicit, and the whole `reco eval` command (tuning off, and on for 10M), in
+# one run, one table.
 #
 # MovieLens 100k comes from the PyPI wheel recbole==1.2.1 (its licence forbids redistribution:
 # it is fetched into .local/cache/, never committed). implicit runs in its own venv
@@ -10,6 +12,8 @@
 # Knobs: BENCH_MODEL_RATINGS (space-separated sizes, default "1000000 10000000"),
 # BENCH_MODEL_USERS (100000), BENCH_MODEL_ITEMS (10000), BENCH_MODEL_THREADS (2, both sides),
 # BENCH_MODEL_FACTORS (32, both sides), BENCH_MODEL_ITERATIONS (15, both sides),
+# BENCH_MODEL_TUNED (sizes also run with tuning on, default "10000000"),
+# BENCH_MODEL_TUNING_BUDGET_SECONDS (300, the job's default budget),
 # BENCH_MODEL_SCALE=0 skips the scale runs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -72,11 +76,20 @@ fi
 if [ "${BENCH_MODEL_SCALE:-1}" != "0" ]; then
   echo "== building reco's training benchmark (release example train_split)" >&2
   cargo build --release -q -p reco-train --example train_split
+  cargo build --release -q -p reco-train --example split_snapshot
   TRAIN_SPLIT="$CARGO_TARGET_DIR/release/examples/train_split"
+  SPLIT_SNAPSHOT="$CARGO_TARGET_DIR/release/examples/split_snapshot"
   THREADS="${BENCH_MODEL_THREADS:-2}"
   FACTORS="${BENCH_MODEL_FACTORS:-32}"
   ITERATIONS="${BENCH_MODEL_ITERATIONS:-15}"
+  TUNED="${BENCH_MODEL_TUNED:-10000000}"
+  BUDGET="${BENCH_MODEL_TUNING_BUDGET_SECONDS:-300}"
   wall() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1"; }
+  peak_mb() { awk -v kb="$(peak_kb "$1")" 'BEGIN {printf "%.0f", kb / 1024}'; }
+  SUMMARY="$OUT/summary.txt"
+  : >"$SUMMARY"
+  row() { printf '%-10s %-26s %10s %10s %10s\n' "$@" | tee -a "$SUMMARY"; }
+  row ratings side "train (s)" "wall" "peak MB"
   for N in ${BENCH_MODEL_RATINGS:-1000000 10000000}; do
     GEN="$OUT/generated-$N"
     if [ ! -f "$GEN/test.csv" ]; then
@@ -84,11 +97,14 @@ if [ "${BENCH_MODEL_SCALE:-1}" != "0" ]; then
       "$VENV/bin/python" bench/model/generate_ratings.py --ratings "$N" \
         --users "${BENCH_MODEL_USERS:-100000}" --items "${BENCH_MODEL_ITEMS:-10000}" --out "$GEN"
     fi
-    # Both sides: one process that reads train.csv, trains ALS ($FACTORS factors, $ITERATIONS
+    # Every side: one process that reads train.csv, trains ALS ($FACTORS factors, $ITERATIONS
     # iterations, $THREADS threads, each at its own regularization/alpha defaults), ranks every
-    # user's unseen items and writes the top 10. "trained in" is the training phase alone
+    # user's unseen items and writes or scores the top 10. "train" is the training phase alone
     # (timed inside each process); wall and peak RSS are the whole process (/usr/bin/time).
-    echo "== $N generated ratings: training side by side ($FACTORS factors, $ITERATIONS iterations, $THREADS threads)"
+    # `reco eval` is the real command (reads both split files compactly, trains with the feature
+    # towers, ranks and scores every user, scores implicit's lists too), once with tuning off
+    # and, for the sizes in BENCH_MODEL_TUNED, once with the search on ($BUDGET s budget).
+    echo "== $N generated ratings: side by side ($FACTORS factors, $ITERATIONS iterations, $THREADS threads)" >&2
     /usr/bin/time -v env RAYON_NUM_THREADS="$THREADS" "$TRAIN_SPLIT" --train "$GEN/train.csv" \
       --out "$GEN/reco-recs.csv" --factors "$FACTORS" --iterations "$ITERATIONS" \
       >"$GEN/reco-train.txt" 2>"$GEN/reco-train.err"
@@ -96,20 +112,58 @@ if [ "${BENCH_MODEL_SCALE:-1}" != "0" ]; then
       --train "$GEN/train.csv" --out "$GEN/implicit-recs.csv" --factors "$FACTORS" \
       --iterations "$ITERATIONS" --threads "$THREADS" \
       >"$GEN/implicit.txt" 2>"$GEN/implicit.err"
-    cat "$GEN/reco-train.txt" "$GEN/implicit.txt"
-    printf '%-9s %10s %12s %16s\n' side "train (s)" "wall (s)" "peak RSS (kB)"
-    printf '%-9s %10s %12s %16s\n' reco \
-      "$(sed -n 's/^reco: trained in \([0-9.]*\) s.*/\1/p' "$GEN/reco-train.txt")" \
-      "$(wall "$GEN/reco-train.err")" "$(peak_kb "$GEN/reco-train.err")"
-    printf '%-9s %10s %12s %16s\n' implicit \
-      "$(sed -n 's/^implicit: trained in \([0-9.]*\) s.*/\1/p' "$GEN/implicit.txt")" \
-      "$(wall "$GEN/implicit.err")" "$(peak_kb "$GEN/implicit.err")"
-    echo "== $N generated ratings: reco eval (default settings: read + split files as events, train with towers, rank every user), implicit's top 10 scored on the same split"
     /usr/bin/time -v env RAYON_NUM_THREADS="$THREADS" "$RECO" eval --train "$GEN/train.csv" \
-      --test "$GEN/test.csv" --score-recs "$GEN/implicit-recs.csv" \
+      --test "$GEN/test.csv" --score-recs "$GEN/implicit-recs.csv" --factors "$FACTORS" \
+      --iterations "$ITERATIONS" --no-tuning \
       >"$GEN/reco.txt" 2>"$GEN/reco.err"
-    sed 's/^external /implicit-als/' "$GEN/reco.txt"
-    grep -E "training on|trained in" "$GEN/reco.err"
-    echo "reco eval wall $(wall "$GEN/reco.err"), peak memory $(peak_kb "$GEN/reco.err") kB"
+    row "$N" "reco train_split" \
+      "$(sed -n 's/^reco: trained in \([0-9.]*\) s.*/\1/p' "$GEN/reco-train.txt")" \
+      "$(wall "$GEN/reco-train.err")" "$(peak_mb "$GEN/reco-train.err")"
+    row "$N" "implicit" \
+      "$(sed -n 's/^implicit: trained in \([0-9.]*\) s.*/\1/p' "$GEN/implicit.txt")" \
+      "$(wall "$GEN/implicit.err")" "$(peak_mb "$GEN/implicit.err")"
+    row "$N" "reco eval (no tuning)" \
+      "$(sed -n 's/^eval: trained in \([0-9.]*\) s.*/\1/p' "$GEN/reco.err")" \
+      "$(wall "$GEN/reco.err")" "$(peak_mb "$GEN/reco.err")"
+    if [[ " $TUNED " == *" $N "* ]]; then
+      /usr/bin/time -v env RAYON_NUM_THREADS="$THREADS" "$RECO" eval --train "$GEN/train.csv" \
+        --test "$GEN/test.csv" --factors "$FACTORS" --iterations "$ITERATIONS" \
+        --tuning-budget-seconds "$BUDGET" \
+        >"$GEN/reco-tuned.txt" 2>"$GEN/reco-tuned.err"
+      row "$N" "reco eval (tuned, ${BUDGET} s)" \
+        "$(sed -n 's/^eval: trained in \([0-9.]*\) s.*/\1/p' "$GEN/reco-tuned.err")" \
+        "$(wall "$GEN/reco-tuned.err")" "$(peak_mb "$GEN/reco-tuned.err")"
+      # The training job's own path at this size: the same events as a training snapshot
+      # (Parquet, 1 row in 10 an events row), `reco train --input` with tuning on: compact
+      # snapshot, held-out split, search, evaluation model, full model, embeddings files.
+      if [ ! -f "$GEN/snapshot.parquet" ]; then
+        "$SPLIT_SNAPSHOT" --train "$GEN/train.csv" --test "$GEN/test.csv" \
+          --out "$GEN/snapshot.parquet" >&2
+      fi
+      rm -rf "$GEN/models"
+      /usr/bin/time -v env RAYON_NUM_THREADS="$THREADS" "$RECO" train \
+        --input "$GEN/snapshot.parquet" --output-dir "$GEN/models" --factors "$FACTORS" \
+        --iterations "$ITERATIONS" --tuning-budget-seconds "$BUDGET" \
+        >"$GEN/reco-job.txt" 2>"$GEN/reco-job.err" || true
+      row "$N" "reco train (job, tuned)" \
+        "$(sed -n 's/.*full model trained in \([0-9.]*\) s.*/\1/p' "$GEN/reco-job.txt")" \
+        "$(wall "$GEN/reco-job.err")" "$(peak_mb "$GEN/reco-job.err")"
+    fi
   done
+  for N in ${BENCH_MODEL_RATINGS:-1000000 10000000}; do
+    GEN="$OUT/generated-$N"
+    echo "== $N generated ratings: quality on the same split (reco eval, implicit's lists scored by it)"
+    sed 's/^external /implicit-als/' "$GEN/reco.txt"
+    grep -E "^eval: (read|training on)" "$GEN/reco.err"
+    if [ -f "$GEN/reco-tuned.txt" ] && [[ " $TUNED " == *" $N "* ]]; then
+      echo "-- with tuning:"
+      grep -E "^tuning: |^reco " "$GEN/reco-tuned.txt"
+    fi
+    if [ -f "$GEN/reco-job.txt" ] && [[ " $TUNED " == *" $N "* ]]; then
+      echo "-- reco train --input (the job's path, tuned; held-out split of the snapshot):"
+      grep -E "^tuning: (winner|[0-9])|^reco |^most-popular|^model " "$GEN/reco-job.txt"
+    fi
+  done
+  echo "== side by side (also in $SUMMARY)"
+  cat "$SUMMARY"
 fi

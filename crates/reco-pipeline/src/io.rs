@@ -112,6 +112,10 @@ pub struct TrainResponse {
     pub ndcg_at_10: f64,
     /// Held-out nDCG@10 of most-popular.
     pub popularity_ndcg_at_10: f64,
+    /// Held-out nDCG@10 of the live version on the same split (its settings re-fitted, what
+    /// the gate compares with; its artifact as is when it cannot be re-fitted), when scored.
+    #[serde(default)]
+    pub champion_ndcg_at_10: Option<f64>,
     /// Seconds fitting the full model.
     pub training_seconds: f64,
     /// Seconds in all.

@@ -65,6 +65,7 @@ mod tests {
             products: 2,
             ndcg_at_10: 0.01,
             popularity_ndcg_at_10: 0.02,
+            champion_ndcg_at_10: None,
             training_seconds: 1.5,
             seconds: 2.0,
         });

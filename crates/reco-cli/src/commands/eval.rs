@@ -6,6 +6,10 @@
 //! Unless tuning is off (`--no-tuning`), the hyper-parameters are first searched on a
 //! validation split of the training events (the protocol's rule applied to them again), and
 //! the winner is trained on all training events and scored on the test events.
+//!
+//! Events are held compactly (`reco_train::split`: u32 user and item indices and the time,
+//! 16 bytes an event), the validation split and the held-out items built from that form, so
+//! memory follows the interactions, not the text of the files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,11 +17,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use reco_train::config::ModelOptions;
-use reco_train::evaluation::{self, RankingMetrics};
+use reco_train::evaluation::{self, RankingMetrics, Truth};
 use reco_train::offline::{self, EvalReport};
+use reco_train::split::SplitEvents;
 use reco_train::towers::{TrainConfig, TrainingData};
 use reco_train::tuning::{self, TuningReport};
-use reco_train::{files, read, snapshot, train};
+use reco_train::{files, read, train};
 
 /// Arguments of `reco eval`.
 #[derive(Debug, Args)]
@@ -88,20 +93,22 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let config = args.model.train_config()?;
     let tuning = args.model.tuning_config()?;
     if let Some(path) = &args.input {
-        let rows = read::read_local(path)?;
+        let snapshot = read::read_local_snapshot(path)?;
         let source = path.display().to_string();
-        let (data, test) = train::holdout_split(&rows, config.als.seed, &source)?;
+        let holdout = snapshot.holdout(config.als.seed, None);
+        let report = train::tune_snapshot(&snapshot, &holdout, &source, &config, &tuning);
+        let held = snapshot.indexed(Some(&holdout), &source)?;
         eprintln!(
-            "eval: {} rows -> {} training rows, {} held-out pairs",
-            rows.len(),
-            data.rows,
-            test.len()
+            "eval: {} rows ({} events rows) -> {} training rows, {} held-out pairs",
+            snapshot.len(),
+            snapshot.events_rows(),
+            held.data.rows,
+            held.truth.events()
         );
-        let (train_rows, _) = snapshot::holdout(&rows, config.als.seed);
-        let report = train::tune_rows(&train_rows, &source, &config, &tuning);
-        return finish(args, &config, &report, &data, &test);
+        drop((holdout, snapshot));
+        return finish(args, &config, &report, &held.data, &held.truth);
     }
-    let (train, test, source) = match (&args.ratings, &args.train, &args.test) {
+    let (mut split, source) = match (&args.ratings, &args.train, &args.test) {
         (Some(path), _, _) => {
             let events = files::read_inter(path)?;
             let split = evaluation::protocol_split(&events);
@@ -118,18 +125,27 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 files::write_split(&dir.join("test.csv"), &split.test)?;
                 eprintln!("eval: wrote {0}/train.csv and {0}/test.csv", dir.display());
             }
-            (split.train, split.test, path.display().to_string())
+            (SplitEvents::from_split(&split), path.display().to_string())
         }
-        (None, Some(train), Some(test)) => (
-            files::read_split(train)?,
-            files::read_split(test)?,
-            train.display().to_string(),
-        ),
+        (None, Some(train), Some(test)) => {
+            let split = SplitEvents::read(train, test)?;
+            eprintln!(
+                "eval: read {} train / {} test events ({} users, {} items)",
+                split.train.len(),
+                split.test.len(),
+                split.users.len(),
+                split.items.len()
+            );
+            (split, train.display().to_string())
+        }
         _ => anyhow::bail!("give --ratings FILE, --input PARQUET, or --train FILE --test FILE"),
     };
-    let data = offline::data_from_events(&train, &source)?;
-    let report = tuning::tune_events(&train, &source, &config, &tuning);
-    finish(args, &config, &report, &data, &test)
+    // The search's validation split is built from the compact events and dropped before the
+    // final model's data is built from them; the events go once both are indexed.
+    let report = tuning::tune_split(&mut split, &source, &config, &tuning);
+    let held = split.indexed(&source)?;
+    drop(split);
+    finish(args, &config, &report, &held.data, &held.truth)
 }
 
 fn finish(
@@ -137,7 +153,7 @@ fn finish(
     base: &TrainConfig,
     tuning: &TuningReport,
     data: &TrainingData,
-    test: &[evaluation::Event],
+    test: &Truth,
 ) -> anyhow::Result<ExitCode> {
     for line in tuning::describe(tuning) {
         println!("{line}");
@@ -150,12 +166,12 @@ fn finish(
         data.interactions.nnz()
     );
     let iterations = config.als.iterations;
-    let run = offline::evaluate(data, test, config, |iteration, loss| {
+    let run = offline::evaluate_truth(data, test, config, |iteration, loss| {
         tracing::info!(iteration, iterations, loss, "ALS iteration");
     });
     eprintln!("eval: trained in {:.2} s", run.report.train_seconds);
     let external = match &args.score_recs {
-        Some(path) => Some(offline::score_external(
+        Some(path) => Some(offline::score_external_truth(
             &data.interactions,
             &files::read_recs(path)?,
             test,
@@ -171,7 +187,7 @@ fn finish(
     }
     print_table(&rows);
     if let Some(path) = &args.recs_out {
-        files::write_recs(path, &run.recommendations)?;
+        files::write_recs(path, &run.named(&data.interactions))?;
         eprintln!("eval: wrote top-10 lists to {}", path.display());
     }
     if let Some(path) = &args.metrics_out {

@@ -43,11 +43,14 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => Bucket::local_dir(dir)?,
         None => Bucket::s3(&args.aws, args.models.bucket()?)?,
     };
+    // The snapshot is read straight into its compact form (rating and events rows, 16 bytes a
+    // row): no text row per rating is ever held.
     let (rows, source, catalogue) = match &args.input {
         Some(path) => {
             let path = path.clone();
             let source = path.display().to_string();
-            let rows = tokio::task::spawn_blocking(move || read::read_local(&path)).await??;
+            let rows =
+                tokio::task::spawn_blocking(move || read::read_local_snapshot(&path)).await??;
             (rows, source, Vec::new())
         }
         None => {
@@ -57,7 +60,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 Some(d) => d.clone(),
                 None => read::newest_snapshot(&lake).await?,
             };
-            let (rows, source) = read::read_snapshot(&lake, &date).await?;
+            let (rows, source) = read::read_training_snapshot(&lake, &date).await?;
             // Products nobody rated get item embeddings too (cold start).
             (rows, source, publish::read_catalogue(&lake).await?)
         }
