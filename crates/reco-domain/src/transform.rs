@@ -681,6 +681,95 @@ mod tests {
     }
 
     #[test]
+    fn stamped_records_carry_their_own_variant_and_versions_in_record_order() {
+        struct OtherEmbedder;
+        impl CustomerEmbedder for OtherEmbedder {
+            fn model_version(&self) -> &str {
+                "m2"
+            }
+            fn embed_customer(&self, _: &ClickEvent) -> Vec<f32> {
+                vec![-1.0, -1.0]
+            }
+        }
+        let mut batch = prepare_batch(
+            vec![
+                record(
+                    "a",
+                    r#"{"session_id":"s","customer_number":5,"browse_history":[{"product_code":"P1"}]}"#,
+                ),
+                record("b", "not json"),
+                record(
+                    "c",
+                    r#"{"session_id":"s","customer_number":6,"browse_history":[]}"#,
+                ),
+            ],
+            &FixedEmbedder,
+        );
+        assert_eq!(batch.query_customers(), vec![5, 5, 6]);
+        // Customer 6 is re-embedded by the other model; customer 5 keeps the first one's.
+        batch.reembed_where(&OtherEmbedder, |c| c == 6);
+        assert!(
+            matches!(&batch.queries[0], KnnQuery::ByVector { vector, .. } if vector == &[5.0, 1.0])
+        );
+        assert!(
+            matches!(&batch.queries[2], KnnQuery::ByVector { vector, .. } if vector == &[-1.0, -1.0])
+        );
+        let stamps = [
+            RecordStamp {
+                provenance: provenance(),
+                experiment: Some("x".into()),
+                variant: Some(Variant::Control),
+            },
+            RecordStamp {
+                provenance: Provenance {
+                    model_version: "m2".into(),
+                    embedding_version: "e2".into(),
+                    generated_at: "2026-01-01T00:00:00.000Z".into(),
+                },
+                experiment: Some("x".into()),
+                variant: Some(Variant::Treatment),
+            },
+        ];
+        let answers = vec![
+            Ok(vec![item("P2", 0.8)]),
+            Ok(vec![item("P4", 0.6)]),
+            Ok(vec![item("P9", 0.5)]),
+        ];
+        let outcome =
+            finish_batch_stamped(batch, answers, &stamps, |c| usize::from(c == 6), &output(3))
+                .unwrap();
+        let records = &outcome.response.records;
+        assert_eq!(records[1].result, FirehoseResult::ProcessingFailed);
+        let (a, c) = (delivered(&records[0].data), delivered(&records[2].data));
+        assert_eq!(
+            (
+                a.event.customer_number,
+                a.model_version.as_str(),
+                a.embedding_version.as_str()
+            ),
+            (5, "m1", "e1")
+        );
+        assert_eq!(
+            (a.experiment.as_deref(), a.variant),
+            (Some("x"), Some(Variant::Control))
+        );
+        assert_eq!(a.recommended_items, vec![item("P2", 0.8)]);
+        assert_eq!(
+            (
+                c.event.customer_number,
+                c.model_version.as_str(),
+                c.embedding_version.as_str()
+            ),
+            (6, "m2", "e2")
+        );
+        assert_eq!(
+            (c.experiment.as_deref(), c.variant),
+            (Some("x"), Some(Variant::Treatment))
+        );
+        assert_eq!(c.recommended_items, vec![item("P9", 0.5)]);
+    }
+
+    #[test]
     fn queries_follow_events_and_lists_never_hold_browsed_items() {
         let batch = prepare_batch(
             vec![

@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use reco_aws::experiments::ExperimentStore;
 use reco_domain::artifacts::ModelPrefix;
 use reco_domain::event::ClickEvent;
-use reco_domain::experiment::{ExperimentState, StartRequest, Variant, assign};
+use reco_domain::experiment::{ExperimentState, StartRequest, Variant, assign, current_key};
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::{CustomerEmbedder, KnnQuery, decode_record_data};
@@ -117,6 +117,7 @@ async fn transformer_over<'m>(
     url: &str,
     models: &'m InMemoryModels<Tower>,
     watch: ExperimentWatch,
+    exact_max_items: usize,
 ) -> Transformer<PgVectorIndex, &'m InMemoryModels<Tower>> {
     let mut store_options = StoreOptions::for_lambda();
     // Exhaustive HNSW over 300 items: the pgvector path gives the exact answers.
@@ -124,10 +125,11 @@ async fn transformer_over<'m>(
     let store = VectorStore::connect(url, store_options).await.unwrap();
     let options = TransformOptions {
         knn_k: K,
-        exact_knn_max_items: 0,
+        exact_knn_max_items: exact_max_items,
         ..TransformOptions::default()
     };
-    Transformer::new(PgVectorIndex::new(store, 0), models, &options).with_experiments(watch)
+    Transformer::new(PgVectorIndex::new(store, exact_max_items), models, &options)
+        .with_experiments(watch)
 }
 
 fn event(customer: i64) -> Vec<u8> {
@@ -242,18 +244,20 @@ async fn each_customer_is_served_and_stamped_by_its_variant() {
     let watch = ExperimentWatch::start(experiments, Duration::from_secs(30)).await;
     assert_eq!(watch.current().unwrap().name, "towers-b");
     let models = InMemoryModels::new([(tower(CONTROL), DIM), (tower(TREATMENT), DIM)]);
-    let transformer = transformer_over(&db.url, &models, watch).await;
+    let transformer = transformer_over(&db.url, &models, watch.clone(), 0).await;
+    // Another container whose control catalogue is searched in memory.
+    let in_memory = transformer_over(&db.url, &models, watch, 1_000).await;
 
-    // 3,000 customers in batches of 500, then the first batch again.
+    // 3,000 customers in batches of 500, then the first batch again in the other container.
     let customers: Vec<i64> = (0..3_000).map(|c| 10_000 + c).collect();
     let mut batches: Vec<&[i64]> = customers.chunks(500).collect();
     batches.push(&customers[..500]);
     let mut seen: HashMap<i64, Variant> = HashMap::new();
     let (mut treated, mut differs) = (0usize, 0usize);
     for (b, batch) in batches.iter().enumerate() {
-        let transformed = handle_invocation(invocation(batch), &transformer)
-            .await
-            .unwrap();
+        let serving = if b < 6 { &transformer } else { &in_memory };
+        let transformed = handle_invocation(invocation(batch), serving).await.unwrap();
+        assert_eq!(serving.index().exact_catalogue().is_some(), b == 6);
         let counts = transformed.experiment.expect("an experiment runs");
         assert_eq!(counts.treatment_fallback, 0);
         assert_eq!(counts.control + counts.treatment, batch.len());
@@ -341,7 +345,7 @@ async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
     let experiments = ExperimentStore::new(stack.bucket(&bucket.name), prefix.clone());
     let watch = ExperimentWatch::start(experiments.clone(), Duration::from_secs(30)).await;
     assert!(watch.current().is_none());
-    let plain = transformer_over(&db.url, &models, watch).await;
+    let plain = transformer_over(&db.url, &models, watch, 0).await;
     let transformed = handle_invocation(invocation(&customers), &plain)
         .await
         .unwrap();
@@ -361,7 +365,7 @@ async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
     // The treatment's embeddings are not loaded: control answers, stamped control.
     start(&experiments, "not-loaded", TREATMENT, 0.5).await;
     let watch = ExperimentWatch::start(experiments, Duration::from_secs(30)).await;
-    let transformer = transformer_over(&db.url, &models, watch).await;
+    let transformer = transformer_over(&db.url, &models, watch, 0).await;
     let transformed = handle_invocation(invocation(&customers), &transformer)
         .await
         .unwrap();
@@ -399,7 +403,7 @@ async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
     let experiments = ExperimentStore::new(stack.bucket(&bucket2.name), prefix);
     start(&experiments, "no-model", TREATMENT, 0.5).await;
     let watch = ExperimentWatch::start(experiments, Duration::from_secs(30)).await;
-    let transformer = transformer_over(&db.url, &control_only, watch).await;
+    let transformer = transformer_over(&db.url, &control_only, watch, 0).await;
     let transformed = handle_invocation(invocation(&customers), &transformer)
         .await
         .unwrap();
@@ -410,4 +414,49 @@ async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
         assert_eq!(record.variant, Some(Variant::Control));
         assert_eq!(record.embedding_version, control);
     }
+}
+
+/// Polls `done` every 50 ms for at most 10 s.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn the_state_is_refreshed_in_the_background_and_a_failed_read_keeps_the_last_one() {
+    let stack = LocalStack::get();
+    let bucket = stack.s3_bucket().await;
+    let prefix = ModelPrefix::new("models/");
+    let experiments = ExperimentStore::new(stack.bucket(&bucket.name), prefix.clone());
+    let watch = ExperimentWatch::start(experiments.clone(), Duration::from_millis(100)).await;
+    assert!(watch.current().is_none(), "no current.json: no experiment");
+
+    start(&experiments, "refreshed", TREATMENT, 0.2).await;
+    wait_until("the started experiment", || {
+        watch.current().is_some_and(|e| e.name == "refreshed")
+    })
+    .await;
+
+    // An unreadable current.json: the last known state stays.
+    let put = |body: Vec<u8>| {
+        bucket
+            .client()
+            .put_object()
+            .bucket(&bucket.name)
+            .key(current_key(&prefix))
+            .body(body.into())
+            .send()
+    };
+    put(b"{not json".to_vec()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(watch.current().unwrap().name, "refreshed");
+
+    // Stopped (a state without experiment): none.
+    put(ExperimentState::none().to_json_vec()).await.unwrap();
+    wait_until("the stop", || watch.current().is_none()).await;
 }
