@@ -8,6 +8,15 @@
 //! keeps serving the cached model and version (static stability); embeddings replaced under
 //! a batch (their table dropped) make the handler read the active version and its model
 //! again and redo the batch, so every record is stamped with the version that produced it.
+//!
+//! While an A/B experiment runs ([`crate::experiments`], `reco experiment start`), each valid
+//! record's customer is assigned its variant (`reco_domain::experiment::assign`): the
+//! treatment's customers are embedded by the treatment's model and answered from its loaded
+//! embeddings (loaded `--inactive`), the others by the control's, in two k-NN requests whose
+//! answers make one response in the records' order, each record stamped with its variant's
+//! versions, the experiment and the variant. A treatment that cannot serve (embeddings not
+//! loaded, model not fetchable, embeddings gone) leaves its customers to the control, stamped
+//! `control`, with a warning and the `ExperimentTreatmentFallbacks` metric.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -286,13 +295,20 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
     }
 
     /// Loads the model of the active embeddings now (at container start) rather than on the
-    /// first event.
+    /// first event, and those of a running experiment's other versions.
     pub async fn warm_up(&self) -> Result<IndexVersion, HandlerError> {
         let deadline = Deadline::after(self.invocation_timeout);
         let mut report = DatabaseReport::default();
-        self.current(deadline, &mut report, false)
-            .await
-            .map(|(_, version)| version)
+        let (_, version) = self.current(deadline, &mut report, false).await?;
+        // A running experiment's versions too, so that its first batch loads nothing.
+        if let Some(experiment) = self.experiments.as_ref().and_then(ExperimentWatch::current) {
+            for named in experiment.named_versions() {
+                if named != version.model_version {
+                    self.variant(named, deadline, &mut report).await;
+                }
+            }
+        }
+        Ok(version)
     }
 
     /// The model and embedding version to use, re-reading the active version when stale (or

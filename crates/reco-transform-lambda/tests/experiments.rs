@@ -245,6 +245,9 @@ async fn each_customer_is_served_and_stamped_by_its_variant() {
     assert_eq!(watch.current().unwrap().name, "towers-b");
     let models = InMemoryModels::new([(tower(CONTROL), DIM), (tower(TREATMENT), DIM)]);
     let transformer = transformer_over(&db.url, &models, watch.clone(), 0).await;
+    // The warm-up loads both variants' models; batches load none again.
+    transformer.warm_up().await.unwrap();
+    assert_eq!(models.loads(), 2);
     // Another container whose control catalogue is searched in memory.
     let in_memory = transformer_over(&db.url, &models, watch, 1_000).await;
 
@@ -318,6 +321,8 @@ async fn each_customer_is_served_and_stamped_by_its_variant() {
         );
     }
     assert_eq!(seen.len(), customers.len());
+    // Two per container: the second loaded both on its first batch.
+    assert_eq!(models.loads(), 4);
     // Share 0.3 of 3,000: standard deviation 0.0084; 4 of them.
     let share = treated as f64 / customers.len() as f64;
     assert!(
