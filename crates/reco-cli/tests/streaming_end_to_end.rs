@@ -158,8 +158,9 @@ async fn clicks_become_recommendations_for_known_and_unknown_customers() {
         reco(&env, &["score-all", "--shard", "1/2"]);
         let events = EVENTS.to_string();
         // Most events from customers unknown to the model: 600+ distinct customers land in one
-        // buffer window, past the 500 partitions a per-customer prefix would allow.
-        reco(&env, &["produce", "--events", &events, "--unknown-share", "0.65"]);
+        // buffer window, past the 500 partitions a per-customer prefix would allow. Views only:
+        // every event gets a record (the default mix's impressions are returned `Dropped`).
+        reco(&env, &["produce", "--events", &events, "--unknown-share", "0.65", "--views-only"]);
         let delivered = reco(&env, &["firehose-local", "--until-idle"]);
         let stderr = String::from_utf8_lossy(&delivered.stderr);
         assert!(!stderr.contains("active-partition quota"), "{stderr}");

@@ -86,13 +86,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             None => PrefetchVersion::Latest,
         };
         let mut phases = phases;
-        tokio::task::spawn_blocking(move || {
+        let clients = tokio::task::spawn_blocking(move || {
             let bucket = Bucket::s3_amazon_roots(&aws, &bucket)?;
             let experiments = ExperimentStore::new(bucket.clone(), prefix.clone());
             let models = S3ModelStore::new(bucket, prefix);
             models.prefetch(ahead);
             phases.done("s3_client");
             Ok::<_, reco_aws::StorageError>((models, experiments))
+        });
+        // The A/B experiment state: read once while the database connects (off the cold
+        // start's critical path), then refreshed in the background.
+        tokio::spawn(async move {
+            let (models, experiments) = clients.await??;
+            let experiments =
+                ExperimentWatch::start(experiments, EXPERIMENT_REFRESH_INTERVAL).await;
+            Ok::<_, lambda_runtime::Error>((models, experiments))
         })
     };
     let sdk_config = reco_aws::sdk_config(&config.aws).await;
@@ -113,8 +121,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     phases.done("database");
     let (models, experiments) = models.await??;
-    // The A/B experiment state: read once now, then refreshed in the background.
-    let experiments = ExperimentWatch::start(experiments, EXPERIMENT_REFRESH_INTERVAL).await;
     phases.done("experiments");
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items)

@@ -202,6 +202,7 @@ pub async fn snapshot_trains_publishes_a_version_and_moves_latest_last(store: &B
             "user_embeddings.csv",
             "item_embeddings.parquet",
             "user_embeddings.parquet",
+            "model.bin",
             "model.json",
             "metrics.json",
             "LATEST"
