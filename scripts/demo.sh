@@ -3,15 +3,19 @@
 #
 #   build -> local stack -> Terraform (etl, vector-db, streaming, pipeline, storefront) applied
 #   to the emulator -> source data -> the daily loop (`reco pipeline run`: ETL -> train (gate)
-#   -> load embeddings -> score every customer, sharded -> make the version live) -> click
-#   events -> local Firehose (delivers, then publishes the latest documents) ->
-#   recommendations for a few customers (one unknown to the model) -> the storefront page.
+#   -> load embeddings -> score every customer, sharded -> make the version live) -> an A/B
+#   experiment (a challenger model loaded next to the live one, half of the customers on it,
+#   every customer re-scored by their variant) -> click events (views, carts, purchases,
+#   impressions of and clicks on the recommendations shown) -> local Firehose (delivers, keeps
+#   the raw events in the data lake, then publishes the latest documents) -> the experiment's
+#   report -> recommendations for a few customers (one unknown to the model) -> the storefront.
 #
 # Env knobs:
 #   DEMO_DUMP=FILE        load a classicmodels-style dump instead of generating data
 #   DEMO_CUSTOMERS, DEMO_PRODUCTS, DEMO_RATINGS, DEMO_SEED   size of the generated source
 #   DEMO_EVENTS           click events to produce (default 500)
 #   DEMO_SHARD_CUSTOMERS  customers per score-all shard (default 100: a few shards)
+#   DEMO_EXPERIMENT       the A/B experiment's name (default demo-ab), DEMO_SHARE its treatment share (0.5)
 # Safe to run again: every step replaces what the previous run made.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -23,6 +27,8 @@ DEMO_RATINGS="${DEMO_RATINGS:-20000}"
 DEMO_SEED="${DEMO_SEED:-7}"
 DEMO_EVENTS="${DEMO_EVENTS:-500}"
 DEMO_SHARD_CUSTOMERS="${DEMO_SHARD_CUSTOMERS:-100}"
+DEMO_EXPERIMENT="${DEMO_EXPERIMENT:-demo-ab}"
+DEMO_SHARE="${DEMO_SHARE:-0.5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RECO_ROOT/target}"
 RECO="$CARGO_TARGET_DIR/debug/reco"
 export RECO_ENV=local ENV=local
@@ -108,6 +114,39 @@ show_recs() {
   done
   echo "$customers" >"$LOCAL_DIR/demo-customers"
 }
+# The model version `models/LATEST` names (the live one after the daily loop).
+latest_version() {
+  (set -a; . "$LOCAL_DIR/env"; . "$LOCAL_DIR/outputs-local.env"; set +a
+   "$VENV_DIR/bin/python" - <<'PY'
+import os, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+key = os.environ.get("RECO_MODEL_PREFIX", "models/") + "LATEST"
+print(s3.get_object(Bucket=os.environ["RECO_ARTIFACTS_BUCKET"], Key=key)["Body"].read().decode().strip())
+PY
+  )
+}
+# An A/B experiment: a challenger (untuned, fewer factors) trained on the same snapshot and
+# loaded next to the live version without replacing it; half of the customers are assigned
+# to it; every customer's batch document is re-scored by their variant.
+experiment() {
+  local control treatment out rc running
+  control="$(latest_version)" || return 1
+  set +e
+  out="$("$RECO" train --no-tuning --factors 8 2>&1 | tee /dev/stderr; exit "${PIPESTATUS[0]}")"
+  rc=$?
+  set -e
+  # 3: the gate refused it as the live model; it is still a published version to test.
+  [ "$rc" = 0 ] || [ "$rc" = 3 ] || return 1
+  treatment="$(sed -n 's/^model \([^ ]*\) at .*/\1/p' <<<"$out" | tail -n 1)"
+  [ -n "$treatment" ] || { echo "demo: no model version in reco train's output" >&2; return 1; }
+  as_role RECO_PG_LOADER_SECRET_ARN "$RECO" load-embeddings --model "$treatment" --inactive
+  # A rerun of the demo: stop the experiment the previous run left running.
+  running="$("$RECO" experiment status --json | sed -n 's/.*"name": *"\([^"]*\)".*/\1/p' | head -n 1)"
+  if [ -n "$running" ]; then "$RECO" experiment stop "$running"; fi
+  as_role RECO_PG_READER_SECRET_ARN "$RECO" experiment start "$DEMO_EXPERIMENT" \
+    --control "$control" --treatment "$treatment" --share "$DEMO_SHARE"
+  "$RECO" score-all --model "$control"
+}
 storefront() {
   local url first
   url="$(bash scripts/storefront-up.sh)" || return 1
@@ -125,10 +164,14 @@ step "database roles" "reco db migrate output above (the role and what to do)" "
 step "source data" "MariaDB at RECO_MYSQL_URL in .local/env; .local/log/mariadb.log" source_data
 step "daily loop" "reco pipeline run output above (the failed step and its error); .local/log/" \
   as_role RECO_PG_LOADER_SECRET_ARN "$RECO" pipeline run --customers-per-shard "$DEMO_SHARD_CUSTOMERS"
+step "A/B experiment" "reco train / load-embeddings / experiment start / score-all output above" \
+  experiment
 step "produce clicks" "the Kinesis stream RECO_CLICK_STREAM in .local/outputs-local.env" \
   "$RECO" produce --events "$DEMO_EVENTS" --seed "$(date +%s)"
 step "local firehose" "reco firehose-local output above; errors/ prefix of the recommendations bucket" \
   as_role RECO_PG_READER_SECRET_ARN "$RECO" firehose-local --until-idle
+step "experiment report" "reco report output above; events/ prefix of the data lake bucket" \
+  "$RECO" report --experiment "$DEMO_EXPERIMENT"
 step "recommendations" "reco recs --customer N; the recommendations bucket" show_recs
 step "storefront" ".local/log/storefront.log; the site bucket RECO_SITE_BUCKET in .local/outputs-local.env" storefront
 
