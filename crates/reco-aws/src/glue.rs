@@ -1,6 +1,7 @@
 //! Parquet tables in the Glue Data Catalog (feature `glue`): the database, a table with one
 //! string partition key, and its partitions, each created if missing and updated otherwise.
-//! Used by the local Firehose for the raw event table (`click_events`).
+//! Used by the local Firehose for the raw event table (`click_events`) and by the ETL for
+//! the training table (`training_ratings`).
 
 use aws_sdk_glue::error::DisplayErrorContext;
 use aws_sdk_glue::types::{
@@ -34,9 +35,12 @@ pub struct ParquetTable {
     client: aws_sdk_glue::Client,
     database: String,
     table: String,
-    /// `(name, hive type)` of every column, in file order.
-    columns: Vec<(String, String)>,
+    /// `(name, hive type, comment)` of every column, in file order.
+    columns: Vec<(String, String, Option<String>)>,
     partition_key: String,
+    partition_key_comment: Option<String>,
+    /// Set on the table and on every partition registered.
+    parameters: Vec<(String, String)>,
     description: String,
 }
 
@@ -57,11 +61,44 @@ impl ParquetTable {
             table: table.into(),
             columns: columns
                 .iter()
-                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned(), None))
                 .collect(),
             partition_key: partition_key.into(),
+            partition_key_comment: None,
+            parameters: Vec::new(),
             description: description.into(),
         }
+    }
+
+    /// Comments the column `name` (no effect if there is no such column).
+    pub fn column_comment(mut self, name: &str, comment: impl Into<String>) -> Self {
+        let comment = comment.into();
+        for column in self.columns.iter_mut().filter(|c| c.0 == name) {
+            column.2 = Some(comment.clone());
+        }
+        self
+    }
+
+    /// Comments the partition key.
+    pub fn partition_key_comment(mut self, comment: impl Into<String>) -> Self {
+        self.partition_key_comment = Some(comment.into());
+        self
+    }
+
+    /// A parameter set on the table and on every partition it registers.
+    pub fn parameter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.parameters.push((key.into(), value.into()));
+        self
+    }
+
+    /// The Glue database's name.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The Glue table's name.
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     /// `database.table`.
@@ -85,7 +122,14 @@ impl ParquetTable {
         let columns = self
             .columns
             .iter()
-            .filter_map(|(name, hive)| Column::builder().name(name).r#type(hive).build().ok())
+            .filter_map(|(name, hive, comment)| {
+                Column::builder()
+                    .name(name)
+                    .r#type(hive)
+                    .set_comment(comment.clone())
+                    .build()
+                    .ok()
+            })
             .collect();
         StorageDescriptor::builder()
             .set_columns(Some(columns))
@@ -99,6 +143,16 @@ impl ParquetTable {
                     .build(),
             )
             .build()
+    }
+
+    fn table_parameters(&self) -> std::collections::HashMap<String, String> {
+        let mut parameters: std::collections::HashMap<String, String> =
+            [("classification", "parquet"), ("EXTERNAL", "TRUE")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        parameters.extend(self.parameters.iter().cloned());
+        parameters
     }
 
     /// Creates the database if missing, then creates or updates the table at `location`
@@ -149,13 +203,13 @@ impl ParquetTable {
             .name(&self.table)
             .description(&self.description)
             .table_type("EXTERNAL_TABLE")
-            .parameters("classification", "parquet")
-            .parameters("EXTERNAL", "TRUE")
+            .set_parameters(Some(self.table_parameters()))
             .storage_descriptor(self.storage(location.to_owned()))
             .partition_keys(
                 Column::builder()
                     .name(&self.partition_key)
                     .r#type("string")
+                    .set_comment(self.partition_key_comment.clone())
                     .build()
                     .map_err(|e| Self::error("CreateTable", target.clone(), e))?,
             )
@@ -215,6 +269,9 @@ impl ParquetTable {
         let input = PartitionInput::builder()
             .values(value)
             .storage_descriptor(self.storage(location.to_owned()))
+            .set_parameters(
+                (!self.parameters.is_empty()).then(|| self.parameters.iter().cloned().collect()),
+            )
             .build();
         if self.partition_location(value).await?.is_some() {
             self.client
