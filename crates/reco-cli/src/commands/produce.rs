@@ -353,10 +353,14 @@ pub fn mixed_event(
 /// order), as what impressions and clicks refer to; customers without one are left out.
 async fn load_shown(bucket: &reco_aws::Bucket) -> anyhow::Result<Vec<Shown>> {
     let prefix = format!("{LATEST_PREFIX}customers/");
-    let keys = bucket
-        .list(&prefix)
-        .await
-        .with_context(|| format!("listing {}", bucket.location(&prefix)))?;
+    let keys = match bucket.list(&prefix).await {
+        Ok(keys) => keys,
+        // No recommendations bucket (the streaming part is not deployed): nothing was shown.
+        Err(e) if e.kind == reco_aws::storage::StorageErrorKind::NoBucket => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("listing {}", bucket.location(&prefix)));
+        }
+    };
     let mut shown = Vec::new();
     for key in keys.iter().take(MAX_DOCUMENTS) {
         let bytes = bucket
@@ -462,7 +466,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<ExitCode> {
     if !args.views_only {
         if shown.is_empty() {
             eprintln!(
-                "reco produce: no latest documents in the recommendations bucket ({}): impressions and clicks are produced as views; run reco firehose-local once to have some",
+                "reco produce: no latest documents in the recommendations bucket ({}, or it is not deployed): impressions and clicks are produced as views; run reco firehose-local once to have some",
                 var::RECO_RECS_BUCKET
             );
         } else {
