@@ -552,6 +552,8 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
                     if isinstance(doc, str):
                         doc = json.loads(doc)
                     for st in doc["Statement"]:
+                        if st.get("Effect") == "Deny":
+                            continue  # a Deny grants nothing (the event-rows processor denies itself data access)
                         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
                         resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
                         if any(a == "*" or a.endswith(":*") for a in actions) and "*" in resources:
