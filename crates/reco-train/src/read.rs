@@ -204,6 +204,26 @@ pub fn read_local_snapshot(path: &Path) -> Result<Snapshot, TrainError> {
 /// into interactions, weight 1 per row: one reused record buffer and 12 bytes per row, no
 /// string per row (blocking). Returns the interactions and the rows read.
 pub fn read_split_interactions(path: &Path) -> Result<(Interactions, u64), TrainError> {
+    let mut builder = InteractionsBuilder::default();
+    let rows = for_each_split_event(path, |user, item, _| builder.push(user, item, 1.0))?;
+    if builder.is_empty() {
+        return Err(TrainError::Empty {
+            source_name: path.display().to_string(),
+            reason: "the training split has no events".to_owned(),
+        });
+    }
+    Ok((builder.build(), rows))
+}
+
+/// Streams the events of a split file (`user_id,item_id,timestamp`, ids may be quoted) to
+/// `on_event` as `(user, item, timestamp)`, through one reused record buffer (blocking): the
+/// one parser behind [`read_split_interactions`] and `SplitEvents::read`, so both check a file
+/// alike. Blank lines are skipped; a bad header, field count, empty id or timestamp is an
+/// error naming its line. Returns the events read.
+pub(crate) fn for_each_split_event(
+    path: &Path,
+    mut on_event: impl FnMut(&str, &str, f64),
+) -> Result<u64, TrainError> {
     let source_name = path.display().to_string();
     let malformed = |line: u64, reason: String| TrainError::Malformed {
         source_name: source_name.clone(),
@@ -244,8 +264,7 @@ pub fn read_split_interactions(path: &Path) -> Result<(Interactions, u64), Train
             ),
         ));
     }
-    let mut builder = InteractionsBuilder::default();
-    let mut rows = 0u64;
+    let mut events = 0u64;
     while reader.read_record(&mut record).map_err(csv_error)? {
         let line = record.position().map_or(0, |p| p.line());
         if record.len() == 1 && record[0].is_empty() {
@@ -261,22 +280,14 @@ pub fn read_split_interactions(path: &Path) -> Result<(Interactions, u64), Train
         if user.is_empty() || item.is_empty() {
             return Err(malformed(line, "empty user_id or item_id".to_owned()));
         }
-        if timestamp.trim().parse::<f64>().is_err() {
-            return Err(malformed(
-                line,
-                format!("timestamp {timestamp:?} is not a number"),
-            ));
-        }
-        builder.push(user, item, 1.0);
-        rows += 1;
+        let timestamp = timestamp
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| malformed(line, format!("timestamp {timestamp:?} is not a number")))?;
+        on_event(user, item, timestamp);
+        events += 1;
     }
-    if builder.is_empty() {
-        return Err(TrainError::Empty {
-            source_name,
-            reason: "the training split has no events".to_owned(),
-        });
-    }
-    Ok((builder.build(), rows))
+    Ok(events)
 }
 
 #[cfg(test)]

@@ -90,70 +90,12 @@ impl Collector {
     }
 }
 
-/// Streams the records of a split file (`user_id,item_id,timestamp`, ids may be quoted) into
-/// `collector`'s `part`, one reused record buffer.
+/// Streams the events of a split file into `collector`'s `part`
+/// ([`crate::read::for_each_split_event`]: one reused record buffer, the same checks).
 fn read_into(path: &Path, collector: &mut Collector, part: usize) -> Result<(), TrainError> {
-    let source_name = path.display().to_string();
-    let malformed = |line: u64, reason: String| TrainError::Malformed {
-        source_name: source_name.clone(),
-        line: line as usize,
-        reason,
-    };
-    let csv_error = |e: csv::Error| {
-        let line = e.position().map_or(0, |p| p.line());
-        let reason = e.to_string();
-        match e.into_kind() {
-            csv::ErrorKind::Io(source) => TrainError::Io {
-                path: source_name.clone(),
-                source,
-            },
-            _ => malformed(line, reason),
-        }
-    };
-    let file = std::fs::File::open(path).map_err(|source| TrainError::Io {
-        path: source_name.clone(),
-        source,
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(file);
-    let mut record = csv::StringRecord::new();
-    if !reader.read_record(&mut record).map_err(csv_error)? {
-        return Err(malformed(1, "empty file, expected a header".to_owned()));
-    }
-    let header = record.iter().collect::<Vec<_>>().join(",");
-    if header.trim() != crate::files::SPLIT_HEADER {
-        return Err(malformed(
-            1,
-            format!(
-                "header is {header:?}, expected {:?}",
-                crate::files::SPLIT_HEADER
-            ),
-        ));
-    }
-    while reader.read_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record[0].is_empty() {
-            continue;
-        }
-        if record.len() != 3 {
-            return Err(malformed(
-                line,
-                format!("expected 3 fields, found {}", record.len()),
-            ));
-        }
-        let (user, item, timestamp) = (&record[0], &record[1], &record[2]);
-        if user.is_empty() || item.is_empty() {
-            return Err(malformed(line, "empty user_id or item_id".to_owned()));
-        }
-        let timestamp = timestamp
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| malformed(line, format!("timestamp {timestamp:?} is not a number")))?;
+    crate::read::for_each_split_event(path, |user, item, timestamp| {
         collector.push(part, user, item, timestamp);
-    }
+    })?;
     Ok(())
 }
 
