@@ -3,7 +3,10 @@
 //! Used by the local Firehose for the raw event table (`click_events`) and by the ETL for
 //! the training table (`training_ratings`).
 
-use aws_sdk_glue::error::DisplayErrorContext;
+use aws_sdk_glue::error::{DisplayErrorContext, SdkError};
+use aws_sdk_glue::operation::create_database::CreateDatabaseError;
+use aws_sdk_glue::operation::create_partition::CreatePartitionError;
+use aws_sdk_glue::operation::create_table::CreateTableError;
 use aws_sdk_glue::types::{
     Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, TableInput,
 };
@@ -118,6 +121,21 @@ impl ParquetTable {
         }
     }
 
+    /// The outcome of a create call, with AlreadyExists (`already_exists` of the service
+    /// error) counted as done: another writer (a concurrent run) created it in between.
+    fn created_or_exists<T, E: std::error::Error + 'static>(
+        result: Result<T, SdkError<E>>,
+        already_exists: fn(&E) -> bool,
+        operation: &'static str,
+        target: String,
+    ) -> Result<(), CatalogError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(already_exists) => Ok(()),
+            Err(e) => Err(Self::error(operation, target, DisplayErrorContext(e))),
+        }
+    }
+
     fn storage(&self, location: String) -> StorageDescriptor {
         let columns = self
             .columns
@@ -170,25 +188,18 @@ impl ParquetTable {
                     .description("reco data lake")
                     .build()
                     .map_err(|e| Self::error("CreateDatabase", db.clone(), e))?;
-                match self
+                let created = self
                     .client
                     .create_database()
                     .database_input(input)
                     .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_already_exists_exception()) => {}
-                    Err(e) => {
-                        return Err(Self::error(
-                            "CreateDatabase",
-                            db.clone(),
-                            DisplayErrorContext(e),
-                        ));
-                    }
-                }
+                    .await;
+                Self::created_or_exists(
+                    created,
+                    CreateDatabaseError::is_already_exists_exception,
+                    "CreateDatabase",
+                    db.clone(),
+                )?;
             }
             Err(e) => {
                 return Err(Self::error(
@@ -241,20 +252,19 @@ impl ParquetTable {
                 .await
                 .map_err(|e| Self::error("UpdateTable", target, DisplayErrorContext(e)))?;
         } else {
-            match self
+            let created = self
                 .client
                 .create_table()
                 .database_name(db)
                 .table_input(input)
                 .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_already_exists_exception()) => {}
-                Err(e) => return Err(Self::error("CreateTable", target, DisplayErrorContext(e))),
-            }
+                .await;
+            Self::created_or_exists(
+                created,
+                CreateTableError::is_already_exists_exception,
+                "CreateTable",
+                target,
+            )?;
         }
         Ok(())
     }
@@ -284,28 +294,20 @@ impl ParquetTable {
                 .await
                 .map_err(|e| Self::error("UpdatePartition", target, DisplayErrorContext(e)))?;
         } else {
-            match self
+            let created = self
                 .client
                 .create_partition()
                 .database_name(&self.database)
                 .table_name(&self.table)
                 .partition_input(input)
                 .send()
-                .await
-            {
-                Ok(_) => {}
-                // Another writer registered it in between.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_already_exists_exception()) => {}
-                Err(e) => {
-                    return Err(Self::error(
-                        "CreatePartition",
-                        target,
-                        DisplayErrorContext(e),
-                    ));
-                }
-            }
+                .await;
+            Self::created_or_exists(
+                created,
+                CreatePartitionError::is_already_exists_exception,
+                "CreatePartition",
+                target,
+            )?;
         }
         Ok(())
     }
