@@ -39,7 +39,7 @@ EXPECTED_OUTPUTS = [
 EMF_METRICS = {
     "transform": ["RecordsOk", "RecordsFailed", "RecordsDropped", "ResponseFull", "BatchRecords", "KnnMilliseconds"],
     "publisher": ["DocumentsPublished", "DocumentsKept", "FreshnessSeconds"],
-    "etl": ["RowsExtracted", "RowsRejected", "EtlSeconds"],
+    "etl": ["RowsExtracted", "RowsRejected", "EtlSeconds", "EventsRead", "EventRowsWritten"],
     "train": ["TrainingSeconds", "NdcgAt10", "PopularityNdcgAt10", "ModelAccepted"],
     "score-all": ["DocumentsPublished", "DocumentsKept", "CustomersScored", "ShardSeconds"],
     "load-embeddings": ["ItemsLoaded", "UsersLoaded", "LoadSeconds"],

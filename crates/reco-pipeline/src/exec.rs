@@ -247,6 +247,8 @@ impl Services {
             rows_read: report.rows_read,
             rows_written: report.rows_written,
             rejected: report.rejected_total(),
+            events_read: report.events.events_read,
+            event_rows: report.events.pairs,
             location: report.manifest.location.clone(),
             seconds: report.elapsed.as_secs_f64(),
         })

@@ -89,6 +89,12 @@ pub struct EtlResponse {
     pub rows_written: u64,
     /// Ratings that could not be joined.
     pub rejected: u64,
+    /// Click events read from the data lake's lookback window (0 with events turned off).
+    #[serde(default)]
+    pub events_read: u64,
+    /// `events` training rows written: customer x product pairs weighted from those events.
+    #[serde(default)]
+    pub event_rows: u64,
     /// Where the snapshot is.
     pub location: String,
     /// Seconds.

@@ -10,6 +10,8 @@ pub fn etl(answer: &EtlResponse) -> MetricSet {
     let mut m = MetricSet::new("etl");
     m.count("RowsExtracted", answer.rows_read)
         .count("RowsRejected", answer.rejected)
+        .count("EventsRead", answer.events_read)
+        .count("EventRowsWritten", answer.event_rows)
         .value("EtlSeconds", Unit::Seconds, answer.seconds)
         .property("Snapshot", answer.snapshot.clone());
     m
@@ -86,5 +88,18 @@ mod tests {
         });
         assert_eq!(shard.values("DocumentsPublished"), Some(&[9.0][..]));
         assert_eq!(shard.values("CustomersScored"), Some(&[10.0][..]));
+        let etl = etl(&EtlResponse {
+            snapshot: "2026-12-03".into(),
+            rows_read: 100,
+            rows_written: 130,
+            rejected: 2,
+            events_read: 500,
+            event_rows: 32,
+            location: "s3://lake/training/snapshot=2026-12-03/".into(),
+            seconds: 1.0,
+        });
+        assert_eq!(etl.values("EventsRead"), Some(&[500.0][..]));
+        assert_eq!(etl.values("EventRowsWritten"), Some(&[32.0][..]));
+        assert_eq!(etl.values("RowsRejected"), Some(&[2.0][..]));
     }
 }

@@ -394,7 +394,7 @@ mod tests {
             }
             Ok(match request {
                 Request::Etl { .. } => {
-                    json!({"snapshot": "2026-12-02", "rows_read": 10, "rows_written": 10, "rejected": 0})
+                    json!({"snapshot": "2026-12-02", "rows_read": 10, "rows_written": 12, "rejected": 0, "events_read": 40, "event_rows": 2})
                 }
                 Request::Train { .. } => json!({
                     "model_version": "v2", "accepted": self.accepted, "reason": "nDCG@10 0.01 below the minimum 0.05",

@@ -174,7 +174,14 @@ pub const STEPS: &[Step] = &[
         title: "ETL snapshot of the source database",
         function: Function::Etl,
         inputs: &[],
-        keep: &["snapshot", "rows_read", "rows_written", "rejected"],
+        keep: &[
+            "snapshot",
+            "rows_read",
+            "rows_written",
+            "rejected",
+            "events_read",
+            "event_rows",
+        ],
         result_path: Some("$.etl"),
         retry: Retry {
             interval_seconds: 30,

@@ -12,6 +12,7 @@ locals {
     { title = "Publisher: documents", service = "publisher", stat = "Sum", metrics = ["DocumentsPublished", "DocumentsKept"] },
     { title = "Publisher: event-to-document freshness (s, max)", service = "publisher", stat = "Maximum", metrics = ["FreshnessSeconds"] },
     { title = "ETL: rows", service = "etl", stat = "Sum", metrics = ["RowsExtracted", "RowsRejected"] },
+    { title = "ETL: click events read and event rows written", service = "etl", stat = "Sum", metrics = ["EventsRead", "EventRowsWritten"] },
     { title = "ETL: duration (s)", service = "etl", stat = "Maximum", metrics = ["EtlSeconds"] },
     { title = "Training: duration (s) and accepted models", service = "train", stat = "Maximum", metrics = ["TrainingSeconds", "ModelAccepted"] },
     { title = "Training: nDCG@10, model vs popularity", service = "train", stat = "Maximum", metrics = ["NdcgAt10", "PopularityNdcgAt10"] },

@@ -134,6 +134,7 @@ run "dashboard_shows_every_metric" {
       for m in [
         "RecordsOk", "RecordsFailed", "RecordsDropped", "ResponseFull", "BatchRecords", "KnnMilliseconds",
         "DocumentsPublished", "DocumentsKept", "FreshnessSeconds", "RowsExtracted", "RowsRejected", "EtlSeconds",
+        "EventsRead", "EventRowsWritten",
         "TrainingSeconds", "NdcgAt10", "PopularityNdcgAt10", "ModelAccepted", "CustomersScored", "ShardSeconds",
         "ItemsLoaded", "UsersLoaded", "LoadSeconds", "ExecutionsFailed", "ExecutionsTimedOut",
       ] : strcontains(aws_cloudwatch_dashboard.this.dashboard_body, "\"${m}\"")
