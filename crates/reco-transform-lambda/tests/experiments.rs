@@ -10,19 +10,14 @@
 mod support;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use lambda_runtime::{Context, LambdaEvent};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lambda_runtime::LambdaEvent;
 use reco_aws::experiments::ExperimentStore;
 use reco_domain::artifacts::ModelPrefix;
 use reco_domain::event::ClickEvent;
 use reco_domain::experiment::{ExperimentState, StartRequest, Variant, assign, current_key};
-use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
+use reco_domain::firehose::{FirehoseEvent, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::{CustomerEmbedder, KnnQuery, decode_record_data};
 use reco_testkit::LocalStack;
@@ -30,8 +25,7 @@ use reco_testkit::fakes::InMemoryModels;
 use reco_transform_lambda::experiments::ExperimentWatch;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::{TransformOptions, Transformed, Transformer, handle_invocation};
-use reco_vector_loader::{EmbeddingFile, EmbeddingSource, Loader};
-use reco_vector_store::{StoreOptions, VectorStore};
+use support::SeededTower;
 
 const DIM: usize = 8;
 const K: usize = 5;
@@ -40,58 +34,22 @@ const CONTROL: &str = "m-control";
 const TREATMENT: &str = "m-treatment";
 
 /// A user tower per model version: a fixed direction per customer, different per version.
-struct Tower(&'static str, u64);
-
-impl CustomerEmbedder for Tower {
-    fn model_version(&self) -> &str {
-        self.0
-    }
-    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(event.customer_number as u64 ^ self.1);
-        (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()
-    }
-}
-
-fn tower(version: &str) -> Tower {
-    match version {
-        CONTROL => Tower(CONTROL, 0),
-        TREATMENT => Tower(TREATMENT, 0x5eed),
+fn tower(version: &str) -> SeededTower {
+    let (model_version, salt) = match version {
+        CONTROL => (CONTROL, 0),
+        TREATMENT => (TREATMENT, 0x5eed),
         other => panic!("no tower {other}"),
+    };
+    SeededTower {
+        model_version,
+        salt,
+        dim: DIM,
     }
 }
 
 /// `ITEMS` item embeddings named `<prefix>0000`, ... (each version its own ids).
 fn catalogue_csv(prefix: &str, seed: u64) -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = String::from("id,embedding\n");
-    for i in 0..ITEMS {
-        let v: Vec<String> = (0..DIM)
-            .map(|_| rng.random_range(-1.0f32..1.0).to_string())
-            .collect();
-        writeln!(out, "{prefix}{i:04},\"[{}]\"", v.join(",")).unwrap();
-    }
-    out
-}
-
-/// Loads `model`'s embeddings without activating them (`reco load-embeddings --inactive`).
-async fn load_inactive(store: &VectorStore, model: &str, items: &str) -> String {
-    let users = format!("id,embedding\n1,\"[{}]\"\n", ["1"; DIM].join(","));
-    Loader::new(store)
-        .inactive()
-        .load_version(EmbeddingSource {
-            model_version: model.to_owned(),
-            items: EmbeddingFile {
-                name: "items".to_owned(),
-                reader: items.as_bytes(),
-            },
-            users: EmbeddingFile {
-                name: "users".to_owned(),
-                reader: users.as_bytes(),
-            },
-        })
-        .await
-        .unwrap()
-        .embedding_version
+    support::catalogue_csv(prefix, ITEMS, DIM, seed)
 }
 
 /// Writes `current.json` with experiment `name` (treatment `treatment`, `share`).
@@ -115,20 +73,17 @@ async fn start(store: &ExperimentStore, name: &str, treatment: &str, share: f64)
 
 async fn transformer_over<'m>(
     url: &str,
-    models: &'m InMemoryModels<Tower>,
+    models: &'m InMemoryModels<SeededTower>,
     watch: ExperimentWatch,
     exact_max_items: usize,
-) -> Transformer<PgVectorIndex, &'m InMemoryModels<Tower>> {
-    let mut store_options = StoreOptions::for_lambda();
-    // Exhaustive HNSW over 300 items: the pgvector path gives the exact answers.
-    store_options.ef_search = 400;
-    let store = VectorStore::connect(url, store_options).await.unwrap();
+) -> Transformer<PgVectorIndex, &'m InMemoryModels<SeededTower>> {
     let options = TransformOptions {
         knn_k: K,
         exact_knn_max_items: exact_max_items,
         ..TransformOptions::default()
     };
-    Transformer::new(PgVectorIndex::new(store, exact_max_items), models, &options)
+    support::pg_transformer(url, models, &options)
+        .await
         .with_experiments(watch)
 }
 
@@ -141,27 +96,10 @@ fn event(customer: i64) -> Vec<u8> {
     .unwrap()
 }
 
+/// An invocation with one event per customer, in order.
 fn invocation(customers: &[i64]) -> LambdaEvent<FirehoseEvent> {
-    let records = customers
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| FirehoseRecord {
-            record_id: format!("r{i}"),
-            approximate_arrival_timestamp: Some(1_763_780_000_000),
-            data: BASE64.encode(event(c)),
-            kinesis_record_metadata: None,
-        })
-        .collect();
-    LambdaEvent::new(
-        FirehoseEvent {
-            invocation_id: Some("inv".into()),
-            delivery_stream_arn: None,
-            source_kinesis_stream_arn: None,
-            region: Some("us-east-1".into()),
-            records,
-        },
-        Context::default(),
-    )
+    let payloads: Vec<Vec<u8>> = customers.iter().map(|&c| event(c)).collect();
+    support::invocation(&payloads)
 }
 
 /// The `Ok` records, in response order (every record is `Ok` here).
@@ -227,15 +165,12 @@ fn check_exact(
 #[tokio::test]
 async fn each_customer_is_served_and_stamped_by_its_variant() {
     let stack = LocalStack::get();
-    let db = stack.pg_database().await;
+    let (db, loader) = support::database_with_loader().await;
     let bucket = stack.s3_bucket().await;
-    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
-        .await
-        .unwrap();
     // The same product codes in both versions (the browsed item exists in each), different
     // vectors: only the version's own answers match its exact k-NN.
     let control = support::load(&loader, CONTROL, &catalogue_csv("C", 1), DIM).await;
-    let treatment = load_inactive(&loader, TREATMENT, &catalogue_csv("C", 2)).await;
+    let treatment = support::load_inactive(&loader, TREATMENT, &catalogue_csv("C", 2), DIM).await;
     let exact_control = loader.item_catalogue(&control).await.unwrap();
     let exact_treatment = loader.item_catalogue(&treatment).await.unwrap();
 
@@ -335,11 +270,8 @@ async fn each_customer_is_served_and_stamped_by_its_variant() {
 #[tokio::test]
 async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
     let stack = LocalStack::get();
-    let db = stack.pg_database().await;
+    let (db, loader) = support::database_with_loader().await;
     let bucket = stack.s3_bucket().await;
-    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
-        .await
-        .unwrap();
     let control = support::load(&loader, CONTROL, &catalogue_csv("C", 1), DIM).await;
     let exact_control = loader.item_catalogue(&control).await.unwrap();
     let models = InMemoryModels::new([(tower(CONTROL), DIM), (tower(TREATMENT), DIM)]);
@@ -402,7 +334,7 @@ async fn a_treatment_that_cannot_serve_leaves_its_customers_to_the_control() {
     }
 
     // Loaded but its model cannot be fetched: the same.
-    load_inactive(&loader, TREATMENT, &catalogue_csv("C", 2)).await;
+    support::load_inactive(&loader, TREATMENT, &catalogue_csv("C", 2), DIM).await;
     let control_only = InMemoryModels::new([(tower(CONTROL), DIM)]);
     let bucket2 = stack.s3_bucket().await;
     let experiments = ExperimentStore::new(stack.bucket(&bucket2.name), prefix);

@@ -7,64 +7,39 @@
 
 mod support;
 
-use std::fmt::Write as _;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use lambda_runtime::{Context, LambdaEvent};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use reco_domain::event::ClickEvent;
-use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
+use reco_domain::firehose::FirehoseResult;
 use reco_domain::recommendation::RecommendationRecord;
-use reco_domain::transform::{CustomerEmbedder, KnnQuery, RecordError, decode_record_data};
-use reco_testkit::LocalStack;
+use reco_domain::transform::{KnnQuery, RecordError, decode_record_data};
 use reco_testkit::fakes::InMemoryModels;
 use reco_transform_lambda::pg_index::PgVectorIndex;
 use reco_transform_lambda::ports::{IndexError, NeighbourIndex};
 use reco_transform_lambda::{TransformOptions, Transformed, Transformer, handle_invocation};
-use reco_vector_store::{StoreOptions, VectorStore};
+use support::{SeededTower, catalogue_csv, invocation};
 
 const DIM: usize = 8;
 const K: usize = 5;
 
-/// A user tower per model version: a fixed direction per customer number.
-struct Tower(&'static str);
+type PgTransformer<'m> = Transformer<PgVectorIndex, &'m InMemoryModels<SeededTower>>;
 
-impl CustomerEmbedder for Tower {
-    fn model_version(&self) -> &str {
-        self.0
-    }
-    fn embed_customer(&self, event: &ClickEvent) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(event.customer_number as u64);
-        (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()
+/// A user tower per model version: a fixed direction per customer number (the same for
+/// every version).
+fn tower(model_version: &'static str) -> SeededTower {
+    SeededTower {
+        model_version,
+        salt: 0,
+        dim: DIM,
     }
 }
 
-type PgTransformer<'m> = Transformer<PgVectorIndex, &'m InMemoryModels<Tower>>;
-
-fn models() -> InMemoryModels<Tower> {
-    InMemoryModels::new([(Tower("m1"), DIM), (Tower("m2"), DIM), (Tower("m3"), DIM)])
-}
-
-/// `items` item embeddings named `<prefix>0000`, `<prefix>0001`, ...
-fn catalogue_csv(prefix: &str, items: usize, seed: u64) -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = String::from("id,embedding\n");
-    for i in 0..items {
-        let v: Vec<String> = (0..DIM)
-            .map(|_| rng.random_range(-1.0f32..1.0).to_string())
-            .collect();
-        writeln!(out, "{prefix}{i:04},\"[{}]\"", v.join(",")).unwrap();
-    }
-    out
+fn models() -> InMemoryModels<SeededTower> {
+    InMemoryModels::new([(tower("m1"), DIM), (tower("m2"), DIM), (tower("m3"), DIM)])
 }
 
 /// A transformer over the database at `url`: HNSW always (`exact_max_items` 0) or the
 /// in-memory search of catalogues up to `exact_max_items` items; k-NN caches as by default.
 async fn transformer<'m>(
     url: &str,
-    models: &'m InMemoryModels<Tower>,
+    models: &'m InMemoryModels<SeededTower>,
     exact_max_items: usize,
 ) -> PgTransformer<'m> {
     transformer_with_cache(
@@ -79,21 +54,17 @@ async fn transformer<'m>(
 /// [`transformer`] with k-NN caches of `knn_cache_items` item vectors (0: off).
 async fn transformer_with_cache<'m>(
     url: &str,
-    models: &'m InMemoryModels<Tower>,
+    models: &'m InMemoryModels<SeededTower>,
     exact_max_items: usize,
     knn_cache_items: usize,
 ) -> PgTransformer<'m> {
-    let mut store_options = StoreOptions::for_lambda();
-    store_options.ef_search = 400;
-    let store = VectorStore::connect(url, store_options).await.unwrap();
     let options = TransformOptions {
         knn_k: K,
         exact_knn_max_items: exact_max_items,
         knn_cache_items,
         ..TransformOptions::default()
     };
-    let index = PgVectorIndex::new(store, exact_max_items).with_knn_cache_items(knn_cache_items);
-    Transformer::new(index, models, &options)
+    support::pg_transformer(url, models, &options).await
 }
 
 fn event(customer: u32, codes: &[&str]) -> Vec<u8> {
@@ -107,29 +78,6 @@ fn event(customer: u32, codes: &[&str]) -> Vec<u8> {
         "browse_history": history,
     }))
     .unwrap()
-}
-
-fn invocation(payloads: &[Vec<u8>]) -> LambdaEvent<FirehoseEvent> {
-    let records = payloads
-        .iter()
-        .enumerate()
-        .map(|(i, payload)| FirehoseRecord {
-            record_id: format!("r{i}"),
-            approximate_arrival_timestamp: Some(1_763_780_000_000),
-            data: BASE64.encode(payload),
-            kinesis_record_metadata: None,
-        })
-        .collect();
-    LambdaEvent::new(
-        FirehoseEvent {
-            invocation_id: Some("inv".into()),
-            delivery_stream_arn: None,
-            source_kinesis_stream_arn: None,
-            region: Some("us-east-1".into()),
-            records,
-        },
-        Context::default(),
-    )
 }
 
 fn records(transformed: &Transformed) -> Vec<RecommendationRecord> {
@@ -157,11 +105,8 @@ fn batch_with_a_nul_code() -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn a_nul_product_code_fails_only_its_record_on_the_hnsw_and_the_in_memory_path() {
-    let db = LocalStack::get().pg_database().await;
-    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
-        .await
-        .unwrap();
-    let version = support::load(&loader, "m1", &catalogue_csv("A", 300, 1), DIM).await;
+    let (db, loader) = support::database_with_loader().await;
+    let version = support::load(&loader, "m1", &catalogue_csv("A", 300, DIM, 1), DIM).await;
     let models = models();
     for exact_max_items in [0, 1_000] {
         let transformer = transformer(&db.url, &models, exact_max_items).await;
@@ -230,12 +175,9 @@ async fn a_nul_product_code_fails_only_its_record_on_the_hnsw_and_the_in_memory_
 
 #[tokio::test]
 async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
-    let db = LocalStack::get().pg_database().await;
-    let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
-        .await
-        .unwrap();
+    let (db, loader) = support::database_with_loader().await;
     // Each version has its own item ids, so a list tells which version's vectors made it.
-    let first = support::load(&loader, "m1", &catalogue_csv("A", 300, 1), DIM).await;
+    let first = support::load(&loader, "m1", &catalogue_csv("A", 300, DIM, 1), DIM).await;
     let models = models();
     let hnsw = transformer(&db.url, &models, 0).await;
     let uncached = transformer_with_cache(&db.url, &models, 0, 0).await;
@@ -268,7 +210,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
 
     // A new version is loaded between two invocations: both transformers hold the first
     // version (read less than the re-check interval ago) when the second invocation queries.
-    let second = support::load(&loader, "m2", &catalogue_csv("B", 300, 2), DIM).await;
+    let second = support::load(&loader, "m2", &catalogue_csv("B", 300, DIM, 2), DIM).await;
     let transformed = handle_invocation(invocation(&batch), &uncached)
         .await
         .unwrap();
@@ -295,7 +237,7 @@ async fn every_record_is_stamped_with_the_version_whose_vectors_produced_it() {
     // the query fails as VersionGone rather than answering from the new version's items.
     let read = hnsw.index().active_version().await.unwrap().unwrap();
     assert_eq!(read.embedding_version, second);
-    let third = support::load(&loader, "m3", &catalogue_csv("C", 300, 3), DIM).await;
+    let third = support::load(&loader, "m3", &catalogue_csv("C", 300, DIM, 3), DIM).await;
     let query = [KnnQuery::ByVector {
         vector: vec![0.5; DIM],
         exclude: vec![],
