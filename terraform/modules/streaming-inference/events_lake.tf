@@ -128,17 +128,7 @@ resource "aws_iam_role" "events_firehose" {
 }
 
 data "aws_iam_policy_document" "events_firehose" {
-  statement {
-    sid = "ReadClickStream"
-    actions = [
-      "kinesis:DescribeStream",
-      "kinesis:DescribeStreamSummary",
-      "kinesis:GetShardIterator",
-      "kinesis:GetRecords",
-      "kinesis:ListShards",
-    ]
-    resources = [aws_kinesis_stream.clicks.arn]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.firehose_common.json]
 
   statement {
     sid     = "InvokeRowProcessor"
@@ -173,18 +163,6 @@ data "aws_iam_policy_document" "events_firehose" {
       "arn:${data.aws_partition.current.partition}:glue:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:database/${var.glue_database_name}",
       "arn:${data.aws_partition.current.partition}:glue:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:table/${var.glue_database_name}/${aws_glue_catalog_table.click_events.name}",
     ]
-  }
-
-  statement {
-    sid       = "EncryptFilesAndDecryptStream"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  statement {
-    sid       = "WriteDeliveryLogs"
-    actions   = ["logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
   }
 }
 

@@ -19,7 +19,9 @@ resource "aws_iam_role" "firehose" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "firehose" {
+# What the role of each delivery stream (recommendations here, raw events in events_lake.tf)
+# needs whatever it delivers: read the click stream, use the key, write its delivery logs.
+data "aws_iam_policy_document" "firehose_common" {
   statement {
     sid = "ReadClickStream"
     actions = [
@@ -31,6 +33,22 @@ data "aws_iam_policy_document" "firehose" {
     ]
     resources = [aws_kinesis_stream.clicks.arn]
   }
+
+  statement {
+    sid       = "EncryptDeliveriesAndDecryptStream"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteDeliveryLogs"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "firehose" {
+  source_policy_documents = [data.aws_iam_policy_document.firehose_common.json]
 
   statement {
     sid     = "InvokeTransform"
@@ -51,18 +69,6 @@ data "aws_iam_policy_document" "firehose" {
     sid       = "DeliverRecommendations"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
     resources = ["${module.recommendations.arn}/*"]
-  }
-
-  statement {
-    sid       = "EncryptRecordsAndDecryptStream"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  statement {
-    sid       = "WriteDeliveryLogs"
-    actions   = ["logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
   }
 }
 
