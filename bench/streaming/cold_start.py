@@ -140,6 +140,10 @@ def measure(bootstrap, port, run):
             # Fetched and parsed while the database connected; the warm-up's "model loaded"
             # then only waits for it.
             model_ms = float(fields["elapsed_ms"])
+        elif message == "experiment state read":
+            # The A/B experiment state's first read, concurrent with the database's connection
+            # and the model (builds before it awaited the read as the `experiments` phase).
+            phases["experiment state (concurrent)"] = float(fields["elapsed_ms"])
         elif message == "init phase":
             phases[fields["phase"]] = float(fields["elapsed_ms"])
             # The wall-clock time the binary logs with each phase (its log lines carry none).

@@ -3,7 +3,8 @@
 # own data): a fresh pgvector database and bucket holding a model version like the bench's
 # (dimension 32, 400 products, 3,000 known customers: a ~1 MB model.json and its ~0.4 MB
 # binary copy model.bin, random vectors),
-# its `LATEST` pointer and its embeddings loaded by `reco load-embeddings`; then
+# its `LATEST` pointer (and the copy of model.bin next to it, as `reco train` writes it) and
+# its embeddings loaded by `reco load-embeddings`; then
 # cold_start.py against each release bootstrap given (default: the one
 # scripts/build-lambda.sh builds), in turn, twice, on a 50-record batch. The database URL
 # keeps the local stack's TLS (sslmode=verify-full against the local CA), as the function
@@ -109,12 +110,15 @@ def model_bin(model):
             body += struct.pack("<I", len(i.encode())) + i.encode()
     out = b"RECOMODL" + struct.pack("<IIQ", 1, len(header), len(body)) + header + bytes(body)
     return out + struct.pack("<I", zlib.crc32(out))
-s3.put_object(Bucket=bucket, Key=prefix + "model.bin", Body=model_bin(model))
+binary = model_bin(model)
+s3.put_object(Bucket=bucket, Key=prefix + "model.bin", Body=binary)
 s3.put_object(Bucket=bucket, Key=prefix + "model.json", Body=json.dumps(model).encode())
 s3.put_object(Bucket=bucket, Key=prefix + "item_embeddings.csv", Body=csv(products))
 s3.put_object(Bucket=bucket, Key=prefix + "user_embeddings.csv", Body=csv(customers))
-# The pointer `reco train` writes last (and `reco load-embeddings` reads): the version whose
-# model the function fetches while it connects.
+# What `reco train` writes last (and `reco load-embeddings` reads): the copy of the live
+# version's model.bin next to the pointer (what the function fetches, in one GET, while it
+# connects; builds before the copy read LATEST, then the version's model.bin), then the pointer.
+s3.put_object(Bucket=bucket, Key="models/LATEST.model.bin", Body=binary)
 s3.put_object(Bucket=bucket, Key="models/LATEST", Body=f"{VERSION}\n".encode())
 records = []
 for i in range(50):

@@ -731,7 +731,7 @@ def pipeline_checks(checks, outputs, prefix, key_arn, args, lam, events, cw, iam
         scorer = policy_statements(iam, f"{prefix}-score-all-lambda")
         artifacts = f"arn:aws:s3:::{outputs['artifacts_bucket']}"
         recs = f"arn:aws:s3:::{outputs['recommendations_bucket']}"
-        expect(resources_of(loader, "s3:PutObject") == [f"{artifacts}/models/LATEST"], f"loader writes {resources_of(loader, 's3:PutObject')}")
+        expect(resources_of(loader, "s3:PutObject") == [f"{artifacts}/models/LATEST", f"{artifacts}/models/LATEST.model.bin"], f"loader writes {resources_of(loader, 's3:PutObject')}")
         expect(resources_of(loader, "secretsmanager:GetSecretValue") == [outputs["pg_loader_secret_arn"]], f"loader reads secrets {resources_of(loader, 'secretsmanager:GetSecretValue')}")
         expect(resources_of(scorer, "s3:PutObject") == [f"{recs}/latest/*"], f"scorer writes {resources_of(scorer, 's3:PutObject')}")
         expect(not resources_of(scorer, "secretsmanager:GetSecretValue"), "the scorer reads secrets")

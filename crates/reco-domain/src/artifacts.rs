@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! <artifacts bucket>/<model prefix>LATEST                       the live version (text), written last
+//! <artifacts bucket>/<model prefix>LATEST.model.bin             the live version's model.bin, written just before LATEST
 //! <artifacts bucket>/<model prefix><version>/model.json         ModelArtifact (both towers)
 //! <artifacts bucket>/<model prefix><version>/model.bin          the same, compact binary (optional)
 //! <artifacts bucket>/<model prefix><version>/metrics.json       evaluation, gate, timings
@@ -20,11 +21,20 @@
 //! `cold` marks a catalogue product nobody rated: its embedding comes from the item tower's
 //! feature part alone (product line, scale, stock, prices), so it can still be recommended.
 //! Files written before the flag existed have no `cold` column; readers take it as false.
+//!
+//! `LATEST.model.bin` is a copy of the live version's `model.bin` (its header names the
+//! version), written each time `LATEST` moves, just before it: a transform Lambda's cold start
+//! reads the live model in one GET instead of two (`LATEST`, then the version's file). It is a
+//! file next to `LATEST`, not a version folder; a reader that needs the live version's name
+//! reads `LATEST`, and a reader of the copy checks the version it names (after a failed move it
+//! may name the version `LATEST` is about to name, or an older one).
 
 /// Default key prefix of model versions (`RECO_MODEL_PREFIX`).
 pub const DEFAULT_MODEL_PREFIX: &str = "models/";
 /// The pointer to the live version.
 pub const LATEST_FILE: &str = "LATEST";
+/// Copy of the live version's [`MODEL_BIN_FILE`] next to [`LATEST_FILE`] (written before it).
+pub const LATEST_MODEL_BIN_FILE: &str = "LATEST.model.bin";
 /// The model artifact.
 pub const MODEL_FILE: &str = "model.json";
 /// The model artifact's compact binary copy (`reco_domain::model`), read first by the transform
@@ -75,6 +85,11 @@ impl ModelPrefix {
         format!("{}{LATEST_FILE}", self.0)
     }
 
+    /// Key of the live version's `model.bin` copy (next to `LATEST`, not in a version folder).
+    pub fn latest_model_bin_key(&self) -> String {
+        format!("{}{LATEST_MODEL_BIN_FILE}", self.0)
+    }
+
     /// Folder of `version` (ending in `/`).
     pub fn version_prefix(&self, version: &str) -> String {
         format!("{}{version}/", self.0)
@@ -105,6 +120,16 @@ mod tests {
         assert_eq!(ModelPrefix::new("/").key("v1", MODEL_FILE), "v1/model.json");
         let p = ModelPrefix::default();
         assert_eq!(p.latest_key(), "models/LATEST");
+        assert_eq!(p.latest_model_bin_key(), "models/LATEST.model.bin");
+        assert_eq!(
+            ModelPrefix::new("").latest_model_bin_key(),
+            "LATEST.model.bin"
+        );
+        // A file next to LATEST: no version folder is a prefix of it.
+        assert!(
+            !p.latest_model_bin_key()
+                .starts_with(&p.version_prefix("LATEST"))
+        );
         assert_eq!(p.version_prefix("v1"), "models/v1/");
         assert_eq!(
             p.key("v1", USER_EMBEDDINGS_PARQUET),

@@ -1,7 +1,9 @@
 //! Publishing a model version: its files (embeddings as CSV and Parquet, `model.json` and its
 //! compact binary copy `model.bin`, `metrics.json`) under `<model prefix><version>/`, then
 //! `LATEST` last and only when the quality gate passed, so a reader never follows `LATEST` to
-//! a half-written version.
+//! a half-written version. Just before `LATEST` moves, the version's `model.bin` is copied to
+//! `<model prefix>LATEST.model.bin` ([`live_model_bin`]), what a transform Lambda's cold start
+//! reads in one GET.
 //!
 //! Every catalogue product gets an item embedding: the snapshot's products and the products
 //! of the data lake's catalogue ([`read_catalogue`]) that nobody rated. A product without an
@@ -299,8 +301,10 @@ pub fn metrics_file(metrics: &Metrics) -> VersionFile {
     }
 }
 
-/// Writes `files` under `prefix`/`version`/ in order, then `LATEST` (holding `version`) when
-/// `move_latest`. Returns the keys written, `LATEST` last when written.
+/// Writes `files` under `prefix`/`version`/ in order, then, when `move_latest`, the live copy
+/// of the version's model ([`live_model_bin`], from its `model.bin` or `model.json` among
+/// `files`) and `LATEST` (holding `version`). Returns the keys written, `LATEST` last when
+/// written.
 pub async fn publish(
     artifacts: &Bucket,
     prefix: &ModelPrefix,
@@ -308,26 +312,89 @@ pub async fn publish(
     files: Vec<VersionFile>,
     move_latest: bool,
 ) -> Result<Vec<String>, TrainError> {
-    let mut keys = Vec::with_capacity(files.len() + 1);
+    let body_of = |name: &str| {
+        files
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.body.clone())
+    };
+    // Checked before anything is written: a version that cannot go live is not half-published.
+    let live_copy = if move_latest {
+        Some(live_model_bin(version, body_of(MODEL_BIN_FILE), body_of(MODEL_FILE)).await?)
+    } else {
+        None
+    };
+    let mut keys = Vec::with_capacity(files.len() + 2);
     for file in files {
         let key = prefix.key(version, file.name);
         artifacts.put(&key, file.body, file.content_type).await?;
         keys.push(key);
     }
-    if move_latest {
-        let key = prefix.latest_key();
-        artifacts
-            .put(&key, Bytes::from(version.to_owned()), "text/plain")
-            .await?;
-        keys.push(key);
+    if let Some(copy) = live_copy {
+        keys.extend(move_latest_to(artifacts, prefix, version, copy).await?);
     }
     Ok(keys)
 }
 
+/// The bytes of `LATEST.model.bin` for `version`: its `model.bin` when that reads as
+/// `version`'s model, else one encoded from its `model.json` (a version published before the
+/// binary copy, or whose copy is damaged); [`TrainError::NotPromotable`] when neither does.
+/// Decoding and encoding run on a blocking thread.
+pub async fn live_model_bin(
+    version: &str,
+    bin: Option<Bytes>,
+    json: Option<Bytes>,
+) -> Result<Bytes, TrainError> {
+    let name = version.to_owned();
+    crate::on_blocking_thread(move || {
+        let named = |model: &ModelArtifact| model.model_version() == name;
+        if let Some(bin) = bin
+            && ModelArtifact::from_bin_slice(&bin).is_ok_and(|m| named(&m))
+        {
+            return Ok(bin);
+        }
+        let refuse = |reason: String| TrainError::NotPromotable {
+            version: name.clone(),
+            reason,
+        };
+        let json = json
+            .ok_or_else(|| refuse(format!("no readable {MODEL_BIN_FILE} and no {MODEL_FILE}")))?;
+        let model = ModelArtifact::from_json_slice(&json)
+            .map_err(|e| refuse(format!("{MODEL_FILE} is invalid: {e}")))?;
+        if !named(&model) {
+            return Err(refuse(format!(
+                "{MODEL_FILE} is model {}",
+                model.model_version()
+            )));
+        }
+        Ok(Bytes::from(model.to_bin_vec()?))
+    })
+    .await
+}
+
+/// Writes `LATEST.model.bin` (`copy`, [`live_model_bin`]) then `LATEST` naming `version`;
+/// returns both keys. The copy goes first so that once `LATEST` names a version, the copy is
+/// that version's (a reader checks the version the copy names anyway: a failed move can leave
+/// the copy a version ahead of `LATEST`).
+async fn move_latest_to(
+    artifacts: &Bucket,
+    prefix: &ModelPrefix,
+    version: &str,
+    copy: Bytes,
+) -> Result<[String; 2], TrainError> {
+    let copy_key = prefix.latest_model_bin_key();
+    artifacts.put(&copy_key, copy, BINARY).await?;
+    let latest_key = prefix.latest_key();
+    artifacts
+        .put(&latest_key, Bytes::from(version.to_owned()), "text/plain")
+        .await?;
+    Ok([copy_key, latest_key])
+}
+
 /// Makes `version` the live one: checks that its `model.json` exists and that its
-/// `metrics.json` records a passed quality gate, then writes `LATEST`. Returns the version
-/// `LATEST` named before (`None` for the first). Writing the same version again is a no-op
-/// in effect, so a retried run is safe.
+/// `metrics.json` records a passed quality gate, then writes the live copy of its model
+/// ([`live_model_bin`]) and `LATEST`. Returns the version `LATEST` named before (`None` for
+/// the first). Writing the same version again is a no-op in effect, so a retried run is safe.
 pub async fn promote(
     artifacts: &Bucket,
     prefix: &ModelPrefix,
@@ -341,12 +408,12 @@ pub async fn promote(
         return Err(refuse("not a version name".to_owned()));
     }
     let model_key = prefix.key(version, MODEL_FILE);
-    if artifacts.get_opt(&model_key).await?.is_none() {
+    let Some(model_json) = artifacts.get_opt(&model_key).await? else {
         return Err(refuse(format!(
             "{} does not exist",
             artifacts.location(&model_key)
         )));
-    }
+    };
     let metrics_key = prefix.key(version, METRICS_FILE);
     let body = artifacts.get_opt(&metrics_key).await?.ok_or_else(|| {
         refuse(format!(
@@ -366,14 +433,15 @@ pub async fn promote(
             metrics.gate.reason
         )));
     }
-    let latest_key = prefix.latest_key();
+    let model_bin = artifacts
+        .get_opt(&prefix.key(version, MODEL_BIN_FILE))
+        .await?;
+    let copy = live_model_bin(version, model_bin, Some(model_json)).await?;
     let previous = artifacts
-        .get_opt(&latest_key)
+        .get_opt(&prefix.latest_key())
         .await?
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
-    artifacts
-        .put(&latest_key, Bytes::from(version.to_owned()), "text/plain")
-        .await?;
+    move_latest_to(artifacts, prefix, version, copy).await?;
     Ok(previous)
 }
 
@@ -679,27 +747,220 @@ mod tests {
         );
     }
 
+    /// The model `v1` of [`trained`] renamed `version`.
+    fn named(version: &str) -> ModelArtifact {
+        let mut model = trained(&rows());
+        model.model_version = version.to_owned();
+        model
+    }
+
+    /// `version`'s `model.bin` (when `bin`), `model.json` and a `metrics.json` whose gate
+    /// `passed`, as `reco train` publishes them.
+    fn version_files(model: &ModelArtifact, bin: bool, passed: bool) -> Vec<VersionFile> {
+        let mut files = Vec::new();
+        if bin {
+            files.push(VersionFile {
+                name: MODEL_BIN_FILE,
+                body: Bytes::from(model.to_bin_vec().unwrap()),
+                content_type: BINARY,
+            });
+        }
+        files.push(VersionFile {
+            name: MODEL_FILE,
+            body: Bytes::from(model.to_json_vec().unwrap()),
+            content_type: JSON,
+        });
+        files.push(metrics_file(&Metrics {
+            model_version: model.model_version.clone(),
+            evaluation: crate::offline::EvalReport {
+                model: Default::default(),
+                most_popular: Default::default(),
+                train_events: 0,
+                test_events: 0,
+                train_seconds: 0.0,
+            },
+            tuning: None,
+            champion: None,
+            gate: crate::gate::Gate {
+                passed,
+                reason: "test".to_owned(),
+                reference: "none".to_owned(),
+                reference_ndcg_at_10: None,
+                champion_version: None,
+            },
+            training: model.training.clone(),
+            full_train_seconds: 0.0,
+            peak_memory_kb: None,
+        }));
+        files
+    }
+
+    /// The in-memory store's write sequence number of `key` (its ETag counts every write).
+    async fn written_at(bucket: &Bucket, key: &str) -> usize {
+        use object_store::ObjectStoreExt as _;
+        let meta = bucket.store().head(&key.into()).await.unwrap();
+        meta.e_tag.unwrap().trim_matches('"').parse().unwrap()
+    }
+
+    /// The version the live copy holds (it must parse as a model).
+    async fn live_copy_version(bucket: &Bucket) -> String {
+        let copy = bucket.get("models/LATEST.model.bin").await.unwrap();
+        let model = ModelArtifact::from_bin_slice(&copy).unwrap();
+        model.model_version().to_owned()
+    }
+
     #[tokio::test]
-    async fn latest_is_written_last_and_only_when_asked() {
+    async fn latest_and_the_live_model_copy_are_written_last_and_only_when_asked() {
         let bucket = Bucket::in_memory("artifacts");
         let prefix = ModelPrefix::new("models");
-        let files = || {
-            vec![VersionFile {
-                name: MODEL_FILE,
-                body: Bytes::from_static(b"{}"),
-                content_type: JSON,
-            }]
-        };
-        let keys = publish(&bucket, &prefix, "v1", files(), false)
-            .await
-            .unwrap();
-        assert_eq!(keys, ["models/v1/model.json"]);
+        let v1 = named("v1");
+        let keys = publish(
+            &bucket,
+            &prefix,
+            "v1",
+            version_files(&v1, true, true),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            keys,
+            [
+                "models/v1/model.bin",
+                "models/v1/model.json",
+                "models/v1/metrics.json"
+            ]
+        );
         assert_eq!(bucket.get_opt("models/LATEST").await.unwrap(), None);
+        assert_eq!(
+            bucket.get_opt("models/LATEST.model.bin").await.unwrap(),
+            None
+        );
 
-        let keys = publish(&bucket, &prefix, "v2", files(), true)
+        let v2 = named("v2");
+        let keys = publish(&bucket, &prefix, "v2", version_files(&v2, true, true), true)
             .await
             .unwrap();
-        assert_eq!(keys, ["models/v2/model.json", "models/LATEST"]);
+        assert_eq!(
+            keys[3..],
+            ["models/LATEST.model.bin", "models/LATEST"],
+            "{keys:?}"
+        );
         assert_eq!(bucket.get("models/LATEST").await.unwrap().as_ref(), b"v2");
+        // The copy is v2's model.bin byte for byte, written after the version and before LATEST.
+        assert_eq!(
+            bucket.get("models/LATEST.model.bin").await.unwrap(),
+            bucket.get("models/v2/model.bin").await.unwrap()
+        );
+        let copy_at = written_at(&bucket, "models/LATEST.model.bin").await;
+        assert!(written_at(&bucket, "models/v2/metrics.json").await < copy_at);
+        assert!(copy_at < written_at(&bucket, "models/LATEST").await);
+
+        // LATEST does not move: neither does the copy.
+        let v3 = named("v3");
+        publish(
+            &bucket,
+            &prefix,
+            "v3",
+            version_files(&v3, true, true),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(live_copy_version(&bucket).await, "v2");
+        assert_eq!(
+            written_at(&bucket, "models/LATEST.model.bin").await,
+            copy_at
+        );
+        // A version without model.bin gets a copy encoded from its model.json.
+        let v4 = named("v4");
+        publish(
+            &bucket,
+            &prefix,
+            "v4",
+            version_files(&v4, false, true),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(live_copy_version(&bucket).await, "v4");
+        assert_eq!(bucket.get("models/LATEST").await.unwrap().as_ref(), b"v4");
+        // Nothing readable to copy: nothing is written, LATEST stays.
+        let files = vec![VersionFile {
+            name: MODEL_FILE,
+            body: Bytes::from_static(b"{}"),
+            content_type: JSON,
+        }];
+        let err = publish(&bucket, &prefix, "v5", files, true)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("v5 cannot go live: model.json is invalid"),
+            "{err}"
+        );
+        assert_eq!(bucket.get_opt("models/v5/model.json").await.unwrap(), None);
+        assert_eq!(bucket.get("models/LATEST").await.unwrap().as_ref(), b"v4");
+    }
+
+    #[tokio::test]
+    async fn promote_writes_the_live_model_copy_before_latest() {
+        let bucket = Bucket::in_memory("artifacts");
+        let prefix = ModelPrefix::new("models");
+        for (version, bin, passed) in [
+            ("v1", true, true),
+            ("old", false, true),
+            ("refused", true, false),
+        ] {
+            let files = version_files(&named(version), bin, passed);
+            publish(&bucket, &prefix, version, files, false)
+                .await
+                .unwrap();
+        }
+        // A damaged model.bin: the copy comes from model.json.
+        let torn = named("torn");
+        let mut files = version_files(&torn, true, true);
+        files[0].body = files[0].body.slice(..files[0].body.len() / 2);
+        publish(&bucket, &prefix, "torn", files, false)
+            .await
+            .unwrap();
+
+        assert_eq!(promote(&bucket, &prefix, "v1").await.unwrap(), None);
+        assert_eq!(
+            bucket.get("models/LATEST.model.bin").await.unwrap(),
+            bucket.get("models/v1/model.bin").await.unwrap()
+        );
+        let copy_at = written_at(&bucket, "models/LATEST.model.bin").await;
+        assert!(copy_at < written_at(&bucket, "models/LATEST").await);
+
+        // Refused by the gate: neither moves.
+        let err = promote(&bucket, &prefix, "refused").await.unwrap_err();
+        assert!(err.to_string().contains("quality gate refused"), "{err}");
+        assert_eq!(
+            written_at(&bucket, "models/LATEST.model.bin").await,
+            copy_at
+        );
+        assert_eq!(bucket.get("models/LATEST").await.unwrap().as_ref(), b"v1");
+
+        // A version published before model.bin, and one whose model.bin is damaged.
+        for version in ["old", "torn"] {
+            promote(&bucket, &prefix, version).await.unwrap();
+            assert_eq!(live_copy_version(&bucket).await, version);
+            let copy = bucket.get("models/LATEST.model.bin").await.unwrap();
+            assert_eq!(
+                ModelArtifact::from_bin_slice(&copy).unwrap(),
+                named(version)
+            );
+            assert!(
+                written_at(&bucket, "models/LATEST.model.bin").await
+                    < written_at(&bucket, "models/LATEST").await
+            );
+        }
+        // Promoting again (a retried run) writes the same again.
+        assert_eq!(
+            promote(&bucket, &prefix, "torn").await.unwrap().as_deref(),
+            Some("torn")
+        );
+        assert_eq!(live_copy_version(&bucket).await, "torn");
     }
 }

@@ -282,8 +282,9 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
     }
 
     /// This transformer serving the experiment `watch` reports (read from its cache, never
-    /// on a batch's path); without it, or while no experiment runs, every record is served
-    /// by the active version as before.
+    /// on a batch's path; a batch waits only for the watch's first read, so that none is
+    /// answered before the state is known); without it, or while no experiment runs, every
+    /// record is served by the active version as before.
     pub fn with_experiments(mut self, watch: ExperimentWatch) -> Self {
         self.experiments = Some(watch);
         self
@@ -295,12 +296,16 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
     }
 
     /// Loads the model of the active embeddings now (at container start) rather than on the
-    /// first event, and those of a running experiment's other versions.
+    /// first event, and those of a running experiment's other versions. The experiment state
+    /// is not waited for until the active version is served: its first read runs meanwhile.
     pub async fn warm_up(&self) -> Result<IndexVersion, HandlerError> {
         let deadline = Deadline::after(self.invocation_timeout);
         let mut report = DatabaseReport::default();
         let (_, version) = self.current(deadline, &mut report, false).await?;
         // A running experiment's versions too, so that its first batch loads nothing.
+        if let Some(watch) = &self.experiments {
+            watch.ready().await;
+        }
         if let Some(experiment) = self.experiments.as_ref().and_then(ExperimentWatch::current) {
             for named in experiment.named_versions() {
                 if named != version.model_version {
@@ -432,6 +437,16 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         let records = event.records.len();
         let mut report = DatabaseReport::default();
         let (mut model, mut version) = self.current(deadline, &mut report, false).await?;
+        // Until the first read of the experiment state has finished, nobody knows whether a
+        // customer is in a treatment (at once after a cold start's warm-up).
+        if let Some(watch) = self.experiments.as_ref().filter(|w| !w.is_ready()) {
+            let started = Instant::now();
+            watch.ready().await;
+            tracing::info!(
+                waited_ms = started.elapsed().as_secs_f64() * 1e3,
+                "batch waited for the first read of the experiment state"
+            );
+        }
         if let Some(experiment) = self.experiments.as_ref().and_then(ExperimentWatch::current) {
             return self
                 .transform_experiment(event, deadline, report, (model, version), &experiment)

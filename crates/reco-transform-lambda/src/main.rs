@@ -2,9 +2,12 @@
 //! (each answered batch also writes its metrics as one EMF line, see `Transformed::metrics`).
 //!
 //! Init runs the independent steps at once: the S3 client is built and the model likely to be
-//! needed (the pinned version, else the one `LATEST` names) fetched and parsed while the
-//! database connects; the warm-up then takes that model if the active embeddings are its
-//! version (else it fetches theirs, as without the prefetch). Each init step logs its time
+//! needed (the pinned version, else the live one: its copy next to `LATEST`, one GET) fetched
+//! and parsed while the database connects; the warm-up then takes that model if the active
+//! embeddings are its version (else it fetches theirs, as without the prefetch). The A/B
+//! experiment state is read meanwhile too: the warm-up waits for it only after the active
+//! version is served (to preload a running experiment's versions), and a batch never starts
+//! before it is known. Each init step logs its time
 //! (`init phase`, INFO: its time, the time since `main` started and the wall clock) so
 //! cold-start measurements (`bench/streaming/cold_start.py`) can tell where the time goes.
 
@@ -86,21 +89,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             None => PrefetchVersion::Latest,
         };
         let mut phases = phases;
-        let clients = tokio::task::spawn_blocking(move || {
+        // The A/B experiment state's first read starts here too, off the critical path: only
+        // the warm-up's preload of its versions and the first batch wait for it.
+        tokio::task::spawn_blocking(move || {
             let bucket = Bucket::s3_amazon_roots(&aws, &bucket)?;
-            let experiments = ExperimentStore::new(bucket.clone(), prefix.clone());
+            let experiments = ExperimentWatch::spawn(
+                ExperimentStore::new(bucket.clone(), prefix.clone()),
+                EXPERIMENT_REFRESH_INTERVAL,
+            );
             let models = S3ModelStore::new(bucket, prefix);
             models.prefetch(ahead);
             phases.done("s3_client");
             Ok::<_, reco_aws::StorageError>((models, experiments))
-        });
-        // The A/B experiment state: read once while the database connects (off the cold
-        // start's critical path), then refreshed in the background.
-        tokio::spawn(async move {
-            let (models, experiments) = clients.await??;
-            let experiments =
-                ExperimentWatch::start(experiments, EXPERIMENT_REFRESH_INTERVAL).await;
-            Ok::<_, lambda_runtime::Error>((models, experiments))
         })
     };
     let sdk_config = reco_aws::sdk_config(&config.aws).await;
@@ -121,7 +121,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     phases.done("database");
     let (models, experiments) = models.await??;
-    phases.done("experiments");
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items)
             .with_knn_cache_items(options.knn_cache_items)

@@ -4,14 +4,18 @@
 //!
 //! At a cold start the function does not know which model it needs until the database says
 //! which embeddings are active. [`S3ModelStore::prefetch`] fetches and parses a likely
-//! version (the one `LATEST` names, or the pinned one) in the background meanwhile; the
-//! [`ModelStore::load`] of that same version then takes the prefetched model instead of
-//! fetching it again, and a load of any other version ignores (and stops) the prefetch.
+//! version in the background meanwhile: the pinned one, else the live one, read in one GET
+//! from `<model prefix>LATEST.model.bin` (the copy of the live version's `model.bin` that
+//! publishing writes just before `LATEST`; its header names the version), or, when that copy
+//! is missing or refused, the version `LATEST` names. The [`ModelStore::load`] of that same
+//! version then takes the prefetched model instead of fetching it again; a load of any other
+//! version ignores (and stops) the prefetch, so a copy of another version than the active
+//! embeddings' is never served for them.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reco_aws::Bucket;
-use reco_domain::artifacts::{MODEL_BIN_FILE, MODEL_FILE, ModelPrefix};
+use reco_domain::artifacts::{LATEST_MODEL_BIN_FILE, MODEL_BIN_FILE, MODEL_FILE, ModelPrefix};
 use reco_domain::model::{ModelArtifact, ModelError};
 use tokio::task::JoinHandle;
 
@@ -29,8 +33,9 @@ pub struct S3ModelStore {
 /// Which version to fetch ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrefetchVersion {
-    /// The version the `LATEST` pointer names (written by `reco train`, read by
-    /// `reco load-embeddings`: normally the version whose embeddings are active).
+    /// The live version (written by `reco train`, read by `reco load-embeddings`: normally
+    /// the version whose embeddings are active): its copy next to `LATEST`, else the version
+    /// `LATEST` names.
     Latest,
     /// This version (the function's pinned one).
     Exactly(String),
@@ -54,14 +59,28 @@ impl S3ModelStore {
     }
 
     /// Starts fetching and parsing `version` in the background (on the current tokio
-    /// runtime), replacing an earlier prefetch. A failed prefetch (no `LATEST`, a missing or
-    /// invalid model) only leaves the later [`ModelStore::load`] to fetch as usual.
+    /// runtime), replacing an earlier prefetch. A failed prefetch (no live copy and no
+    /// `LATEST`, a missing or invalid model) only leaves the later [`ModelStore::load`] to
+    /// fetch as usual.
     pub fn prefetch(&self, version: PrefetchVersion) {
         let known = Arc::new(OnceLock::new());
         let store = self.clone();
         let version_slot = known.clone();
         let task = tokio::spawn(async move {
             let started = std::time::Instant::now();
+            if version == PrefetchVersion::Latest
+                && let Some(model) = store.live_copy().await
+            {
+                version_slot.get_or_init(|| model.model_version().to_owned());
+                // Logged so that cold-start measurements see the one GET and the parse.
+                tracing::info!(
+                    model_version = %model.model_version(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    file = LATEST_MODEL_BIN_FILE,
+                    "model prefetched"
+                );
+                return Some(model);
+            }
             let version = match version {
                 PrefetchVersion::Exactly(version) => version,
                 PrefetchVersion::Latest => store.latest_version().await?,
@@ -96,6 +115,36 @@ impl S3ModelStore {
             });
         if let Some(previous) = previous {
             previous.task.abort();
+        }
+    }
+
+    /// The live version's model from its copy next to `LATEST`; `None` (logged) when the copy
+    /// is missing (published before it existed) or refused.
+    async fn live_copy(&self) -> Option<ModelArtifact> {
+        let started = std::time::Instant::now();
+        let key = self.prefix.latest_model_bin_key();
+        let bytes = match self.bucket.get(&key).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::info!(error = %error.reason, copy = %self.bucket.location(&key), "no live model copy; reading LATEST");
+                return None;
+            }
+        };
+        let parsed = self
+            .parse(
+                "LATEST",
+                &key,
+                bytes,
+                started,
+                ModelArtifact::from_bin_slice,
+            )
+            .await;
+        match parsed {
+            Ok(model) => Some(model),
+            Err(error) => {
+                tracing::warn!(error = %error, "live model copy refused; reading LATEST");
+                None
+            }
         }
     }
 
@@ -207,7 +256,7 @@ impl S3ModelStore {
             .map_err(|e| invalid(e.to_string()))?;
         // Logged so that cold-start measurements can tell the fetch from the parse.
         tracing::info!(
-            model_version = %version,
+            model_version = %model.model_version(),
             file = key.rsplit('/').next().unwrap_or(key),
             bytes = size,
             fetch_ms = fetched.as_secs_f64() * 1e3,
@@ -388,5 +437,72 @@ mod tests {
         prefetch_done(&store).await;
         let err = store.load("v3").await.unwrap_err();
         assert!(matches!(err, ModelLoadError::Invalid { .. }), "{err}");
+    }
+
+    /// `version`'s `model.bin` bytes (the model of [`model_json`]).
+    fn model_bin(version: &str) -> Bytes {
+        let model = ModelArtifact::from_json_slice(&model_json(version)).unwrap();
+        Bytes::from(model.to_bin_vec().unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_live_copy_is_read_in_one_get_without_latest() {
+        let bucket = Bucket::in_memory("artifacts");
+        // Only the copy: no LATEST, no version folder.
+        put(&bucket, "models/LATEST.model.bin", model_bin("v1")).await;
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        store.prefetch(PrefetchVersion::Latest);
+        prefetch_done(&store).await;
+        let model = store.load("v1").await.unwrap();
+        assert_eq!((model.model_version(), model.dim()), ("v1", 2));
+        // Taken once: the next load reads the version folder (empty here).
+        let err = store.load("v1").await.unwrap_err();
+        assert!(err.to_string().contains("models/v1/model.json"), "{err}");
+        // A pinned version does not read the copy.
+        store.prefetch(PrefetchVersion::Exactly("v1".into()));
+        prefetch_done(&store).await;
+        assert!(store.load("v1").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_refused_live_copy_falls_back_to_latest() {
+        let bucket = Bucket::in_memory("artifacts");
+        put(&bucket, "models/LATEST", Bytes::from_static(b"v2")).await;
+        put(&bucket, "models/v2/model.bin", model_bin("v2")).await;
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        let torn = model_bin("v2").slice(..30);
+        for copy in [None, Some(torn), Some(Bytes::from_static(b"{}"))] {
+            if let Some(copy) = copy {
+                put(&bucket, "models/LATEST.model.bin", copy).await;
+            }
+            store.prefetch(PrefetchVersion::Latest);
+            prefetch_done(&store).await;
+            // Gone from the version folder: only the prefetch (through LATEST) can answer.
+            bucket
+                .delete(&["models/v2/model.bin".to_owned()])
+                .await
+                .unwrap();
+            assert_eq!(store.load("v2").await.unwrap().model_version(), "v2");
+            put(&bucket, "models/v2/model.bin", model_bin("v2")).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_live_copy_of_another_version_is_not_served_for_the_active_one() {
+        let bucket = Bucket::in_memory("artifacts");
+        // A copy of v1 while the active embeddings are v2's (say a move of LATEST that
+        // failed half-way, or embeddings loaded from another version).
+        put(&bucket, "models/LATEST.model.bin", model_bin("v1")).await;
+        put(&bucket, "models/LATEST", Bytes::from_static(b"v1")).await;
+        put(&bucket, "models/v2/model.json", model_json("v2")).await;
+        let store = S3ModelStore::new(bucket.clone(), ModelPrefix::new("models"));
+        store.prefetch(PrefetchVersion::Latest);
+        // Finished or not, the load of v2 answers v2, and the prefetch is dropped.
+        let model = store.load("v2").await.unwrap();
+        assert_eq!(model.model_version(), "v2");
+        assert!(store.ahead.lock().unwrap().is_none());
+        store.prefetch(PrefetchVersion::Latest);
+        prefetch_done(&store).await;
+        assert_eq!(store.load("v2").await.unwrap().model_version(), "v2");
     }
 }

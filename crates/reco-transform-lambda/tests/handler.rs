@@ -7,11 +7,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_runtime::{Context, LambdaEvent};
 use reco_aws::emf::Unit;
+use reco_aws::experiments::ExperimentStoreError;
 use reco_domain::event::{ClickEvent, MAX_EVENT_BYTES};
+use reco_domain::experiment::{Experiment, ExperimentState, Variant, assign};
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::RecommendationRecord;
 use reco_domain::transform::{CustomerEmbedder, decode_record_data};
 use reco_testkit::fakes::{InMemoryIndex, InMemoryModels};
+use reco_transform_lambda::experiments::{ExperimentSource, ExperimentWatch};
 use reco_transform_lambda::ports::IndexVersion;
 use reco_transform_lambda::{
     HandlerError, RetryPolicy, TransformOptions, Transformer, function_handler, handle_invocation,
@@ -568,4 +571,142 @@ async fn partition_keys_and_plain_lines_when_the_options_say_so() {
     let record: RecommendationRecord = serde_json::from_slice(&line).unwrap();
     assert_eq!(record.event.customer_number, 103);
     assert_eq!(record.event.browsed_items, ["S10_1678", "S12_1099"]);
+}
+
+/// An experiment state read that takes `delay` (a slow S3 GET at a cold start), then answers
+/// experiment `name` (treatment `model-v1`, half the customers) or none.
+struct SlowState {
+    delay: Duration,
+    name: Option<&'static str>,
+}
+
+impl ExperimentSource for SlowState {
+    async fn read(&self) -> Result<ExperimentState, ExperimentStoreError> {
+        tokio::time::sleep(self.delay).await;
+        let mut state = ExperimentState::none();
+        state.experiment = self.name.map(|name| Experiment {
+            name: name.to_owned(),
+            control_model_version: None,
+            treatment_model_version: "model-v1".to_owned(),
+            treatment_share: 0.5,
+            started_at: "2026-12-03T10:00:00Z".to_owned(),
+            updated_at: "2026-12-03T10:00:00Z".to_owned(),
+            started_by: "handler test".to_owned(),
+        });
+        Ok(state)
+    }
+
+    fn location(&self) -> String {
+        "memory://artifacts/models/experiments/current.json".to_owned()
+    }
+}
+
+/// One event per customer.
+fn customers_event(customers: impl Iterator<Item = i64>) -> LambdaEvent<FirehoseEvent> {
+    let records = customers
+        .map(|c| {
+            let event = serde_json::json!({
+                "session_id": format!("s-{c}"),
+                "customer_number": c,
+                "country": "France",
+                "browse_history": [],
+            });
+            record(&format!("r{c}"), event.to_string().as_bytes())
+        })
+        .collect();
+    firehose_event(records)
+}
+
+#[tokio::test]
+async fn a_batch_waits_for_a_slow_first_read_of_the_experiment_state() {
+    let delay = Duration::from_millis(300);
+    let started = Instant::now();
+    let watch = ExperimentWatch::spawn(
+        SlowState {
+            delay,
+            name: Some("ab-slow"),
+        },
+        Duration::from_secs(30),
+    );
+    let transformer = transformer(2).with_experiments(watch);
+    // The first batch arrives before the state is known: it waits, then every customer gets
+    // their variant (none is answered as control for want of the state).
+    let response = handle_invocation(customers_event(1..=20), &transformer)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= delay, "{:?}", started.elapsed());
+    let mut variants = Vec::new();
+    for (i, customer) in (1..=20).enumerate() {
+        let record = decode(&response.response, i);
+        assert_eq!(record.experiment.as_deref(), Some("ab-slow"));
+        let expected = assign("ab-slow", customer, 0.5);
+        assert_eq!(record.variant, Some(expected), "customer {customer}");
+        variants.push(expected);
+    }
+    assert!(variants.contains(&Variant::Treatment) && variants.contains(&Variant::Control));
+    let counts = response.experiment.unwrap();
+    assert_eq!(counts.control + counts.treatment, 20);
+}
+
+#[tokio::test]
+async fn the_warm_up_serves_the_active_version_while_the_experiment_state_is_read() {
+    let index = InMemoryIndex::new(
+        IndexVersion {
+            model_version: "model-v1".into(),
+            embedding_version: "emb-7".into(),
+            dim: DIM,
+        },
+        items(),
+    );
+    let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
+    let watch = ExperimentWatch::spawn(
+        SlowState {
+            delay: Duration::from_millis(300),
+            name: Some("ab-slow"),
+        },
+        Duration::from_secs(30),
+    );
+    let transformer = Transformer::new(index, &models, &options(2)).with_experiments(watch.clone());
+    let (warmed, loaded_meanwhile) = tokio::join!(transformer.warm_up(), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (models.loads(), watch.is_ready())
+    });
+    warmed.unwrap();
+    assert_eq!(
+        loaded_meanwhile,
+        (1, false),
+        "the model waited for the experiment state"
+    );
+    assert!(watch.is_ready(), "the warm-up ends with the state known");
+}
+
+#[tokio::test]
+async fn without_an_experiment_the_first_batch_waits_for_nothing() {
+    let watch = ExperimentWatch::spawn(
+        SlowState {
+            delay: Duration::ZERO,
+            name: None,
+        },
+        Duration::from_secs(30),
+    );
+    let transformer = transformer(2).with_experiments(watch.clone());
+    transformer.warm_up().await.unwrap();
+    assert!(
+        watch.is_ready(),
+        "the warm-up ended before the state was known"
+    );
+    let started = Instant::now();
+    let response = handle_invocation(customers_event(1..=5), &transformer)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(response.experiment.is_none());
+    for i in 0..5 {
+        let record = decode(&response.response, i);
+        assert_eq!((record.experiment, record.variant), (None, None));
+    }
 }

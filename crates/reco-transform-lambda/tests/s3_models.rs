@@ -2,7 +2,8 @@
 //! builds (`Bucket::s3`): a version with a compact `model.bin` (as `reco train` publishes now)
 //! is read from it, a version published before the binary copy (only `model.json`) still
 //! loads, a truncated or corrupted `model.bin` falls back to `model.json`, and the binary copy
-//! gives the same embeddings as the JSON artifact.
+//! gives the same embeddings as the JSON artifact; the live copy next to `LATEST` is read
+//! first by the cold start's prefetch and checked like any other.
 #![cfg(feature = "integration")]
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use reco_domain::model::{
     ProductFeatures, Tower, TrainingMetadata,
 };
 use reco_testkit::LocalStack;
+use reco_train::publish::VersionFile;
 use reco_transform_lambda::ports::ModelStore as _;
 use reco_transform_lambda::s3_models::{PrefetchVersion, S3ModelStore};
 
@@ -222,4 +224,79 @@ async fn model_bin_is_read_first_and_model_json_remains_the_fallback() {
     // Neither file there: the error names model.json, as before the binary copy.
     let err = store.load("missing").await.unwrap_err().to_string();
     assert!(err.contains("models/missing/model.json"), "{err}");
+}
+
+/// The live copy next to `LATEST` (written by `reco train`'s publish): a cold start's prefetch
+/// reads it in one GET, even with `LATEST` gone; a corrupted copy falls back to `LATEST` and
+/// the version's files; a copy of another version is not served for the active one.
+#[tokio::test]
+async fn the_live_copy_next_to_latest_is_read_first_and_checked() {
+    let stack = LocalStack::get();
+    let temp = stack.s3_bucket().await;
+    let bucket = Bucket::s3(&stack.aws(), &temp.name).unwrap();
+    let prefix = ModelPrefix::new("models");
+    let files = |model: &ModelArtifact| {
+        vec![
+            VersionFile {
+                name: MODEL_BIN_FILE,
+                body: Bytes::from(model.to_bin_vec().unwrap()),
+                content_type: "application/octet-stream",
+            },
+            VersionFile {
+                name: MODEL_FILE,
+                body: Bytes::from(model.to_json_vec().unwrap()),
+                content_type: "application/json",
+            },
+        ]
+    };
+    let live = model("live", 5);
+    reco_train::publish::publish(&bucket, &prefix, "live", files(&live), true)
+        .await
+        .unwrap();
+    let copy_key = prefix.latest_model_bin_key();
+    assert_eq!(
+        bucket.get(&copy_key).await.unwrap(),
+        bucket
+            .get(&prefix.key("live", MODEL_BIN_FILE))
+            .await
+            .unwrap()
+    );
+
+    // Only the copy left: LATEST and the version's files deleted.
+    let version_files = [
+        prefix.latest_key(),
+        prefix.key("live", MODEL_BIN_FILE),
+        prefix.key("live", MODEL_FILE),
+    ];
+    bucket.delete(&version_files).await.unwrap();
+    let store = S3ModelStore::new(bucket.clone(), prefix.clone());
+    store.prefetch(PrefetchVersion::Latest);
+    assert_eq!(store.load("live").await.unwrap(), live);
+
+    // A corrupted copy: refused, LATEST and the version's model.bin answer.
+    reco_train::publish::publish(&bucket, &prefix, "live", files(&live), true)
+        .await
+        .unwrap();
+    let mut flipped = bucket.get(&copy_key).await.unwrap().to_vec();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 1;
+    bucket
+        .put(&copy_key, Bytes::from(flipped), "application/octet-stream")
+        .await
+        .unwrap();
+    store.prefetch(PrefetchVersion::Latest);
+    assert_eq!(store.load("live").await.unwrap(), live);
+
+    // The embeddings of another version are active (loaded from a version LATEST does not
+    // name): the copy is not served for them.
+    let other = model("other", 6);
+    reco_train::publish::publish(&bucket, &prefix, "live", files(&live), true)
+        .await
+        .unwrap();
+    reco_train::publish::publish(&bucket, &prefix, "other", files(&other), false)
+        .await
+        .unwrap();
+    store.prefetch(PrefetchVersion::Latest);
+    assert_eq!(store.load("other").await.unwrap(), other);
+    assert_eq!(store.load("live").await.unwrap(), live);
 }

@@ -93,11 +93,15 @@ data "aws_iam_policy_document" "load_embeddings" {
     resources = [var.pg_secret_arn]
   }
 
-  # The publish step: the one object that says which version is live.
+  # The publish step: the object that says which version is live, and the copy of its
+  # model.bin next to it (written just before it; the transform's cold start reads it).
   statement {
-    sid       = "MoveLatest"
-    actions   = ["s3:PutObject"]
-    resources = ["${var.artifacts_bucket_arn}/${local.model_prefix}/LATEST"]
+    sid     = "MoveLatest"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${var.artifacts_bucket_arn}/${local.model_prefix}/LATEST",
+      "${var.artifacts_bucket_arn}/${local.model_prefix}/LATEST.model.bin",
+    ]
   }
 }
 

@@ -205,12 +205,21 @@ pub async fn snapshot_trains_publishes_a_version_and_moves_latest_last(store: &B
             "model.bin",
             "model.json",
             "metrics.json",
+            "LATEST.model.bin",
             "LATEST"
         ]
     );
     assert_eq!(
         store.get("models/LATEST").await.unwrap(),
         version.as_bytes()
+    );
+    // The live copy next to LATEST is the version's model.bin.
+    assert_eq!(
+        store.get("models/LATEST.model.bin").await.unwrap(),
+        store
+            .get(&format!("models/{version}/model.bin"))
+            .await
+            .unwrap()
     );
 
     // The artifact loads as the Lambda loads it, and user CSV rows are exactly embed_customer.
