@@ -1,8 +1,10 @@
 //! Measures folding click events into pair weights ([`reco_etl::events::EventAggregator`]):
 //! time and peak memory for generated events, no services needed.
 //!
-//! `cargo run --release -p reco-etl --example events_fold -- [EVENTS] [CUSTOMERS] [PRODUCTS]`
-//! (defaults 5000000, 100000, 10000). Sessions of 10 events; each view carries the session's
+//! `cargo run --release -p reco-etl --example events_fold -- [EVENTS] [CUSTOMERS] [PRODUCTS] [DAYS]`
+//! (defaults 5000000, 100000, 10000, 30). The events are spread over DAYS daily partitions,
+//! oldest first, folded as the ETL reads them (`end_partition` after each; DAYS = 1 is one
+//! partition holding every session to the end). Sessions of 10 events; each view carries the session's
 //! growing browse history (up to 10 items), one event in 8 is an add-to-cart, one in 40 a
 //! purchase, one in 20 a recommendation click, one in 5 an impression; 1% are redelivered
 //! (same event id).
@@ -37,6 +39,8 @@ fn main() {
             .map_or(default, |a| a.parse().expect("counts are whole numbers"))
     };
     let (events, n_customers, n_products) = (arg(1, 5_000_000), arg(2, 100_000), arg(3, 10_000));
+    let days = arg(4, 30).max(1);
+    let per_day = events.div_ceil(days);
     let customers: HashMap<i32, Customer> = (0..n_customers as i32)
         .map(|n| {
             let customer = Customer {
@@ -73,7 +77,13 @@ fn main() {
     let mut history: Vec<String> = Vec::new();
     let mut customer = 0i64;
     let mut session = 0u64;
+    let mut most_open = 0;
     for i in 0..events {
+        if i > 0 && i % per_day == 0 {
+            aggregator.end_partition();
+            most_open = most_open.max(aggregator.open_sessions());
+        }
+        let day = (i / per_day) as i64;
         if i % 10 == 0 {
             history.clear();
             customer = rng.random_range(0..n_customers as i64);
@@ -96,7 +106,10 @@ fn main() {
         } else {
             i
         };
-        let at = now - Duration::minutes(rng.random_range(0..30 * 24 * 60));
+        // Oldest day first; a time within the event's day.
+        let at = now
+            - Duration::days(days as i64 - 1 - day)
+            - Duration::minutes(rng.random_range(0..24 * 60));
         let event = LakeEvent {
             event_id: Some(format!("{id:032x}")),
             event_type,
@@ -113,11 +126,13 @@ fn main() {
         };
         aggregator.add(&event);
     }
+    aggregator.end_partition();
+    most_open = most_open.max(aggregator.open_sessions());
     let folded = started.elapsed();
     let (pairs, stats, _) = aggregator.finish();
     let peak = peak_rss_mib();
     println!(
-        "events {events}, customers {n_customers}, products {n_products}: {} duplicates, {} pairs; fold {:.2} s ({:.0} events/s), finish {:.2} s; peak RSS {:.0} MiB ({:.0} MiB above the dimensions: {:.0} bytes per pair, {:.0} per event)",
+        "events {events} over {days} partitions, customers {n_customers}, products {n_products}: {} duplicates, {} pairs, at most {most_open} open sessions; fold {:.2} s ({:.0} events/s), finish {:.2} s; peak RSS {:.0} MiB ({:.0} MiB above the dimensions: {:.0} bytes per pair, {:.0} per event)",
         stats.events_duplicate,
         pairs.len(),
         folded.as_secs_f64(),

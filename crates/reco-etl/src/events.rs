@@ -23,7 +23,13 @@
 //! state is one `u64 -> f64` entry per pair and one `u64 -> f32` entry per session x product
 //! signal (16 bytes each, 18-37 bytes with the hash table's control byte and load factor),
 //! 8 bytes (9-18) per distinct `event_id` (its 64-bit hash), and one interned session id.
-//! Files are read one at a time and decoded batch by batch.
+//! Files are read one at a time and decoded batch by batch, partition by partition, oldest
+//! first. Only pairs grow with the window: at the end of each partition
+//! ([`EventAggregator::end_partition`]) the sessions it did not continue are folded into their
+//! pairs and forgotten, and the event ids of the partition before it are dropped. Sessions and
+//! ids are held for two partitions (a session running over midnight, a redelivery on the next
+//! day still count once); a session resumed after a whole partition without events counts as
+//! a new one.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -226,6 +232,14 @@ fn unpack(key: u64) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
 }
 
+/// A session whose browsing and cart signals are not folded into pairs yet.
+#[derive(Debug, Clone, Copy)]
+struct OpenSession {
+    id: u32,
+    customer: i32,
+    last_partition: u32,
+}
+
 /// Folds events into pair weights (see the module documentation for the rules).
 #[derive(Debug)]
 pub struct EventAggregator<'a> {
@@ -234,9 +248,14 @@ pub struct EventAggregator<'a> {
     customers: &'a HashMap<i32, Customer>,
     products: Vec<&'a Product>,
     product_index: HashMap<&'a str, u32>,
+    /// Event id hashes of the current partition and of the one before it.
     seen_ids: HashSet<u64>,
-    sessions: HashMap<(i32, Box<str>), u32>,
-    session_customer: Vec<i32>,
+    seen_ids_before: HashSet<u64>,
+    /// (customer, session id) -> the session's number and the partition it was last seen in.
+    sessions: HashMap<(i32, Box<str>), OpenSession>,
+    next_session: u32,
+    /// Partitions ended so far (the current partition's number).
+    partition: u32,
     /// (session, product) -> decay of the newest browsing signal.
     browsed: HashMap<u64, f32>,
     /// (session, product) -> decay of the newest cart signal.
@@ -268,8 +287,10 @@ impl<'a> EventAggregator<'a> {
             products: list,
             product_index,
             seen_ids: HashSet::new(),
+            seen_ids_before: HashSet::new(),
             sessions: HashMap::new(),
-            session_customer: Vec::new(),
+            next_session: 0,
+            partition: 0,
             browsed: HashMap::new(),
             carted: HashMap::new(),
             pairs: HashMap::new(),
@@ -309,7 +330,8 @@ impl<'a> EventAggregator<'a> {
         if let Some(id) = &event.event_id {
             let mut hasher = DefaultHasher::new();
             id.hash(&mut hasher);
-            if !self.seen_ids.insert(hasher.finish()) {
+            let hash = hasher.finish();
+            if self.seen_ids_before.contains(&hash) || !self.seen_ids.insert(hash) {
                 self.stats.events_duplicate += 1;
                 return;
             }
@@ -324,15 +346,24 @@ impl<'a> EventAggregator<'a> {
         let time = event.event_time.unwrap_or(event.arrival_time);
         let age_days = (self.now - time).num_milliseconds() as f64 / 86_400_000.0;
         let decay = self.settings.decay(age_days);
+        let partition = self.partition;
         let session = match self
             .sessions
             .entry((customer, event.session_id.as_str().into()))
         {
-            Entry::Occupied(e) => *e.get(),
+            Entry::Occupied(mut e) => {
+                e.get_mut().last_partition = partition;
+                e.get().id
+            }
             Entry::Vacant(e) => {
-                let id = self.session_customer.len() as u32;
-                self.session_customer.push(customer);
-                *e.insert(id)
+                let id = self.next_session;
+                self.next_session = self.next_session.wrapping_add(1);
+                e.insert(OpenSession {
+                    id,
+                    customer,
+                    last_partition: partition,
+                })
+                .id
             }
         };
         let weights = self.settings.weights;
@@ -374,22 +405,58 @@ impl<'a> EventAggregator<'a> {
         }
     }
 
-    /// The pairs with a weight > 0, sorted by customer then product code, and the counts.
-    pub fn finish(mut self) -> (Vec<PairWeight>, EventStats, Vec<&'a Product>) {
+    /// Ends the partition (a day of events) read since the last call: folds the sessions it
+    /// did not continue into their pairs and forgets them, and drops the event ids of the
+    /// partition before it. Call it after each partition, oldest first.
+    pub fn end_partition(&mut self) {
+        let ended = self.partition;
+        self.fold_sessions(|s| s.last_partition < ended);
+        self.seen_ids_before = std::mem::take(&mut self.seen_ids);
+        self.partition += 1;
+    }
+
+    /// Sessions still held (not folded into pairs yet).
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Folds the browsing and cart signals of the sessions `done` picks into their pairs and
+    /// forgets those sessions.
+    fn fold_sessions(&mut self, done: impl Fn(&OpenSession) -> bool) {
+        let mut folded: HashMap<u32, i32> = HashMap::new();
+        self.sessions.retain(|_, s| {
+            if done(s) {
+                folded.insert(s.id, s.customer);
+                false
+            } else {
+                true
+            }
+        });
+        if folded.is_empty() {
+            return;
+        }
         let weights = self.settings.weights;
         for (which, weight) in [
-            (std::mem::take(&mut self.browsed), weights.view),
-            (std::mem::take(&mut self.carted), weights.add_to_cart),
+            (&mut self.browsed, weights.view),
+            (&mut self.carted, weights.add_to_cart),
         ] {
-            for (key, decay) in which {
+            which.retain(|&key, &mut decay| {
                 let (session, product) = unpack(key);
-                let customer = self.session_customer[session as usize];
+                let Some(&customer) = folded.get(&session) else {
+                    return true;
+                };
                 *self
                     .pairs
                     .entry(pack(customer as u32, product))
                     .or_default() += weight * f64::from(decay);
-            }
+                false
+            });
         }
+    }
+
+    /// The pairs with a weight > 0, sorted by customer then product code, and the counts.
+    pub fn finish(mut self) -> (Vec<PairWeight>, EventStats, Vec<&'a Product>) {
+        self.fold_sessions(|_| true);
         let mut pairs: Vec<PairWeight> = self
             .pairs
             .into_iter()
@@ -445,10 +512,12 @@ pub async fn read_events(
                     partition = %day,
                     files_read = aggregator.stats.files_read,
                     events_read = aggregator.stats.events_read,
+                    open_sessions = aggregator.open_sessions(),
                     "reading click events"
                 );
             }
         }
+        aggregator.end_partition();
     }
     Ok(())
 }
@@ -741,5 +810,103 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("number of days > 0"), "{err}");
+    }
+
+    /// The pairs of `days` of events, one partition a day (oldest first), with
+    /// `end_partition` after each, and the sessions held after each partition.
+    fn weights_by_partition(days: &[Vec<LakeEvent>]) -> (Vec<(i32, String, f64)>, Vec<usize>) {
+        let (customers, products) = (customers(), products());
+        let mut aggregator =
+            EventAggregator::new(EventSettings::default(), now(), &customers, &products);
+        let mut open = Vec::new();
+        for day in days {
+            for e in day {
+                aggregator.add(e);
+            }
+            aggregator.end_partition();
+            open.push(aggregator.open_sessions());
+        }
+        let (pairs, _, list) = aggregator.finish();
+        let pairs = pairs
+            .into_iter()
+            .map(|(c, p, w)| {
+                (
+                    c,
+                    list[p as usize].product_code.clone(),
+                    (w * 1e9).round() / 1e9,
+                )
+            })
+            .collect();
+        (pairs, open)
+    }
+
+    #[test]
+    fn partitions_fold_finished_sessions_and_keep_the_rules_across_midnight() {
+        use EventType::*;
+        let days = vec![
+            // Day 0: session s1 (customer 103) browses A; s2 (112) browses B and buys it.
+            vec![
+                with_history(event("e1", View, "s1", 103, 3, Some("A")), &["A"], &[]),
+                with_history(event("e2", View, "s2", 112, 3, Some("B")), &["B"], &["B"]),
+                event("e3", Purchase, "s2", 112, 3, Some("B")),
+            ],
+            // Day 1: s1 goes on past midnight (A again: still once per session); e3 is
+            // redelivered (counts once).
+            vec![
+                with_history(event("e4", View, "s1", 103, 2, Some("C")), &["A", "C"], &[]),
+                event("e3", Purchase, "s2", 112, 3, Some("B")),
+            ],
+            // Day 2 and 3: nothing for s1 and s2; s3 (103) browses D on day 3.
+            vec![],
+            vec![with_history(
+                event("e5", View, "s3", 103, 0, Some("D")),
+                &["D"],
+                &[],
+            )],
+        ];
+        let (by_partition, open) = weights_by_partition(&days);
+        // The same events folded as one partition: the same pairs.
+        let all: Vec<LakeEvent> = days.iter().flatten().cloned().collect();
+        let (at_once, stats) = weights(&all, EventSettings::default());
+        assert_eq!(by_partition, at_once);
+        assert_eq!(stats.events_duplicate, 1);
+        // After day 0 both sessions are open; after day 1 s2 (not seen that day) is folded;
+        // after day 2 s1 too; after day 3 only s3 is held.
+        assert_eq!(open, [2, 1, 0, 1]);
+        let decay = |days: f64| 0.5f64.powf(days / DEFAULT_HALF_LIFE_DAYS);
+        // Session signals keep their decay as f32.
+        let session_decay = |days: f64| f64::from(decay(days) as f32);
+        let round = |w: f64| (w * 1e9).round() / 1e9;
+        assert_eq!(
+            by_partition,
+            [
+                // A browsed in s1, newest on day 1 (2 days ago); C too; D today.
+                (103, "A".to_owned(), round(session_decay(2.0))),
+                (103, "C".to_owned(), round(session_decay(2.0))),
+                (103, "D".to_owned(), 1.0),
+                // B browsed (1) + in the cart (3) + bought once (5), 3 days ago.
+                (
+                    112,
+                    "B".to_owned(),
+                    round(4.0 * session_decay(3.0) + 5.0 * decay(3.0))
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_two_partitions_of_event_ids_are_held() {
+        use EventType::*;
+        let purchase = || event("e1", Purchase, "s1", 103, 1, Some("A"));
+        // Redelivered the next day: once. Redelivered two partitions later: the ids of the
+        // first partition are gone, so it counts again (a redelivery comes within minutes).
+        let (next_day, _) = weights_by_partition(&[vec![purchase()], vec![purchase()]]);
+        let (later, _) = weights_by_partition(&[vec![purchase()], vec![], vec![purchase()]]);
+        let once = (5.0 * 0.5f64.powf(1.0 / DEFAULT_HALF_LIFE_DAYS) * 1e9).round() / 1e9;
+        assert_eq!(next_day, [(103, "A".to_owned(), once)]);
+        assert_eq!(
+            later,
+            [(103, "A".to_owned(), (2.0 * once * 1e9).round() / 1e9)]
+        );
     }
 }

@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::fmt::Write as _;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reco_domain::recommendation::ScoredItem;
@@ -18,18 +16,6 @@ use reco_transform_lambda::ports::NeighbourIndex;
 use reco_vector_store::{StoreOptions, VectorStore};
 
 const DIM: usize = 8;
-
-fn catalogue_csv(items: usize, seed: u64) -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = String::from("id,embedding\n");
-    for i in 0..items {
-        let v: Vec<String> = (0..DIM)
-            .map(|_| rng.random_range(-1.0f32..1.0).to_string())
-            .collect();
-        writeln!(out, "S{i:04},\"[{}]\"", v.join(",")).unwrap();
-    }
-    out
-}
 
 fn queries() -> Vec<KnnQuery> {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -61,7 +47,13 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     let loader = VectorStore::connect(&db.url, StoreOptions::for_cli())
         .await
         .unwrap();
-    let first = support::load(&loader, "m1", &catalogue_csv(300, 1), DIM).await;
+    let first = support::load(
+        &loader,
+        "m1",
+        &support::catalogue_csv("S", 300, DIM, 1),
+        DIM,
+    )
+    .await;
 
     // ef_search 400 over 300 items: the HNSW path is exhaustive, so both must agree.
     let mut options = StoreOptions::for_lambda();
@@ -105,7 +97,13 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     );
 
     // A new, different version: the copy follows it once the version is read again.
-    let second = support::load(&loader, "m2", &catalogue_csv(200, 2), DIM).await;
+    let second = support::load(
+        &loader,
+        "m2",
+        &support::catalogue_csv("S", 200, DIM, 2),
+        DIM,
+    )
+    .await;
     assert_ne!(second, first);
     let version = exact.active_version().await.unwrap().unwrap();
     assert_eq!(version.model_version, "m2");
@@ -122,7 +120,13 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     );
 
     // Above the limit: the copy is dropped and pgvector answers.
-    support::load(&loader, "m3", &catalogue_csv(301, 3), DIM).await;
+    support::load(
+        &loader,
+        "m3",
+        &support::catalogue_csv("S", 301, DIM, 3),
+        DIM,
+    )
+    .await;
     let version = exact.active_version().await.unwrap().unwrap();
     assert!(exact.exact_catalogue().is_none(), "301 items > 300: HNSW");
     let answers = answered(exact.knn_batch(&version, &queries, 10).await.unwrap());
