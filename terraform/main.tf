@@ -156,6 +156,7 @@ module "streaming_inference" {
   ef_search                      = var.ef_search
   exact_knn_max_items            = var.exact_knn_max_items
   knn_cache_items                = var.knn_cache_items
+  customer_vector_cache          = var.customer_vector_cache
   memory_index_max_mb            = var.memory_index_max_mb
   knn_recall_target              = var.knn_recall_target
   recommendations_bucket_name    = "${local.bucket_prefix}-recommendations"

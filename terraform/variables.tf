@@ -331,6 +331,12 @@ variable "knn_recall_target" {
   default     = 0.95
 }
 
+variable "customer_vector_cache" {
+  description = "Known customers whose stored vectors the transform Lambda keeps per model version; 0: every batch reads its customers."
+  type        = number
+  default     = 200000
+}
+
 variable "knn_cache_items" {
   description = "Bound of the transform Lambda's k-NN caches (item vectors) on the HNSW path; 0: off."
   type        = number

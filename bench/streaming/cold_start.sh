@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cold start of the transform Lambda alone (the last part of bench/streaming/run.sh, with its
 # own data): a fresh pgvector database and bucket holding a model version like the bench's
-# (dimension 32, 400 products, 3,000 known customers: a ~1 MB model.json and its ~0.4 MB
-# binary copy model.bin, random vectors),
+# (dimension 32, 400 products, 3,000 known customers: a ~1 MB model.json and its binary
+# copy model.bin, the towers only, random vectors),
 # its `LATEST` pointer (and the copy of model.bin next to it, as `reco train` writes it) and
 # its embeddings loaded by `reco load-embeddings`; then
 # cold_start.py against each release bootstrap given (default: the one
@@ -15,11 +15,13 @@
 #   RECO_BENCH_RUNS  runs per measurement (default 5; the median is reported)
 #   RECO_CLI         a built `reco` binary for the load (default: cargo build -p reco-cli)
 #   RECO_COLD_START_LOGS=1  print every run's log lines (stderr)
-#   RECO_COLD_START_CUSTOMERS  known customers in the model (default 3000). The model holds a
-#     learned part per known customer, so its size and the cold start grow with them (1,000,000:
-#     a 134 MB model.bin; generating and loading take a few minutes). Above 100,000 the
-#     version's model.json holds only the fields `reco load-embeddings` checks (the function
-#     reads model.bin; a full JSON copy would be ~300 MB).
+#   RECO_COLD_START_CUSTOMERS  known customers in the model (default 3000; 1,000,000 takes a
+#     few minutes to generate and load). model.json holds a learned part per known customer;
+#     model.bin, as `reco train` writes it, the towers only (the function reads a known
+#     customer's vector from the version's user table). Above 100,000 the version's model.json
+#     holds only the fields `reco load-embeddings` checks (a full JSON copy would be ~300 MB).
+#   RECO_COLD_START_ID_PARTS=1  also measure, in the same rounds, a model.bin that holds every
+#     learned part (what `reco train` wrote before: 134 MB at 1,000,000 customers)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -116,7 +118,15 @@ def model_bin(model):
             body += struct.pack("<I", len(i.encode())) + i.encode()
     out = b"RECOMODL" + struct.pack("<IIQ", 1, len(header), len(body)) + header + bytes(body)
     return out + struct.pack("<I", zlib.crc32(out))
-binary = model_bin(model)
+def towers_only(model):
+    return dict(model, **{t: dict(model[t], ids=[], id_parts=[])
+                          for t in ("user_tower", "item_tower")})
+binary = model_bin(towers_only(model))
+with open(f"{out}/model-towers.bin", "wb") as f:
+    f.write(binary)
+if os.environ.get("RECO_COLD_START_ID_PARTS") == "1":
+    with open(f"{out}/model-id-parts.bin", "wb") as f:
+        f.write(model_bin(model))
 s3.put_object(Bucket=bucket, Key=prefix + "model.bin", Body=binary)
 if CUSTOMERS <= 100_000:
     s3.put_object(Bucket=bucket, Key=prefix + "model.json", Body=json.dumps(model).encode())
@@ -147,10 +157,24 @@ PY
 echo "[cold_start] loading the embeddings (reco load-embeddings)" >&2
 RECO_PG_URL="$url" RECO_ARTIFACTS_BUCKET="$bucket" "$reco" load-embeddings --model cold-start >&2
 echo "== cold start: transform Lambda, release bootstrap, stand-in Runtime API, database over TLS (verify-full) =="
+layouts=(towers)
+[ "${RECO_COLD_START_ID_PARTS:-0}" = 1 ] && layouts+=(id-parts)
 for round in 1 2; do
-  for b in "${bootstraps[@]}"; do
-    echo "-- $b (round $round)"
-    RECO_PG_URL="$url" RECO_ARTIFACTS_BUCKET="$bucket" \
-      "$venv/bin/python" bench/streaming/cold_start.py "$b" "$out/small.json" "$runs"
+  for layout in "${layouts[@]}"; do
+    # The live copy (and the version's model.bin) in this layout.
+    "$venv/bin/python" - "$AWS_ENDPOINT_URL" "$bucket" "$out/model-$layout.bin" <<'PY'
+import sys, boto3
+endpoint, bucket, path = sys.argv[1:4]
+s3 = boto3.client("s3", endpoint_url=endpoint)
+body = open(path, "rb").read()
+for key in ("models/cold-start/model.bin", "models/LATEST.model.bin"):
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+print(f"model.bin: {len(body) / 1e6:.1f} MB", file=sys.stderr)
+PY
+    for b in "${bootstraps[@]}"; do
+      echo "-- $b (model.bin: $layout, round $round)"
+      RECO_PG_URL="$url" RECO_ARTIFACTS_BUCKET="$bucket" \
+        "$venv/bin/python" bench/streaming/cold_start.py "$b" "$out/small.json" "$runs"
+    done
   done
 done

@@ -454,6 +454,7 @@ def main_checks(checks, outputs, prefix, client, key_arn, args, s3, firehose, ki
         "RECO_EF_SEARCH": "200",
         "RECO_EXACT_KNN_MAX_ITEMS": "20000",
         "RECO_KNN_CACHE_ITEMS": "500000",
+        "RECO_CUSTOMER_VECTOR_CACHE": "200000",
         "RECO_MEMORY_INDEX_MAX_MB": "512",
         "RECO_KNN_RECALL_TARGET": "0.95",
         "RECO_ARTIFACTS_BUCKET": outputs["artifacts_bucket"],

@@ -106,6 +106,9 @@ pub const RECO_KNN_PARALLELISM: &str = "RECO_KNN_PARALLELISM";
 pub const RECO_EXACT_KNN_MAX_ITEMS: &str = "RECO_EXACT_KNN_MAX_ITEMS";
 /// Item vectors the transform Lambda's k-NN caches hold at most (0: caches off).
 pub const RECO_KNN_CACHE_ITEMS: &str = "RECO_KNN_CACHE_ITEMS";
+/// Known customers whose stored vectors the transform Lambda keeps per version (0: every
+/// batch reads its customers).
+pub const RECO_CUSTOMER_VECTOR_CACHE: &str = "RECO_CUSTOMER_VECTOR_CACHE";
 /// Bound of the transform Lambda's in-memory partitioned replica of a large catalogue, in MiB
 /// of vectors and ids (0: never built, the HNSW path serves).
 pub const RECO_MEMORY_INDEX_MAX_MB: &str = "RECO_MEMORY_INDEX_MAX_MB";

@@ -12,6 +12,8 @@
 //! Lambda's 6 MB response with every record `Ok` (the unit test
 //! `a_full_3_mb_batch_fits_the_response_with_every_record_ok` measures it).
 
+use std::collections::{HashMap, HashSet};
+
 use sha2::{Digest, Sha256};
 
 use crate::event::{ClickEvent, EventError};
@@ -350,6 +352,45 @@ impl PreparedBatch {
                 *vector = embedder.embed_customer(event);
             }
         }
+    }
+
+    /// The distinct customers whose events ask a customer (`ByVector`) query, among those
+    /// `selected` picks, in first-seen order.
+    pub fn customers_where(&self, selected: impl Fn(i64) -> bool) -> Vec<i64> {
+        let mut seen = HashSet::new();
+        self.records
+            .iter()
+            .filter_map(|record| match record {
+                Prepared::Event { event, .. } if selected(event.customer_number) => {
+                    Some(event.customer_number)
+                }
+                _ => None,
+            })
+            .filter(|&c| seen.insert(c))
+            .collect()
+    }
+
+    /// Sets the customer query of every event whose customer `stored` holds to that stored
+    /// embedding (a known customer's vector from the vector database, in place of the
+    /// tower's output for the event's features); the others keep theirs. Returns how many
+    /// queries were set.
+    pub fn use_stored_vectors(&mut self, stored: &HashMap<i64, Vec<f32>>) -> usize {
+        let mut set = 0;
+        for record in &self.records {
+            if let Prepared::Event {
+                event,
+                customer_query,
+                ..
+            } = record
+                && let Some(vector) = stored.get(&event.customer_number)
+                && let Some(KnnQuery::ByVector { vector: query, .. }) =
+                    self.queries.get_mut(*customer_query)
+            {
+                query.clone_from(vector);
+                set += 1;
+            }
+        }
+        set
     }
 
     /// The customer number of each query's event, in query order (to split the queries of
@@ -851,6 +892,58 @@ mod tests {
             .unwrap()
             .partition_keys;
         assert_eq!(keys["customer_number"], "6");
+    }
+
+    #[test]
+    fn stored_vectors_replace_the_model_s_only_for_the_customers_they_hold() {
+        let event = |customer: u32, history: &str| {
+            format!(
+                r#"{{"session_id":"s","customer_number":{customer},"browse_history":[{history}]}}"#
+            )
+        };
+        let mut batch = prepare_batch(
+            vec![
+                record("a", &event(7, r#"{"product_code":"P1"}"#)),
+                record("b", &event(8, "")),
+                record("c", "not json"),
+                record("d", &event(7, "")),
+                record(
+                    "e",
+                    r#"{"session_id":"s","customer_number":9,"event_type":"rec_impression","browse_history":[]}"#,
+                ),
+            ],
+            &FixedEmbedder,
+        );
+        // Customers asking a customer query, once each, in order; impressions ask nothing.
+        assert_eq!(batch.customers_where(|_| true), vec![7, 8]);
+        assert_eq!(batch.customers_where(|c| c != 7), vec![8]);
+        let stored = HashMap::from([(7, vec![0.0, -1.0]), (9, vec![9.0, 9.0])]);
+        assert_eq!(
+            batch.use_stored_vectors(&stored),
+            2,
+            "both events of customer 7"
+        );
+        // Queries: a (0 customer, 1 similar), b (2), d (3).
+        assert_eq!(
+            batch.queries[0],
+            KnnQuery::ByVector {
+                vector: vec![0.0, -1.0],
+                exclude: vec!["P1".into()]
+            }
+        );
+        assert!(matches!(&batch.queries[1], KnnQuery::SimilarTo { .. }));
+        assert_eq!(
+            batch.queries[2],
+            KnnQuery::ByVector {
+                vector: vec![8.0, 1.0],
+                exclude: vec![]
+            },
+            "a customer the store does not hold keeps the model's vector"
+        );
+        assert!(
+            matches!(&batch.queries[3], KnnQuery::ByVector { vector, .. } if vector == &[0.0, -1.0])
+        );
+        assert_eq!(batch.queries.len(), 4);
     }
 
     #[test]

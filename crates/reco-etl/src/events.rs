@@ -622,6 +622,20 @@ mod tests {
         event
     }
 
+    /// `finish`'s pairs with their product codes, weights rounded to 1e-9.
+    fn named(pairs: Vec<PairWeight>, list: &[&Product]) -> Vec<(i32, String, f64)> {
+        pairs
+            .into_iter()
+            .map(|(c, p, w)| {
+                (
+                    c,
+                    list[p as usize].product_code.clone(),
+                    (w * 1e9).round() / 1e9,
+                )
+            })
+            .collect()
+    }
+
     /// The pairs as (customer, product code, weight rounded to 1e-9).
     fn weights(
         events: &[LakeEvent],
@@ -633,17 +647,7 @@ mod tests {
             aggregator.add(e);
         }
         let (pairs, stats, list) = aggregator.finish();
-        let pairs = pairs
-            .into_iter()
-            .map(|(c, p, w)| {
-                (
-                    c,
-                    list[p as usize].product_code.clone(),
-                    (w * 1e9).round() / 1e9,
-                )
-            })
-            .collect();
-        (pairs, stats)
+        (named(pairs, &list), stats)
     }
 
     #[test]
@@ -827,17 +831,7 @@ mod tests {
             open.push(aggregator.open_sessions());
         }
         let (pairs, _, list) = aggregator.finish();
-        let pairs = pairs
-            .into_iter()
-            .map(|(c, p, w)| {
-                (
-                    c,
-                    list[p as usize].product_code.clone(),
-                    (w * 1e9).round() / 1e9,
-                )
-            })
-            .collect();
-        (pairs, open)
+        (named(pairs, &list), open)
     }
 
     #[test]

@@ -255,7 +255,8 @@ pub fn model_files(
 }
 
 /// The model files of a version, in publication order: item and user embeddings as CSV, then
-/// as Parquet, then `model.bin` and `model.json` (CPU work: run it on a blocking thread in
+/// as Parquet, then `model.bin` (the towers only,
+/// [`ModelArtifact::without_id_parts`]) and `model.json` (CPU work: run it on a blocking thread in
 /// async code). Items are the snapshot's products and `catalogue`'s
 /// ([`catalogue_item_embeddings`]).
 pub fn model_files_with_catalogue(
@@ -287,7 +288,11 @@ pub fn model_files_with_catalogue(
             embeddings_parquet(user_ids, &user_vectors, dim),
             PARQUET,
         ),
-        file(MODEL_BIN_FILE, Bytes::from(artifact.to_bin_vec()?), BINARY),
+        file(
+            MODEL_BIN_FILE,
+            Bytes::from(artifact.without_id_parts().to_bin_vec()?),
+            BINARY,
+        ),
         file(MODEL_FILE, Bytes::from(artifact.to_json_vec()?), JSON),
     ])
 }
@@ -367,7 +372,7 @@ pub async fn live_model_bin(
                 model.model_version()
             )));
         }
-        Ok(Bytes::from(model.to_bin_vec()?))
+        Ok(Bytes::from(model.without_id_parts().to_bin_vec()?))
     })
     .await
 }
@@ -500,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn model_bin_is_published_before_model_json_and_embeds_like_it() {
+    fn model_bin_is_published_before_model_json_and_holds_its_towers_only() {
         let rows = rows();
         let artifact = trained(&rows);
         let files = model_files(&artifact, &rows).unwrap();
@@ -510,9 +515,14 @@ mod tests {
         let body = |name| &files[at(name)].body;
         let from_bin = ModelArtifact::from_bin_slice(body(MODEL_BIN_FILE)).unwrap();
         let from_json = ModelArtifact::from_json_slice(body(MODEL_FILE)).unwrap();
-        assert_eq!(from_bin, from_json);
-        assert!(body(MODEL_BIN_FILE).len() < body(MODEL_FILE).len());
-        // The same embedding for every trained customer and product, and for a stranger.
+        assert_eq!(from_json, artifact);
+        assert_eq!(from_bin, from_json.without_id_parts());
+        assert!(from_bin.user_tower.ids.is_empty() && from_bin.item_tower.ids.is_empty());
+        assert!(!from_json.user_tower.ids.is_empty());
+        // The published user embeddings are the full model's (what the function reads for
+        // a known customer); model.bin embeds every customer as the full model embeds a
+        // stranger with the same features.
+        let users = user_embeddings(&artifact, &rows);
         for row in &rows {
             let customer = CustomerFeatures {
                 customer_number: Some(row.customer_number),
@@ -520,29 +530,21 @@ mod tests {
                 country: row.country.clone(),
                 credit_limit: row.credit_limit,
             };
-            assert_eq!(
-                from_bin.embed_customer(&customer),
-                from_json.embed_customer(&customer)
-            );
-            let product = ProductFeatures {
-                product_code: Some(row.product_code.clone()),
-                product_line: row.product_line.clone(),
-                ..Default::default()
+            let stored = &users
+                .iter()
+                .find(|(id, _)| *id == row.customer_number)
+                .unwrap()
+                .1;
+            assert_eq!(stored, &from_json.embed_customer(&customer));
+            let as_stranger = CustomerFeatures {
+                customer_number: Some(1),
+                ..customer.clone()
             };
             assert_eq!(
-                from_bin.embed_product(&product),
-                from_json.embed_product(&product)
+                from_bin.embed_customer(&customer),
+                from_json.embed_customer(&as_stranger)
             );
         }
-        let stranger = CustomerFeatures {
-            customer_number: Some(1),
-            country: Some("France".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            from_bin.embed_customer(&stranger),
-            from_json.embed_customer(&stranger)
-        );
     }
 
     #[test]
@@ -949,7 +951,7 @@ mod tests {
             let copy = bucket.get("models/LATEST.model.bin").await.unwrap();
             assert_eq!(
                 ModelArtifact::from_bin_slice(&copy).unwrap(),
-                named(version)
+                named(version).without_id_parts()
             );
             assert!(
                 written_at(&bucket, "models/LATEST.model.bin").await

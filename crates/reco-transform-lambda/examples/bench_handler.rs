@@ -642,6 +642,7 @@ async fn handler(url: &str, model: &ModelArtifact, mode: Mode) -> Result<Handler
     let store = VectorStore::connect(url, StoreOptions::for_lambda()).await?;
     let index = PgVectorIndex::new(store, options.exact_knn_max_items)
         .with_knn_cache_items(options.knn_cache_items)
+        .with_customer_vector_cache(options.customer_vector_cache)
         .with_memory_index(options.memory_index_max_mb, options.knn_recall_target);
     let transformer = Transformer::new(index, Fixed(model.clone()), &options);
     transformer.warm_up().await?;

@@ -12,6 +12,7 @@ use reco_vector_store::{
     DEFAULT_EF_SEARCH, DEFAULT_KNN_PARALLELISM, EF_SEARCH_RANGE, StoreError, StoreOptions,
 };
 
+use crate::customer_vectors::DEFAULT_CUSTOMER_VECTOR_CACHE;
 use crate::knn_cache::DEFAULT_KNN_CACHE_ITEMS;
 use crate::pg_index::DEFAULT_EXACT_KNN_MAX_ITEMS;
 use crate::replica::{DEFAULT_KNN_RECALL_TARGET, DEFAULT_MEMORY_INDEX_MAX_MB};
@@ -60,6 +61,15 @@ pub struct TransformArgs {
         default_value_t = DEFAULT_KNN_CACHE_ITEMS
     )]
     pub knn_cache_items: usize,
+    /// Known customers whose stored vectors are kept per version (0: every batch reads its
+    /// customers).
+    #[arg(
+        long = "customer-vector-cache",
+        env = var::RECO_CUSTOMER_VECTOR_CACHE,
+        value_name = var::RECO_CUSTOMER_VECTOR_CACHE,
+        default_value_t = DEFAULT_CUSTOMER_VECTOR_CACHE
+    )]
+    pub customer_vector_cache: usize,
     /// Bound in MiB of the in-memory partitioned replica of a catalogue above the exact
     /// limit (0: never built, the HNSW path serves).
     #[arg(
@@ -130,6 +140,7 @@ impl TransformArgs {
             knn_k: usize::try_from(self.knn_k).unwrap_or(MAX_KNN_K),
             exact_knn_max_items: self.exact_knn_max_items,
             knn_cache_items: self.knn_cache_items,
+            customer_vector_cache: self.customer_vector_cache,
             memory_index_max_mb: self.memory_index_max_mb,
             knn_recall_target: self.knn_recall_target,
             model_version_pin: self.model_version.clone().filter(|v| !v.is_empty()),
@@ -185,6 +196,8 @@ pub struct TransformOptions {
     pub exact_knn_max_items: usize,
     /// Item vectors the k-NN caches of the pgvector path hold at most (0: caches off).
     pub knn_cache_items: usize,
+    /// Known customers whose stored vectors are kept per version (0: none kept).
+    pub customer_vector_cache: usize,
     /// Bound in MiB of a large catalogue's in-memory replica (0: never built).
     pub memory_index_max_mb: usize,
     /// recall@k the replica's probe count is chosen for.
@@ -212,6 +225,7 @@ impl Default for TransformOptions {
             knn_k: DEFAULT_KNN_K,
             exact_knn_max_items: DEFAULT_EXACT_KNN_MAX_ITEMS,
             knn_cache_items: DEFAULT_KNN_CACHE_ITEMS,
+            customer_vector_cache: DEFAULT_CUSTOMER_VECTOR_CACHE,
             memory_index_max_mb: DEFAULT_MEMORY_INDEX_MAX_MB,
             knn_recall_target: DEFAULT_KNN_RECALL_TARGET,
             model_version_pin: None,

@@ -19,7 +19,7 @@
 //! `control`, with a warning and the `ExperimentTreatmentFallbacks` metric.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,8 @@ use reco_domain::firehose::{FirehoseEvent, FirehoseResponse, FirehoseResult};
 use reco_domain::recommendation::Provenance;
 use reco_domain::transform::{
     AnswerCountMismatch, BatchOutcome, CustomerEmbedder, KnnAnswer, KnnQuery, OutputOptions,
-    RecordError, RecordFailure, RecordStamp, finish_batch, finish_batch_stamped, prepare_batch,
+    PreparedBatch, RecordError, RecordFailure, RecordStamp, finish_batch, finish_batch_stamped,
+    prepare_batch,
 };
 use tokio::sync::Mutex;
 
@@ -458,15 +459,23 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
         } else {
             let started = Instant::now();
             let answers = loop {
-                let asked = with_retries(
-                    &self.index,
-                    &self.retry,
-                    deadline,
-                    "k-NN",
-                    &mut report.retries,
-                    || self.index.knn_batch(&version, &batch.queries, self.knn_k),
-                )
-                .await;
+                let stored = self
+                    .use_stored_vectors(&version, &mut batch, |_| true, deadline, &mut report)
+                    .await;
+                let asked = match stored {
+                    Ok(()) => {
+                        with_retries(
+                            &self.index,
+                            &self.retry,
+                            deadline,
+                            "k-NN",
+                            &mut report.retries,
+                            || self.index.knn_batch(&version, &batch.queries, self.knn_k),
+                        )
+                        .await
+                    }
+                    Err(error) => Err(error),
+                };
                 match asked {
                     Err(IndexError::VersionGone { embedding_version })
                         if report.version_redos < MAX_VERSION_REDOS =>
@@ -627,10 +636,17 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
                 .collect();
             if !asked.is_empty() {
                 batch.reembed_where(model.as_ref(), in_treatment);
-                match self
-                    .ask(version, &batch.queries, &asked, deadline, report)
+                let answered = match self
+                    .use_stored_vectors(version, &mut batch, in_treatment, deadline, report)
                     .await
                 {
+                    Ok(()) => {
+                        self.ask(version, &batch.queries, &asked, deadline, report)
+                            .await
+                    }
+                    Err(error) => Err(error.into()),
+                };
+                match answered {
                     Ok(answered) => scatter(&mut answers, &asked, answered),
                     // The treatment's embeddings are gone or refused: its customers go to
                     // the control (the batch is not failed for the experiment).
@@ -661,6 +677,15 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             .filter(|&q| answers[q].is_none())
             .collect();
         if !asked.is_empty() {
+            let control: HashSet<i64> = asked.iter().map(|&q| customers[q]).collect();
+            self.use_stored_vectors(
+                &control_version,
+                &mut batch,
+                |customer| control.contains(&customer),
+                deadline,
+                report,
+            )
+            .await?;
             let answered = self
                 .ask(&control_version, &batch.queries, &asked, deadline, report)
                 .await?;
@@ -719,6 +744,33 @@ impl<I: NeighbourIndex, M: ModelStore> Transformer<I, M> {
             );
         }
         Ok((outcome, knn_elapsed, counts))
+    }
+
+    /// Sets the customer queries of the known customers among those `selected` picks to
+    /// their stored vectors in `version` (the model embeds from the event's features only).
+    async fn use_stored_vectors(
+        &self,
+        version: &IndexVersion,
+        batch: &mut PreparedBatch,
+        selected: impl Fn(i64) -> bool,
+        deadline: Deadline,
+        report: &mut DatabaseReport,
+    ) -> Result<(), IndexError> {
+        let customers = batch.customers_where(selected);
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let stored = with_retries(
+            &self.index,
+            &self.retry,
+            deadline,
+            "customer vectors",
+            &mut report.retries,
+            || self.index.customer_vectors(version, &customers),
+        )
+        .await?;
+        batch.use_stored_vectors(&stored);
+        Ok(())
     }
 
     /// Answers the queries at positions `asked` of `queries` from `version`, in that order.

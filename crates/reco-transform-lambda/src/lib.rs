@@ -10,6 +10,7 @@
 //! tests are in `reco_testkit::fakes`.
 
 pub mod config;
+pub mod customer_vectors;
 pub mod experiments;
 pub mod handler;
 pub mod isolate;

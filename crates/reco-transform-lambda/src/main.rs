@@ -124,6 +124,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items)
             .with_knn_cache_items(options.knn_cache_items)
+            .with_customer_vector_cache(options.customer_vector_cache)
             .with_memory_index(options.memory_index_max_mb, options.knn_recall_target),
         models,
         &options,

@@ -18,6 +18,10 @@
 //!   k-means lists and searched in memory, each query probing as many lists as the recall
 //!   target needs ([`crate::replica`]); until then (or if the build fails) the HNSW path above.
 //!
+//! Known customers' vectors come from the version's user table too (the function's model holds
+//! the towers only): one primary-key read per batch for the customers not in the customer
+//! vector cache ([`crate::customer_vectors`]).
+//!
 //! Either way each query is checked first ([`reco_vector_store::validate_request`]): one the
 //! database would refuse is answered as refused alone; and a batch the database still refuses
 //! for a value is split until the refused queries stand alone ([`crate::isolate`]).
@@ -31,6 +35,9 @@ use reco_vector_store::{
     ActiveVersion, ExactIndex, MAX_K, StoreError, VectorStore, validate_request,
 };
 
+use crate::customer_vectors::{
+    CustomerVectorCache, CustomerVectorStats, DEFAULT_CUSTOMER_VECTOR_CACHE,
+};
 use crate::isolate::{Isolated, PartFailure, answer_isolating};
 use crate::knn_cache::{
     CUSTOMER_MARGIN, Counters, CustomerList, DEFAULT_KNN_CACHE_ITEMS, KnnCache, KnnCacheStats,
@@ -65,6 +72,8 @@ pub struct PgVectorIndex {
     /// through the k-NN caches (an experiment's other version is asked directly, so that
     /// the caches are not emptied twice a batch).
     active_embedding: Arc<Mutex<Option<String>>>,
+    /// Known customers' stored vectors, shared by the clones.
+    customers: Arc<Mutex<CustomerVectorCache>>,
 }
 
 impl PgVectorIndex {
@@ -84,7 +93,23 @@ impl PgVectorIndex {
             counters: Arc::default(),
             replica: ReplicaSlot::new(0, DEFAULT_KNN_RECALL_TARGET),
             active_embedding: Arc::default(),
+            customers: Arc::new(Mutex::new(CustomerVectorCache::new(
+                DEFAULT_CUSTOMER_VECTOR_CACHE,
+            ))),
         }
+    }
+
+    /// This index keeping at most `customers` known customers' stored vectors per version
+    /// (`RECO_CUSTOMER_VECTOR_CACHE`; 0: every batch reads its customers).
+    pub fn with_customer_vector_cache(mut self, customers: usize) -> Self {
+        self.customers = Arc::new(Mutex::new(CustomerVectorCache::new(customers)));
+        self
+    }
+
+    /// What the customer vector cache did, and how many customers it holds now.
+    pub fn customer_vector_stats(&self) -> (CustomerVectorStats, usize) {
+        let cache = self.customers.lock().unwrap_or_else(|p| p.into_inner());
+        (cache.stats(), cache.len())
     }
 
     /// Whether `embedding_version`'s queries use the k-NN caches: the active version's (or
@@ -646,6 +671,44 @@ impl NeighbourIndex for PgVectorIndex {
             Err(StoreError::NoActiveVersion) => Ok(None),
             Err(e) => Err(index_error(e)),
         }
+    }
+
+    async fn customer_vectors(
+        &self,
+        version: &IndexVersion,
+        customers: &[i64],
+    ) -> Result<HashMap<i64, Vec<f32>>, IndexError> {
+        let embedding_version = version.embedding_version.as_str();
+        let (mut found, missing) = self
+            .customers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lookup(embedding_version, customers);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read: HashMap<i64, Vec<f32>> = match self
+            .store
+            .customer_embeddings_in_version(embedding_version, &missing)
+            .await
+        {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|(_, vector)| vector.len() == version.dim)
+                .collect(),
+            Err(StoreError::NoActiveVersion) => {
+                return Err(IndexError::VersionGone {
+                    embedding_version: embedding_version.to_owned(),
+                });
+            }
+            Err(e) => return Err(index_error(e)),
+        };
+        self.customers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(embedding_version, &missing, &read);
+        found.extend(read);
+        Ok(found)
     }
 
     async fn refresh_credentials(&self) -> Result<bool, IndexError> {

@@ -2,6 +2,7 @@
 //! database) and a model store (the artifacts bucket). Adapters implement them; the
 //! in-memory ones in `reco_testkit::fakes` make handler tests fast.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use reco_domain::transform::{CustomerEmbedder, KnnAnswer, KnnQuery};
@@ -83,6 +84,20 @@ pub trait NeighbourIndex: Send + Sync {
                 .await?
                 .filter(|v| v.model_version == model_version))
         }
+    }
+
+    /// The stored embeddings of `customers` in `version` (what the daily training computed
+    /// for the customers it knows): the model a function loads holds the towers only, so a
+    /// known customer's vector is read here, a customer absent from the answer is embedded
+    /// from the event's features. Fails with [`IndexError::VersionGone`] once `version` is
+    /// gone. Indexes that hold no customer embeddings answer with none.
+    fn customer_vectors(
+        &self,
+        version: &IndexVersion,
+        customers: &[i64],
+    ) -> impl Future<Output = Result<HashMap<i64, Vec<f32>>, IndexError>> + Send {
+        let _ = (version, customers);
+        async { Ok(HashMap::new()) }
     }
 
     /// Re-reads the credentials (after [`IndexError::Authentication`]); `Ok(true)` when they

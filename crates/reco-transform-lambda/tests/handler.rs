@@ -56,17 +56,21 @@ fn items() -> Vec<(String, Vec<f32>)> {
 
 type TestTransformer = Transformer<InMemoryIndex, InMemoryModels<CountryEmbedder>>;
 
-fn transformer(k: usize) -> TestTransformer {
-    let index = InMemoryIndex::new(
+/// The index the tests start from: model-v1's embeddings (emb-7) of [`items`].
+fn index_v1() -> InMemoryIndex {
+    InMemoryIndex::new(
         IndexVersion {
             model_version: "model-v1".into(),
             embedding_version: "emb-7".into(),
             dim: DIM,
         },
         items(),
-    );
+    )
+}
+
+fn transformer(k: usize) -> TestTransformer {
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
-    Transformer::new(index, models, &options(k))
+    Transformer::new(index_v1(), models, &options(k))
 }
 
 /// The retry policy scaled down (milliseconds for seconds) and a short invocation.
@@ -371,14 +375,7 @@ async fn a_short_outage_is_ridden_out_inside_the_invocation() {
 
 #[tokio::test]
 async fn a_version_check_that_cannot_reach_the_database_keeps_serving_the_cached_version() {
-    let index = InMemoryIndex::new(
-        IndexVersion {
-            model_version: "model-v1".into(),
-            embedding_version: "emb-7".into(),
-            dim: DIM,
-        },
-        items(),
-    );
+    let index = index_v1();
     let options = TransformOptions {
         // Every invocation re-checks the version.
         version_recheck_interval: Duration::ZERO,
@@ -418,14 +415,7 @@ async fn a_version_check_that_cannot_reach_the_database_keeps_serving_the_cached
 
 #[tokio::test]
 async fn model_is_loaded_once_and_reused_across_invocations() {
-    let index = InMemoryIndex::new(
-        IndexVersion {
-            model_version: "model-v1".into(),
-            embedding_version: "emb-7".into(),
-            dim: DIM,
-        },
-        items(),
-    );
+    let index = index_v1();
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
     let transformer = Transformer::new(index, &models, &options(2));
     for _ in 0..3 {
@@ -441,14 +431,7 @@ async fn model_is_loaded_once_and_reused_across_invocations() {
 
 #[tokio::test]
 async fn pinned_model_that_is_not_the_loaded_one_fails_with_a_clear_error() {
-    let index = InMemoryIndex::new(
-        IndexVersion {
-            model_version: "model-v1".into(),
-            embedding_version: "emb-7".into(),
-            dim: DIM,
-        },
-        items(),
-    );
+    let index = index_v1();
     let config = TransformOptions {
         model_version_pin: Some("model-v0".into()),
         ..options(2)
@@ -544,14 +527,7 @@ async fn partition_keys_and_plain_lines_when_the_options_say_so() {
         ..options(3)
     };
     let transformer = Transformer::new(
-        InMemoryIndex::new(
-            IndexVersion {
-                model_version: "model-v1".into(),
-                embedding_version: "emb-7".into(),
-                dim: DIM,
-            },
-            items(),
-        ),
+        index_v1(),
         InMemoryModels::new([(CountryEmbedder, DIM)]),
         &options,
     );
@@ -650,14 +626,7 @@ async fn a_batch_waits_for_a_slow_first_read_of_the_experiment_state() {
 
 #[tokio::test]
 async fn the_warm_up_serves_the_active_version_while_the_experiment_state_is_read() {
-    let index = InMemoryIndex::new(
-        IndexVersion {
-            model_version: "model-v1".into(),
-            embedding_version: "emb-7".into(),
-            dim: DIM,
-        },
-        items(),
-    );
+    let index = index_v1();
     let models = InMemoryModels::new([(CountryEmbedder, DIM)]);
     let watch = ExperimentWatch::spawn(
         SlowState {

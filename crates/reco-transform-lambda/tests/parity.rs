@@ -13,7 +13,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use reco_domain::artifacts::{MODEL_FILE, ModelPrefix};
+use reco_domain::artifacts::{MODEL_BIN_FILE, MODEL_FILE, ModelPrefix};
 use reco_domain::firehose::{FirehoseEvent, FirehoseRecord, FirehoseResult};
 use reco_domain::model::ModelArtifact;
 use reco_domain::recommendation::{RecommendationRecord, SCORE_DECIMALS, ScoredItem, round_score};
@@ -235,6 +235,19 @@ async fn the_lambda_returns_the_offline_scorers_top_n_for_events_without_history
             .await
             .unwrap(),
     );
+
+    // The function's model holds the towers only: every sampled (known) customer was served
+    // the vector the training stored in the version's user table.
+    let function_model = ModelArtifact::from_bin_slice(
+        &bucket
+            .get(&prefix.key(&version, MODEL_BIN_FILE))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(function_model.user_tower.ids.is_empty());
+    let (served, _) = lambda.index().customer_vector_stats();
+    assert_eq!(served.stored as usize, sample.len(), "{served:?}");
 
     // The same handler's k-NN answers before the records round the scores.
     let active = lambda.index().active_version().await.unwrap().unwrap();

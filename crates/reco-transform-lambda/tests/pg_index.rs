@@ -132,3 +132,44 @@ async fn small_catalogue_is_searched_in_memory_with_the_index_answers() {
     let answers = answered(exact.knn_batch(&version, &queries, 10).await.unwrap());
     assert_eq!(answers[0].len(), 10);
 }
+
+#[tokio::test]
+async fn known_customers_vectors_are_read_once_per_version_and_new_ones_fall_through() {
+    let (db, loader) = support::database_with_loader().await;
+    // The support loader stores one customer, 1, with an all-ones vector.
+    support::load(&loader, "m1", &support::catalogue_csv("S", 50, DIM, 3), DIM).await;
+    let index = PgVectorIndex::new(
+        VectorStore::connect(&db.url, StoreOptions::for_lambda())
+            .await
+            .unwrap(),
+        1_000,
+    );
+    let version = index.active_version().await.unwrap().unwrap();
+    let asked = [1, 2, 1 << 40];
+    let stored = index.customer_vectors(&version, &asked).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[&1], vec![1.0; DIM]);
+    let (stats, held) = index.customer_vector_stats();
+    assert_eq!((stats.hits, stats.reads, stats.stored, held), (0, 3, 1, 3));
+    // Kept: the same customers again read nothing (the absent ones too).
+    assert_eq!(
+        index.customer_vectors(&version, &asked).await.unwrap(),
+        stored
+    );
+    let (stats, _) = index.customer_vector_stats();
+    assert_eq!((stats.hits, stats.reads), (3, 3));
+
+    // A version whose table is gone: the handler reads the active version again.
+    let gone = reco_transform_lambda::ports::IndexVersion {
+        embedding_version: "e20000101000000000000".to_owned(),
+        ..version
+    };
+    let error = index.customer_vectors(&gone, &[5]).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            reco_transform_lambda::ports::IndexError::VersionGone { .. }
+        ),
+        "{error}"
+    );
+}

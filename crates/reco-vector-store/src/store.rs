@@ -15,6 +15,7 @@ use sqlx::{Connection, PgConnection, Row};
 
 use crate::connection::{PgSecret, SecretSource, resolve};
 use crate::exact::ExactIndex;
+use crate::schema::{is_embedding_version, user_table};
 use crate::{StoreError, StoreOptions};
 
 /// The vector store: pgvector tables behind a connection pool.
@@ -421,6 +422,51 @@ impl VectorStore {
             .map(|row| {
                 let vector: pgvector::Vector = row.get("embedding");
                 (row.get::<i32, _>("id"), vector.to_vec())
+            })
+            .collect())
+    }
+
+    /// Stored embeddings of the given customers in `embedding_version` (that version's own
+    /// table, not the view a concurrent load may re-point), one round trip by primary key;
+    /// customers the version does not hold (new ones, numbers outside the key's range) are
+    /// absent from the answer. What the transform uses for known customers, so that its
+    /// model needs no learned part per customer.
+    ///
+    /// Fails with [`StoreError::NoActiveVersion`] when the version's table is gone (a newer
+    /// load replaced it): read the active version again.
+    pub async fn customer_embeddings_in_version(
+        &self,
+        embedding_version: &str,
+        customers: &[i64],
+    ) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
+        if !is_embedding_version(embedding_version) {
+            return Err(StoreError::BadRequest {
+                reason: format!("{embedding_version:?} is not an embedding version"),
+            });
+        }
+        let ids: Vec<i32> = customers
+            .iter()
+            .filter_map(|&c| i32::try_from(c).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // real[]: no lookup of the extension's type on a fresh connection.
+        let sql = format!(
+            "SELECT id, embedding::real[] AS embedding FROM {} WHERE id = ANY($1)",
+            user_table(embedding_version)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                (
+                    i64::from(row.get::<i32, _>("id")),
+                    row.get::<Vec<f32>, _>("embedding"),
+                )
             })
             .collect())
     }

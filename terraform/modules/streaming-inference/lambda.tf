@@ -22,18 +22,19 @@ module "transform" {
 
 locals {
   transform_environment = {
-    RECO_PG_SECRET_ARN       = var.pg_secret_arn
-    RECO_PG_HOST             = var.pg_host
-    RECO_PG_PORT             = tostring(var.pg_port)
-    RECO_PG_DATABASE         = var.pg_database
-    RECO_KNN_K               = tostring(var.knn_k)
-    RECO_EF_SEARCH           = tostring(var.ef_search)
-    RECO_EXACT_KNN_MAX_ITEMS = tostring(var.exact_knn_max_items)
-    RECO_KNN_CACHE_ITEMS     = tostring(var.knn_cache_items)
-    RECO_MEMORY_INDEX_MAX_MB = tostring(var.memory_index_max_mb)
-    RECO_KNN_RECALL_TARGET   = tostring(var.knn_recall_target)
-    RECO_ARTIFACTS_BUCKET    = var.artifacts_bucket_name
-    RECO_MODEL_PREFIX        = "${trimsuffix(var.model_prefix, "/")}/"
+    RECO_PG_SECRET_ARN         = var.pg_secret_arn
+    RECO_PG_HOST               = var.pg_host
+    RECO_PG_PORT               = tostring(var.pg_port)
+    RECO_PG_DATABASE           = var.pg_database
+    RECO_KNN_K                 = tostring(var.knn_k)
+    RECO_EF_SEARCH             = tostring(var.ef_search)
+    RECO_EXACT_KNN_MAX_ITEMS   = tostring(var.exact_knn_max_items)
+    RECO_KNN_CACHE_ITEMS       = tostring(var.knn_cache_items)
+    RECO_CUSTOMER_VECTOR_CACHE = tostring(var.customer_vector_cache)
+    RECO_MEMORY_INDEX_MAX_MB   = tostring(var.memory_index_max_mb)
+    RECO_KNN_RECALL_TARGET     = tostring(var.knn_recall_target)
+    RECO_ARTIFACTS_BUCKET      = var.artifacts_bucket_name
+    RECO_MODEL_PREFIX          = "${trimsuffix(var.model_prefix, "/")}/"
     # The transform gzips each record (one gzip member per record) and the delivery stream
     # stores them UNCOMPRESSED: compressed records keep a full 3 MB processor batch inside
     # Lambda's 6 MB response, and the objects are still valid .ndjson.gz files.

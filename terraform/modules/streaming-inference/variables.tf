@@ -193,6 +193,17 @@ variable "knn_recall_target" {
   }
 }
 
+variable "customer_vector_cache" {
+  description = "Known customers whose stored vectors (read from the version's user table: the function's model holds the towers only) the transform keeps per model version (RECO_CUSTOMER_VECTOR_CACHE; about 200 bytes each at 32 dimensions; 0: every batch reads its customers)."
+  type        = number
+  default     = 200000
+
+  validation {
+    condition     = var.customer_vector_cache >= 0 && floor(var.customer_vector_cache) == var.customer_vector_cache
+    error_message = "customer_vector_cache must be a whole number, 0 or more."
+  }
+}
+
 variable "knn_cache_items" {
   description = "Bound of the transform's k-NN caches on the HNSW path, in item vectors (RECO_KNN_CACHE_ITEMS; about 130 MB at 466,000 vectors of 32 dimensions: keep it within transform_memory_size; 0: caches off)."
   type        = number

@@ -152,6 +152,7 @@ pub async fn run(args: FirehoseLocalArgs, local: &LocalEnv) -> anyhow::Result<Ex
     let transformer = Transformer::new(
         PgVectorIndex::new(store, options.exact_knn_max_items)
             .with_knn_cache_items(options.knn_cache_items)
+            .with_customer_vector_cache(options.customer_vector_cache)
             .with_memory_index(options.memory_index_max_mb, options.knn_recall_target),
         models,
         &options,
