@@ -644,7 +644,8 @@ async fn handler(url: &str, model: &ModelArtifact, mode: Mode) -> Result<Handler
         .with_knn_cache_items(options.knn_cache_items)
         .with_customer_vector_cache(options.customer_vector_cache)
         .with_memory_index(options.memory_index_max_mb, options.knn_recall_target);
-    let transformer = Transformer::new(index, Fixed(model.clone()), &options);
+    // As the Lambda loads it (model.bin): known customers' vectors come from the user table.
+    let transformer = Transformer::new(index, Fixed(model.without_id_parts()), &options);
     transformer.warm_up().await?;
     if mode.memory_index_max_mb.is_none() {
         // The replica is built in the background from the warm-up on: wait for it.

@@ -1,6 +1,7 @@
 //! Model artifacts from the artifacts bucket: `<model prefix><version>/model.bin` (the compact
-//! binary copy), or `model.json` for versions published without it (layout:
-//! [`reco_domain::artifacts`]), read through the object-store seam.
+//! binary copy, the towers only: known customers' vectors are read from the vector database),
+//! or `model.json` for versions published without it (layout: [`reco_domain::artifacts`]),
+//! read through the object-store seam.
 //!
 //! At a cold start the function does not know which model it needs until the database says
 //! which embeddings are active. [`S3ModelStore::prefetch`] fetches and parses a likely
